@@ -1,0 +1,132 @@
+"""Stage 1: partner files on disk to raw documents, each remembering where it came from.
+
+Both record formats come out the same: a `.md` record's Markdown body becomes its
+`description`, so every later stage sees one shape.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from .problems import Problem, relative
+from .source import SourceError, decode, parse_yaml, split_front_matter
+
+RECORD_SUFFIXES = (".yaml", ".md")
+
+
+@dataclass
+class RawRecord:
+    """A parsed but unchecked record."""
+
+    path: Path
+    shown: str  # the path as messages print it
+    format: str  # "yaml" or "md"
+    text: str  # the YAML text (the front matter, for .md)
+    data: dict
+    line_offset: int  # lines before the YAML text in the file
+    body_line: int  # first line of the Markdown body, 0 for .yaml
+
+
+def record_files(content_dir: Path) -> tuple[list[Path], list[Problem]]:
+    """Every record file in the folder, in name order, and problems with files that are not records."""
+    problems: list[Problem] = []
+    files: list[Path] = []
+    try:
+        entries = sorted(os.scandir(content_dir), key=lambda e: e.name)
+    except OSError as e:
+        return [], [Problem(relative(content_dir), message=f"cannot read the records folder: {e.strerror}")]
+    root = content_dir.resolve()
+    for entry in entries:
+        path = Path(entry.path)
+        if entry.name.startswith(".") or entry.name == "logos":
+            continue
+        if entry.is_dir(follow_symlinks=False):
+            continue
+        suffix = path.suffix.lower()
+        if suffix not in RECORD_SUFFIXES:
+            if suffix == ".yml":
+                problems.append(Problem(relative(path), message="partner records end in .yaml",
+                                        hint=f"rename it to {path.stem}.yaml"))
+            elif entry.name.lower() not in ("readme.md", "readme.txt"):
+                problems.append(Problem(relative(path), message="not a partner record",
+                                        hint="records are <slug>.yaml or <slug>.md files"))
+            continue
+        if entry.name.lower() == "readme.md":
+            continue
+        if entry.is_symlink():
+            target = path.resolve()
+            if not target.is_relative_to(root):
+                problems.append(Problem(relative(path), message="is a link to a file outside content/partners",
+                                        hint="commit the record itself, not a symbolic link"))
+                continue
+        files.append(path)
+    return files, problems
+
+
+def read_record(path: Path, max_bytes: int) -> RawRecord | Problem:
+    """One record file to a RawRecord, or the first problem that stops it being read."""
+    shown = relative(path)
+    fmt = "md" if path.suffix.lower() == ".md" else "yaml"
+    try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            return Problem(shown, message=f"the file is {size:,} bytes, over the limit of {max_bytes:,}",
+                           hint="shorten the description or the lists of projects and certifications")
+        with open(path, "rb") as f:
+            raw = f.read(max_bytes + 1)
+    except OSError as e:
+        return Problem(shown, message=f"cannot read the file: {e.strerror or e}")
+    try:
+        text = decode(raw)
+        if fmt == "md":
+            front = split_front_matter(text)
+            data = parse_yaml(front.yaml_text, line_offset=front.yaml_line - 1)
+            yaml_text, offset, body_line = front.yaml_text, front.yaml_line - 1, front.body_line
+        else:
+            data = parse_yaml(text)
+            yaml_text, offset, body_line = text, 0, 0
+    except SourceError as e:
+        return Problem(shown, e.line, e.column, "", e.message, e.hint)
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        return Problem(shown, offset + 1, 1, "", "a record must be a mapping of fields such as 'name: ...'",
+                       "see CONTRIBUTING.md for an example record")
+    if fmt == "md":
+        if "description" in data:
+            return Problem(shown, offset + 1, 1, "description",
+                           "a Markdown record takes its description from the text after the front matter",
+                           "move the description below the closing '---' and remove the field",
+                           loc=("description",))
+        data["description"] = front.body
+    return RawRecord(path, shown, fmt, yaml_text, data, offset, body_line)
+
+
+def _read_many(args: tuple[list[Path], int]) -> list[RawRecord | Problem]:
+    paths, max_bytes = args
+    return [read_record(p, max_bytes) for p in paths]
+
+
+def load(content_dir: Path, max_bytes: int, workers: int | None = None) -> tuple[list[RawRecord], list[Problem]]:
+    """Read every record; YAML parsing dominates, so large folders are parsed on every core."""
+    files, problems = record_files(content_dir)
+    results: Iterable[RawRecord | Problem]
+    workers = workers if workers is not None else (os.cpu_count() or 1)
+    if workers > 1 and len(files) >= 400:
+        chunks = [files[i::workers * 4] for i in range(workers * 4)]
+        with ProcessPoolExecutor(workers) as pool:
+            parts = list(pool.map(_read_many, [(c, max_bytes) for c in chunks]))
+        results = sorted((r for part in parts for r in part), key=lambda r: str(r.path))
+    else:
+        results = [read_record(p, max_bytes) for p in files]
+    records: list[RawRecord] = []
+    for r in results:
+        if isinstance(r, Problem):
+            problems.append(r)
+        else:
+            records.append(r)
+    return records, problems

@@ -1,0 +1,274 @@
+"""The partner program's rules, read once from data/programs.yaml and passed to every stage.
+
+Everything an editor may want to change (programs, levels, thresholds, taxonomies, regions,
+ranking weights) lives in that file, so this module only describes and checks its shape.
+"""
+
+from __future__ import annotations
+
+import difflib
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+import pycountry
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .problems import Problem, ProblemError, relative
+from .source import SourceError, decode, locate, parse_yaml
+
+Metric = Literal["certified_engineers", "successful_projects", "subscription_sales"]
+METRICS: tuple[str, ...] = ("certified_engineers", "successful_projects", "subscription_sales")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=False)
+
+
+class Named(_Model):
+    id: str = Field(pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+    name: str = Field(min_length=1)
+
+
+class Site(_Model):
+    title: str
+    vendor: str
+    description: str = ""
+    base_url: str = "/"
+
+
+class Limits(_Model):
+    record_max_bytes: int = Field(gt=0)
+    logo_max_bytes: int = Field(gt=0)
+    logo_types: list[str]
+
+
+class Program(Named):
+    short_name: str
+    summary: str
+    description: str
+    implies: list[str] = []
+    counts: list[Metric]
+
+
+class RetiredProgram(Named):
+    retired: int
+    successor: str
+    note: str = ""
+
+
+class MetricRule(_Model):
+    name: str
+    unit: str
+    explanation: str
+    window_months: int | None = Field(default=None, gt=0)
+    window_years: int | None = Field(default=None, gt=0)
+
+
+class Level(Named):
+    description: str = ""
+    minimums: dict[Metric, int] = {}
+
+
+class Review(_Model):
+    month: int = Field(ge=1, le=12)
+    day: int = Field(ge=1, le=28)
+    provisional_years: int = Field(ge=0)
+    history_years: int = Field(ge=0, le=20)
+
+
+class Distribution(Named):
+    supported: bool
+
+
+class Product(Named):
+    expertise: str
+
+
+class CertificationType(Named):
+    product: str
+
+
+class Region(Named):
+    neighbours: list[str] = []
+    countries: list[str]
+
+
+class Rules(_Model):
+    """The parsed programs.yaml, with lookups derived once for the stages that need them."""
+
+    site: Site
+    annual_fee_usd: float = Field(ge=0)
+    limits: Limits
+    programs: list[Program]
+    retired_programs: list[RetiredProgram] = []
+    metrics: dict[Metric, MetricRule]
+    levels: list[Level]
+    review: Review
+    distributions: list[Distribution]
+    products: list[Product]
+    certifications: list[CertificationType]
+    expertise: list[Named]
+    industries: list[Named]
+    regions: list[Region]
+
+    @cached_property
+    def program_by_id(self) -> dict[str, Program]:
+        return {p.id: p for p in self.programs}
+
+    @cached_property
+    def retired_by_id(self) -> dict[str, RetiredProgram]:
+        return {p.id: p for p in self.retired_programs}
+
+    @cached_property
+    def level_by_id(self) -> dict[str, Level]:
+        return {lv.id: lv for lv in self.levels}
+
+    @cached_property
+    def level_rank(self) -> dict[str, int]:
+        return {lv.id: i for i, lv in enumerate(self.levels)}
+
+    @cached_property
+    def distribution_by_id(self) -> dict[str, Distribution]:
+        return {d.id: d for d in self.distributions}
+
+    @cached_property
+    def supported_distributions(self) -> frozenset[str]:
+        return frozenset(d.id for d in self.distributions if d.supported)
+
+    @cached_property
+    def product_by_id(self) -> dict[str, Product]:
+        return {p.id: p for p in self.products}
+
+    @cached_property
+    def certification_by_id(self) -> dict[str, CertificationType]:
+        return {c.id: c for c in self.certifications}
+
+    @cached_property
+    def expertise_by_id(self) -> dict[str, Named]:
+        return {e.id: e for e in self.expertise}
+
+    @cached_property
+    def industry_by_id(self) -> dict[str, Named]:
+        return {i.id: i for i in self.industries}
+
+    @cached_property
+    def region_by_id(self) -> dict[str, Region]:
+        return {r.id: r for r in self.regions}
+
+    @cached_property
+    def region_of_country(self) -> dict[str, str]:
+        return {c: r.id for r in self.regions for c in r.countries}
+
+    def implied_programs(self, program_ids: list[str]) -> list[str]:
+        """The programs a partner belongs to, its implied ones included, in programs.yaml order."""
+        member = set(program_ids)
+        for pid in program_ids:
+            prog = self.program_by_id.get(pid)
+            if prog:
+                member.update(prog.implies)
+        return [p.id for p in self.programs if p.id in member]
+
+
+def country_name(code: str) -> str:
+    country = pycountry.countries.get(alpha_2=code)
+    if country is None:
+        return code
+    return getattr(country, "common_name", None) or country.name
+
+
+def language_name(code: str) -> str:
+    lang = pycountry.languages.get(alpha_2=code)
+    return lang.name if lang else code
+
+
+def did_you_mean(value: str, choices) -> str:
+    close = difflib.get_close_matches(str(value), list(choices), n=1, cutoff=0.6)
+    return f"did you mean '{close[0]}'?" if close else ""
+
+
+def load_rules(path: Path) -> Rules:
+    """Read and check programs.yaml; raises ProblemError listing everything wrong in it."""
+    shown = relative(path)
+    try:
+        text = decode(path.read_bytes())
+        data = parse_yaml(text)
+    except OSError as e:
+        raise ProblemError([Problem(shown, message=f"cannot read the program rules: {e.strerror}")]) from None
+    except SourceError as e:
+        raise ProblemError([Problem(shown, e.line, e.column, "", e.message, e.hint)]) from None
+    if not isinstance(data, dict):
+        raise ProblemError([Problem(shown, 1, 1, "", "programs.yaml must be a mapping of settings")])
+    try:
+        rules = Rules.model_validate(data)
+    except ValidationError as e:
+        problems = []
+        for err in e.errors():
+            loc = tuple(err["loc"])
+            line, col = locate(text, loc)
+            problems.append(Problem(shown, line, col, _dotted(loc), err["msg"], loc=loc))
+        raise ProblemError(problems) from None
+    problems = [
+        Problem(shown, *locate(text, loc), _dotted(loc), message, hint, loc=loc)
+        for loc, message, hint in _cross_check(rules)
+    ]
+    if problems:
+        raise ProblemError(problems)
+    return rules
+
+
+def _dotted(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _cross_check(rules: Rules):
+    """References between sections must resolve, or a record could never satisfy them."""
+    programs = rules.program_by_id
+    for i, prog in enumerate(rules.programs):
+        for j, implied in enumerate(prog.implies):
+            if implied not in programs or implied == prog.id:
+                yield ("programs", i, "implies", j), f"unknown program {implied!r}", did_you_mean(
+                    implied, programs
+                )
+    for i, old in enumerate(rules.retired_programs):
+        if old.successor not in programs:
+            yield ("retired_programs", i, "successor"), f"unknown program {old.successor!r}", ""
+        if old.id in programs:
+            yield ("retired_programs", i, "id"), f"{old.id!r} is both current and retired", ""
+    for metric in METRICS:
+        if metric not in rules.metrics:
+            yield ("metrics",), f"the metric {metric!r} is not described", ""
+    if not rules.levels or rules.levels[0].minimums:
+        yield ("levels",), "the first level is the entry level and has no minimums", ""
+    for i, level in enumerate(rules.levels[1:], start=1):
+        for metric in METRICS:
+            if metric not in level.minimums:
+                yield ("levels", i, "minimums"), f"no minimum for {metric}", ""
+    for i, product in enumerate(rules.products):
+        if product.expertise not in rules.expertise_by_id:
+            yield ("products", i, "expertise"), f"unknown expertise {product.expertise!r}", ""
+    for i, cert in enumerate(rules.certifications):
+        if cert.product not in rules.product_by_id:
+            yield ("certifications", i, "product"), f"unknown product {cert.product!r}", ""
+    seen: dict[str, str] = {}
+    for i, region in enumerate(rules.regions):
+        for j, code in enumerate(region.countries):
+            if pycountry.countries.get(alpha_2=code) is None or code != code.upper():
+                yield ("regions", i, "countries", j), f"{code!r} is not an ISO 3166-1 alpha-2 code", ""
+            elif code in seen:
+                yield ("regions", i, "countries", j), f"{code} is already in {seen[code]}", (
+                    "a country belongs to one region"
+                )
+            seen[code] = region.id
+        for j, n in enumerate(region.neighbours):
+            if n not in rules.region_by_id:
+                yield ("regions", i, "neighbours", j), f"unknown region {n!r}", ""
+    for section in ("programs", "levels", "distributions", "products", "certifications", "expertise",
+                    "industries", "regions"):
+        ids = [item.id for item in getattr(rules, section)]
+        for i, item_id in enumerate(ids):
+            if item_id in ids[:i]:
+                yield (section, i, "id"), f"the id {item_id!r} is used twice", ""

@@ -1,0 +1,103 @@
+"""Shared browser-test plumbing: Debian's Chromium driven by Playwright, and a static file server.
+
+Playwright's own browser download does not work on these machines, so tests launch the system
+Chromium by path. Under CI (CI=true) a missing browser fails the run instead of skipping.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import shutil
+import socket
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def chromium_path() -> str | None:
+    for candidate in (os.environ.get("CHROMIUM"), shutil.which("chromium"), "/usr/bin/chromium"):
+        if candidate and Path(candidate).exists():
+            return candidate
+    return None
+
+
+def require_chromium() -> str:
+    path = chromium_path()
+    if path:
+        return path
+    message = "Debian's chromium is not installed (apt-get install chromium)"
+    if os.environ.get("CI"):
+        pytest.fail(message + ": browser tests cannot be skipped in CI", pytrace=False)
+    pytest.skip(message)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):  # keep test output readable
+        pass
+
+    def end_headers(self):
+        self.send_header("Cache-Control", "no-store")
+        super().end_headers()
+
+
+@contextmanager
+def serve_folder(folder: Path):
+    """Serve a folder on 127.0.0.1; yields the root URL (ending in /)."""
+    handler = functools.partial(_QuietHandler, directory=str(folder))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def watch_page(page, origin: str) -> dict:
+    """Record console errors, page errors, dialogs and requests leaving `origin` on a page."""
+    seen: dict[str, list] = {"console": [], "pageerror": [], "dialog": [], "external": []}
+    page.on("console", lambda m: seen["console"].append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: seen["pageerror"].append(str(e)))
+
+    def on_dialog(d):
+        seen["dialog"].append(d.message)
+        d.dismiss()
+
+    page.on("dialog", on_dialog)
+
+    def on_request(r):
+        if not (r.url.startswith(origin) or r.url.startswith("data:") or r.url.startswith("blob:")):
+            seen["external"].append(r.url)
+
+    page.on("request", on_request)
+    return seen
+
+
+def axe_violations(page, impacts=("serious", "critical")) -> list[dict]:
+    """Run axe-core (bundled with axe-playwright-python) and return serious/critical violations."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page)
+    return [v for v in results.response["violations"] if v.get("impact") in impacts]
