@@ -68,6 +68,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("name", help='the partner\'s name, e.g. "Northwind Integration GmbH"')
     p.add_argument("--format", choices=("yaml", "md"), default="yaml")
     p.add_argument("--content", type=Path, help="folder of partner records (default: content/partners)")
+    p.add_argument("--slug", help="page address to use instead of one made from the name")
 
     p = sub.add_parser("diff", help="status changes between two git revisions, for pull request reviews")
     p.add_argument("base", help="git revision to compare with, e.g. origin/main")
