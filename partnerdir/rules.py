@@ -94,6 +94,34 @@ class Region(Named):
     countries: list[str]
 
 
+class RecommendWeights(_Model):
+    """Points a piece of evidence adds to a partner's recommendation score (see recommend.py)."""
+
+    expertise_listed: int = Field(ge=0)
+    project: int = Field(ge=0)
+    project_cap: int = Field(ge=0)
+    certified_engineer: int = Field(ge=0)
+    certified_engineer_cap: int = Field(ge=0)
+    serves_country: int = Field(ge=0)
+    headquartered_in_region: int = Field(ge=0)
+    serves_region: int = Field(ge=0)
+    level_step: int = Field(ge=0)
+    industry: int = Field(ge=0)
+    language: int = Field(ge=0)
+
+
+class RecommendHelp(_Model):
+    buy: list[str] = Field(min_length=1)
+    deliver: list[str] = Field(min_length=1)
+
+
+class RecommendRules(_Model):
+    shortlist: int = Field(gt=0)
+    country_page: int = Field(gt=0)
+    help: RecommendHelp
+    weights: RecommendWeights
+
+
 class Rules(_Model):
     """The parsed programs.yaml, with lookups derived once for the stages that need them."""
 
@@ -111,6 +139,7 @@ class Rules(_Model):
     expertise: list[Named]
     industries: list[Named]
     regions: list[Region]
+    recommend: RecommendRules
 
     @cached_property
     def program_by_id(self) -> dict[str, Program]:
@@ -266,9 +295,34 @@ def _cross_check(rules: Rules):
         for j, n in enumerate(region.neighbours):
             if n not in rules.region_by_id:
                 yield ("regions", i, "neighbours", j), f"unknown region {n!r}", ""
+    yield from _recommend_check(rules)
     for section in ("programs", "levels", "distributions", "products", "certifications", "expertise",
                     "industries", "regions"):
         ids = [item.id for item in getattr(rules, section)]
         for i, item_id in enumerate(ids):
             if item_id in ids[:i]:
                 yield (section, i, "id"), f"the id {item_id!r} is used twice", ""
+
+
+def _recommend_check(rules: Rules):
+    """Help kinds name real programs, and status can never outweigh location or expertise."""
+    for kind in ("buy", "deliver"):
+        for j, pid in enumerate(getattr(rules.recommend.help, kind)):
+            if pid not in rules.program_by_id:
+                yield ("recommend", "help", kind, j), f"unknown program {pid!r}", did_you_mean(
+                    pid, rules.program_by_id
+                )
+    w = rules.recommend.weights
+    status = w.level_step * (len(rules.levels) - 1)
+    grades = (w.serves_country, w.headquartered_in_region, w.serves_region, 0)
+    if list(grades) != sorted(grades, reverse=True):
+        yield ("recommend", "weights", "serves_country"), (
+            "location weights must go serves_country > headquartered_in_region > serves_region"
+        ), ""
+    gap = min(a - b for a, b in zip(grades, grades[1:], strict=False))
+    area = w.expertise_listed + w.project * w.project_cap + w.certified_engineer * w.certified_engineer_cap
+    if status >= gap or status >= area:
+        yield ("recommend", "weights", "level_step"), (
+            f"the top status level adds {status} points; that must stay below the {gap} points between "
+            f"location grades and the {area} points one expertise area can earn"
+        ), "lower level_step, so that a status level can never buy a better place"
