@@ -73,7 +73,7 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("diff", help="status changes between two git revisions, for pull request reviews")
     p.add_argument("base", help="git revision to compare with, e.g. origin/main")
     p.add_argument("head", nargs="?", help="git revision (default: the working tree)")
-    p.add_argument("--as-of", type=_date, metavar="YYYY-MM-DD")
+    _common(p)
     p.add_argument("--format", choices=("text", "markdown", "json"), default="text")
     return ap
 
