@@ -1,0 +1,390 @@
+"""Recommendations: the partners that suit a visitor's project, ranked, each with its reasons.
+
+The same ranking runs in two places: in the visitor's browser on /recommend/ (answers update the
+list instantly on a static site) and here, at build time, for the country pages and the tests.
+To keep "one ranking, not two" honest, the work is split:
+
+- `recommend_data` (Python only) boils each partner down once to a small evidence summary:
+  programs with implied ones, where it works, status level, and per expertise area how many
+  relevant successful projects and currently certified engineers it has. Everything that needs
+  the records, the awards or the as-of date happens here, and it is written to recommend.json.
+- `rank` (here and in templates/static/recommend-rank.js) is a short, integer-only formula over
+  that summary: hard requirements as tiers, a weighted score, reasons in words, a deterministic
+  order. Both versions must produce exactly the results in tests/recommend_vectors.json.
+
+Scores are whole numbers, so the two languages cannot disagree through rounding, and ties break
+on each partner's position in the data, which Python sorts by name, then slug.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from .award import Award, add_months
+from .rules import Rules, country_name, language_name
+
+Data = dict[str, Any]
+Query = dict[str, Any]
+Result = dict[str, Any]
+
+HELP_KINDS = ("buy", "deliver", "both")
+LOCATION = "location"
+
+
+# --------------------------------------------------------------------------------------------
+# Evidence summary (build time only)
+
+
+def _noun(name: str) -> str:
+    """'Integration' reads as 'integration' mid-sentence; 'API management' and 'DevOps' stay."""
+    first = name.split(" ", 1)[0]
+    return name[:1].lower() + name[1:] if first[1:] == first[1:].lower() else name
+
+
+def _window_words(months: int) -> str:
+    if months % 12 == 0:
+        years = months // 12
+        return "the last year" if years == 1 else f"the last {years} years"
+    return f"the last {months} months"
+
+
+def summary(partner, award: Award, rules: Rules, as_of: dt.date) -> dict:
+    """One partner's evidence, reduced to what the ranking weighs, counted as the award counts it.
+
+    A project counts for an expertise area when one of its products belongs to that area and it
+    was successful, on a supported distribution and completed inside the metrics window. An
+    engineer counts once per area however many of the area's certifications they hold.
+    """
+    months = rules.metrics["successful_projects"].window_months or 36
+    start = add_months(as_of, -months)
+    supported = rules.supported_distributions
+    area_of_product = {p.id: p.expertise for p in rules.products}
+    area_of_cert = {c.id: area_of_product[c.product] for c in rules.certifications}
+    projects: dict[str, int] = {}
+    for project in partner.projects:
+        if (project.outcome == "successful" and project.distribution in supported
+                and start <= project.completed <= as_of):
+            for area in {area_of_product[p] for p in project.products if p in area_of_product}:
+                projects[area] = projects.get(area, 0) + 1
+    holders: dict[str, set[str]] = {}
+    for cert in partner.certifications:
+        if cert.issued <= as_of <= cert.expires and cert.certification in area_of_cert:
+            holders.setdefault(area_of_cert[cert.certification], set()).add(cert.holder)
+    order = [e.id for e in rules.expertise]
+    hq = partner.headquarters.country
+    return {
+        "slug": partner.slug,
+        "name": partner.name,
+        "city": partner.headquarters.city,
+        "hq": hq,
+        "hq_region": rules.region_of_country.get(hq, ""),
+        "level": award.level,
+        "programs": rules.implied_programs(list(partner.programs)),
+        "countries": sorted(set(partner.countries_served)),
+        "regions": [r.id for r in rules.regions if r.id in partner.regions_served],
+        "remote": partner.remote_delivery,
+        "languages": sorted({code.lower() for code in partner.languages}),
+        "industries": [i.id for i in rules.industries if i.id in partner.industries],
+        "expertise": [e for e in order if e in partner.expertise],
+        "projects": {e: projects[e] for e in order if e in projects},
+        "engineers": {e: len(holders[e]) for e in order if e in holders},
+    }
+
+
+def recommend_data(partners: Iterable, awards: Mapping[str, Award], rules: Rules, as_of: dt.date) -> Data:
+    """Everything the ranking needs, as JSON-ready data: names, weights and one summary per partner.
+
+    Removed partners are left out, so no page can recommend them. Partners are in tie-break
+    order (name, then slug); a partner's page is partners/<slug>/.
+    """
+    listed = [p for p in partners if p.slug in awards and not awards[p.slug].removed]
+    listed.sort(key=lambda p: (p.name.casefold(), p.name, p.slug))
+    summaries = [summary(p, awards[p.slug], rules, as_of) for p in listed]
+    languages = sorted({code for s in summaries for code in s["languages"]})
+    months = rules.metrics["successful_projects"].window_months or 36
+    return {
+        "as_of": as_of.isoformat(),
+        "weights": rules.recommend.weights.model_dump(),
+        "help": rules.recommend.help.model_dump(),
+        "shortlist": rules.recommend.shortlist,
+        "project_window": _window_words(months),
+        "levels": [{"id": lv.id, "name": lv.name} for lv in rules.levels],
+        "regions": {r.id: {"name": r.name, "neighbours": list(r.neighbours)} for r in rules.regions},
+        "countries": {
+            code: {"name": country_name(code), "region": region}
+            for code, region in sorted(rules.region_of_country.items())
+        },
+        "expertise": {e.id: {"name": e.name, "noun": _noun(e.name)} for e in rules.expertise},
+        "industries": {i.id: {"name": i.name, "noun": _noun(i.name)} for i in rules.industries},
+        "languages": {code: language_name(code) for code in languages},
+        "partners": summaries,
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# The ranking (mirrored line for line in templates/static/recommend-rank.js)
+
+
+def normalize(data: Data, raw: Mapping[str, Any]) -> Query:
+    """A query with unknown or repeated answers dropped, so a hand-edited link still works."""
+    country = str(raw.get("country") or "").upper()
+    seen: list[str] = []
+    for area in raw.get("expertise") or []:
+        if area in data["expertise"] and area not in seen:
+            seen.append(area)
+    industry = raw.get("industry") or ""
+    language = str(raw.get("language") or "").lower()
+    kind = raw.get("help") or ""
+    return {
+        "country": country if country in data["countries"] else "",
+        "expertise": seen,
+        "industry": industry if industry in data["industries"] else "",
+        "language": language if language in data["languages"] else "",
+        "help": kind if kind in HELP_KINDS else "",
+    }
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def _score(data: Data, q: Query, p: dict, index: int) -> Result | None:
+    """One partner against one query: None if it fails a hard requirement, else its result."""
+    w = data["weights"]
+    sells = any(pid in p["programs"] for pid in data["help"]["buy"])
+    delivers = any(pid in p["programs"] for pid in data["help"]["deliver"])
+    if q["help"] == "buy" and not sells:
+        return None
+    if q["help"] == "deliver" and not delivers:
+        return None
+    if q["help"] == "both" and not (sells or delivers):
+        return None
+    if q["expertise"] and not any(
+        area in p["expertise"] or p["projects"].get(area, 0) > 0 or p["engineers"].get(area, 0) > 0
+        for area in q["expertise"]
+    ):
+        return None
+
+    reasons: list[str] = []
+    lacks: list[str] = []
+    gaps: list[str] = []
+    score = 0
+
+    help_tier = 0
+    if q["help"] == "buy":
+        reasons.append("sells subscriptions")
+    elif q["help"] == "deliver":
+        reasons.append("delivers projects")
+    elif q["help"] == "both":
+        if sells and delivers:
+            reasons.append("sells subscriptions and delivers projects")
+        elif sells:
+            help_tier = 1
+            reasons.append("sells subscriptions")
+            lacks.append("doesn't deliver projects")
+            gaps.append("help")
+        else:
+            help_tier = 1
+            reasons.append("delivers projects")
+            lacks.append("doesn't sell subscriptions")
+            gaps.append("help")
+
+    reach = ""
+    reach_tier = 0
+    if q["country"]:
+        country = q["country"]
+        place = data["countries"][country]["name"]
+        region = data["countries"][country]["region"]
+        served = country in p["countries"]
+        region_served = region in p["regions"]
+        if served or p["hq"] == country:
+            score += w["serves_country"]
+            reasons.append(f"serves {place}" if served else f"headquartered in {place}")
+        elif p["hq_region"] == region:
+            score += w["headquartered_in_region"]
+            reasons.append("headquartered in your region")
+        elif region_served:
+            score += w["serves_region"]
+            reasons.append(f"serves {data['regions'][region]['name']}")
+        if served or region_served or p["hq"] == country:
+            reach = "local"
+        elif p["remote"]:
+            reach, reach_tier = "remote", 1
+            reasons.append("delivers remotely")
+            lacks.append(f"doesn't serve {place} on site")
+            gaps.append(LOCATION)
+        else:
+            reach, reach_tier = "none", 2
+            lacks.append(f"doesn't serve {place} or deliver remotely")
+            gaps.append(LOCATION)
+
+    for area in q["expertise"]:
+        noun = data["expertise"][area]["noun"]
+        listed = area in p["expertise"]
+        projects = p["projects"].get(area, 0)
+        engineers = p["engineers"].get(area, 0)
+        if listed:
+            score += w["expertise_listed"]
+        score += w["project"] * min(projects, w["project_cap"])
+        score += w["certified_engineer"] * min(engineers, w["certified_engineer_cap"])
+        if projects > 0:
+            reasons.append(
+                f"{_plural(projects, 'successful ' + noun + ' project')} in {data['project_window']}"
+            )
+        if engineers > 0:
+            reasons.append(f"{_plural(engineers, 'engineer')} certified in {noun}")
+        if listed and projects == 0 and engineers == 0:
+            reasons.append(f"lists {noun} expertise")
+        if not listed and projects == 0 and engineers == 0:
+            lacks.append(f"no {noun} experience listed")
+            gaps.append("expertise")
+
+    rank = next((i for i, lv in enumerate(data["levels"]) if lv["id"] == p["level"]), 0)
+    score += w["level_step"] * rank
+    if rank > 0:
+        reasons.append(f"{data['levels'][rank]['name']} status")
+
+    if q["industry"]:
+        noun = data["industries"][q["industry"]]["noun"]
+        if q["industry"] in p["industries"]:
+            score += w["industry"]
+            reasons.append(f"works in {noun}")
+        else:
+            lacks.append(f"no {noun} experience listed")
+            gaps.append("industry")
+
+    if q["language"]:
+        name = data["languages"][q["language"]]
+        if q["language"] in p["languages"]:
+            score += w["language"]
+            reasons.append(f"works in {name}")
+        else:
+            lacks.append(f"doesn't work in {name}")
+            gaps.append("language")
+
+    return {
+        "slug": p["slug"],
+        "name": p["name"],
+        "city": p["city"],
+        "hq": p["hq"],
+        "level": p["level"],
+        "reach": reach,
+        "score": score,
+        "reasons": reasons,
+        "lacks": lacks,
+        "gaps": gaps,
+        "order": [help_tier, reach_tier, -score, index],
+    }
+
+
+def _results(data: Data, q: Query) -> list[Result]:
+    results = []
+    for index, partner in enumerate(data["partners"]):
+        result = _score(data, q, partner, index)
+        if result is not None:
+            results.append(result)
+    results.sort(key=lambda r: r["order"])
+    for result in results:
+        del result["order"]
+    return results
+
+
+def _is_local_to(data: Data, p: dict, region: str) -> bool:
+    return (region in p["regions"] or p["hq_region"] == region
+            or any(data["countries"].get(c, {}).get("region") == region for c in p["countries"]))
+
+
+def _advice(data: Data, q: Query, results: list[Result]) -> dict | None:
+    """When nobody nearby has everything asked for: say so, and what would widen the search.
+
+    Each suggestion is only offered if it finds at least one partner with nothing lacking.
+    """
+    if any(not r["gaps"] for r in results):
+        return None
+    place = data["countries"][q["country"]]["name"] if q["country"] else ""
+    if not results:
+        message = "No partner in the directory matches these answers yet."
+    elif place:
+        message = f"No partner serving {place} has everything you asked for; the closest matches are below."
+    else:
+        message = "No partner has everything you asked for; the closest matches are below."
+    suggestions: list[dict] = []
+
+    def offer(text: str, wider: Query) -> None:
+        n = sum(1 for r in _results(data, wider) if not r["gaps"])
+        if n > 0:
+            matches = "1 partner matches" if n == 1 else f"{n} partners match"
+            suggestions.append({"text": f"{text}: {matches} everything else.", "query": wider,
+                                "partners": []})
+
+    if q["industry"]:
+        offer(f"Leave out the industry ({data['industries'][q['industry']]['name']})",
+              {**q, "industry": ""})
+    if q["language"]:
+        offer(f"Leave out the language ({data['languages'][q['language']]})", {**q, "language": ""})
+    if q["help"]:
+        offer("Ask for any kind of help", {**q, "help": ""})
+    for area in q["expertise"]:
+        offer(f"Leave out {data['expertise'][area]['noun']}",
+              {**q, "expertise": [e for e in q["expertise"] if e != area]})
+    if q["country"]:
+        by_id = {p["slug"]: p for p in data["partners"]}
+        for neighbour in data["regions"][data["countries"][q["country"]]["region"]]["neighbours"]:
+            near = [r for r in results if r["gaps"] == [LOCATION]
+                    and _is_local_to(data, by_id[r["slug"]], neighbour)][: data["shortlist"]]
+            if near:
+                suggestions.append({
+                    "text": f"In the neighbouring region {data['regions'][neighbour]['name']}, "
+                            f"{'this partner has' if len(near) == 1 else 'these partners have'} "
+                            "everything else you asked for:",
+                    "query": None,
+                    "partners": [{"slug": r["slug"], "name": r["name"]} for r in near],
+                })
+    return {"message": message, "suggestions": suggestions}
+
+
+def rank(data: Data, raw_query: Mapping[str, Any]) -> dict:
+    """The ranked partners for a query, best first, with reasons, and advice if nothing fits well.
+
+    Order: partners offering every kind of help asked for, then those offering part of it; within
+    that, those serving the location, then those delivering remotely, then the rest; then by score,
+    highest first; then by name and slug (the partners' order in `data`).
+    """
+    q = normalize(data, raw_query)
+    results = _results(data, q)
+    return {"query": q, "results": results, "advice": _advice(data, q, results)}
+
+
+def for_countries(data: Data, countries: Iterable[str], limit: int) -> dict[str, list[Result]]:
+    """The partners each country page recommends: the country-only query's best `limit` of those
+    who work there or deliver remotely.
+
+    Exactly `rank`'s order, but each country ranks only its candidates: partners serving it,
+    its region or headquartered there, plus remote ones if those are too few. Every such partner
+    ranks above every other, and keeping `data`'s order keeps the tie-breaks, so the top is the
+    same while a build with thousands of partners and countries stays fast.
+    """
+    at_country: dict[str, set[int]] = {}
+    at_region: dict[str, set[int]] = {}
+    remote: set[int] = set()
+    for i, p in enumerate(data["partners"]):
+        for code in [*p["countries"], p["hq"]]:
+            at_country.setdefault(code, set()).add(i)
+        for region in p["regions"]:
+            at_region.setdefault(region, set()).add(i)
+        if p["remote"]:
+            remote.add(i)
+    out: dict[str, list[Result]] = {}
+    for code in countries:
+        if code not in data["countries"]:
+            out[code] = []
+            continue
+        picked = at_country.get(code, set()) | at_region.get(data["countries"][code]["region"], set())
+        if len(picked) < limit:
+            picked = picked | remote
+        subset = {**data, "partners": [data["partners"][i] for i in sorted(picked)]}
+        found = _results(subset, normalize(subset, {"country": code}))
+        out[code] = [r for r in found if r["reach"] in ("local", "remote")][:limit]
+    return out
