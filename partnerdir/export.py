@@ -1,0 +1,180 @@
+"""Open data: every listed partner as JSON and CSV, and the compact index the directory's script filters.
+
+Removed partners are never in these files: they come from the same `Directory` as the pages.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+from typing import TYPE_CHECKING
+
+from .award import award_json
+from .pages import CARD_EXPERTISE, CARD_PLACES, PAGE_SIZE, Directory, name_key
+from .rules import country_name, language_name
+from .schema import FIELD_ORDER
+
+if TYPE_CHECKING:
+    from .render import Site
+
+# Spreadsheets run a cell that starts with one of these as a formula.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_STATUS_DROPPED = ("slug", "removed")
+
+
+def _dumps(data) -> bytes:
+    return (json.dumps(data, ensure_ascii=False, indent=1, sort_keys=False) + "\n").encode("utf-8")
+
+
+def partner_record(d: Directory, slug: str, site: Site) -> dict:
+    """A partner's public fields in record order, its page and logo addresses, and its status."""
+    partner = d.partners[slug]
+    data = partner.model_dump(mode="json", exclude={"source", "format"})
+    out: dict = {"slug": slug}
+    for name in FIELD_ORDER:
+        if name != "slug":
+            out[name] = data.get(name)
+    out["logo"] = site.url(partner.logo) if partner.logo else None
+    out["url"] = site.url(d.views[slug].path)
+    status = award_json(d.awards[slug])
+    out["status"] = {k: v for k, v in status.items() if k not in _STATUS_DROPPED}
+    return out
+
+
+def partners_json(d: Directory, site: Site) -> bytes:
+    return _dumps({"as_of": d.as_of.isoformat(),
+                   "partners": [partner_record(d, slug, site) for slug in sorted(d.partners)]})
+
+
+CSV_COLUMNS = (
+    "slug", "name", "url", "website", "joined", "programs", "member_of_programs", "headquarters_city",
+    "headquarters_country", "countries_served", "regions_served", "remote_delivery", "expertise",
+    "industries", "languages", "contact_email", "contact_url", "status_level", "status_program",
+    "as_of", "certified_engineers", "successful_projects", "subscription_sales_usd", "next_level",
+    "level_holds_until", "level_drops_to", "review_date", "certifications", "projects", "description",
+)
+
+
+def safe_cell(value) -> str:
+    """Text a spreadsheet shows as text: a leading formula character is escaped with a quote."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(int(value)) if float(value).is_integer() else str(value)
+    text = str(value)
+    if text.startswith(_FORMULA_START):
+        return "'" + text
+    return text
+
+
+def partners_csv(d: Directory, site: Site) -> bytes:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    for slug in sorted(d.partners):
+        p = d.partners[slug]
+        a = d.awards[slug]
+        row = {
+            "slug": slug,
+            "name": p.name,
+            "url": site.url(d.views[slug].path),
+            "website": p.website,
+            "joined": p.joined.isoformat(),
+            "programs": "; ".join(p.programs),
+            "member_of_programs": "; ".join(d.views[slug].member["program"]),
+            "headquarters_city": p.headquarters.city,
+            "headquarters_country": p.headquarters.country,
+            "countries_served": "; ".join(p.countries_served),
+            "regions_served": "; ".join(p.regions_served),
+            "remote_delivery": p.remote_delivery,
+            "expertise": "; ".join(p.expertise),
+            "industries": "; ".join(p.industries),
+            "languages": "; ".join(p.languages),
+            "contact_email": p.contact.email if p.contact else None,
+            "contact_url": p.contact.url if p.contact else None,
+            "status_level": a.level,
+            "status_program": a.program,
+            "as_of": d.as_of.isoformat(),
+            "certified_engineers": a.metrics.get("certified_engineers"),
+            "successful_projects": a.metrics.get("successful_projects"),
+            "subscription_sales_usd": a.metrics.get("subscription_sales"),
+            "next_level": a.next_level,
+            "level_holds_until": (a.drops_on - dt.timedelta(days=1)).isoformat() if a.drops_on else None,
+            "level_drops_to": a.drops_to,
+            "review_date": a.review_date.isoformat(),
+            "certifications": len(p.certifications),
+            "projects": len(p.projects),
+            "description": p.description.strip(),
+        }
+        writer.writerow([safe_cell(row[c]) for c in CSV_COLUMNS])
+    return buffer.getvalue().encode("utf-8")
+
+
+def directory_json(d: Directory, site: Site) -> bytes:
+    """Facet memberships and card fields of every listed partner, compact enough for 10,000 partners.
+
+    Ids repeated on every partner are indexes into the tables at the top; countries and
+    languages are short codes already. Partners come in name order; the script sorts by
+    status or joining date from there, with the same ties as the pre-rendered pages.
+    """
+    rules = d.rules
+    programs = [p.id for p in rules.programs]
+    regions = [r.id for r in rules.regions]
+    expertise = [e.id for e in rules.expertise]
+    industries = [i.id for i in rules.industries]
+    index = {name: {v: i for i, v in enumerate(ids)} for name, ids in
+             (("p", programs), ("r", regions), ("e", expertise), ("i", industries))}
+
+    countries: set[str] = set()
+    languages: set[str] = set()
+    served_regions: set[str] = set()
+    rows = []
+    for partner in sorted(d.partners.values(), key=name_key):
+        view = d.views[partner.slug]
+        member = view.member
+        row = {
+            "s": partner.slug,
+            "n": partner.name,
+            "l": view.level_rank,
+            "j": partner.joined.isoformat(),
+            "i": view.initials,
+            "h": view.hue,
+            "c": partner.headquarters.city,
+            "q": partner.headquarters.country,
+            "p": [index["p"][x] for x in partner.programs if x in index["p"]],
+            "m": [index["p"][x] for x in member["program"]],
+            "r": [index["r"][x] for x in member["region"]],
+            "cs": list(partner.countries_served),
+            "rs": [index["r"][x] for x in partner.regions_served if x in index["r"]],
+            "e": [index["e"][x] for x in partner.expertise if x in index["e"]],
+            "d": [index["i"][x] for x in partner.industries if x in index["i"]],
+            "a": list(partner.languages),
+        }
+        if view.logo:
+            row["g"] = view.logo
+        rows.append(row)
+        countries.update(member["country"])
+        countries.add(partner.headquarters.country)
+        languages.update(partner.languages)
+        served_regions.update(partner.regions_served)
+
+    data = {
+        "as_of": d.as_of.isoformat(),
+        "page_size": PAGE_SIZE,
+        "card_places": CARD_PLACES,
+        "card_expertise": CARD_EXPERTISE,
+        "levels": [[lv.id, lv.name] for lv in rules.levels],
+        "programs": [[p.id, p.short_name, p.name] for p in rules.programs],
+        "regions": [[r.id, r.name] for r in rules.regions],
+        "expertise": [[e.id, e.name] for e in rules.expertise],
+        "industries": [[i.id, i.name] for i in rules.industries],
+        "countries": {c: country_name(c) for c in sorted(countries)},
+        "languages": {c: language_name(c) for c in sorted(languages)},
+        "region_countries": {r.id: list(r.countries) for r in rules.regions if r.id in served_regions},
+        "partners": rows,
+    }
+    return (json.dumps(data, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")

@@ -1,0 +1,432 @@
+"""Stage 4a: what every public page shows, as plain data: (path, template, context) per page.
+
+The render stage only fills templates with these contexts, so a new page type (the
+recommendation page, a search page) is one more function in `PAGE_MAKERS` and a template.
+Paths are relative to the site root; templates prefix links with the site's root path.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import zlib
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from .award import Award, describe, evidence, quantity
+from .facets import FACET_BY_KEY, FACETS, FacetValue, facet_values, memberships, value_path
+from .markdown_text import plain_text, render_markdown
+from .rules import Rules, country_name, language_name
+from .validate import Partner
+
+# Cards per directory page: small enough for a fast first page on a phone, large enough that
+# most visitors never need the next one.
+PAGE_SIZE = 24
+# How many places and expertise a card names before "N more".
+CARD_PLACES = 4
+CARD_EXPERTISE = 3
+# Legal forms are not what people remember a company by, so initials skip them.
+_LEGAL_FORMS = {"ab", "ag", "as", "bv", "co", "corp", "gmbh", "inc", "kg", "kk", "llc", "llp", "ltd",
+                "nv", "oy", "plc", "pte", "pty", "sa", "sarl", "sas", "spa", "srl", "the"}
+HUES = 6
+
+
+@dataclass(frozen=True)
+class PartnerView:
+    """Everything a card, a list entry or the directory's JavaScript shows of one listed partner."""
+
+    slug: str
+    name: str
+    path: str  # "partners/<slug>/"
+    level: str
+    level_name: str
+    level_rank: int
+    joined: dt.date
+    logo: str | None  # site path of the logo file, e.g. "logos/northwind.svg"
+    initials: str
+    hue: int
+    programs: tuple[str, ...]  # short names of the programs the partner lists
+    hq_city: str
+    hq_country: str
+    hq_country_name: str
+    places: tuple[str, ...]  # regions then countries served, shortened with "N more"
+    expertise: tuple[str, ...]  # first expertise names, shortened with "N more"
+    member: dict[str, list[str]] = field(default_factory=dict)  # facet key -> values matched
+
+
+@dataclass(frozen=True)
+class Page:
+    path: str  # file path in the site, e.g. "partners/northwind/index.html"
+    template: str
+    context: dict
+    title: str
+    description: str = ""
+    in_sitemap: bool = True
+
+    @property
+    def url_path(self) -> str:
+        """The path visitors see: folders end in '/', index.html is implied."""
+        if self.path == "index.html":
+            return ""
+        return self.path.removesuffix("index.html")
+
+
+@dataclass
+class Directory:
+    """The listed partners and what every page derives from them, computed once per build."""
+
+    rules: Rules
+    as_of: dt.date
+    partners: dict[str, Partner]  # listed partners (removed ones excluded), by slug
+    awards: dict[str, Award]
+    views: dict[str, PartnerView]
+    order: list[str]  # slugs by status then name: the default order everywhere
+    facets: dict[str, list[FacetValue]]
+    logos: dict[str, str]  # site path -> source path of every logo to copy
+
+    def sorted_slugs(self, slugs) -> list[str]:
+        wanted = set(slugs)
+        return [s for s in self.order if s in wanted]
+
+
+def initials(name: str) -> str:
+    words = re.findall(r"[^\W_]+", name)
+    kept = [w for w in words if w.casefold() not in _LEGAL_FORMS] or words
+    return "".join(w[0] for w in kept[:2]).upper() or "?"
+
+
+def shorten(items: list[str], limit: int) -> tuple[str, ...]:
+    """At most `limit` entries: the first ones and "N more" for the rest."""
+    if len(items) <= limit:
+        return tuple(items)
+    return (*items[: limit - 1], f"{len(items) - limit + 1} more")
+
+
+def name_key(partner: Partner) -> tuple:
+    return (partner.name.casefold(), partner.slug)
+
+
+def logo_site_path(partner: Partner) -> str | None:
+    # Validation guarantees logos are files under content/partners/logos/.
+    return partner.logo if partner.logo else None
+
+
+def partner_view(partner: Partner, award: Award, rules: Rules) -> PartnerView:
+    programs = rules.program_by_id
+    places = [rules.region_by_id[r].name for r in partner.regions_served if r in rules.region_by_id]
+    places += [country_name(c) for c in partner.countries_served]
+    return PartnerView(
+        slug=partner.slug,
+        name=partner.name,
+        path=f"partners/{partner.slug}/",
+        level=award.level,
+        level_name=rules.level_by_id[award.level].name,
+        level_rank=rules.level_rank[award.level],
+        joined=partner.joined,
+        logo=logo_site_path(partner),
+        initials=initials(partner.name),
+        hue=zlib.crc32(partner.slug.encode()) % HUES,
+        programs=tuple(programs[p].short_name for p in partner.programs if p in programs),
+        hq_city=partner.headquarters.city,
+        hq_country=partner.headquarters.country,
+        hq_country_name=country_name(partner.headquarters.country),
+        places=shorten(places, CARD_PLACES),
+        expertise=shorten([rules.expertise_by_id[e].name for e in partner.expertise
+                           if e in rules.expertise_by_id], CARD_EXPERTISE),
+        member=memberships(partner, award, rules),
+    )
+
+
+def directory(partners: list[Partner], awards: dict[str, Award], rules: Rules, as_of: dt.date) -> Directory:
+    """The public directory: partners the January review removed are left out of everything."""
+    listed = {p.slug: p for p in partners if not awards[p.slug].removed}
+    views = {slug: partner_view(p, awards[slug], rules) for slug, p in listed.items()}
+    by_name = sorted(listed.values(), key=name_key)
+    order = [p.slug for p in sorted(by_name, key=lambda p: -views[p.slug].level_rank)]
+    hq_countries = {p.headquarters.country for p in listed.values()}
+    facets = facet_values(rules, {s: v.member for s, v in views.items()}, extra_countries=hq_countries)
+    logos = {p.logo: p.logo for p in listed.values() if p.logo}
+    return Directory(rules, as_of, listed, awards, views, order, facets, logos)
+
+
+# --------------------------------------------------------------------------------------------
+# Pages
+
+
+def directory_pages(d: Directory) -> Iterator[Page]:
+    """The home page lists the first cards; /page/N/ the rest, for browsing without JavaScript."""
+    total = len(d.order)
+    pages = max(1, -(-total // PAGE_SIZE))
+    for number in range(1, pages + 1):
+        slugs = d.order[(number - 1) * PAGE_SIZE: number * PAGE_SIZE]
+        path = "index.html" if number == 1 else f"page/{number}/index.html"
+        context = {
+            "cards": [d.views[s] for s in slugs],
+            "total": total,
+            "page_number": number,
+            "page_count": pages,
+            "first_index": (number - 1) * PAGE_SIZE + 1,
+            "page_paths": ["" if n == 1 else f"page/{n}/" for n in range(1, pages + 1)],
+            "facets": [(f, [v for v in d.facets[f.key] if v.count or f.key in ("program", "status")])
+                       for f in FACETS],
+            "level_names": {lv.id: lv.name for lv in d.rules.levels},
+        }
+        title = d.rules.site.title if number == 1 else f"{d.rules.site.title}, page {number}"
+        yield Page(path, "directory.html", context, title, d.rules.site.description)
+
+
+def partner_pages(d: Directory) -> Iterator[Page]:
+    for slug in d.order:
+        partner = d.partners[slug]
+        context = partner_context(partner, d.awards[slug], d.views[slug], d.rules, d.as_of)
+        yield Page(f"partners/{slug}/index.html", "partner.html", context, partner.name,
+                   context["summary"])
+
+
+def partner_context(partner: Partner, award: Award, view: PartnerView, rules: Rules,
+                    as_of: dt.date) -> dict:
+    programs = rules.program_by_id
+    listed = [programs[p] for p in partner.programs if p in programs]
+    member = rules.implied_programs(partner.programs)
+    implied = []
+    for pid in member:
+        if pid in partner.programs:
+            continue
+        via = [programs[p].name for p in partner.programs if p in programs and pid in programs[p].implies]
+        implied.append({"program": programs[pid], "via": via})
+    explained = describe(award, rules)
+    return {
+        "partner": partner,
+        "view": view,
+        "award": award,
+        "status": explained,
+        "status_level": rules.level_by_id[award.level],
+        "next_level": rules.level_by_id[award.next_level] if award.next_level else None,
+        "summary": plain_text(partner.description),
+        "description_html": render_markdown(partner.description),
+        "programs": listed,
+        "implied": implied,
+        "regions_served": [rules.region_by_id[r] for r in partner.regions_served if r in rules.region_by_id],
+        "countries_served": [(c, country_name(c)) for c in partner.countries_served],
+        "expertise": [rules.expertise_by_id[e] for e in partner.expertise if e in rules.expertise_by_id],
+        "industries": [rules.industry_by_id[i] for i in partner.industries if i in rules.industry_by_id],
+        "languages": [(c, language_name(c)) for c in partner.languages],
+        **evidence_summary(partner, rules, as_of),
+    }
+
+
+def evidence_summary(partner: Partner, rules: Rules, as_of: dt.date) -> dict:
+    """Certifications per product and a projects summary, from the same evidence rules as the award."""
+    lines = evidence(partner, rules, as_of)
+    counts = {(e.kind, e.index): e for e in lines}
+    per_product: dict[str, dict] = {}
+    for i, c in enumerate(partner.certifications):
+        cert = rules.certification_by_id.get(c.certification)
+        if cert is None:
+            continue
+        row = per_product.setdefault(cert.product, {"current": 0, "holders": set(), "lapsed": 0})
+        line = counts.get(("certifications", i))
+        if line is not None and line.counts:
+            row["current"] += 1
+            row["holders"].add(c.holder)
+        else:
+            row["lapsed"] += 1
+    certifications = [
+        {"product": prod, "current": per_product[prod.id]["current"],
+         "engineers": len(per_product[prod.id]["holders"]), "lapsed": per_product[prod.id]["lapsed"]}
+        for prod in rules.products if prod.id in per_product
+    ]
+
+    counted = [p for i, p in enumerate(partner.projects)
+               if (line := counts.get(("projects", i))) is not None and line.counts]
+    by_product = Counter(prod for p in counted for prod in p.products)
+    recent = sorted(enumerate(partner.projects), key=lambda ip: (ip[1].completed, ip[0]), reverse=True)
+    projects = {
+        "total": len(partner.projects),
+        "counted": len(counted),
+        "successful": sum(1 for p in partner.projects if p.outcome == "successful"),
+        "by_product": [(rules.product_by_id[pid], by_product[pid]) for pid in rules.product_by_id
+                       if by_product[pid]],
+        "countries": sorted({country_name(p.country) for p in partner.projects}, key=str.casefold),
+        "recent": [
+            {"project": p,
+             "products": [rules.product_by_id[x].name for x in p.products if x in rules.product_by_id],
+             "country": country_name(p.country),
+             "counts": counts[("projects", i)].counts if ("projects", i) in counts else False,
+             "note": counts[("projects", i)].note if ("projects", i) in counts else ""}
+            for i, p in recent[:6]
+        ],
+    }
+    return {"certifications": certifications, "projects": projects}
+
+
+def criteria(rules: Rules, program_id: str, level_id: str) -> str:
+    """A level's minimums under one program in plain words: 'at least 8 certified engineers and ...'."""
+    level = rules.level_by_id[level_id]
+    program = rules.program_by_id[program_id]
+    parts = [quantity(rules, m, level.minimums[m]) for m in program.counts if m in level.minimums]
+    if not parts:
+        return ""
+    joined = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+    return f"at least {joined}"
+
+
+def program_pages(d: Directory) -> Iterator[Page]:
+    rules = d.rules
+    counts = {v.id: v.count for v in d.facets["program"]}
+    overview = {
+        "programs": [{"program": p, "count": counts.get(p.id, 0),
+                      "implies": [rules.program_by_id[i] for i in p.implies],
+                      "counts": [rules.metrics[m] for m in p.counts]} for p in rules.programs],
+        "levels": [{"level": lv, "count": _level_count(d, lv.id),
+                    "criteria": [(p, criteria(rules, p.id, lv.id)) for p in rules.programs]
+                    if lv.minimums else []} for lv in rules.levels],
+        "metrics": [(m, rules.metrics[m]) for m in rules.metrics],
+        "retired": [{"program": r, "successor": rules.program_by_id[r.successor]}
+                    for r in rules.retired_programs],
+        "products": [{"product": prod, "certifications": [c for c in rules.certifications
+                                                          if c.product == prod.id]}
+                     for prod in rules.products],
+    }
+    yield Page("programs/index.html", "programs.html", overview, "Programs and status levels",
+               f"The {rules.site.vendor} partner programs, their status levels and how to earn them.")
+    for p in rules.programs:
+        members = d.sorted_slugs(s for s, v in d.views.items() if p.id in v.member["program"])
+        context = {
+            "program": p,
+            "implies": [rules.program_by_id[i] for i in p.implies],
+            "implied_by": [q for q in rules.programs if p.id in q.implies],
+            "metrics": [(m, rules.metrics[m]) for m in p.counts],
+            "levels": [(lv, criteria(rules, p.id, lv.id)) for lv in rules.levels if lv.minimums],
+            "cards": [d.views[s] for s in members],
+            "retired": [r for r in rules.retired_programs if r.successor == p.id],
+        }
+        yield Page(f"programs/{p.id}/index.html", "program.html", context, p.name, p.summary)
+    for r in rules.retired_programs:
+        context = {"retired": r, "successor": rules.program_by_id[r.successor]}
+        yield Page(f"programs/{r.id}/index.html", "retired.html", context, f"{r.name} (retired)",
+                   f"The {r.name} program was retired in {r.retired}.")
+
+
+def _level_count(d: Directory, level_id: str) -> int:
+    return sum(1 for v in d.views.values() if v.level == level_id)
+
+
+def status_pages(d: Directory) -> Iterator[Page]:
+    rules = d.rules
+    values = d.facets["status"]
+    yield Page("status/index.html", "browse.html",
+               {"facet": FACET_BY_KEY["status"], "groups": [("", values)]},
+               "Status levels", "Partners by status level.")
+    for v in values:
+        level = rules.level_by_id[v.id]
+        context = {
+            "level": level,
+            "criteria": ([(p, criteria(rules, p.id, level.id)) for p in rules.programs]
+                         if level.minimums else []),
+            "cards": [d.views[s] for s in d.order if d.views[s].level == level.id],
+            "higher": [lv for lv in rules.levels if rules.level_rank[lv.id] > rules.level_rank[level.id]],
+        }
+        yield Page(f"status/{level.id}/index.html", "status.html", context, f"{level.name} partners",
+                   f"Partners holding {level.name} status, and what it takes to earn it.")
+
+
+def place_pages(d: Directory) -> Iterator[Page]:
+    """Regions and countries: partners headquartered there and partners serving it, apart."""
+    rules = d.rules
+    region_values = d.facets["region"]
+    country_values = d.facets["country"]
+    by_region: dict[str, list[FacetValue]] = defaultdict(list)
+    for v in country_values:
+        by_region[rules.region_of_country.get(v.id, "")].append(v)
+    hq: dict[str, list[str]] = defaultdict(list)
+    for slug in d.order:
+        hq[d.views[slug].hq_country].append(slug)
+    region_names = {r.id: r.name for r in rules.regions}
+
+    yield Page("regions/index.html", "browse.html",
+               {"facet": FACET_BY_KEY["region"], "groups": [("", region_values)]},
+               "Regions", "Partners by region.")
+    yield Page("countries/index.html", "browse.html",
+               {"facet": FACET_BY_KEY["country"],
+                "groups": [(region_names.get(r.id, ""), by_region[r.id]) for r in rules.regions
+                           if by_region.get(r.id)]},
+               "Countries", "Partners by country.")
+
+    for v in region_values:
+        region = rules.region_by_id[v.id]
+        countries = set(region.countries)
+        context = {
+            "kind": "region",
+            "region": region,
+            "name": region.name,
+            "hq": [d.views[s] for s in d.order if d.views[s].hq_country in countries],
+            "serving": [d.views[s] for s in d.order if v.id in d.views[s].member["region"]
+                        and _serves_region(d.partners[s], region.id, countries)],
+            "countries": by_region.get(region.id, []),
+            "neighbours": [rules.region_by_id[n] for n in region.neighbours if n in rules.region_by_id],
+            "region_paths": {r.id: value_path("region", r.id) for r in region_values},
+        }
+        yield Page(f"regions/{region.id}/index.html", "place.html", context, f"Partners in {region.name}",
+                   f"Partners headquartered in or serving {region.name}.")
+    for v in country_values:
+        region_id = rules.region_of_country.get(v.id)
+        context = {
+            "kind": "country",
+            "code": v.id,
+            "name": v.name,
+            "region": rules.region_by_id.get(region_id) if region_id else None,
+            "hq": [d.views[s] for s in hq.get(v.id, [])],
+            "serving": [d.views[s] for s in d.order if v.id in d.views[s].member["country"]],
+            "region_paths": {r.id: value_path("region", r.id) for r in region_values},
+        }
+        yield Page(value_path("country", v.id) + "index.html", "place.html", context,
+                   f"Partners in {v.name}", f"Partners headquartered in or serving {v.name}.")
+
+
+def _serves_region(partner: Partner, region_id: str, countries: set[str]) -> bool:
+    return region_id in partner.regions_served or any(c in countries for c in partner.countries_served)
+
+
+def topic_pages(d: Directory) -> Iterator[Page]:
+    """Expertise, industries and languages: one page per value, and an index of them."""
+    names = {"expertise": "Expertise", "industry": "Industries", "language": "Languages"}
+    for key in ("expertise", "industry", "language"):
+        facet = FACET_BY_KEY[key]
+        values = d.facets[key]
+        yield Page(f"{facet.folder}/index.html", "browse.html",
+                   {"facet": facet, "groups": [("", values)]}, names[key],
+                   f"Partners by {facet.label.lower()}.")
+        for v in values:
+            context = {"facet": facet, "value": v, "index_title": names[key],
+                       "cards": [d.views[s] for s in d.order if v.id in d.views[s].member[key]]}
+            yield Page(v.path + "index.html", "topic.html", context, f"{v.name} partners",
+                       f"Partners with {facet.label.lower()} {v.name}.")
+
+
+def not_found_page(d: Directory) -> Iterator[Page]:
+    yield Page("404.html", "404.html", {}, "Page not found", in_sitemap=False)
+
+
+# The page makers, in the order their pages are listed in the sitemap. A new page type adds
+# its function here.
+PAGE_MAKERS: list[Callable[[Directory], Iterator[Page]]] = [
+    directory_pages,
+    partner_pages,
+    program_pages,
+    status_pages,
+    place_pages,
+    topic_pages,
+    not_found_page,
+]
+
+
+def all_pages(d: Directory) -> list[Page]:
+    pages = [page for make in PAGE_MAKERS for page in make(d)]
+    seen: set[str] = set()
+    for page in pages:
+        if page.path in seen:
+            raise ValueError(f"two pages want the path {page.path}")
+        seen.add(page.path)
+    return pages

@@ -1,0 +1,166 @@
+"""The `build` command: load → validate → award → render → write → index, then swap the site in.
+
+`build_site` runs the stages and returns what happened (problems included) without printing,
+so `serve` can rebuild on every change and show problems its own way; `run` is the command
+line around it. Stages hand plain data to each other: partners, awards, a `Directory`, and
+the site's files as {path: bytes}.
+
+The search index is the one stage that works on files: if the module `partnerdir.index`
+exists it is called as `index.build_index(folder, directory)` on the finished staging folder
+before the swap, and anything it raises fails the build like any other stage.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import importlib.util
+import os
+import sys
+import time
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from jinja2 import TemplateError, TemplateSyntaxError
+
+from .award import award_all, review_report
+from .check import check
+from .pages import directory
+from .problems import Problem, format_problems, relative
+from .project import Paths
+from .render import BaseUrlError, Site, render_site
+from .write import WriteError, locked, staged, write_tree
+
+INDEX_MODULE = "partnerdir.index"
+
+
+@dataclass
+class BuildResult:
+    ok: bool
+    out: Path
+    as_of: dt.date
+    problems: list[Problem] = field(default_factory=list)
+    listed: int = 0
+    review: list[str] = field(default_factory=list)  # review report: partners removed, one line each
+    files: int = 0
+    pages: int = 0
+    timings: list[tuple[str, float]] = field(default_factory=list)  # (stage, seconds) in order
+
+    @property
+    def seconds(self) -> float:
+        return sum(t for _, t in self.timings)
+
+
+def search_available() -> bool:
+    return importlib.util.find_spec(INDEX_MODULE) is not None
+
+
+def build_site(paths: Paths, as_of: dt.date, base_url: str | None = None, search: bool = True,
+               out: Path | None = None) -> BuildResult:
+    """Build the site into `out` (default paths.out), or leave it untouched and say why not."""
+    out = out or paths.out
+    result = BuildResult(ok=False, out=out, as_of=as_of)
+
+    def clock(stage: str):
+        return _timed(result.timings, stage)
+
+    with clock("check"):
+        checked = check(paths, as_of)
+    if not checked.ok:
+        result.problems = checked.problems
+        return result
+    rules = checked.rules
+    try:
+        site = Site.from_base_url(base_url or rules.site.base_url)
+    except BaseUrlError as e:
+        where = "--base-url" if base_url else relative(paths.rules)
+        result.problems = [Problem(where, field="" if base_url else "site.base_url", message=str(e))]
+        return result
+
+    with clock("award"):
+        awards = award_all(checked.partners, rules, as_of)
+        d = directory(checked.partners, awards, rules, as_of)
+    result.listed = len(d.partners)
+    result.review = review_report(checked.partners, awards, rules)
+    search = search and search_available()
+
+    try:
+        with clock("render"):
+            files = render_site(d, paths.templates, paths.static, paths.content, site, search=search)
+    except Exception as e:  # a mistake in a template, reported like a mistake in a record
+        problem = _template_problem(e, paths.templates)
+        if problem is None:
+            raise
+        result.problems = [problem]
+        return result
+    result.files = len(files)
+    result.pages = sum(1 for p in files if p.endswith(".html"))
+
+    try:
+        with locked(out), staged(out) as stage:
+            with clock("write"):
+                write_tree(stage, files)
+            if search:
+                with clock("index"):
+                    importlib.import_module(INDEX_MODULE).build_index(stage, d)
+    except WriteError as e:
+        result.problems = [Problem(relative(out), message=str(e))]
+        return result
+    except OSError as e:
+        result.problems = [Problem(relative(Path(e.filename or out)),
+                                   message=f"cannot write the site: {e.strerror or e}")]
+        return result
+    result.ok = True
+    return result
+
+
+@contextmanager
+def _timed(timings: list[tuple[str, float]], stage: str) -> Iterator[None]:
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings.append((stage, time.perf_counter() - start))
+
+
+def _template_problem(error: Exception, templates: Path) -> Problem | None:
+    """A template mistake names the template file and line, like a record problem does."""
+    if isinstance(error, TemplateSyntaxError) and error.filename:
+        return Problem(relative(Path(error.filename)), error.lineno or 0, 0, "", error.message or str(error))
+    for frame in reversed(traceback.extract_tb(error.__traceback__)):
+        if frame.filename.startswith(str(templates)):
+            return Problem(relative(Path(frame.filename)), frame.lineno or 0, 0, "",
+                           f"{type(error).__name__}: {error}")
+    if isinstance(error, TemplateError):
+        return Problem(relative(templates), message=f"{type(error).__name__}: {error}")
+    return None
+
+
+def summary(result: BuildResult) -> str:
+    lines = [f"Built {relative(result.out)}/ for {result.as_of.isoformat()}: "
+             f"{result.listed} partner{'s' if result.listed != 1 else ''} listed, "
+             f"{len(result.review)} removed at review."]
+    lines += [f"  {line}" for line in result.review]
+    lines.append(f"{result.files} files written, {result.pages} of them pages.")
+    stages = ", ".join(f"{name} {seconds:.2f} s" for name, seconds in result.timings)
+    lines.append(f"Time: {stages}; total {result.seconds:.2f} s.")
+    return "\n".join(lines)
+
+
+def run(args, paths: Paths, as_of: dt.date) -> int:
+    result = build_site(paths, as_of, base_url=getattr(args, "base_url", None),
+                        search=not getattr(args, "no_search", False), out=paths.out)
+    if not result.ok:
+        print(format_problems(result.problems), file=sys.stderr)
+        if os.environ.get("GITHUB_ACTIONS") == "true":
+            for p in result.problems:
+                print(p.github())
+        n = len(result.problems)
+        print(f"\nThe build stopped: {n} problem{'s' if n != 1 else ''}; "
+              f"{relative(result.out)}/ was not changed.", file=sys.stderr)
+        return 1
+    print(summary(result))
+    return 0

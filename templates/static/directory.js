@@ -1,0 +1,414 @@
+/* Instant filters for the directory page.
+ *
+ * The page works without this script: it lists the first partners, links every facet value to
+ * its pre-rendered page and pages through the rest. This script turns the facet links into
+ * checkboxes, keeps the filters and the sort order in the URL (shareable, back button works)
+ * and filters, counts and sorts every listed partner from directory.json, which it fetches only
+ * when a visitor starts using the filters, so the first page stays light at any size.
+ *
+ * Within a facet a partner matches any checked value; across facets it must match all. The
+ * count next to a value is how many partners would match if it were checked too.
+ */
+(function () {
+  "use strict";
+
+  var app = document.getElementById("directory");
+  if (!app || !window.fetch || !window.URLSearchParams || !history.pushState) return;
+
+  var KEYS = ["program", "status", "region", "country", "expertise", "industry", "language"];
+  var SORTS = ["status", "name", "joined"];
+  var root = app.getAttribute("data-root");
+  var facetsEl = document.getElementById("facets");
+  var resultsEl = facetsEl.nextElementSibling;
+  var cardsEl = document.getElementById("cards");
+  var countEl = document.getElementById("result-count");
+  var sortEl = document.getElementById("sort");
+  var chipsEl = document.getElementById("chips");
+  var moreRow = document.getElementById("more-row");
+  var moreBtn = document.getElementById("more");
+  var noMatch = document.getElementById("no-match");
+  var pager = document.getElementById("pager");
+  var asOf = countEl.querySelector("time");
+  var total = Number(countEl.textContent.match(/\d+/)[0]);
+
+  var inputs = {};    // facet -> value -> checkbox
+  var counters = {};  // facet -> value -> count element
+  var summaries = {}; // facet -> element showing how many values are checked
+  var labels = {};    // facet -> value -> visible name
+  var data = null;
+  var loading = null;
+  var list = [];      // partners matching the current filters, sorted
+  var shown = cardsEl.children.length;
+  var state;
+
+  // ---------------------------------------------------------------- facet links to checkboxes
+
+  facetsEl.querySelector("h2").textContent = "Filter partners";
+  Array.prototype.forEach.call(facetsEl.querySelectorAll("details[data-facet]"), function (det) {
+    var key = det.getAttribute("data-facet");
+    var summary = det.querySelector("summary");
+    var ul = det.querySelector("ul");
+    var fieldset = document.createElement("fieldset");
+    var legend = el("legend", "vh", summary.textContent);
+    inputs[key] = {};
+    counters[key] = {};
+    labels[key] = {};
+    summaries[key] = el("span", "selected", "");
+    summary.appendChild(summaries[key]);
+    Array.prototype.forEach.call(ul.querySelectorAll("a[data-value]"), function (a) {
+      var value = a.getAttribute("data-value");
+      var label = document.createElement("label");
+      var input = document.createElement("input");
+      var name = a.querySelector(".label");
+      var count = a.querySelector(".count");
+      input.type = "checkbox";
+      input.name = key;
+      input.value = value;
+      label.appendChild(input);
+      label.appendChild(name);
+      label.appendChild(document.createTextNode(" "));
+      label.appendChild(count);
+      a.parentNode.replaceChild(label, a);
+      inputs[key][value] = input;
+      counters[key][value] = count;
+      labels[key][value] = name.textContent;
+    });
+    fieldset.appendChild(legend);
+    fieldset.appendChild(ul);
+    det.appendChild(fieldset);
+  });
+
+  state = readUrl();
+  document.getElementById("controls").hidden = false;
+  if (pager) pager.hidden = true;
+  moreRow.hidden = shown >= total;
+
+  // ---------------------------------------------------------------- state <-> URL and controls
+
+  function emptyState() {
+    var s = { sort: "status", filters: {} };
+    KEYS.forEach(function (k) { s.filters[k] = []; });
+    return s;
+  }
+
+  function readUrl() {
+    var params = new URLSearchParams(location.search);
+    var s = emptyState();
+    KEYS.forEach(function (k) {
+      params.getAll(k).forEach(function (v) {
+        if (inputs[k] && inputs[k][v] && s.filters[k].indexOf(v) < 0) s.filters[k].push(v);
+      });
+    });
+    var sort = params.get("sort");
+    if (SORTS.indexOf(sort) >= 0) s.sort = sort;
+    return s;
+  }
+
+  function query(s) {
+    var params = new URLSearchParams();
+    KEYS.forEach(function (k) {
+      // Values in page order, so the same filters always give the same link.
+      Object.keys(inputs[k]).forEach(function (v) {
+        if (s.filters[k].indexOf(v) >= 0) params.append(k, v);
+      });
+    });
+    if (s.sort !== "status") params.set("sort", s.sort);
+    var q = params.toString();
+    return q ? "?" + q : "";
+  }
+
+  function isDefault(s) {
+    return s.sort === "status" && !KEYS.some(function (k) { return s.filters[k].length; });
+  }
+
+  function fromControls() {
+    var s = emptyState();
+    KEYS.forEach(function (k) {
+      Object.keys(inputs[k]).forEach(function (v) {
+        if (inputs[k][v].checked) s.filters[k].push(v);
+      });
+    });
+    s.sort = sortEl.value;
+    return s;
+  }
+
+  function toControls(s) {
+    KEYS.forEach(function (k) {
+      Object.keys(inputs[k]).forEach(function (v) {
+        inputs[k][v].checked = s.filters[k].indexOf(v) >= 0;
+      });
+      var n = s.filters[k].length;
+      summaries[k].textContent = n ? n + " selected" : "";
+    });
+    sortEl.value = s.sort;
+  }
+
+  function change(next) {
+    state = next;
+    var url = location.pathname + query(state) + location.hash;
+    if (url !== location.pathname + location.search + location.hash) history.pushState(null, "", url);
+    update();
+  }
+
+  // ---------------------------------------------------------------- data
+
+  function load() {
+    if (!loading) {
+      resultsEl.setAttribute("aria-busy", "true");
+      loading = fetch(app.getAttribute("data-src"), { credentials: "same-origin" })
+        .then(function (r) {
+          if (!r.ok) throw new Error("HTTP " + r.status);
+          return r.json();
+        })
+        .then(function (d) {
+          prepare(d);
+          data = d;
+          resultsEl.removeAttribute("aria-busy");
+        })
+        .catch(function () {
+          loading = null;
+          resultsEl.removeAttribute("aria-busy");
+          countEl.textContent = "The filters could not load the list of partners. " +
+            "Reload the page, or use the links to browse.";
+          throw new Error("directory.json unavailable");
+        });
+    }
+    return loading;
+  }
+
+  function prepare(d) {
+    var levels = d.levels.map(function (x) { return x[0]; });
+    var ids = function (table, idx) { return idx.map(function (i) { return table[i][0]; }); };
+    d.partners.forEach(function (p, i) {
+      var served = p.cs.slice();
+      p.rs.forEach(function (r) {
+        (d.region_countries[d.regions[r][0]] || []).forEach(function (c) {
+          if (served.indexOf(c) < 0) served.push(c);
+        });
+      });
+      p.order = i; // partners arrive in name order
+      p.facet = {
+        program: ids(d.programs, p.m),
+        status: [levels[p.l]],
+        region: ids(d.regions, p.r),
+        country: served,
+        expertise: ids(d.expertise, p.e),
+        industry: ids(d.industries, p.d),
+        language: p.a
+      };
+    });
+  }
+
+  // ---------------------------------------------------------------- filter, count, sort
+
+  function update() {
+    toControls(state);
+    renderChips();
+    if (!data) {
+      load().then(update, function () {});
+      return;
+    }
+    var selected = {};
+    KEYS.forEach(function (k) {
+      selected[k] = {};
+      state.filters[k].forEach(function (v) { selected[k][v] = true; });
+    });
+    var counts = {};
+    KEYS.forEach(function (k) { counts[k] = {}; });
+    var matches = [];
+    data.partners.forEach(function (p) {
+      var failed = [];
+      for (var i = 0; i < KEYS.length && failed.length < 2; i++) {
+        var k = KEYS[i];
+        if (state.filters[k].length && !p.facet[k].some(function (v) { return selected[k][v]; })) {
+          failed.push(k);
+        }
+      }
+      if (failed.length === 0) matches.push(p);
+      // A partner failing only facet k would match if one of its k values were checked.
+      var countIn = failed.length === 0 ? KEYS : failed.length === 1 ? failed : [];
+      countIn.forEach(function (k) {
+        p.facet[k].forEach(function (v) { counts[k][v] = (counts[k][v] || 0) + 1; });
+      });
+    });
+    KEYS.forEach(function (k) {
+      Object.keys(counters[k]).forEach(function (v) {
+        var n = counts[k][v] || 0;
+        counters[k][v].textContent = n;
+        inputs[k][v].parentNode.classList.toggle("zero", n === 0);
+      });
+    });
+    list = sortPartners(matches, state.sort);
+    cardsEl.removeAttribute("start");
+    cardsEl.textContent = "";
+    shown = 0;
+    showMore(false);
+    var n = list.length;
+    var filtered = KEYS.some(function (k) { return state.filters[k].length; });
+    var sortWords = { status: "by status then name", name: "by name", joined: "by most recent joining" }[state.sort];
+    countEl.textContent = (filtered ? n + " of " + data.partners.length + " partners match" :
+      n + " partner" + (n === 1 ? "" : "s")) + ", sorted " + sortWords + ". Statuses as of ";
+    countEl.appendChild(asOf);
+    countEl.appendChild(document.createTextNode("."));
+    noMatch.hidden = n > 0;
+  }
+
+  function sortPartners(ps, sort) {
+    var out = ps.slice();
+    if (sort === "status") {
+      out.sort(function (a, b) { return b.l - a.l || a.order - b.order; });
+    } else if (sort === "joined") {
+      out.sort(function (a, b) { return a.j < b.j ? 1 : a.j > b.j ? -1 : a.order - b.order; });
+    } else {
+      out.sort(function (a, b) { return a.order - b.order; });
+    }
+    return out;
+  }
+
+  function showMore(focusFirst) {
+    var size = data.page_size;
+    var first = null;
+    var fragment = document.createDocumentFragment();
+    list.slice(shown, shown + size).forEach(function (p) {
+      var c = card(p);
+      if (!first) first = c;
+      fragment.appendChild(c);
+    });
+    cardsEl.appendChild(fragment);
+    shown = Math.min(list.length, shown + size);
+    moreRow.hidden = shown >= list.length;
+    if (focusFirst && first) first.querySelector("a").focus();
+  }
+
+  // ---------------------------------------------------------------- cards (same markup as _card.html)
+
+  function el(tag, className, text) {
+    var e = document.createElement(tag);
+    if (className) e.className = className;
+    if (text !== undefined) e.textContent = text;
+    return e;
+  }
+
+  function shorten(items, limit) {
+    if (items.length <= limit) return items;
+    return items.slice(0, limit - 1).concat([(items.length - limit + 1) + " more"]);
+  }
+
+  function fact(dl, term, text) {
+    var div = el("div");
+    div.appendChild(el("dt", "", term));
+    div.appendChild(el("dd", "", text));
+    dl.appendChild(div);
+  }
+
+  function card(p) {
+    var d = data;
+    var li = el("li", "card");
+    var head = el("div", "card-head");
+    if (p.g) {
+      var img = el("img", "logo");
+      img.src = root + p.g;
+      img.alt = "";
+      img.width = 48;
+      img.height = 48;
+      img.loading = "lazy";
+      img.decoding = "async";
+      head.appendChild(img);
+    } else {
+      var initials = el("span", "logo initials hue-" + p.h, p.i);
+      initials.setAttribute("aria-hidden", "true");
+      head.appendChild(initials);
+    }
+    var h3 = el("h3", "card-title");
+    var a = el("a", "", p.n);
+    a.href = root + "partners/" + p.s + "/";
+    h3.appendChild(a);
+    head.appendChild(h3);
+    li.appendChild(head);
+    var level = d.levels[p.l];
+    var badge = el("p", "badge level-" + level[0]);
+    badge.appendChild(el("span", "vh", "Status: "));
+    badge.appendChild(document.createTextNode(level[1]));
+    li.appendChild(badge);
+    var dl = el("dl", "facts");
+    fact(dl, "Programs", p.p.map(function (i) { return d.programs[i][1]; }).join(", "));
+    fact(dl, "Headquarters", p.c + ", " + d.countries[p.q]);
+    var places = p.rs.map(function (i) { return d.regions[i][1]; })
+      .concat(p.cs.map(function (c) { return d.countries[c]; }));
+    fact(dl, "Serves", shorten(places, d.card_places).join(", "));
+    fact(dl, "Expertise", shorten(p.e.map(function (i) { return d.expertise[i][1]; }), d.card_expertise).join(", "));
+    li.appendChild(dl);
+    return li;
+  }
+
+  function renderChips() {
+    chipsEl.textContent = "";
+    KEYS.forEach(function (k) {
+      state.filters[k].forEach(function (v) {
+        var li = el("li");
+        var b = el("button", "chip", labels[k][v]);
+        b.type = "button";
+        b.setAttribute("aria-label", "Remove filter " + labels[k][v]);
+        b.setAttribute("data-facet", k);
+        b.setAttribute("data-value", v);
+        li.appendChild(b);
+        chipsEl.appendChild(li);
+      });
+    });
+    chipsEl.hidden = !chipsEl.children.length;
+  }
+
+  // ---------------------------------------------------------------- events
+
+  function clearAll() {
+    var s = emptyState();
+    s.sort = state.sort;
+    change(s);
+  }
+
+  facetsEl.addEventListener("change", function () { change(fromControls()); });
+  sortEl.addEventListener("change", function () { change(fromControls()); });
+  document.getElementById("clear").addEventListener("click", clearAll);
+  document.getElementById("clear-empty").addEventListener("click", function () {
+    clearAll();
+    sortEl.focus();
+  });
+  chipsEl.addEventListener("click", function (e) {
+    var b = e.target.closest("button[data-facet]");
+    if (!b) return;
+    var next = fromControls();
+    var k = b.getAttribute("data-facet");
+    next.filters[k] = next.filters[k].filter(function (v) { return v !== b.getAttribute("data-value"); });
+    var index = Array.prototype.indexOf.call(chipsEl.children, b.parentNode);
+    change(next);
+    var chips = chipsEl.querySelectorAll("button");
+    (chips[Math.min(index, chips.length - 1)] || sortEl).focus();
+  });
+  moreBtn.addEventListener("click", function () {
+    if (data) {
+      showMore(true);
+    } else {
+      load().then(function () {
+        update();
+        showMore(false);
+        var links = cardsEl.querySelectorAll(".card-title a");
+        if (links[data.page_size]) links[data.page_size].focus();
+      }, function () {});
+    }
+  });
+  // Fetch the partners as soon as a visitor reaches for a control, not before.
+  ["focusin", "pointerdown"].forEach(function (type) {
+    facetsEl.addEventListener(type, function () { load().catch(function () {}); }, { once: true });
+    sortEl.addEventListener(type, function () { load().catch(function () {}); }, { once: true });
+  });
+  window.addEventListener("popstate", function () {
+    state = readUrl();
+    update();
+  });
+
+  if (!isDefault(state)) {
+    update();
+  } else {
+    toControls(state);
+  }
+})();
