@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
+from .award import Removal, award_all, removals
 from .load import load
 from .problems import Problem, ProblemError
 from .project import Paths
@@ -33,3 +34,10 @@ def check(paths: Paths, as_of: dt.date, workers: int | None = None) -> Checked:
     partners, found = validate(raws, rules, as_of, paths.content)
     problems = sorted(problems + found, key=lambda p: (p.path, p.line, p.column))
     return Checked(rules, partners, problems)
+
+
+def review(checked: Checked, as_of: dt.date) -> list[Removal]:
+    """Partners the January review takes off the public site, for editors after a clean check."""
+    if not checked.ok:
+        return []
+    return removals(checked.partners, award_all(checked.partners, checked.rules, as_of))

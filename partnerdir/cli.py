@@ -10,7 +10,7 @@ import os
 import sys
 from pathlib import Path
 
-from .check import check
+from .check import check, review
 from .problems import format_problems
 from .project import ROOT, Paths, as_of_date
 
@@ -111,10 +111,14 @@ def _as_of(args) -> dt.date:
 
 
 def cmd_check(args) -> int:
-    result = check(_paths(args), _as_of(args))
+    as_of = _as_of(args)
+    result = check(_paths(args), as_of)
+    removed = review(result, as_of)
     if args.format == "json":
         print(json.dumps({"ok": result.ok, "partners": len(result.partners),
-                          "problems": [p.as_json() for p in result.problems]}, indent=2, default=str))
+                          "problems": [p.as_json() for p in result.problems],
+                          "removed": [{"slug": r.slug, "source": r.source, "review_date": r.review_date,
+                                       "joined": r.joined} for r in removed]}, indent=2, default=str))
         return 0 if result.ok else 1
     if result.problems:
         print(format_problems(result.problems), file=sys.stderr)
@@ -127,6 +131,8 @@ def cmd_check(args) -> int:
               file=sys.stderr)
         return 1
     print(f"{len(result.partners)} partner records are valid.")
+    for r in removed:
+        print(r.text(result.rules))
     return 0
 
 
