@@ -1,0 +1,374 @@
+"""The `serve` command: the site on localhost, rebuilt and reloaded on every save.
+
+An editor or partner keeps the browser next to the record they are writing. A save rebuilds
+the site and the livereload client (served from the site's own origin, so the pages' CSP holds)
+reloads the page. A record with a problem never stops the server: the terminal prints what
+`check` would, and the browser keeps the last good site with the problems in a banner on top,
+until the next good save takes the banner away.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import inspect
+import mimetypes
+import os
+import re
+import signal
+import sys
+import threading
+import time
+import traceback
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from .pipeline import BuildResult, build_site
+from .problems import Problem, format_problems, relative
+from .project import Paths
+
+POLL_SECONDS = 0.3
+LIVERELOAD_JS = "/livereload.js"
+PREVIEW_CSS = "/_serve/preview.css"
+
+# Files editors' tools write next to the real ones: never a reason to rebuild.
+_SCRATCH = re.compile(r"^(?:\..*|#.*#|.*~|.*\.sw[a-p]|.*\.tmp|4913)$")
+
+_TYPES = {".wasm": "application/wasm", ".js": "text/javascript", ".mjs": "text/javascript",
+          ".json": "application/json", ".svg": "image/svg+xml", ".webp": "image/webp",
+          ".xml": "application/xml", ".csv": "text/csv", ".css": "text/css", ".html": "text/html"}
+_TEXT = ("text/", "application/json", "application/xml", "image/svg+xml")
+
+PREVIEW_STYLE = b"""\
+/* Only in `build.py serve`: the banner that shows the problems of the last save. */
+.serve-problems { position: sticky; top: 0; z-index: 2147483647; margin: 0; padding: 1rem 1.25rem;
+  background: #fff1f1; color: #4d0008; border-bottom: 4px solid #b3001b;
+  font: 1rem/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; box-shadow: 0 2px 8px #0004; }
+.serve-problems p { margin: 0 0 .5rem; }
+.serve-problems ul { margin: 0; padding-left: 1.25rem; }
+.serve-problems li { margin: .25rem 0; }
+.serve-problems code { font: .95em/1.4 ui-monospace, SFMono-Regular, Menlo, monospace;
+  color: inherit; background: transparent; overflow-wrap: anywhere; }
+.serve-empty { max-width: 40rem; margin: 3rem auto; padding: 0 1rem; font: 1rem/1.5 system-ui, sans-serif; }
+@media (prefers-color-scheme: dark) {
+  .serve-problems { background: #2d0a0f; color: #ffdadd; border-bottom-color: #ff6b7a; }
+  .serve-empty { color: #eee; background: #111; }
+}
+"""
+
+
+# ---------------------------------------------------------------------------------------------
+# Watching
+
+
+def scan(roots: list[Path], skip: list[Path]) -> dict[str, tuple[int, int, int]]:
+    """Every watched file with what changes when it is saved: (mtime, size, inode)."""
+    found: dict[str, tuple[int, int, int]] = {}
+    skipped = {str(s) for s in skip}
+
+    def note(path: str) -> None:
+        try:
+            st = os.stat(path)
+        except OSError:
+            return
+        found[path] = (st.st_mtime_ns, st.st_size, st.st_ino)
+
+    for root in roots:
+        if root.is_file():
+            note(str(root))
+            continue
+        for folder, dirs, files in os.walk(root):
+            dirs[:] = sorted(d for d in dirs
+                             if not _SCRATCH.match(d) and os.path.join(folder, d) not in skipped)
+            for name in files:
+                if not _SCRATCH.match(name):
+                    note(os.path.join(folder, name))
+    return found
+
+
+def changed(before: dict, after: dict) -> list[str]:
+    return sorted(p for p in before.keys() | after.keys() if before.get(p) != after.get(p))
+
+
+# ---------------------------------------------------------------------------------------------
+# Building and what the browser is shown
+
+
+@dataclass
+class Outcome:
+    ok: bool
+    problems: list[Problem]
+    seconds: float
+    listed: int = 0
+
+
+class Preview:
+    """The state of the preview: the last good site on disk and the problems of the last save."""
+
+    def __init__(self, paths: Paths, as_of: dt.date, port: int, search: bool):
+        self.paths = paths
+        self.as_of = as_of
+        self.search = search
+        self.base_url = f"http://localhost:{port}/"
+        self.problems: list[Problem] = []
+        self.lock = threading.Lock()
+
+    @property
+    def out(self) -> Path:
+        return self.paths.out
+
+    def build(self, changes: list[str] | None = None) -> Outcome:
+        """One build; a crash inside a stage becomes a problem like any other, never an exit."""
+        kwargs = {}
+        if changes is not None and "changed" in inspect.signature(build_site).parameters:
+            kwargs["changed"] = [Path(c) for c in changes]  # the pipeline's incremental path
+        start = time.perf_counter()
+        try:
+            result: BuildResult = build_site(self.paths, self.as_of, base_url=self.base_url,
+                                             search=self.search, out=self.out, **kwargs)
+            ok, problems, listed = result.ok, list(result.problems), result.listed
+        except Exception as e:  # a bug must not end the editor's session; show it and go on
+            traceback.print_exc()
+            ok, listed = False, 0
+            problems = [Problem("build", message=f"the build failed: {type(e).__name__}: {e}",
+                                hint="the details are in the terminal")]
+        with self.lock:
+            self.problems = [] if ok else problems
+        return Outcome(ok, problems, time.perf_counter() - start, listed)
+
+    # -- responses ----------------------------------------------------------------------------
+
+    def respond(self, url_path: str) -> tuple[int, dict[str, str], bytes]:
+        """Status, headers and body for a GET of /url_path, decorated for the preview."""
+        if "\x00" in url_path or "\\" in url_path or ".." in PurePosixPath(url_path).parts:
+            return 400, {"Content-Type": "text/plain; charset=utf-8"}, b"bad path\n"
+        file, redirect = self._locate(url_path)
+        if redirect:
+            return 301, {"Location": redirect}, b""
+        status = 200
+        if file is None:
+            status = 404
+            file = self.out / "404.html"
+            if not file.is_file():
+                return 503 if self.problems else 404, _html_type(), self.placeholder()
+        try:
+            body = file.read_bytes()
+        except OSError:
+            return 404, _html_type(), self.placeholder()
+        kind = (_TYPES.get(file.suffix.lower()) or mimetypes.guess_type(file.name)[0]
+                or "application/octet-stream")
+        if kind.startswith(_TEXT):
+            kind += "; charset=utf-8"
+        if kind.startswith("text/html"):
+            body = self.decorate(body)
+        return status, {"Content-Type": kind}, body
+
+    def _locate(self, url_path: str) -> tuple[Path | None, str | None]:
+        root = self.out
+        for _ in range(20):  # a build swaps the new site in with two renames: wait out the gap
+            if root.is_dir():
+                break
+            time.sleep(0.025)
+        target = root.joinpath(*PurePosixPath(url_path).parts) if url_path else root
+        if target.is_dir():
+            if url_path and not url_path.endswith("/"):
+                return None, "/" + url_path + "/"
+            target = target / "index.html"
+        try:
+            if target.is_file() and target.resolve().is_relative_to(root.resolve()):
+                return target, None
+        except OSError:
+            pass
+        return None, None
+
+    def decorate(self, page: bytes) -> bytes:
+        """Add the livereload client, the banner's style sheet and, after a bad save, the banner."""
+        head = (f'<link rel="stylesheet" href="{PREVIEW_CSS}">'
+                f'<script src="{LIVERELOAD_JS}" defer></script>').encode()
+        page = page.replace(b"</head>", head + b"</head>", 1) if b"</head>" in page else head + page
+        with self.lock:
+            problems = list(self.problems)
+        if problems:
+            banner = self.banner(problems).encode()
+            match = re.search(rb"<body[^>]*>", page)
+            at = match.end() if match else 0
+            page = page[:at] + banner + page[at:]
+        return page
+
+    def banner(self, problems: list[Problem]) -> str:
+        n = len(problems)
+        shown = problems[:50]
+        items = "".join(f"<li><code>{html.escape(_where(p))}</code> {html.escape(_what(p))}</li>"
+                        for p in shown)
+        more = f"<li>… and {n - len(shown)} more: run <code>python build.py check</code></li>" if n > len(
+            shown) else ""
+        state = ("You are looking at the last version that built." if (self.out / "index.html").is_file()
+                 else "Nothing could be built yet.")
+        return (f'<section class="serve-problems" id="serve-problems" role="alert" '
+                f'aria-label="Problems in your last change">'
+                f"<p><strong>Your last change has {n} problem{'s' if n != 1 else ''}.</strong> {state} "
+                f"Fix {'them' if n != 1 else 'it'} and save: this page reloads by itself.</p>"
+                f"<ul>{items}{more}</ul></section>")
+
+    def placeholder(self) -> bytes:
+        page = ('<!doctype html><html lang="en"><head><meta charset="utf-8">'
+                '<meta name="viewport" content="width=device-width, initial-scale=1">'
+                "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
+                "script-src 'self'; style-src 'self'; connect-src 'self'\">"
+                "<title>Preview</title></head><body><main class=\"serve-empty\"><h1>Preview</h1>"
+                "<p>There is no page here yet.</p></main></body></html>")
+        return self.decorate(page.encode())
+
+
+def _html_type() -> dict[str, str]:
+    return {"Content-Type": "text/html; charset=utf-8"}
+
+
+def _where(p: Problem) -> str:
+    return p.path + (f":{p.line}:{p.column or 1}" if p.line else "")
+
+
+def _what(p: Problem) -> str:
+    what = f"{p.field}: {p.message}" if p.field else p.message
+    return what + (f" ({p.hint})" if p.hint else "")
+
+
+# ---------------------------------------------------------------------------------------------
+# The command
+
+
+def _stamp() -> str:
+    return time.strftime("%H:%M:%S")
+
+
+def report(outcome: Outcome, changes: list[str] | None, was_broken: bool) -> None:
+    """What the terminal says after each build: the check messages, or one line when it is fine."""
+    what = ""
+    if changes:
+        names = ", ".join(relative(Path(c)) for c in changes[:3]) + (" …" if len(changes) > 3 else "")
+        what = f" after changes to {names}"
+    if outcome.ok:
+        fixed = "Fixed. " if was_broken else ""
+        print(f"[{_stamp()}] {fixed}Built{what} in {outcome.seconds:.2f} s: "
+              f"{outcome.listed} partner{'s' if outcome.listed != 1 else ''} listed.", flush=True)
+        return
+    n = len(outcome.problems)
+    print(f"[{_stamp()}] The build{what} stopped: {n} problem{'s' if n != 1 else ''}.", file=sys.stderr)
+    print(format_problems(outcome.problems), file=sys.stderr)
+    print("The browser keeps the last good version, with these problems in a banner; "
+          "fix them and save.", file=sys.stderr, flush=True)
+
+
+def run(args, paths: Paths, as_of: dt.date) -> int:
+    from livereload.handlers import LiveReloadHandler, LiveReloadJSHandler
+    from tornado import web
+    from tornado.ioloop import IOLoop, PeriodicCallback
+
+    port = args.port
+    preview = Preview(paths, as_of, port, search=not getattr(args, "no_search", False))
+    roots = [r for r in (paths.content, paths.rules, paths.templates, paths.static) if r.exists()]
+    roots = [r for r in roots if not any(r != o and r.is_relative_to(o) for o in roots)]
+    skip = [paths.out, paths.cache]
+
+    print(f"Building {relative(paths.out)}/ for {as_of.isoformat()} …", flush=True)
+    state = {"snapshot": scan(roots, skip), "broken": False, "pending": [], "building": None}
+    first = preview.build()
+    report(first, None, False)
+    state["broken"] = not first.ok
+
+    class Site(web.RequestHandler):
+        def get(self, path: str) -> None:
+            status, headers, body = preview.respond(path)
+            self.set_status(status)
+            for k, v in headers.items():
+                self.set_header(k, v)
+            self.set_header("Cache-Control", "no-store")
+            self.finish(body)
+
+        def head(self, path: str) -> None:
+            status, headers, _ = preview.respond(path)
+            self.set_status(status)
+            for k, v in headers.items():
+                self.set_header(k, v)
+            self.finish()
+
+        def log_exception(self, *exc) -> None:  # keep the terminal for the editor's messages
+            traceback.print_exception(*exc)
+
+    class Style(web.RequestHandler):
+        def get(self) -> None:
+            self.set_header("Content-Type", "text/css; charset=utf-8")
+            self.set_header("Cache-Control", "no-store")
+            self.finish(PREVIEW_STYLE)
+
+    # The livereload package's websocket and client; the client is loaded with a same-origin
+    # <script src>, never the package's inline snippet, which the site's CSP would block.
+    app = web.Application([
+        (r"/livereload", LiveReloadHandler),
+        (re.escape(LIVERELOAD_JS), LiveReloadJSHandler),
+        (re.escape(PREVIEW_CSS), Style),
+        (r"/(.*)", Site),
+    ], log_function=lambda handler: None)
+    try:
+        server = app.listen(port, address="localhost")
+    except OSError as e:
+        print(f"error: cannot serve on port {port}: {e.strerror or e}; "
+              "another program may be using it: choose another with --port", file=sys.stderr)
+        return 1
+
+    loop = IOLoop.current()
+    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rebuild")
+
+    def reload_browsers() -> None:
+        """Tell every connected page to reload (livereload protocol 7's reload command)."""
+        message = {"command": "reload", "path": "*", "liveCSS": False, "liveImg": False}
+        for waiter in list(LiveReloadHandler.waiters):
+            try:
+                waiter.write_message(message)
+            except Exception:  # a closed tab: forget it
+                LiveReloadHandler.waiters.discard(waiter)
+
+    def built(future: Future, changes: list[str]) -> None:
+        try:
+            outcome = future.result()
+        except Exception:  # Preview.build already turns failures into problems
+            traceback.print_exc()
+            outcome = Outcome(False, [], 0.0)
+        report(outcome, changes, state["broken"])
+        state["broken"] = not outcome.ok
+        state["building"] = None
+        loop.add_callback(reload_browsers)
+
+    def poll() -> None:
+        now = scan(roots, skip)
+        state["pending"] += changed(state["snapshot"], now)
+        state["snapshot"] = now
+        if state["pending"] and state["building"] is None:
+            changes, state["pending"] = sorted(set(state["pending"])), []
+            future = executor.submit(preview.build, changes)
+            state["building"] = future
+            future.add_done_callback(lambda f: loop.add_callback(built, f, changes))
+
+    watcher = PeriodicCallback(poll, POLL_SECONDS * 1000)
+    watcher.start()
+    watched = ", ".join(relative(r) for r in roots)
+    print(f"Serving http://localhost:{port}/ and watching {watched}.\n"
+          "Save a record to rebuild; press Ctrl-C to stop.", flush=True)
+
+    # Ctrl-C (or a terminal closing) stops the loop between requests, never inside one.
+    signals = (signal.SIGINT, signal.SIGTERM)
+    for s in signals:
+        loop.asyncio_loop.add_signal_handler(s, loop.stop)
+    try:
+        loop.start()
+    finally:
+        for s in signals:  # from here on, a second Ctrl-C interrupts at once
+            loop.asyncio_loop.remove_signal_handler(s)
+        watcher.stop()
+        server.stop()
+        if state["building"] is not None:
+            print("Waiting for the current build to finish …", flush=True)
+        executor.shutdown(wait=True)
+    print("Stopped.", flush=True)
+    return 0

@@ -1,0 +1,165 @@
+"""`build.py serve`: save a record, see the page; make a mistake, see it in the page; never crash."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from partnerdir.project import ROOT
+from tests.browser import free_port, watch_page
+
+AS_OF = "2026-11-15"
+
+
+def record(name: str, website: str = "https://example.org") -> str:
+    return (
+        f"name: {name}\nwebsite: {website}\njoined: 2021-03-15\nprograms: [certified-integration-partner]\n"
+        "headquarters: {city: Berlin, country: DE}\ncountries_served: [DE]\nexpertise: [integration]\n"
+        "languages: [en]\ndescription: |\n  Builds integrations.\ncertifications:\n"
+        "  - {certification: api-manager-developer, holder: E-01, issued: 2024-01-10, expires: 2028-01-10}\n"
+        "  - {certification: api-manager-developer, holder: E-02, issued: 2024-01-10, expires: 2028-01-10}\n"
+        "projects:\n  - {title: Gateway, completed: 2025-06-30, country: DE, products: [api-manager], "
+        "distribution: supported, outcome: successful}\n"
+    )
+
+
+class Server:
+    def __init__(self, tmp: Path):
+        self.content = tmp = tmp / "partners"  # the site is built inside it, as the issue describes
+        tmp.mkdir()
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/"
+        self.stdout = tmp.parent / "serve.out"
+        self.stderr = tmp.parent / "serve.err"
+        (tmp / "alpha.yaml").write_text(record("Alpha Systems"), encoding="utf-8")
+        (tmp / "beta.yaml").write_text(record("Beta Works"), encoding="utf-8")
+        with open(self.stdout, "wb") as out, open(self.stderr, "wb") as err:
+            self.process = subprocess.Popen(
+                [sys.executable, str(ROOT / "build.py"), "serve", "--port", str(self.port), "--no-search",
+                 "--content", str(tmp), "--out", str(tmp / "site"), "--as-of", AS_OF],
+                stdout=out, stderr=err, cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        wait_for(lambda: self.get("partners/alpha/")[0] == 200, what="the first build to be served",
+                 server=self)
+
+    def get(self, path: str) -> tuple[int, str]:
+        try:
+            with urllib.request.urlopen(self.url + path, timeout=5) as r:
+                return r.status, r.read().decode("utf-8")
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode("utf-8", "replace")
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            return 0, ""
+
+    def write(self, slug: str, text: str) -> None:
+        path = self.content / f"{slug}.yaml"
+        path.write_text(text, encoding="utf-8")
+        # Some file systems keep whole-second times: make sure the save is seen as a change.
+        stat = path.stat()
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+
+    def stop(self) -> tuple[int, str, str]:
+        self.process.send_signal(signal.SIGINT)
+        code = self.process.wait(timeout=20)
+        return code, self.stdout.read_text(), self.stderr.read_text()
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+
+def wait_for(condition: Callable[[], bool], what: str, server: Server, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        if server.process.poll() is not None:
+            pytest.fail(f"the server exited while waiting for {what}:\n{server.stderr.read_text()}")
+        time.sleep(0.1)
+    pytest.fail(f"timed out waiting for {what}:\n{server.stdout.read_text()}\n{server.stderr.read_text()}")
+
+
+@pytest.fixture
+def server(tmp_path):
+    s = Server(tmp_path)
+    yield s
+    s.kill()
+
+
+def test_saves_rebuild_the_page_and_problems_show_in_a_banner_until_fixed(server):
+    status, page = server.get("partners/alpha/")
+    assert status == 200 and "Alpha Systems" in page
+    assert '<script src="/livereload.js" defer></script>' in page, "the reload client is a same-origin file"
+    assert "serve-problems" not in page
+    assert server.get("livereload.js")[0] == 200 and server.get("_serve/preview.css")[0] == 200
+
+    server.write("alpha", record("Alpha Systems Renamed"))
+    wait_for(lambda: "Alpha Systems Renamed" in server.get("partners/alpha/")[1], "the edit", server)
+
+    server.write("beta", record("Beta Works", website="ftp://beta.example"))
+    wait_for(lambda: "serve-problems" in server.get("partners/alpha/")[1], "the error banner", server)
+    status, page = server.get("partners/alpha/")
+    assert status == 200 and "Alpha Systems Renamed" in page, "the last good page stays under the banner"
+    banner = page[page.index('id="serve-problems"'):page.index("</section>")]
+    assert "beta.yaml:2:1" in banner and "website" in banner and "https://" in banner
+    assert "1 problem" in banner
+    assert server.get("partners/beta/")[0] == 200, "the previous good version of the broken record"
+
+    server.write("beta", record("Beta Works", website="https://beta.example"))
+    wait_for(lambda: "serve-problems" not in server.get("partners/alpha/")[1], "the banner to go", server)
+
+    code, out, err = server.stop()
+    assert code == 0, err
+    assert "Stopped." in out and "Traceback" not in err
+    assert "beta.yaml:2:1: website:" in err, "the terminal shows the check message"
+    assert "Fixed." in out
+
+
+def test_broken_first_build_still_serves_a_page_with_the_problem(server):
+    server.write("alpha", "name: [unclosed\n")
+    wait_for(lambda: "serve-problems" in server.get("")[1], "the error banner", server)
+    code, out, err = server.stop()
+    assert code == 0 and "Traceback" not in err
+
+
+def test_unknown_paths_and_traversal_are_refused(server):
+    assert server.get("no/such/page/")[0] == 404
+    assert server.get("../alpha.yaml")[0] in (400, 404)
+    assert server.get("%2e%2e/alpha.yaml")[0] in (400, 404)
+    status, _ = server.get("partners/alpha")
+    assert status == 200  # redirected to partners/alpha/
+
+
+@pytest.mark.browser
+def test_the_browser_reloads_by_itself_and_shows_then_clears_the_banner(server, page):
+    seen = watch_page(page, server.url.rstrip("/"))
+    with page.expect_websocket() as connecting:
+        page.goto(server.url + "partners/alpha/")
+    socket = connecting.value
+    assert socket.url == f"ws://127.0.0.1:{server.port}/livereload", "same origin: allowed by connect-src 'self'"
+    # The client subscribes to reloads with an "info" message once the handshake is done.
+    socket.wait_for_event("framesent", predicate=lambda payload: '"info"' in str(payload), timeout=10_000)
+
+    server.write("beta", record("Beta Works", website="javascript:alert(1)"))
+    banner = page.locator("#serve-problems")
+    banner.wait_for(state="visible", timeout=20_000)
+    assert "beta.yaml" in banner.inner_text()
+    box = banner.bounding_box()
+    assert box is not None and box["y"] <= 1 and box["height"] > 20, "the banner is on top, in view"
+    assert page.locator("h1").first.inner_text().strip() != "", "the last good page is still there"
+
+    server.write("beta", record("Beta Works"))
+    banner.wait_for(state="detached", timeout=20_000)
+    assert seen["pageerror"] == [] and seen["dialog"] == [] and seen["external"] == []
+    assert not [m for m in seen["console"] if "Content Security Policy" in m], seen["console"]
+    code, _, err = server.stop()
+    assert code == 0, err
