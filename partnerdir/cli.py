@@ -60,7 +60,8 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="build, serve on localhost and rebuild on every change")
     _common(p)
     p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--out", type=Path, help="output folder (default: site)")
+    p.add_argument("--out", type=Path,
+                   help="output folder (default: .cache/preview, so a preview never replaces site/)")
     p.add_argument("--templates", type=Path, help="templates folder (default: templates)")
     p.add_argument("--no-search", action="store_true", help="skip the Pagefind index")
 

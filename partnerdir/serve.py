@@ -9,6 +9,7 @@ until the next good save takes the banner away.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import html
 import inspect
@@ -265,6 +266,9 @@ def run(args, paths: Paths, as_of: dt.date) -> int:
     from tornado import web
     from tornado.ioloop import IOLoop, PeriodicCallback
 
+    if getattr(args, "out", None) is None:
+        # The preview is built for http://localhost: keep it away from site/, which may be published.
+        paths = dataclasses.replace(paths, out=paths.cache / "preview")
     port = args.port
     preview = Preview(paths, as_of, port, search=not getattr(args, "no_search", False))
     roots = [r for r in (paths.content, paths.rules, paths.templates, paths.static) if r.exists()]
