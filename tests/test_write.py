@@ -1,0 +1,152 @@
+"""The site on disk is replaced all at once, or not at all, and by one build at a time."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from partnerdir import pipeline
+from partnerdir.cli import main
+from partnerdir.project import ROOT
+from partnerdir.write import WriteError, locked, staged, write_tree
+from tests.site_records import SMALL, build, record, write_records
+
+
+def tree(folder):
+    return {p.relative_to(folder).as_posix(): p.read_bytes()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_write_tree_writes_nested_files(tmp_path):
+    n = write_tree(tmp_path, {"index.html": b"home", "partners/a/index.html": b"a", ".nojekyll": b""})
+    assert n == 3
+    assert tree(tmp_path) == {"index.html": b"home", "partners/a/index.html": b"a", ".nojekyll": b""}
+
+
+@pytest.mark.parametrize("path", ["../escape.html", "/etc/passwd", "a/../../b"])
+def test_write_tree_refuses_paths_outside_the_site(tmp_path, path):
+    with pytest.raises(ValueError):
+        write_tree(tmp_path / "site", {path: b"x"})
+    assert not (tmp_path / "escape.html").exists()
+
+
+def test_staged_swaps_in_the_new_site_only_at_the_end(tmp_path):
+    out = tmp_path / "site"
+    write_tree(out, {"index.html": b"old", ".nojekyll": b""})
+    with staged(out) as stage:
+        write_tree(stage, {"index.html": b"new", ".nojekyll": b""})
+        assert (out / "index.html").read_bytes() == b"old"  # visitors still see the old site
+        assert stage.parent == out.parent
+    assert tree(out) == {"index.html": b"new", ".nojekyll": b""}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["site"]
+    assert oct(out.stat().st_mode & 0o777) == oct(0o755)
+
+
+def test_a_failure_while_staging_leaves_the_old_site_and_no_leftovers(tmp_path):
+    out = tmp_path / "site"
+    write_tree(out, {"index.html": b"old", ".nojekyll": b""})
+    with pytest.raises(RuntimeError), staged(out) as stage:
+        write_tree(stage, {"index.html": b"half"})
+        raise RuntimeError("index stage failed")
+    assert tree(out) == {"index.html": b"old", ".nojekyll": b""}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["site"]
+
+
+def test_leftovers_of_a_killed_build_are_cleared(tmp_path):
+    out = tmp_path / "site"
+    (tmp_path / ".site.build-abc123").mkdir()
+    (tmp_path / ".site.build-abc123" / "index.html").write_text("half")
+    with staged(out) as stage:
+        write_tree(stage, {".nojekyll": b""})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["site"]
+
+
+def test_staged_refuses_to_replace_a_folder_that_is_not_a_built_site(tmp_path):
+    out = tmp_path / "docs"
+    write_tree(out, {"important.txt": b"keep me"})
+    with pytest.raises(WriteError, match="not empty and was not written by a build"), staged(out):
+        pass
+    assert (out / "important.txt").read_bytes() == b"keep me"
+
+
+def test_staged_refuses_to_replace_the_project(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "sub").mkdir()
+    with pytest.raises(WriteError, match="holds the project"), staged(tmp_path):
+        pass
+    repo = tmp_path / "repo"
+    (repo / ".git").mkdir(parents=True)
+    with pytest.raises(WriteError, match="holds the project"), staged(repo):
+        pass
+
+
+def test_a_second_lock_is_refused_with_the_holder(tmp_path):
+    out = tmp_path / "site"
+    with locked(out):
+        with pytest.raises(WriteError) as error, locked(out):
+            pass
+        assert f"another build is writing {out} (process {os.getpid()})" in str(error.value)
+    with locked(out):  # released
+        pass
+
+
+def test_a_build_while_another_holds_the_lock_changes_nothing(tmp_path, capsys):
+    result, paths = build(tmp_path, SMALL)
+    assert result.ok
+    before = tree(paths.out)
+    with locked(paths.out):
+        code = main(["build", "--content", str(paths.content), "--out", str(paths.out),
+                     "--as-of", "2026-11-15", "--no-search"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "another build is writing" in err and "wait for it to finish" in err
+    assert tree(paths.out) == before
+
+
+def test_concurrent_builds_never_corrupt_the_site(tmp_path):
+    """Two real processes race; each either builds the whole site or stops with the lock message."""
+    content = write_records(tmp_path / "content", SMALL)
+    out = tmp_path / "site"
+    command = [sys.executable, str(ROOT / "build.py"), "build", "--content", str(content), "--out", str(out),
+               "--as-of", "2026-11-15", "--no-search"]
+    runs = [subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for _ in range(3)]
+    results = [(r.wait(timeout=120), r.stdout.read(), r.stderr.read()) for r in runs]
+    assert any(code == 0 for code, _, _ in results)
+    for code, _, err in results:
+        assert code == 0 or "another build is writing" in err, err
+    reference, _ = build(tmp_path / "reference", SMALL)
+    assert tree(out) == tree(reference.out)
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".site.build")) == []
+
+
+def test_a_failing_index_stage_leaves_the_previous_site(tmp_path, monkeypatch):
+    result, paths = build(tmp_path, SMALL)
+    before = tree(paths.out)
+
+    class BrokenIndex:
+        @staticmethod
+        def build_index(folder, directory):
+            assert (folder / "index.html").exists()  # the index stage sees the finished pages
+            raise OSError(28, "No space left on device", str(folder / "pagefind"))
+
+    monkeypatch.setattr(pipeline, "search_available", lambda: True)
+    monkeypatch.setattr(pipeline.importlib, "import_module", lambda name: BrokenIndex)
+    write_records(paths.content, {"zeta-new": record("Zeta New")})
+    failed = pipeline.build_site(paths, result.as_of, search=True)
+    assert not failed.ok
+    assert "No space left on device" in failed.problems[0].message
+    assert tree(paths.out) == before
+    assert sorted(p.name for p in paths.out.parent.iterdir() if p.name.startswith(".site.build")) == []
+
+
+def test_a_failing_validation_leaves_the_previous_site(tmp_path):
+    result, paths = build(tmp_path, SMALL)
+    before = tree(paths.out)
+    write_records(paths.content, {"broken": record("Broken", joined="someday")})
+    failed = pipeline.build_site(paths, result.as_of, search=False)
+    assert not failed.ok and failed.problems[0].field == "joined"
+    assert tree(paths.out) == before
