@@ -30,6 +30,7 @@ from .problems import Problem, format_problems, relative
 from .project import Paths
 
 POLL_SECONDS = 0.3
+POLL_COST_RATIO = 10  # wait ten times as long as a look at the files took
 LIVERELOAD_JS = "/livereload.js"
 PREVIEW_CSS = "/_serve/preview.css"
 
@@ -264,7 +265,7 @@ def report(outcome: Outcome, changes: list[str] | None, was_broken: bool) -> Non
 def run(args, paths: Paths, as_of: dt.date) -> int:
     from livereload.handlers import LiveReloadHandler, LiveReloadJSHandler
     from tornado import web
-    from tornado.ioloop import IOLoop, PeriodicCallback
+    from tornado.ioloop import IOLoop
 
     if getattr(args, "out", None) is None:
         # The preview is built for http://localhost: keep it away from site/, which may be published.
@@ -345,7 +346,9 @@ def run(args, paths: Paths, as_of: dt.date) -> int:
         loop.add_callback(reload_browsers)
 
     def poll() -> None:
+        started = time.perf_counter()
         now = scan(roots, skip)
+        cost = time.perf_counter() - started
         state["pending"] += changed(state["snapshot"], now)
         state["snapshot"] = now
         if state["pending"] and state["building"] is None:
@@ -353,9 +356,11 @@ def run(args, paths: Paths, as_of: dt.date) -> int:
             future = executor.submit(preview.build, changes)
             state["building"] = future
             future.add_done_callback(lambda f: loop.add_callback(built, f, changes))
+        # Looking costs a stat() per file: with thousands of records, look less often, so
+        # watching never takes more than about a tenth of a core.
+        state["timer"] = loop.call_later(max(POLL_SECONDS, cost * POLL_COST_RATIO), poll)
 
-    watcher = PeriodicCallback(poll, POLL_SECONDS * 1000)
-    watcher.start()
+    state["timer"] = loop.call_later(POLL_SECONDS, poll)
     watched = ", ".join(relative(r) for r in roots)
     print(f"Serving http://localhost:{port}/ and watching {watched}.\n"
           "Save a record to rebuild; press Ctrl-C to stop.", flush=True)
@@ -369,7 +374,7 @@ def run(args, paths: Paths, as_of: dt.date) -> int:
     finally:
         for s in signals:  # from here on, a second Ctrl-C interrupts at once
             loop.asyncio_loop.remove_signal_handler(s)
-        watcher.stop()
+        loop.remove_timeout(state["timer"])
         server.stop()
         if state["building"] is not None:
             print("Waiting for the current build to finish …", flush=True)

@@ -117,6 +117,11 @@ def test_saves_rebuild_the_page_and_problems_show_in_a_banner_until_fixed(server
     server.write("beta", record("Beta Works", website="https://beta.example"))
     wait_for(lambda: "serve-problems" not in server.get("partners/alpha/")[1], "the banner to go", server)
 
+    # Writing the site (inside the records folder here) must not count as a change.
+    builds = server.stdout.read_text().count("Built")
+    time.sleep(1.5)
+    assert server.stdout.read_text().count("Built") == builds, "no rebuild without a change"
+
     code, out, err = server.stop()
     assert code == 0, err
     assert "Stopped." in out and "Traceback" not in err
@@ -164,3 +169,20 @@ def test_the_browser_reloads_by_itself_and_shows_then_clears_the_banner(server, 
     assert not [m for m in seen["console"] if "Content Security Policy" in m], seen["console"]
     code, _, err = server.stop()
     assert code == 0, err
+
+
+def test_watching_ignores_the_site_and_editors_scratch_files(tmp_path):
+    from partnerdir.serve import changed, scan
+
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "index.html").write_text("x")
+    for name in ("alpha.yaml", ".alpha.yaml.swp", "alpha.yaml~", "#alpha.yaml#", "4913"):
+        (tmp_path / name).write_text("x")
+    (tmp_path / ".site.build-1").mkdir()
+    (tmp_path / ".site.build-1" / "index.html").write_text("x")
+    before = scan([tmp_path], skip=[tmp_path / "site"])
+    assert list(before) == [str(tmp_path / "alpha.yaml")]
+    (tmp_path / "beta.md").write_text("x")
+    (tmp_path / "alpha.yaml").unlink()
+    assert changed(before, scan([tmp_path], skip=[tmp_path / "site"])) == [
+        str(tmp_path / "alpha.yaml"), str(tmp_path / "beta.md")]
