@@ -48,6 +48,7 @@ class BuildResult:
     files: int = 0
     pages: int = 0
     timings: list[tuple[str, float]] = field(default_factory=list)  # (stage, seconds) in order
+    index: object | None = None  # what the search index stage reports (has .text()), if it ran
 
     @property
     def seconds(self) -> float:
@@ -105,7 +106,7 @@ def build_site(paths: Paths, as_of: dt.date, base_url: str | None = None, search
                 write_tree(stage, files)
             if search:
                 with clock("index"):
-                    importlib.import_module(INDEX_MODULE).build_index(stage, d)
+                    result.index = _index_stage(stage, d)
     except WriteError as e:
         result.problems = [Problem(relative(out), message=str(e))]
         return result
@@ -113,8 +114,28 @@ def build_site(paths: Paths, as_of: dt.date, base_url: str | None = None, search
         result.problems = [Problem(relative(Path(e.filename or out)),
                                    message=f"cannot write the site: {e.strerror or e}")]
         return result
+    except _IndexFailed as e:
+        result.problems = [e.problem]
+        return result
     result.ok = True
     return result
+
+
+class _IndexFailed(Exception):
+    def __init__(self, problem: Problem):
+        super().__init__(problem.text())
+        self.problem = problem
+
+
+def _index_stage(stage: Path, d) -> object:
+    """Any failure of the search index stops the build with its message; the old site stays."""
+    try:
+        return importlib.import_module(INDEX_MODULE).build_index(stage, d)
+    except OSError:
+        raise
+    except Exception as e:
+        raise _IndexFailed(Problem("search index", message=str(e) or type(e).__name__,
+                                   hint=getattr(e, "hint", ""))) from e
 
 
 @contextmanager
@@ -145,6 +166,8 @@ def summary(result: BuildResult) -> str:
              f"{len(result.review)} removed at review."]
     lines += [f"  {line}" for line in result.review]
     lines.append(f"{result.files} files written, {result.pages} of them pages.")
+    if result.index is not None and hasattr(result.index, "text"):
+        lines.append(f"Search: {result.index.text()}.")
     stages = ", ".join(f"{name} {seconds:.2f} s" for name, seconds in result.timings)
     lines.append(f"Time: {stages}; total {result.seconds:.2f} s.")
     return "\n".join(lines)

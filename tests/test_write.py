@@ -150,3 +150,24 @@ def test_a_failing_validation_leaves_the_previous_site(tmp_path):
     failed = pipeline.build_site(paths, result.as_of, search=False)
     assert not failed.ok and failed.problems[0].field == "joined"
     assert tree(paths.out) == before
+
+
+def test_a_search_index_error_is_reported_with_its_hint(tmp_path, monkeypatch):
+    result, paths = build(tmp_path, SMALL)
+    before = tree(paths.out)
+
+    class IndexError_(Exception):
+        hint = "build with --no-search to publish without search"
+
+    class BrokenIndex:
+        @staticmethod
+        def build_index(folder, directory):
+            raise IndexError_("Pagefind could not index the site: out of memory")
+
+    monkeypatch.setattr(pipeline, "search_available", lambda: True)
+    monkeypatch.setattr(pipeline.importlib, "import_module", lambda name: BrokenIndex)
+    failed = pipeline.build_site(paths, result.as_of, search=True)
+    assert [p.text() for p in failed.problems] == [
+        "search index: Pagefind could not index the site: out of memory "
+        "(build with --no-search to publish without search)"]
+    assert tree(paths.out) == before
