@@ -29,8 +29,14 @@ from .rules import Rules
 SLUG_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
 SCHEMA_PATH = "schema/partner.schema.json"
 
-# Characters that make one name look like another or reorder text on screen.
-_INVISIBLE = re.compile("[\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
+# Characters that make one name look like another or reorder text on screen: every Unicode format
+# character (category Cf: soft hyphen, bidi controls such as U+202E and U+061C, zero-width
+# characters, invisible tag characters) and the Hangul fillers, letters that draw nothing.
+_INVISIBLE = re.compile(
+    "[\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u115f\u1160\u180e\u200b-\u200f"
+    "\u202a-\u202e\u2060-\u2064\u2066-\u206f\u3164\ufeff\uffa0\ufff9-\ufffb\U000110bd\U000110cd"
+    "\U00013430-\U0001343f\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001\U000e0020-\U000e007f]"
+)
 
 
 def _plain_text(value: str, *, multiline: bool) -> str:
@@ -144,7 +150,7 @@ class Project(_Part):
 
 class SubscriptionSale(_Part):
     year: StrictInt = Field(ge=1990, le=2999, description="Calendar year of the sales.")
-    amount_usd: Annotated[float, Field(strict=True, ge=0)] = Field(
+    amount_usd: Annotated[float, Field(strict=True, ge=0, allow_inf_nan=False)] = Field(
         description="Total subscription sales that year, in US dollars."
     )
 

@@ -60,6 +60,7 @@ _TYPE_MESSAGES = {
     "dict_type": "must be a group of fields (a mapping)",
     "date_type": "must be a date written as YYYY-MM-DD",
     "date_from_datetime_inexact": "must be a date (YYYY-MM-DD) without a time",
+    "finite_number": "must be a finite number",
 }
 
 
@@ -265,10 +266,13 @@ def cross_check(record: Record, stem: str, rules: Rules, as_of: dt.date,
 
 
 _SVG_DANGER = re.compile(
-    rb"<\s*(script|foreignobject|iframe|embed|object|handler|animate|set)\b|\bon[a-z]+\s*=|javascript:|"
-    rb"<!ENTITY|<!DOCTYPE|(?:xlink:)?href\s*=\s*[\"']\s*(?!#)",
+    rb"<\s*(?:[\w.-]+:)?(script|foreignobject|iframe|embed|object|handler|animate|set)\b|\bon[a-z]+\s*=|"
+    rb"javascript:|<!ENTITY|<!DOCTYPE|(?:xlink:)?href\s*=\s*[\"']\s*(?!#)|@import|url\(\s*[\"']?\s*(?!#)",
     re.IGNORECASE,
 )
+# A browser decodes UTF-16 (NUL bytes) or ISO-2022-JP (escape sequences) as it reads, which would hide
+# everything above from a search of the bytes; SVG logos must be plain UTF-8.
+_SVG_CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 
 def _logo(value: str, rules: Rules, content_dir: Path) -> Iterator[tuple]:
@@ -304,7 +308,14 @@ def _logo(value: str, rules: Rules, content_dir: Path) -> Iterator[tuple]:
         return
     if ext == "svg":
         content = resolved.read_bytes()
-        if _SVG_DANGER.search(content):
+        try:
+            content.decode("utf-8")
+            plain = not _SVG_CONTROL.search(content)
+        except UnicodeDecodeError:
+            plain = False
+        if not plain:
+            yield loc, "the SVG logo is not UTF-8 text", "export it again as a plain SVG, saved as UTF-8"
+        elif _SVG_DANGER.search(content):
             yield loc, "the SVG logo contains scripts, event handlers, entities or links", (
                 "export a plain SVG with shapes and paths only"
             )
