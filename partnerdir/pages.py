@@ -178,10 +178,18 @@ def directory_pages(d: Directory) -> Iterator[Page]:
 
 def partner_pages(d: Directory) -> Iterator[Page]:
     for slug in d.order:
-        partner = d.partners[slug]
-        context = partner_context(partner, d.awards[slug], d.views[slug], d.rules, d.as_of)
-        yield Page(f"partners/{slug}/index.html", "partner.html", context, partner.name,
-                   context["summary"])
+        yield partner_page(d, slug)
+
+
+def partner_path(slug: str) -> str:
+    return f"partners/{slug}/index.html"
+
+
+def partner_page(d: Directory, slug: str) -> Page:
+    """One partner's page: it depends on that partner alone, so builds render them in parallel."""
+    partner = d.partners[slug]
+    context = partner_context(partner, d.awards[slug], d.views[slug], d.rules, d.as_of)
+    return Page(partner_path(slug), "partner.html", context, partner.name, context["summary"])
 
 
 def partner_context(partner: Partner, award: Award, view: PartnerView, rules: Rules,

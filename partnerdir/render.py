@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -16,10 +17,10 @@ from xml.sax.saxutils import escape as xml_escape
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
-from . import export
+from . import export, parallel
 from .award import amount, number
 from .facets import FACETS
-from .pages import Directory, Page, PartnerView, all_pages
+from .pages import PAGE_MAKERS, Directory, Page, PartnerView, partner_page, partner_pages, partner_path
 from .rules import country_name
 
 # Only the site's own files, no inline script or style; Pagefind (the search index) compiles
@@ -78,60 +79,142 @@ def static_files(static: Path) -> dict[str, bytes]:
 
 
 def render_site(d: Directory, templates: Path, static: Path, content: Path, site: Site,
-                search: bool = False) -> dict[str, bytes]:
-    """Every file of the site except the search index."""
+                search: bool = False, processes: int | None = None) -> dict[str, bytes]:
+    """Every file of the site except the search index.
+
+    Partner pages and the open data files depend on nothing but their partner (or are single
+    files), so large directories render them on every core first; the listing pages, which
+    show the cards made along the way, are shared out after that.
+    """
     files = static_files(static)
     fingerprints = {path: hashlib.sha256(data).hexdigest()[:10] for path, data in files.items()}
+    renderer = _Renderer(d, templates, site, fingerprints, search)
+    pages: list[Page] = []
+    insert_at = 0  # where partner pages come in PAGE_MAKERS order
+    for make in PAGE_MAKERS:
+        if make is partner_pages:
+            insert_at = len(pages)
+        else:
+            pages.extend(make(d))
+    _check_unique(pages, d)
 
-    def asset(name: str) -> str:
-        """Asset URLs change with their content, so browsers never mix an old script with a new page."""
-        key = "static/" + name
-        if key not in fingerprints:
-            raise KeyError(f"templates/static/{name} does not exist")
-        return f"{site.root}{key}?v={fingerprints[key]}"
-
-    env = environment(templates)
-    rules = d.rules
-    env.globals.update(
-        site=rules.site,
-        rules=rules,
-        root=site.root,
-        base_url=site.base_url,
-        as_of=d.as_of.isoformat(),
-        asset=asset,
-        csp=CSP.format(wasm=" 'wasm-unsafe-eval'" if search else ""),
-        referrer_policy=REFERRER_POLICY,
-        search=search,
-        facets=FACETS,
-        level_names={lv.id: lv.name for lv in rules.levels},
-        amount=lambda metric, value: amount(rules, metric, value),
-    )
-    card_template = env.get_template("_card.html")
-    cards: dict[str, Markup] = {}
-
-    def card(view: PartnerView) -> Markup:
-        """Each card is rendered once and reused on every page that lists the partner."""
-        if view.slug not in cards:
-            cards[view.slug] = Markup(card_template.render(p=view).strip())
-        return cards[view.slug]
-
-    env.globals["card"] = card
-
-    pages = all_pages(d)
-    for page in pages:
-        template = env.get_template(page.template)
-        html = template.render(**page.context, page=page, canonical=site.url(page.url_path))
-        files[page.path] = html.encode("utf-8")
+    count = parallel.workers(processes) if len(d.order) >= parallel.MIN_PARTNERS else 1
+    try:
+        rendered = renderer.render_all(pages, count)
+    except Exception:
+        if count == 1:
+            raise
+        # Run it again here, so a template mistake is reported with its own file and line.
+        renderer = _Renderer(d, templates, site, fingerprints, search)
+        rendered = renderer.render_all(pages, 1)
+    files.update(rendered)
 
     for site_path, source in sorted(d.logos.items()):
         files[site_path] = (content / source).read_bytes()
-    files["partners.json"] = export.partners_json(d, site)
-    files["partners.csv"] = export.partners_csv(d, site)
-    files["directory.json"] = export.directory_json(d, site)
-    files["sitemap.xml"] = sitemap(pages, site, d.as_of)
+    files["sitemap.xml"] = sitemap(_sitemap_order(pages, insert_at, d), site, d.as_of)
     files["robots.txt"] = f"User-agent: *\nAllow: /\nSitemap: {site.url('sitemap.xml')}\n".encode()
     files[".nojekyll"] = b""
     return dict(sorted(files.items()))
+
+
+EXPORTS: dict[str, Callable[[Directory, Site], bytes]] = {
+    "partners.json": export.partners_json,
+    "partners.csv": export.partners_csv,
+    "directory.json": export.directory_json,
+}
+
+
+class _Renderer:
+    """The templates with the site's globals, and each partner's card rendered once."""
+
+    def __init__(self, d: Directory, templates: Path, site: Site, fingerprints: dict[str, str],
+                 search: bool) -> None:
+        self.d = d
+        self.site = site
+        self.cards: dict[str, Markup] = {}
+
+        def asset(name: str) -> str:
+            """Asset URLs change with their content, so browsers never mix an old script with a new page."""
+            key = "static/" + name
+            if key not in fingerprints:
+                raise KeyError(f"templates/static/{name} does not exist")
+            return f"{site.root}{key}?v={fingerprints[key]}"
+
+        env = environment(templates)
+        rules = d.rules
+        env.globals.update(
+            site=rules.site,
+            rules=rules,
+            root=site.root,
+            base_url=site.base_url,
+            as_of=d.as_of.isoformat(),
+            asset=asset,
+            csp=CSP.format(wasm=" 'wasm-unsafe-eval'" if search else ""),
+            referrer_policy=REFERRER_POLICY,
+            search=search,
+            facets=FACETS,
+            level_names={lv.id: lv.name for lv in rules.levels},
+            amount=lambda metric, value: amount(rules, metric, value),
+            card=self.card,
+        )
+        self.env = env
+        self.card_template = env.get_template("_card.html")
+
+    def card(self, view: PartnerView) -> Markup:
+        """Each card is rendered once and reused on every page that lists the partner."""
+        if view.slug not in self.cards:
+            self.cards[view.slug] = Markup(self.card_template.render(p=view).strip())
+        return self.cards[view.slug]
+
+    def page(self, page: Page) -> bytes:
+        template = self.env.get_template(page.template)
+        html = template.render(**page.context, page=page, canonical=self.site.url(page.url_path))
+        return html.encode("utf-8")
+
+    def partners(self, slugs: list[str]) -> tuple[list[tuple[str, bytes]], dict[str, str]]:
+        out = []
+        for slug in slugs:
+            page = partner_page(self.d, slug)
+            out.append((page.path, self.page(page)))
+            self.card(self.d.views[slug])
+        return out, {slug: str(self.cards[slug]) for slug in slugs}
+
+    def work(self, item: tuple) -> tuple[list[tuple[str, bytes]], dict[str, str]]:
+        kind, value = item
+        if kind == "partners":
+            return self.partners(value)
+        if kind == "export":
+            return [(value, EXPORTS[value](self.d, self.site))], {}
+        return [(page.path, self.page(page)) for page in value], {}
+
+    def render_all(self, pages: list[Page], count: int) -> dict[str, bytes]:
+        d = self.d
+        for name in ("partner.html", "_card.html", *sorted({p.template for p in pages})):
+            self.env.get_template(name)  # compiled once, before the workers fork
+        first: list[tuple] = [("export", name) for name in EXPORTS]
+        first += [("partners", chunk) for chunk in parallel.chunks(d.order, count * 4)]
+        files: dict[str, bytes] = {}
+        for rendered, cards in parallel.fork_map(self.work, first, count):
+            files.update(rendered)
+            self.cards.update((slug, Markup(html)) for slug, html in cards.items())
+        second = [("pages", pages[i::count * 2]) for i in range(count * 2)]
+        for rendered, _ in parallel.fork_map(self.work, second, count):
+            files.update(rendered)
+        return files
+
+
+def _check_unique(pages: list[Page], d: Directory) -> None:
+    seen = {partner_path(slug) for slug in d.order}
+    for page in pages:
+        if page.path in seen:
+            raise ValueError(f"two pages want the path {page.path}")
+        seen.add(page.path)
+
+
+def _sitemap_order(pages: list[Page], insert_at: int, d: Directory) -> list[Page]:
+    """Every page in `PAGE_MAKERS` order; partner pages need only their address here."""
+    stubs = [Page(partner_path(slug), "partner.html", {}, "") for slug in d.order]
+    return pages[:insert_at] + stubs + pages[insert_at:]
 
 
 def sitemap(pages: list[Page], site: Site, as_of: dt.date) -> bytes:
