@@ -7,8 +7,10 @@ never images (they would load from a third party) or anything that can carry scr
 
 from __future__ import annotations
 
+import functools
 import html as html_lib
 import re
+import threading
 
 import markdown
 import nh3
@@ -41,9 +43,27 @@ def _shift_heading(match: re.Match) -> str:
     return f"<{match.group(1)}h{min(int(match.group(2)) + 2, 6)}>"
 
 
+_converters = threading.local()
+
+
+def _convert(text: str, extensions: tuple[str, ...]) -> str:
+    """markdown.markdown(text), with one converter per thread reused: building one costs as
+    much as converting a description."""
+    converters = _converters.__dict__
+    converter = converters.get(extensions)
+    if converter is None:
+        converter = converters[extensions] = markdown.Markdown(extensions=list(extensions),
+                                                               output_format="html")
+    return converter.reset().convert(text)
+
+
+@functools.lru_cache(maxsize=20_000)
 def render_markdown(text: str) -> Markup:
-    """Markdown to sanitized HTML, safe to insert into a page unescaped."""
-    html = markdown.markdown(text, extensions=["sane_lists"], output_format="html")
+    """Markdown to sanitized HTML, safe to insert into a page unescaped.
+
+    Remembered by text, so a rebuild does not convert unchanged descriptions again.
+    """
+    html = _convert(text, ("sane_lists",))
     html = _HEADING.sub(_shift_heading, html)
     clean = nh3.clean(
         html,
@@ -58,9 +78,10 @@ def render_markdown(text: str) -> Markup:
     return Markup(clean.strip())
 
 
+@functools.lru_cache(maxsize=20_000)
 def plain_text(text: str, limit: int = 200) -> str:
     """A description's first words without markup, for meta descriptions and link previews."""
-    html = markdown.markdown(text, output_format="html")
+    html = _convert(text, ())
     words = " ".join(nh3.clean(html, tags=set(), clean_content_tags=set(DROPPED_WITH_CONTENT)).split())
     # nh3 escapes text for HTML; the caller escapes again when it inserts the text.
     words = html_lib.unescape(words)
