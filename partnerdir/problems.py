@@ -6,6 +6,7 @@ Every stage reports problems instead of raising, so an editor sees all of them i
 from __future__ import annotations
 
 import json
+import re
 import dataclasses
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -33,7 +34,7 @@ class Problem:
         out = f"{where}: {what}"
         if self.hint:
             out += f" ({self.hint})"
-        return out
+        return inert(out)
 
     def github(self) -> str:
         """A GitHub Actions workflow command, so the error shows on the pull request's diff."""
@@ -43,7 +44,7 @@ class Problem:
         if self.field:
             props += f",title={_escape_property(self.field)}"
         message = self.message + (f" ({self.hint})" if self.hint else "")
-        return f"::error {props}::{_escape_data(message)}"
+        return inert(f"::error {props}::{_escape_data(message)}")
 
     def as_json(self) -> dict:
         data = asdict(self)
@@ -72,6 +73,15 @@ def format_problems(problems: list[Problem], fmt: str = "text") -> str:
     if fmt == "json":
         return json.dumps({"problems": [p.as_json() for p in problems]}, indent=2, default=str)
     return "\n".join(p.text() for p in problems)
+
+
+# Messages quote what a record says. Printed raw, a control character (an escape sequence) would act on
+# the terminal or CI log and a bidi control would reorder the line; they are printed as escapes.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
+
+
+def inert(text: str) -> str:
+    return _UNPRINTABLE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
 
 
 def _escape_data(s: str) -> str:
