@@ -40,6 +40,8 @@
   var list = [];      // partners matching the current filters, sorted
   var shown = cardsEl.children.length;
   var state;
+  // search.js, on sites built with a search index: a query narrows the same list as the facets.
+  var search = window.partnerSearch || null;
 
   // ---------------------------------------------------------------- facet links to checkboxes
 
@@ -86,7 +88,7 @@
   // ---------------------------------------------------------------- state <-> URL and controls
 
   function emptyState() {
-    var s = { sort: "status", filters: {} };
+    var s = { q: "", sort: "status", filters: {} };
     KEYS.forEach(function (k) { s.filters[k] = []; });
     return s;
   }
@@ -94,6 +96,7 @@
   function readUrl() {
     var params = new URLSearchParams(location.search);
     var s = emptyState();
+    if (search) s.q = search.tidy(params.get("q"));
     KEYS.forEach(function (k) {
       params.getAll(k).forEach(function (v) {
         if (inputs[k] && inputs[k][v] && s.filters[k].indexOf(v) < 0) s.filters[k].push(v);
@@ -106,6 +109,7 @@
 
   function query(s) {
     var params = new URLSearchParams();
+    if (s.q) params.set("q", s.q);
     KEYS.forEach(function (k) {
       // Values in page order, so the same filters always give the same link.
       Object.keys(inputs[k]).forEach(function (v) {
@@ -118,7 +122,7 @@
   }
 
   function isDefault(s) {
-    return s.sort === "status" && !KEYS.some(function (k) { return s.filters[k].length; });
+    return !s.q && s.sort === "status" && !KEYS.some(function (k) { return s.filters[k].length; });
   }
 
   function fromControls() {
@@ -129,6 +133,7 @@
       });
     });
     s.sort = sortEl.value;
+    s.q = search ? search.value() : "";
     return s;
   }
 
@@ -141,12 +146,15 @@
       summaries[k].textContent = n ? n + " selected" : "";
     });
     sortEl.value = s.sort;
+    if (search) search.show(s.q);
   }
 
-  function change(next) {
+  function change(next, replace) {
     state = next;
     var url = location.pathname + query(state) + location.hash;
-    if (url !== location.pathname + location.search + location.hash) history.pushState(null, "", url);
+    if (url !== location.pathname + location.search + location.hash) {
+      history[replace ? "replaceState" : "pushState"](null, "", url);
+    }
     update();
   }
 
@@ -204,9 +212,28 @@
   function update() {
     toControls(state);
     renderChips();
+    if (state.q) search.find(state.q).catch(function () {}); // alongside directory.json
     if (!data) {
       load().then(update, function () {});
       return;
+    }
+    var hits = null;
+    if (state.q) {
+      hits = search.cached(state.q);
+      if (!hits) {
+        var asked = state.q;
+        resultsEl.setAttribute("aria-busy", "true");
+        search.find(asked).then(function () {
+          resultsEl.removeAttribute("aria-busy");
+          if (state.q === asked) update();
+        }, function () {
+          resultsEl.removeAttribute("aria-busy");
+          if (state.q === asked) {
+            countEl.textContent = "The search could not load. Reload the page, or use the filters.";
+          }
+        });
+        return;
+      }
     }
     var selected = {};
     KEYS.forEach(function (k) {
@@ -217,6 +244,7 @@
     KEYS.forEach(function (k) { counts[k] = {}; });
     var matches = [];
     data.partners.forEach(function (p) {
+      if (hits && !hits.slugs[p.s]) return; // not found by the search: counted nowhere
       var failed = [];
       for (var i = 0; i < KEYS.length && failed.length < 2; i++) {
         var k = KEYS[i];
@@ -244,13 +272,18 @@
     shown = 0;
     showMore(false);
     var n = list.length;
-    var filtered = KEYS.some(function (k) { return state.filters[k].length; });
+    var filtered = !!state.q || KEYS.some(function (k) { return state.filters[k].length; });
     var sortWords = { status: "by status then name", name: "by name", joined: "by most recent joining" }[state.sort];
-    countEl.textContent = (filtered ? n + " of " + data.partners.length + " partners match" :
+    countEl.textContent = (filtered ? n + " of " + data.partners.length + " partners match" +
+      (state.q ? " \u201c" + state.q + "\u201d" : "") :
       n + " partner" + (n === 1 ? "" : "s")) + ", sorted " + sortWords + ". Statuses as of ";
     countEl.appendChild(asOf);
     countEl.appendChild(document.createTextNode("."));
     noMatch.hidden = n > 0;
+    if (search) {
+      search.showPages(state.q, hits && hits.pages);
+      search.rendered(state.q);
+    }
   }
 
   function sortPartners(ps, sort) {
@@ -268,12 +301,15 @@
   function showMore(focusFirst) {
     var size = data.page_size;
     var first = null;
+    var added = [];
     var fragment = document.createDocumentFragment();
     list.slice(shown, shown + size).forEach(function (p) {
       var c = card(p);
       if (!first) first = c;
+      added.push([p.s, c]);
       fragment.appendChild(c);
     });
+    if (search && state.q) search.annotate(state.q, added);
     cardsEl.appendChild(fragment);
     shown = Math.min(list.length, shown + size);
     moreRow.hidden = shown >= list.length;
@@ -343,6 +379,15 @@
 
   function renderChips() {
     chipsEl.textContent = "";
+    if (state.q) {
+      var qli = el("li");
+      var qb = el("button", "chip", "\u201c" + state.q + "\u201d");
+      qb.type = "button";
+      qb.setAttribute("aria-label", "Remove search " + state.q);
+      qb.setAttribute("data-facet", "q");
+      qli.appendChild(qb);
+      chipsEl.appendChild(qli);
+    }
     KEYS.forEach(function (k) {
       state.filters[k].forEach(function (v) {
         var li = el("li");
@@ -378,7 +423,8 @@
     if (!b) return;
     var next = fromControls();
     var k = b.getAttribute("data-facet");
-    next.filters[k] = next.filters[k].filter(function (v) { return v !== b.getAttribute("data-value"); });
+    if (k === "q") next.q = "";
+    else next.filters[k] = next.filters[k].filter(function (v) { return v !== b.getAttribute("data-value"); });
     var index = Array.prototype.indexOf.call(chipsEl.children, b.parentNode);
     change(next);
     var chips = chipsEl.querySelectorAll("button");
@@ -400,7 +446,16 @@
   ["focusin", "pointerdown"].forEach(function (type) {
     facetsEl.addEventListener(type, function () { load().catch(function () {}); }, { once: true });
     sortEl.addEventListener(type, function () { load().catch(function () {}); }, { once: true });
+    if (search) search.form.addEventListener(type, function () { load().catch(function () {}); }, { once: true });
   });
+  if (search) {
+    search.onQuery(function (q, immediate) {
+      var next = fromControls();
+      next.q = q;
+      // Typing refines one search: one history entry per search, not one per keystroke.
+      change(next, !!state.q && !!q && !immediate);
+    });
+  }
   window.addEventListener("popstate", function () {
     state = readUrl();
     update();

@@ -1,0 +1,231 @@
+/* Full-text search for the directory, joined with its filters.
+ *
+ * Pagefind (pagefind/pagefind.js, written by the build's index stage) answers which listed
+ * partners' pages contain the words typed; directory.js keeps only those partners in the same
+ * list the facet filters narrow, so counts, chips, sorting and the URL (?q=...&program=...)
+ * work for both at once. Pagefind is imported the first time a visitor reaches for the box,
+ * so the directory's first load stays as light as without search.
+ *
+ * This file only talks to Pagefind and draws what is specific to search (excerpts with the
+ * matched words marked, other matching pages, arrow keys); directory.js owns the state.
+ * Excerpt HTML from Pagefind is parsed in an inert document and rebuilt from text nodes and
+ * <mark> only, so partner text can never become markup here.
+ */
+(function () {
+  "use strict";
+
+  var app = document.getElementById("directory");
+  var form = document.getElementById("search");
+  var box = document.getElementById("q");
+  if (!app || !form || !box || !window.Promise || !window.DOMParser || !window.fetch) return;
+
+  var root = app.getAttribute("data-root");
+  var cardsEl = document.getElementById("cards");
+  var pagesEl = document.getElementById("search-pages");
+  var DEBOUNCE_MS = 180;
+  var MAX_QUERY = 200;
+  var MAX_PAGES = 3;       // other pages (programs, status levels) named under the box
+  var engine = null;       // promise of the Pagefind module, filters loaded
+  var answers = {};        // query -> promise of {slugs, pages}
+  var settled = {};        // query -> {slugs, pages} once answered
+  var excerptCache = {};   // query + "\n" + slug -> excerpt HTML from Pagefind
+  var timer = 0;
+  var listeners = [];
+  var focusFirst = false;  // Enter was pressed in the box: focus the first result when drawn
+
+  // ---------------------------------------------------------------- Pagefind
+
+  function start() {
+    if (!engine) {
+      // Relative to the site's base, so a site under /org/partners/ finds its own index;
+      // Pagefind locates its other files from this import's URL.
+      engine = import(root + "pagefind/pagefind.js").then(function (pf) {
+        return pf.options({ baseUrl: root })
+          .then(function () { return pf.filters(); }) // search results then count per slug
+          .then(function () { return pf; });
+      });
+      engine.catch(function () { engine = null; });
+    }
+    return engine;
+  }
+
+  function clean(q) {
+    return String(q || "").replace(/\s+/g, " ").trim().slice(0, MAX_QUERY);
+  }
+
+  /* The listed partners whose pages match `q`, as {slug: true}, and other matching pages. */
+  function find(q) {
+    q = clean(q);
+    if (!answers[q]) {
+      answers[q] = start().then(function (pf) {
+        var partners = pf.search(q);
+        var others = pf.search(q, { filters: { type: { any: ["program", "status"] } } })
+          .then(function (res) {
+            return Promise.all(res.results.slice(0, MAX_PAGES).map(function (r) { return r.data(); }));
+          });
+        return Promise.all([partners, others]);
+      }).then(function (both) {
+        var slugs = {};
+        var counts = (both[0].filters && both[0].filters.slug) || {};
+        Object.keys(counts).forEach(function (s) { if (counts[s] > 0) slugs[s] = true; });
+        var pages = both[1].map(function (d) {
+          return { url: d.url, title: (d.meta && d.meta.title) || d.url, excerpt: d.excerpt };
+        });
+        settled[q] = { slugs: slugs, pages: pages };
+        return settled[q];
+      });
+      answers[q].catch(function () { delete answers[q]; });
+    }
+    return answers[q];
+  }
+
+  function cached(q) {
+    return settled[clean(q)] || null;
+  }
+
+  /* Excerpts for the given slugs: one search narrowed to them, one fragment per card shown. */
+  function excerpts(q, slugs) {
+    var missing = slugs.filter(function (s) { return !((q + "\n" + s) in excerptCache); });
+    if (!missing.length) return Promise.resolve();
+    return start().then(function (pf) {
+      return pf.search(q, { filters: { slug: { any: missing } } });
+    }).then(function (res) {
+      return Promise.all(res.results.map(function (r) { return r.data(); }));
+    }).then(function (datas) {
+      missing.forEach(function (s) { excerptCache[q + "\n" + s] = ""; });
+      datas.forEach(function (d) {
+        if (d.meta && d.meta.slug) excerptCache[q + "\n" + d.meta.slug] = d.excerpt || "";
+      });
+    });
+  }
+
+  // ---------------------------------------------------------------- safe highlighting
+
+  /* Text with Pagefind's <mark>s, built from text nodes: nothing else from the excerpt survives. */
+  function highlighted(html) {
+    var doc = new DOMParser().parseFromString("<!doctype html><body>" + html, "text/html");
+    var out = document.createDocumentFragment();
+    Array.prototype.forEach.call(doc.body.childNodes, function (node) {
+      var text = node.textContent || "";
+      if (!text) return;
+      if (node.nodeType === 1 && node.nodeName === "MARK") {
+        var mark = document.createElement("mark");
+        mark.textContent = text;
+        out.appendChild(mark);
+      } else {
+        out.appendChild(document.createTextNode(text));
+      }
+    });
+    return out;
+  }
+
+  /* Add the matching passage to each card [slug, li] just shown for query `q`. */
+  function annotate(q, added) {
+    q = clean(q);
+    if (!q || !added.length) return;
+    excerpts(q, added.map(function (pair) { return pair[0]; })).then(function () {
+      added.forEach(function (pair) {
+        var html = excerptCache[q + "\n" + pair[0]];
+        var li = pair[1];
+        if (!html || !li.isConnected || li.querySelector(".excerpt")) return;
+        var p = document.createElement("p");
+        p.className = "excerpt";
+        p.appendChild(highlighted(html));
+        li.appendChild(p);
+      });
+    }, function () {});
+  }
+
+  /* Program and status pages that match too, as links under the box. */
+  function showPages(q, pages) {
+    if (!pagesEl) return;
+    pagesEl.textContent = "";
+    pagesEl.hidden = !q || !pages || !pages.length;
+    if (pagesEl.hidden) return;
+    pagesEl.appendChild(document.createTextNode("Also matching: "));
+    pages.forEach(function (page, i) {
+      if (i) pagesEl.appendChild(document.createTextNode(", "));
+      var a = document.createElement("a");
+      a.href = page.url;
+      a.textContent = page.title;
+      pagesEl.appendChild(a);
+    });
+    pagesEl.appendChild(document.createTextNode("."));
+  }
+
+  // ---------------------------------------------------------------- the box
+
+  function value() {
+    return clean(box.value);
+  }
+
+  function show(q) {
+    if (clean(box.value) !== q) box.value = q;
+  }
+
+  /* directory.js has drawn the list for `q`. */
+  function rendered(q) {
+    if (!focusFirst) return;
+    focusFirst = false;
+    var first = cardsEl.querySelector(".card-title a");
+    if (q && first) first.focus();
+  }
+
+  function announce(q, immediate) {
+    listeners.forEach(function (fn) { fn(q, immediate); });
+  }
+
+  form.hidden = false;
+  form.addEventListener("submit", function (e) {
+    e.preventDefault();
+    clearTimeout(timer);
+    // Enter: search now, and go to the first result once the list shows it.
+    focusFirst = !!value();
+    announce(value(), true);
+  });
+  box.addEventListener("input", function () {
+    clearTimeout(timer);
+    var q = value();
+    if (q) start().catch(function () {});
+    timer = setTimeout(function () { announce(q, false); }, q ? DEBOUNCE_MS : 0);
+  });
+  ["focus", "pointerdown"].forEach(function (type) {
+    box.addEventListener(type, function () { start().catch(function () {}); }, { once: true });
+  });
+
+  // Arrow keys move between the results while searching; Enter follows the focused one.
+  function resultLinks() {
+    return Array.prototype.slice.call(cardsEl.querySelectorAll(".card-title a"));
+  }
+  box.addEventListener("keydown", function (e) {
+    if (e.key !== "ArrowDown" || !value()) return;
+    var links = resultLinks();
+    if (links.length) {
+      e.preventDefault();
+      links[0].focus();
+    }
+  });
+  cardsEl.addEventListener("keydown", function (e) {
+    if ((e.key !== "ArrowDown" && e.key !== "ArrowUp") || !value()) return;
+    var links = resultLinks();
+    var i = links.indexOf(document.activeElement);
+    if (i < 0) return;
+    e.preventDefault();
+    if (e.key === "ArrowDown" && i + 1 < links.length) links[i + 1].focus();
+    if (e.key === "ArrowUp") (i > 0 ? links[i - 1] : box).focus();
+  });
+
+  window.partnerSearch = {
+    form: form,
+    tidy: clean,          // a query as kept in the URL: spaces collapsed, trimmed, bounded
+    value: value,         // the query in the box, tidied
+    show: show,           // put a query (from the URL) in the box
+    start: start,         // begin loading Pagefind
+    find: find,           // query -> promise of {slugs: {slug: true}, pages: [...]}
+    cached: cached,       // query -> that answer if it is in, else null
+    annotate: annotate,   // (query, [[slug, card li], ...]) -> add excerpts to cards
+    showPages: showPages, // (query, pages) -> other matching pages under the box
+    rendered: rendered,   // (query) -> the list is drawn
+    onQuery: function (fn) { listeners.push(fn); } // fn(query, immediate) when the visitor searches
+  };
+})();
