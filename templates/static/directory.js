@@ -82,6 +82,12 @@
 
   state = readUrl();
   document.getElementById("controls").hidden = false;
+  // On a phone the filters come before the partners: fold them so the partners are in view.
+  if (window.matchMedia && window.matchMedia("(max-width: 55.99rem)").matches) {
+    Array.prototype.forEach.call(facetsEl.querySelectorAll("details[data-facet]"), function (det) {
+      if (!state.filters[det.getAttribute("data-facet")].length) det.open = false;
+    });
+  }
   if (pager) pager.hidden = true;
   moreRow.hidden = shown >= total;
 
