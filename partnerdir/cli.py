@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from .check import check, review
-from .problems import format_problems
+from .problems import ProblemError, format_problems
 from .project import ROOT, Paths, as_of_date
 
 COMMANDS = ("build", "check", "schema", "explain", "serve", "new", "diff")
@@ -136,7 +136,8 @@ def cmd_check(args) -> int:
         print(f"\n{n} problem{'s' if n != 1 else ''} in {files} file{'s' if files != 1 else ''}.",
               file=sys.stderr)
         return 1
-    print(f"{len(result.partners)} partner records are valid.")
+    n = len(result.partners)
+    print(f"{n} partner record{' is' if n == 1 else 's are'} valid.")
     for r in removed:
         print(r.text(result.rules))
     return 0
@@ -147,7 +148,11 @@ def cmd_schema(args) -> int:
     from .schema import SCHEMA_PATH, json_schema_text
 
     paths = _paths(args)
-    rules = load_rules(paths.rules)
+    try:
+        rules = load_rules(paths.rules)
+    except ProblemError as e:
+        print(format_problems(e.problems), file=sys.stderr)
+        return 1
     text = json_schema_text(rules)
     target = ROOT / SCHEMA_PATH
     if args.check:

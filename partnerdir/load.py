@@ -12,8 +12,8 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from .problems import Problem, relative
-from .source import SourceError, decode, parse_yaml, split_front_matter
+from .problems import Problem, field_name, relative
+from .source import SourceError, decode, locate, parse_yaml, split_front_matter
 
 RECORD_SUFFIXES = (".yaml", ".md")
 
@@ -60,7 +60,8 @@ def record_files(content_dir: Path) -> tuple[list[Path], list[Problem]]:
         if entry.is_symlink():
             target = path.resolve()
             if not target.is_relative_to(root):
-                problems.append(Problem(relative(path), message="is a link to a file outside content/partners",
+                problems.append(Problem(relative(path),
+                                        message="is a link to a file outside content/partners",
                                         hint="commit the record itself, not a symbolic link"))
                 continue
         files.append(path)
@@ -90,7 +91,7 @@ def read_record(path: Path, max_bytes: int) -> RawRecord | Problem:
             data = parse_yaml(text)
             yaml_text, offset, body_line = text, 0, 0
     except SourceError as e:
-        return Problem(shown, e.line, e.column, "", e.message, e.hint)
+        return Problem(shown, e.line, e.column, field_name(e.loc), e.message, e.hint, loc=e.loc)
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -98,7 +99,7 @@ def read_record(path: Path, max_bytes: int) -> RawRecord | Problem:
                        "see CONTRIBUTING.md for an example record")
     if fmt == "md":
         if "description" in data:
-            return Problem(shown, offset + 1, 1, "description",
+            return Problem(shown, *locate(yaml_text, ("description",), offset), "description",
                            "a Markdown record takes its description from the text after the front matter",
                            "move the description below the closing '---' and remove the field",
                            loc=("description",))
@@ -111,7 +112,8 @@ def _read_many(args: tuple[list[Path], int]) -> list[RawRecord | Problem]:
     return [read_record(p, max_bytes) for p in paths]
 
 
-def load(content_dir: Path, max_bytes: int, workers: int | None = None) -> tuple[list[RawRecord], list[Problem]]:
+def load(content_dir: Path, max_bytes: int,
+         workers: int | None = None) -> tuple[list[RawRecord], list[Problem]]:
     """Read every record; YAML parsing dominates, so large folders are parsed on every core."""
     files, problems = record_files(content_dir)
     results: Iterable[RawRecord | Problem]

@@ -5,9 +5,9 @@ Every stage reports problems instead of raising, so an editor sees all of them i
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
-import dataclasses
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -60,11 +60,22 @@ class ProblemError(Exception):
         self.problems = problems
 
 
+def field_name(loc: tuple) -> str:
+    """A location as an editor reads it: projects[2].country."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
 def relative(path: Path, root: Path | None = None) -> str:
-    """Paths in messages are relative to the working folder when they can be: shorter, clickable."""
+    """Paths in messages are relative to the working folder when they can be: shorter, clickable.
+
+    The file itself is not resolved: a symbolic link is named as the editor sees it, not by its target.
+    """
     root = root or Path.cwd()
     try:
-        return str(path.resolve().relative_to(root.resolve()))
+        return str((path.parent.resolve() / path.name).relative_to(root.resolve()))
     except ValueError:
         return str(path)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args, get_origin
 
 import pycountry
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -225,17 +225,23 @@ def load_rules(path: Path) -> Rules:
     except OSError as e:
         raise ProblemError([Problem(shown, message=f"cannot read the program rules: {e.strerror}")]) from None
     except SourceError as e:
-        raise ProblemError([Problem(shown, e.line, e.column, "", e.message, e.hint)]) from None
+        raise ProblemError([Problem(shown, e.line, e.column, _dotted(e.loc), e.message, e.hint)]) from None
     if not isinstance(data, dict):
         raise ProblemError([Problem(shown, 1, 1, "", "programs.yaml must be a mapping of settings")])
     try:
         rules = Rules.model_validate(data)
     except ValidationError as e:
         problems = []
-        for err in e.errors():
+        for err in e.errors(include_url=False):
             loc = tuple(err["loc"])
+            message, hint = err["msg"], ""
+            if err["type"] == "missing":
+                message = "is required"
+            elif err["type"] == "extra_forbidden":
+                message = f"unknown setting '{loc[-1]}'"
+                hint = did_you_mean(str(loc[-1]), _settings_at(loc[:-1]))
             line, col = locate(text, loc)
-            problems.append(Problem(shown, line, col, _dotted(loc), err["msg"], loc=loc))
+            problems.append(Problem(shown, line, col, _dotted(loc), message, hint, loc=loc))
         raise ProblemError(problems) from None
     problems = [
         Problem(shown, *locate(text, loc), _dotted(loc), message, hint, loc=loc)
@@ -244,6 +250,19 @@ def load_rules(path: Path) -> Rules:
     if problems:
         raise ProblemError(problems)
     return rules
+
+
+def _settings_at(loc: tuple) -> list[str]:
+    """The setting names allowed at `loc`, for did-you-mean hints."""
+    kind: object = Rules
+    for part in loc:
+        if get_origin(kind) in (list, dict):
+            kind = get_args(kind)[-1]
+        elif isinstance(kind, type) and issubclass(kind, BaseModel) and part in kind.model_fields:
+            kind = kind.model_fields[part].annotation
+        else:
+            return []
+    return list(kind.model_fields) if isinstance(kind, type) and issubclass(kind, BaseModel) else []
 
 
 def _dotted(loc: tuple) -> str:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-import unicodedata
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -37,6 +36,11 @@ _INVISIBLE = re.compile(
     "\u202a-\u202e\u2060-\u2064\u2066-\u206f\u3164\ufeff\uffa0\ufff9-\ufffb\U000110bd\U000110cd"
     "\U00013430-\U0001343f\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001\U000e0020-\U000e007f]"
 )
+# Unicode's control characters (category Cc), with and without the line breaks and tabs that
+# Markdown text may hold. A regular expression, not a loop over every character: descriptions
+# are long and this runs on every text field of every record.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+_CONTROL_IN_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 
 def _plain_text(value: str, *, multiline: bool) -> str:
@@ -47,13 +51,13 @@ def _plain_text(value: str, *, multiline: bool) -> str:
             "contains the invisible or direction-changing character U+{code}",
             {"code": f"{ord(bad.group()):04X}"},
         )
-    for ch in value:
-        if unicodedata.category(ch) == "Cc" and not (multiline and ch in "\n\t\r"):
-            raise PydanticCustomError(
-                "control_character",
-                "contains the control character U+{code}",
-                {"code": f"{ord(ch):04X}"},
-            )
+    bad = (_CONTROL_IN_TEXT if multiline else _CONTROL).search(value)
+    if bad:
+        raise PydanticCustomError(
+            "control_character",
+            "contains the control character U+{code}",
+            {"code": f"{ord(bad.group()):04X}"},
+        )
     if not value.strip():
         raise PydanticCustomError("blank", "must not be empty")
     return value.strip() if not multiline else value
@@ -92,7 +96,7 @@ def _email(value: str) -> str:
 def _date_from_text(value):
     """YAML gives dates as dates; a quoted '2024-01-31' is accepted too. Nothing else is."""
     if isinstance(value, dt.datetime):
-        raise PydanticCustomError("date_type", "must be a date (YYYY-MM-DD) without a time")
+        raise PydanticCustomError("date_from_datetime_inexact", "must be a date (YYYY-MM-DD) without a time")
     if isinstance(value, str):
         if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
             raise PydanticCustomError("date_type", "must be a date written as YYYY-MM-DD")

@@ -1,10 +1,13 @@
 """Reading untrusted YAML safely, and finding the line of any field afterwards.
 
 Records arrive as pull requests from outside the team, so parsing refuses what PyYAML would
-otherwise accept quietly: duplicate keys, anchors and aliases (the root of "billion laughs"
-bombs), tags outside the core schema, dates that do not exist, and nesting deep enough to
-crash the C parser. Valid records take the fast path (libyaml, no position tracking); only a
-record with a problem is parsed a second time to find the line of the offending field.
+otherwise accept quietly: duplicate keys, aliases (the root of "billion laughs" bombs), tags
+outside the core schema, dates that do not exist, and deep nesting. Values are built straight
+from the parser's events, without PyYAML's composer and constructors: the composer recurses in
+C (tens of thousands of levels, which `- - - ...` reaches in a small file, crash the process)
+and the two together took most of the time to read a record. Valid records take libyaml's
+parser and remember no positions; only a record with a problem is parsed a second time, by the
+pure-Python parser, to find the line of the offending field.
 """
 
 from __future__ import annotations
@@ -14,26 +17,56 @@ import re
 from dataclasses import dataclass
 
 import yaml
+from yaml.events import (
+    AliasEvent,
+    DocumentStartEvent,
+    MappingEndEvent,
+    MappingStartEvent,
+    ScalarEvent,
+    SequenceEndEvent,
+    SequenceStartEvent,
+)
 
 _FastLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
-# libyaml recurses in C: far fewer levels than this crash the process, so refuse them first.
-MAX_FLOW_DEPTH = 200
+MAX_DEPTH = 200  # records need a handful of levels; this keeps every structure small
+# Characters YAML does not allow in a file (control characters other than tab and line breaks,
+# and two non-characters), refused with their place before parsing. libyaml and PyYAML's own
+# reader disagree on some of them, so leaving them to the parser would be inconsistent.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffe\uffff]")
 
 ALLOWED_TAGS = {
     "tag:yaml.org,2002:" + t for t in ("str", "int", "float", "bool", "null", "map", "seq", "timestamp")
 }
+_STR = "tag:yaml.org,2002:str"
+_MAP = "tag:yaml.org,2002:map"
+_SEQ = "tag:yaml.org,2002:seq"
+_TIMESTAMP = "tag:yaml.org,2002:timestamp"
+_MERGE = "tag:yaml.org,2002:merge"
+_SCALAR_CONSTRUCTORS = {
+    "tag:yaml.org,2002:int": yaml.SafeLoader.construct_yaml_int,
+    "tag:yaml.org,2002:float": yaml.SafeLoader.construct_yaml_float,
+    "tag:yaml.org,2002:bool": yaml.SafeLoader.construct_yaml_bool,
+    "tag:yaml.org,2002:null": yaml.SafeLoader.construct_yaml_null,
+    _TIMESTAMP: yaml.SafeLoader.construct_yaml_timestamp,
+}
 
 
 class SourceError(Exception):
-    """A problem in the text itself, with the 1-based line and column where it is."""
+    """A problem in the text itself, with the 1-based line and column where it is.
 
-    def __init__(self, message: str, line: int = 0, column: int = 0, hint: str = ""):
+    `loc` is the path of keys and list indexes to the value at fault, when the problem is
+    inside the document, so the message can name the field.
+    """
+
+    def __init__(self, message: str, line: int = 0, column: int = 0, hint: str = "",
+                 loc: tuple[str | int, ...] = ()):
         super().__init__(message)
         self.message = message
         self.line = line
         self.column = column
         self.hint = hint
+        self.loc = loc
 
 
 def _mark(node_or_mark) -> tuple[int, int]:
@@ -43,102 +76,12 @@ def _mark(node_or_mark) -> tuple[int, int]:
     return mark.line + 1, mark.column + 1
 
 
-class _StrictConstructorMixin:
-    """Constructor rules shared by the fast loader and the position-tracking one."""
-
-    def construct_object(self, node, deep=False):
-        if node in self.constructed_objects or node in self.recursive_objects:
-            line, col = _mark(node)
-            raise SourceError(
-                "anchors and aliases (& and *) are not allowed in records",
-                line,
-                col,
-                "write the value out in full",
-            )
-        if node.tag not in ALLOWED_TAGS:
-            line, col = _mark(node)
-            raise SourceError(
-                f"the YAML tag {node.tag!r} is not allowed",
-                line,
-                col,
-                "use plain text, numbers, dates, lists and mappings only",
-            )
-        return super().construct_object(node, deep=deep)
-
-    def flatten_mapping(self, node):
-        for key_node, _ in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
-                line, col = _mark(key_node)
-                raise SourceError("merge keys (<<) are not allowed in records", line, col)
-
-    def construct_mapping(self, node, deep=False):
-        if not isinstance(node, yaml.MappingNode):
-            line, col = _mark(node)
-            raise SourceError("expected a mapping", line, col)
-        self.flatten_mapping(node)
-        mapping: dict = {}
-        for key_node, value_node in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if not isinstance(key, str):
-                line, col = _mark(key_node)
-                raise SourceError(
-                    f"field names must be text, not {type(key).__name__} {key!r}",
-                    line,
-                    col,
-                    "put quotes around the name",
-                )
-            if key in mapping:
-                line, col = _mark(key_node)
-                raise SourceError(
-                    f"duplicate field {key!r}",
-                    line,
-                    col,
-                    "each field may appear once; remove or merge the repeated one",
-                )
-            mapping[key] = self.construct_object(value_node, deep=deep)
-            self._remember(mapping, key, key_node)
-        return mapping
-
-    def construct_yaml_map(self, node):
-        # Built eagerly (not as a generator) so errors carry the right node.
-        yield self.construct_mapping(node, deep=True)
-
-    def construct_yaml_seq(self, node):
-        items = []
-        for i, child in enumerate(node.value):
-            items.append(self.construct_object(child, deep=True))
-            self._remember(items, i, child)
-        yield items
-
-    def construct_yaml_timestamp(self, node):
-        try:
-            return super().construct_yaml_timestamp(node)
-        except (ValueError, OverflowError):
-            line, col = _mark(node)
-            raise SourceError(
-                f"{node.value!r} is not a date that exists",
-                line,
-                col,
-                "write dates as YYYY-MM-DD, for example 2024-02-29 only in a leap year",
-            ) from None
-
-    def _remember(self, container, key, node) -> None:
-        """Position tracking hook; the fast loader remembers nothing."""
+class _Loader(_FastLoader):
+    """libyaml's parser."""
 
 
-class _FastStrictLoader(_StrictConstructorMixin, _FastLoader):
-    pass
-
-
-class _TrackingLoader(_StrictConstructorMixin, yaml.SafeLoader):
-    def __init__(self, stream):
-        super().__init__(stream)
-        self.positions: dict[int, dict] = {}
-        self.keep: list = []
-
-    def _remember(self, container, key, node) -> None:
-        self.positions.setdefault(id(container), {})[key] = _mark(node)
-        self.keep.append(container)
+class _TrackingLoader(yaml.SafeLoader):
+    """The pure-Python parser, used only to locate the fields of records with problems."""
 
 
 def _yaml12_booleans(loader) -> None:
@@ -154,13 +97,165 @@ def _yaml12_booleans(loader) -> None:
     )
 
 
-for _loader in (_FastStrictLoader, _TrackingLoader):
+for _loader in (_Loader, _TrackingLoader):
     _yaml12_booleans(_loader)
-    _loader.add_constructor("tag:yaml.org,2002:map", _StrictConstructorMixin.construct_yaml_map)
-    _loader.add_constructor("tag:yaml.org,2002:seq", _StrictConstructorMixin.construct_yaml_seq)
-    _loader.add_constructor(
-        "tag:yaml.org,2002:timestamp", _StrictConstructorMixin.construct_yaml_timestamp
-    )
+
+_NO_KEY = object()
+_RESOLVED: dict[str, str] = {}  # plain text -> tag; both loaders resolve alike
+
+
+class _Open:
+    """A mapping or list being filled, and for a mapping the key waiting for its value."""
+
+    __slots__ = ("value", "is_map", "key", "key_mark", "start")
+
+    def __init__(self, value, is_map: bool, start):
+        self.value = value
+        self.is_map = is_map
+        self.key = _NO_KEY
+        self.key_mark = None
+        self.start = start
+
+
+def _build(loader, positions: dict[int, dict] | None = None):
+    """The document's value from the parser's events, refusing what a record must not contain.
+
+    With `positions`, remembers the line and column of every mapping key and list item (by the
+    id of its container; the containers stay alive in the returned value).
+    """
+    stack: list[_Open] = []
+    root = None
+    documents = 0
+    get_event = loader.get_event
+    resolved = _RESOLVED
+    while (event := get_event()) is not None:
+        kind = event.__class__
+        if kind is ScalarEvent:
+            value = event.value
+            tag = event.tag
+            if tag is None or tag == "!":
+                if event.implicit[0]:
+                    # The tag of a plain value depends only on its text, and ids, dates and names
+                    # repeat across records, so it is remembered.
+                    tag = resolved.get(value)
+                    if tag is None:
+                        tag = loader.resolve(yaml.ScalarNode, value, event.implicit)
+                        if len(resolved) < 50_000:
+                            resolved[value] = tag
+                else:
+                    tag = _STR
+            if tag == _STR:
+                pass
+            elif tag == _TIMESTAMP and len(value) == 10:  # YYYY-MM-DD, the only 10-character timestamp
+                try:
+                    value = dt.date(int(value[:4]), int(value[5:7]), int(value[8:]))
+                except ValueError:
+                    raise _no_such_date(stack, event) from None
+            elif tag == _MERGE and stack and stack[-1].is_map and stack[-1].key is _NO_KEY:
+                raise _error(stack, "merge keys (<<) are not allowed in records", event)
+            else:
+                value = _scalar(loader, stack, tag, event)
+            start = event.start_mark
+        elif kind is MappingStartEvent or kind is SequenceStartEvent:
+            tag = event.tag
+            expected = _MAP if kind is MappingStartEvent else _SEQ
+            if tag is not None and tag != "!" and tag != expected:
+                raise _tag_error(stack, tag, event)
+            if len(stack) >= MAX_DEPTH:
+                # No field: a path hundreds of levels long would bury the message; the line says where.
+                raise _error([], f"values are nested more than {MAX_DEPTH} levels deep", event,
+                             "records need only a few levels of lists and mappings")
+            stack.append(_Open({} if kind is MappingStartEvent else [], kind is MappingStartEvent,
+                               event.start_mark))
+            continue
+        elif kind is MappingEndEvent or kind is SequenceEndEvent:
+            done = stack.pop()
+            value, start = done.value, done.start
+        elif kind is AliasEvent:
+            raise _error(stack, "anchors and aliases (& and *) are not allowed in records", event,
+                         "write the value out in full")
+        elif kind is DocumentStartEvent:
+            documents += 1
+            if documents > 1:
+                raise yaml.composer.ComposerError("expected a single document in the stream", None,
+                                                  "but found another document", event.start_mark)
+            continue
+        else:  # stream start and end, document end
+            continue
+
+        if not stack:
+            root = value
+            continue
+        parent = stack[-1]
+        if parent.is_map:
+            if parent.key is _NO_KEY:
+                if not isinstance(value, str):
+                    raise _error(stack, f"field names must be text, not {type(value).__name__} {value!r}",
+                                 start, "put quotes around the name")
+                if value in parent.value:
+                    parent.key = value
+                    raise _error(stack, f"duplicate field {value!r}", start,
+                                 "each field may appear once; remove or merge the repeated one")
+                parent.key = value
+                parent.key_mark = start
+            else:
+                parent.value[parent.key] = value
+                if positions is not None:
+                    positions.setdefault(id(parent.value), {})[parent.key] = _mark(parent.key_mark)
+                parent.key = _NO_KEY
+        else:
+            if positions is not None:
+                positions.setdefault(id(parent.value), {})[len(parent.value)] = _mark(start)
+            parent.value.append(value)
+    return root
+
+
+def _scalar(loader, stack: list[_Open], tag: str, event):
+    construct = _SCALAR_CONSTRUCTORS.get(tag)
+    if construct is None:
+        raise _tag_error(stack, tag, event)
+    node = yaml.ScalarNode(tag, event.value, event.start_mark, event.end_mark)
+    try:
+        return construct(loader, node)
+    except (ValueError, OverflowError):
+        if tag == _TIMESTAMP and re.match(r"\d{4}-\d\d?-\d\d?", event.value):
+            raise _no_such_date(stack, event) from None
+    except (KeyError, IndexError, AttributeError, TypeError):
+        pass  # an explicit tag on a value that does not fit it
+    raise _error(stack, f"{event.value!r} does not fit its tag {tag!r}", event, "remove the tag")
+
+
+def _no_such_date(stack: list[_Open], event) -> SourceError:
+    return _error(stack, f"{event.value!r} is not a date that exists", event,
+                  "write dates as YYYY-MM-DD, for example 2024-02-29 only in a leap year")
+
+
+def _tag_error(stack: list[_Open], tag: str, event) -> SourceError:
+    if tag in ALLOWED_TAGS:
+        return _error(stack, f"the YAML tag {tag!r} does not fit this value", event, "remove the tag")
+    return _error(stack, f"the YAML tag {tag!r} is not allowed", event,
+                  "use plain text, numbers, dates, lists and mappings only")
+
+
+def _error(stack: list[_Open], message: str, where, hint: str = "") -> SourceError:
+    """A problem at `where` (an event or a mark), naming the field that is being read."""
+    loc: list[str | int] = []
+    for frame in stack:
+        if frame.is_map:
+            if frame.key is _NO_KEY:
+                break
+            loc.append(frame.key)
+        else:
+            loc.append(len(frame.value))
+    return SourceError(message, *_mark(where), hint, tuple(loc))
+
+
+def _parse(loader_class, text: str, positions: dict[int, dict] | None = None):
+    loader = loader_class(text)
+    try:
+        return _build(loader, positions)
+    finally:
+        loader.dispose()
 
 
 def decode(raw: bytes) -> str:
@@ -178,39 +273,22 @@ def decode(raw: bytes) -> str:
             column,
             "save the file as UTF-8",
         ) from None
-    nul = text.find("\x00")
-    if nul >= 0:
-        line = text.count("\n", 0, nul) + 1
+    bad = _CONTROL.search(text)
+    if bad:
+        at = bad.start()
         raise SourceError(
-            "the file contains a NUL character",
-            line,
-            nul - (text.rfind("\n", 0, nul) + 1) + 1,
+            f"the file contains the control character U+{ord(bad.group()):04X}",
+            text.count("\n", 0, at) + 1,
+            at - (text.rfind("\n", 0, at) + 1) + 1,
             "remove it; records are plain text",
         )
     return text
 
 
-def _check_depth(text: str) -> None:
-    depth = deepest = 0
-    for m in re.finditer(r"[\[\]{}]", text):
-        depth = depth + 1 if m.group() in "[{" else max(depth - 1, 0)
-        if depth > deepest:
-            deepest = depth
-            if deepest > MAX_FLOW_DEPTH:
-                line = text.count("\n", 0, m.start()) + 1
-                raise SourceError(
-                    f"values are nested more than {MAX_FLOW_DEPTH} levels deep",
-                    line,
-                    m.start() - (text.rfind("\n", 0, m.start()) + 1) + 1,
-                    "records need only a few levels of lists and mappings",
-                )
-
-
 def parse_yaml(text: str, line_offset: int = 0):
     """Parse one YAML document strictly; errors carry lines counted in the whole file."""
     try:
-        _check_depth(text)
-        return yaml.load(text, Loader=_FastStrictLoader)  # noqa: S506 - strict safe loader
+        return _parse(_Loader, text)
     except SourceError as e:
         if e.line:
             e.line += line_offset
@@ -225,18 +303,25 @@ def parse_yaml(text: str, line_offset: int = 0):
             f"invalid YAML: {message}",
             line + line_offset if line else 0,
             col,
-            _yaml_hint(message),
+            _yaml_hint(message, _character_at(text, line, col)),
         ) from None
     except yaml.YAMLError as e:
         raise SourceError(f"invalid YAML: {e}") from None
-    except RecursionError:
-        raise SourceError("values are nested too deeply") from None
 
 
-def _yaml_hint(message: str) -> str:
+def _character_at(text: str, line: int, column: int) -> str:
+    lines = text.split("\n")
+    if 1 <= line <= len(lines) and 1 <= column <= len(lines[line - 1]):
+        return lines[line - 1][column - 1]
+    return ""
+
+
+def _yaml_hint(message: str, character: str = "") -> str:
+    if character == "\t":
+        return "indent with spaces, not tabs"
     if "mapping values are not allowed" in message:
         return "put quotes around a value that contains ': '"
-    if "found character '\\t'" in message or "\\t" in message:
+    if "tab character" in message or "found character '\\t'" in message:
         return "indent with spaces, not tabs"
     if "could not find expected ':'" in message:
         return "each line of a mapping is 'field: value'"
@@ -278,18 +363,15 @@ def locate(text: str, loc: tuple, line_offset: int = 0) -> tuple[int, int]:
 
     Runs only for records with a problem, so it can afford the slower pure-Python parser.
     """
+    positions: dict[int, dict] = {}
     try:
-        loader = _TrackingLoader(text)
-        try:
-            data = loader.get_single_data()
-        finally:
-            loader.dispose()
-    except (yaml.YAMLError, SourceError, RecursionError):
+        data = _parse(_TrackingLoader, text, positions)
+    except (yaml.YAMLError, SourceError):
         return 0, 0
     best = (1, 1)
     node = data
     for key in loc:
-        pos = loader.positions.get(id(node), {})
+        pos = positions.get(id(node), {})
         if key not in pos:
             break
         best = pos[key]

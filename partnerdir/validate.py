@@ -11,14 +11,13 @@ import datetime as dt
 import re
 from collections.abc import Iterator
 from pathlib import Path
-
-import pycountry
 from typing import Annotated
 
+import pycountry
 from pydantic import TypeAdapter, ValidationError
 
 from .load import RawRecord
-from .problems import Problem
+from .problems import Problem, field_name
 from .rules import Rules, did_you_mean
 from .schema import (
     SLUG_PATTERN,
@@ -64,13 +63,6 @@ _TYPE_MESSAGES = {
 }
 
 
-def field_name(loc: tuple) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
 def _model_at(loc: tuple):
     key = tuple(p for p in loc if isinstance(p, str))
     return _PART_MODELS.get(key)
@@ -107,6 +99,9 @@ def _schema_problems(error: ValidationError) -> Iterator[tuple[tuple, str, str]]
                 hint = "use letters, digits, '.', '_' or '-', like NW-07; never a person's name"
         elif kind == "too_short" and isinstance(err.get("input"), list):
             message = "must list at least one"
+        elif kind == "string_too_long" and _code_field(loc) in _CODE_HINTS:
+            message = f"'{str(err['input'])[:40]}' is not a two-letter code"
+            hint = _CODE_HINTS[_code_field(loc)]
         elif kind == "string_too_long":
             message = f"is longer than {ctx.get('max_length')} characters"
         elif kind == "too_long":
@@ -120,6 +115,17 @@ def _schema_problems(error: ValidationError) -> Iterator[tuple[tuple, str, str]]
         else:
             message = err["msg"]
         yield loc, message, hint
+
+
+_CODE_HINTS = {
+    "languages": "use the ISO 639-1 two-letter code, like en, de or es",
+    "country": "use the ISO 3166-1 two-letter code, like DE or US",
+    "countries_served": "use the ISO 3166-1 two-letter code, like DE or US",
+}
+
+
+def _code_field(loc: tuple) -> str:
+    return next((part for part in reversed(loc) if isinstance(part, str)), "")
 
 
 def _describe(value) -> str:
@@ -145,26 +151,38 @@ def _ids(rules: Rules, field: str, kind: str, values: list, known, loc: tuple) -
             yield (*loc, i), f"'{value}' is listed twice", "remove the repeated entry"
         seen.add(value)
         if value not in known:
-            yield (*loc, i), f"unknown {kind} '{value}'", did_you_mean(value, known) or (
-                f"the {kind} ids are listed in data/programs.yaml"
-            )
+            yield (*loc, i), f"unknown {kind} '{value}'", did_you_mean(value, known) or _choices(kind, known)
 
 
-def _country(code: str, loc: tuple) -> Iterator[tuple]:
-    if code != code.upper() or pycountry.countries.get(alpha_2=code) is None:
-        hint = "use the ISO 3166-1 two-letter code, like DE or US"
-        if pycountry.countries.get(alpha_2=code.upper()) is not None:
-            hint = f"write it in capitals: {code.upper()}"
-        elif code.upper() == "UK":
-            hint = "the code for the United Kingdom is GB"
-        yield loc, f"unknown country code '{code}'", hint
+def _choices(kind: str, known) -> str:
+    """Short lists are spelt out; long ones would bury the message."""
+    if len(known) <= 12:
+        return f"the {kind} ids are: " + ", ".join(known)
+    return f"the {kind} ids are listed in data/programs.yaml"
 
 
-def _not_after(value: dt.date, as_of: dt.date, loc: tuple, what: str) -> Iterator[tuple]:
-    if value > as_of:
-        yield loc, f"{what} {value.isoformat()} is after the as-of date {as_of.isoformat()}", (
-            "records describe what has already happened; check the year"
-        )
+# Looked up for every project of every record: sets, not pycountry's case-insensitive search.
+_COUNTRY_CODES = frozenset(c.alpha_2 for c in pycountry.countries)
+_LANGUAGE_CODES = frozenset(lang.alpha_2 for lang in pycountry.languages if hasattr(lang, "alpha_2"))
+
+
+def _country(code: str, loc: tuple) -> tuple | None:
+    if code in _COUNTRY_CODES:
+        return None
+    hint = "use the ISO 3166-1 two-letter code, like DE or US"
+    if code.upper() in _COUNTRY_CODES:
+        hint = f"write it in capitals: {code.upper()}"
+    elif code.upper() == "UK":
+        hint = "the code for the United Kingdom is GB"
+    return loc, f"unknown country code '{code}'", hint
+
+
+def _not_after(value: dt.date, as_of: dt.date, loc: tuple, what: str) -> tuple | None:
+    if value <= as_of:
+        return None
+    return loc, f"{what} {value.isoformat()} is after the as-of date {as_of.isoformat()}", (
+        "records describe what has already happened; check the year"
+    )
 
 
 def cross_check(record: Record, stem: str, rules: Rules, as_of: dt.date,
@@ -193,7 +211,7 @@ def cross_check(record: Record, stem: str, rules: Rules, as_of: dt.date,
         elif pid in record.programs[:i]:
             yield ("programs", i), f"'{pid}' is listed twice", "remove the repeated entry"
     for i, pid in enumerate(record.programs):
-        for j, other in enumerate(record.programs):
+        for _j, other in enumerate(record.programs):
             if other in programs and pid in programs[other].implies:
                 yield ("programs", i), (
                     f"'{pid}' is redundant: '{other}' already includes everything a "
@@ -202,9 +220,11 @@ def cross_check(record: Record, stem: str, rules: Rules, as_of: dt.date,
                 break
 
     if record.headquarters is not None:
-        yield from _country(record.headquarters.country, ("headquarters", "country"))
+        if found := _country(record.headquarters.country, ("headquarters", "country")):
+            yield found
     for i, code in enumerate(record.countries_served):
-        yield from _country(code, ("countries_served", i))
+        if found := _country(code, ("countries_served", i)):
+            yield found
         if code in record.countries_served[:i]:
             yield ("countries_served", i), f"'{code}' is listed twice", "remove the repeated entry"
     yield from _ids(rules, "regions_served", "region", record.regions_served, rules.region_by_id,
@@ -216,12 +236,13 @@ def cross_check(record: Record, stem: str, rules: Rules, as_of: dt.date,
     yield from _ids(rules, "expertise", "expertise", record.expertise, rules.expertise_by_id, ("expertise",))
     yield from _ids(rules, "industries", "industry", record.industries, rules.industry_by_id, ("industries",))
     for i, code in enumerate(record.languages):
-        if code != code.lower() or pycountry.languages.get(alpha_2=code) is None:
+        if code not in _LANGUAGE_CODES:
             yield ("languages", i), f"unknown language code '{code}'", (
                 "use the ISO 639-1 two-letter code, like en, de or es"
             )
     if record.joined is not None:
-        yield from _not_after(record.joined, as_of, ("joined",), "joined")
+        if found := _not_after(record.joined, as_of, ("joined",), "joined"):
+            yield found
 
     certs = rules.certification_by_id
     for i, c in enumerate(record.certifications):
@@ -229,9 +250,10 @@ def cross_check(record: Record, stem: str, rules: Rules, as_of: dt.date,
             continue
         if c.certification not in certs:
             yield ("certifications", i, "certification"), f"unknown certification '{c.certification}'", (
-                did_you_mean(c.certification, certs) or "the certifications are listed in data/programs.yaml"
+                did_you_mean(c.certification, certs) or _choices("certification", certs)
             )
-        yield from _not_after(c.issued, as_of, ("certifications", i, "issued"), "issued")
+        if found := _not_after(c.issued, as_of, ("certifications", i, "issued"), "issued"):
+            yield found
         if c.expires < c.issued:
             yield ("certifications", i, "expires"), (
                 f"expires {c.expires.isoformat()}, before it was issued ({c.issued.isoformat()})"
@@ -240,14 +262,17 @@ def cross_check(record: Record, stem: str, rules: Rules, as_of: dt.date,
     for i, p in enumerate(record.projects):
         if p is None:
             continue
-        yield from _country(p.country, ("projects", i, "country"))
-        yield from _ids(rules, "products", "product", p.products, rules.product_by_id, ("projects", i, "products"))
+        if found := _country(p.country, ("projects", i, "country")):
+            yield found
+        yield from _ids(rules, "products", "product", p.products, rules.product_by_id,
+                        ("projects", i, "products"))
         if p.distribution not in rules.distribution_by_id:
             yield ("projects", i, "distribution"), f"unknown distribution '{p.distribution}'", (
                 did_you_mean(p.distribution, rules.distribution_by_id)
                 or "the distributions are: " + ", ".join(rules.distribution_by_id)
             )
-        yield from _not_after(p.completed, as_of, ("projects", i, "completed"), "completed")
+        if found := _not_after(p.completed, as_of, ("projects", i, "completed"), "completed"):
+            yield found
 
     years: set[int] = set()
     for i, s in enumerate(record.subscription_sales):
@@ -351,8 +376,9 @@ def validate(raws: list[RawRecord], rules: Rules, as_of: dt.date,
     for partner in partners:
         if partner.slug in by_slug:
             first = by_slug[partner.slug]
-            problems.append(Problem(partner.source, 1, 1, "slug", f"the slug '{partner.slug}' is already used by "
-                                    f"{first.source}", "each partner needs its own slug and file name"))
+            problems.append(Problem(partner.source, 1, 1, "slug",
+                                    f"the slug '{partner.slug}' is already used by {first.source}",
+                                    "each partner needs its own slug and file name"))
         else:
             by_slug[partner.slug] = partner
     problems.sort(key=lambda p: (p.path, p.line, p.column))
