@@ -26,13 +26,14 @@ from pathlib import Path
 
 from jinja2 import TemplateError, TemplateSyntaxError
 
-from .award import award_all, review_report
-from .check import check
+from . import cache
+from .award import review_report
 from .pages import directory
 from .problems import Problem, format_problems, relative
+from .progress import Progress
 from .project import Paths
 from .render import BaseUrlError, Site, render_site
-from .write import WriteError, locked, staged, write_tree
+from .write import WriteError, locked, staged, sync_tree
 
 INDEX_MODULE = "partnerdir.index"
 
@@ -49,6 +50,8 @@ class BuildResult:
     pages: int = 0
     timings: list[tuple[str, float]] = field(default_factory=list)  # (stage, seconds) in order
     index: object | None = None  # what the search index stage reports (has .text()), if it ran
+    written: int = 0  # files written; the others were already as they should be
+    unchanged: bool = False  # no input changed since the last build, so nothing was done
 
     @property
     def seconds(self) -> float:
@@ -60,65 +63,125 @@ def search_available() -> bool:
 
 
 def build_site(paths: Paths, as_of: dt.date, base_url: str | None = None, search: bool = True,
-               out: Path | None = None) -> BuildResult:
-    """Build the site into `out` (default paths.out), or leave it untouched and say why not."""
-    out = out or paths.out
-    result = BuildResult(ok=False, out=out, as_of=as_of)
+               out: Path | None = None, changed: list[Path] | None = None,
+               progress: Progress | None = None) -> BuildResult:
+    """Build the site into `out` (default paths.out), or leave it untouched and say why not.
 
-    def clock(stage: str):
+    Builds are incremental (see `cache`): nothing is done when no input changed since the last
+    successful build into `out`, and otherwise only changed records are read, checked and
+    rendered again (within one process, such as `serve`) and only files whose bytes changed
+    are written. `changed` names files known to have changed, which are always read again.
+    The result is the same site a build from nothing makes.
+    """
+    out = out or paths.out
+    progress = progress or Progress.quiet()
+    result = BuildResult(ok=False, out=out, as_of=as_of)
+    search = search and search_available()
+
+    def clock(stage: str, total: int = 0):
+        progress.stage(stage, total)
         return _timed(result.timings, stage)
 
     with clock("check"):
-        checked = check(paths, as_of)
+        state = cache.input_state(paths, as_of, base_url, search)
+        last = cache.load_last(paths, out)
+        if last is not None and last["digest"] == state.digest and state.settled:
+            _restore(result, last["summary"])
+            progress.done()
+            return result
+        memo = cache.memo_for(out)
+        memo.start(state, as_of, base_url, search)
+        memo.forget(list(changed or []))
+        checked = cache.check_reusing(paths, as_of, memo, state)
     if not checked.ok:
+        progress.done()
         result.problems = checked.problems
         return result
     rules = checked.rules
     try:
         site = Site.from_base_url(base_url or rules.site.base_url)
     except BaseUrlError as e:
+        progress.done()
         where = "--base-url" if base_url else relative(paths.rules)
         result.problems = [Problem(where, field="" if base_url else "site.base_url", message=str(e))]
         return result
 
-    with clock("award"):
-        awards = award_all(checked.partners, rules, as_of)
+    with clock("award", len(checked.partners)):
+        awards = cache.award_reusing(checked.partners, rules, as_of, memo)
         d = directory(checked.partners, awards, rules, as_of)
     result.listed = len(d.partners)
     result.review = review_report(checked.partners, awards, rules)
-    search = search and search_available()
 
+    reused = cache.pages_to_reuse(checked.partners, memo)
+    rendered: dict[str, tuple[bytes, str]] = {}
     try:
-        with clock("render"):
-            files = render_site(d, paths.templates, paths.static, paths.content, site, search=search)
+        with clock("render", len(d.partners)):
+            files = render_site(d, paths.templates, paths.static, paths.content, site, search=search,
+                                reuse=reused, rendered=rendered)
     except Exception as e:  # a mistake in a template, reported like a mistake in a record
+        progress.done()
         problem = _template_problem(e, paths.templates)
         if problem is None:
             raise
         result.problems = [problem]
         return result
+    cache.remember_pages(checked.partners, rendered, reused, memo)
     result.files = len(files)
     result.pages = sum(1 for p in files if p.endswith(".html"))
 
+    previous = (last or {}).get("manifest")
     try:
-        with locked(out), staged(out) as stage:
-            with clock("write"):
-                write_tree(stage, files)
+        with locked(out), staged(out, reuse=previous is not None) as stage:
+            with clock("write", len(files)):
+                manifest, result.written = sync_tree(stage, files, previous)
             if search:
                 with clock("index"):
                     result.index = _index_stage(stage, d)
     except WriteError as e:
+        progress.done()
         result.problems = [Problem(relative(out), message=str(e))]
         return result
     except OSError as e:
+        progress.done()
         result.problems = [Problem(relative(Path(e.filename or out)),
                                    message=f"cannot write the site: {e.strerror or e}")]
         return result
     except _IndexFailed as e:
+        progress.done()
         result.problems = [e.problem]
         return result
+    progress.done()
     result.ok = True
+    cache.save_last(paths, out, state.digest, _summary_data(result), manifest)
     return result
+
+
+@dataclass(frozen=True)
+class _IndexText:
+    """The index stage's report as the last build printed it."""
+
+    line: str
+
+    def text(self) -> str:
+        return self.line
+
+
+def _summary_data(result: BuildResult) -> dict:
+    index = result.index.text() if result.index is not None and hasattr(result.index, "text") else None
+    return {"listed": result.listed, "review": result.review, "files": result.files,
+            "pages": result.pages, "index": index}
+
+
+def _restore(result: BuildResult, data: dict) -> None:
+    """A build that found nothing to do reports what the site it kept holds."""
+    result.ok = True
+    result.unchanged = True
+    result.listed = data.get("listed", 0)
+    result.review = list(data.get("review", []))
+    result.files = data.get("files", 0)
+    result.pages = data.get("pages", 0)
+    if data.get("index"):
+        result.index = _IndexText(data["index"])
 
 
 class _IndexFailed(Exception):
@@ -165,7 +228,12 @@ def summary(result: BuildResult) -> str:
              f"{result.listed} partner{'s' if result.listed != 1 else ''} listed, "
              f"{len(result.review)} removed at review."]
     lines += [f"  {line}" for line in result.review]
-    lines.append(f"{result.files} files written, {result.pages} of them pages.")
+    if result.unchanged:
+        lines.append(f"Nothing changed since the last build: {result.files} files, "
+                     f"{result.pages} of them pages, left as they were.")
+    else:
+        lines.append(f"{result.files} files, {result.pages} of them pages; "
+                     f"{result.written} files written, the others were unchanged.")
     if result.index is not None and hasattr(result.index, "text"):
         lines.append(f"Search: {result.index.text()}.")
     stages = ", ".join(f"{name} {seconds:.2f} s" for name, seconds in result.timings)
@@ -175,7 +243,7 @@ def summary(result: BuildResult) -> str:
 
 def run(args, paths: Paths, as_of: dt.date) -> int:
     result = build_site(paths, as_of, base_url=getattr(args, "base_url", None),
-                        search=not getattr(args, "no_search", False), out=paths.out)
+                        search=not getattr(args, "no_search", False), out=paths.out, progress=Progress())
     if not result.ok:
         print(format_problems(result.problems), file=sys.stderr)
         if os.environ.get("GITHUB_ACTIONS") == "true":

@@ -79,12 +79,16 @@ def static_files(static: Path) -> dict[str, bytes]:
 
 
 def render_site(d: Directory, templates: Path, static: Path, content: Path, site: Site,
-                search: bool = False, processes: int | None = None) -> dict[str, bytes]:
+                search: bool = False, processes: int | None = None,
+                reuse: dict[str, tuple[bytes, str]] | None = None,
+                rendered: dict[str, tuple[bytes, str]] | None = None) -> dict[str, bytes]:
     """Every file of the site except the search index.
 
     Partner pages and the open data files depend on nothing but their partner (or are single
     files), so large directories render them on every core first; the listing pages, which
-    show the cards made along the way, are shared out after that.
+    show the cards made along the way, are shared out after that. `reuse` holds partner pages
+    and cards (by slug) known to be current, which are not rendered again; the ones rendered
+    are added to `rendered`.
     """
     files = static_files(static)
     fingerprints = {path: hashlib.sha256(data).hexdigest()[:10] for path, data in files.items()}
@@ -98,16 +102,17 @@ def render_site(d: Directory, templates: Path, static: Path, content: Path, site
             pages.extend(make(d))
     _check_unique(pages, d)
 
-    count = parallel.workers(processes) if len(d.order) >= parallel.MIN_PARTNERS else 1
+    reuse = reuse or {}
+    fresh = sum(1 for slug in d.order if slug not in reuse)
+    count = parallel.workers(processes) if fresh >= parallel.MIN_PARTNERS else 1
     try:
-        rendered = renderer.render_all(pages, count)
+        files.update(renderer.render_all(pages, count, reuse, rendered))
     except Exception:
         if count == 1:
             raise
         # Run it again here, so a template mistake is reported with its own file and line.
         renderer = _Renderer(d, templates, site, fingerprints, search)
-        rendered = renderer.render_all(pages, 1)
-    files.update(rendered)
+        files.update(renderer.render_all(pages, 1, reuse, rendered))
 
     for site_path, source in sorted(d.logos.items()):
         files[site_path] = (content / source).read_bytes()
@@ -187,19 +192,29 @@ class _Renderer:
             return [(value, EXPORTS[value](self.d, self.site))], {}
         return [(page.path, self.page(page)) for page in value], {}
 
-    def render_all(self, pages: list[Page], count: int) -> dict[str, bytes]:
+    def render_all(self, pages: list[Page], count: int, reuse: dict[str, tuple[bytes, str]],
+                   rendered: dict[str, tuple[bytes, str]] | None) -> dict[str, bytes]:
         d = self.d
         for name in ("partner.html", "_card.html", *sorted({p.template for p in pages})):
             self.env.get_template(name)  # compiled once, before the workers fork
-        first: list[tuple] = [("export", name) for name in EXPORTS]
-        first += [("partners", chunk) for chunk in parallel.chunks(d.order, count * 4)]
         files: dict[str, bytes] = {}
-        for rendered, cards in parallel.fork_map(self.work, first, count):
-            files.update(rendered)
+        for slug in d.order:
+            if slug in reuse:
+                page, card = reuse[slug]
+                files[partner_path(slug)] = page
+                self.cards[slug] = Markup(card)
+        todo = [slug for slug in d.order if slug not in reuse]
+        first: list[tuple] = [("export", name) for name in EXPORTS]
+        first += [("partners", chunk) for chunk in parallel.chunks(todo, count * 4)]
+        for made, cards in parallel.fork_map(self.work, first, count):
+            files.update(made)
             self.cards.update((slug, Markup(html)) for slug, html in cards.items())
+            if rendered is not None:
+                for slug, card in cards.items():
+                    rendered[slug] = (files[partner_path(slug)], card)
         second = [("pages", pages[i::count * 2]) for i in range(count * 2)]
-        for rendered, _ in parallel.fork_map(self.work, second, count):
-            files.update(rendered)
+        for made, _ in parallel.fork_map(self.work, second, count):
+            files.update(made)
         return files
 
 

@@ -1,0 +1,311 @@
+"""Rebuilding only what changed: what a build can reuse from the previous one, and how it knows.
+
+Every input that can change the site is part of a key: the record files, logos, programs.yaml,
+the templates and static files, the code itself, the as-of date, the base URL and whether
+search is on. Two levels of reuse follow from it:
+
+* `InputState`: a fingerprint of all inputs taken from file metadata (size, modification time,
+  inode), cheap enough to take on every build. When it equals the last successful build's and
+  the output folder is still the one that build swapped in, nothing needs doing at all; that
+  record lives in .cache/build/ so it works across separate `build` commands too.
+* `Memo`: within one process (`serve`, or a program calling `build_site` repeatedly), the
+  checked partner of every record file whose bytes did not change, its award, and its rendered
+  page and card, so an edit re-reads, re-checks and re-renders one partner, not all of them.
+
+A reused value is always one that a cold build would compute again byte for byte; the tests
+build cold and warm after edits to records, programs.yaml and templates and compare the trees.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .award import Award, award, award_all
+from .check import Checked, check
+from .load import read_record, record_files
+from .problems import Problem, ProblemError, relative
+from .project import Paths
+from .rules import Rules, load_rules
+from .validate import Partner, validate
+
+CODE = Path(__file__).resolve().parent
+FORMAT = 1  # of the files in .cache/build/; a change makes old ones unreadable, not wrong
+
+
+def _stat(path: Path | str) -> tuple[int, int, int]:
+    st = os.stat(path)
+    return st.st_size, st.st_mtime_ns, st.st_ino
+
+
+def _tree(folder: Path) -> list[tuple[str, tuple[int, int, int]]]:
+    """(relative path, metadata) of every file under folder, hidden ones included, in name order."""
+    entries = []
+    if not folder.is_dir():
+        return entries
+    for root, dirs, names in os.walk(folder):
+        dirs.sort()
+        for name in sorted(names):
+            full = os.path.join(root, name)
+            try:
+                entries.append((os.path.relpath(full, folder), _stat(full)))
+            except OSError:
+                continue
+    return entries
+
+
+_code_version: str | None = None
+
+
+def code_version() -> str:
+    """The package's own source: a change to any stage's code invalidates everything reused."""
+    global _code_version
+    if _code_version is None:
+        digest = hashlib.sha256()
+        for path in sorted(CODE.glob("*.py")):
+            digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+        _code_version = digest.hexdigest()
+    return _code_version
+
+
+@dataclass
+class InputState:
+    """What the inputs look like now, from metadata only."""
+
+    digest: str  # changes whenever anything that affects the output may have changed
+    records: dict[str, tuple[int, int, int]]  # record folder entries (top level): path -> metadata
+    racy: set[str]  # record files changed so recently that metadata alone cannot vouch for them
+    settled: bool  # no input at all changed that recently: the digest can vouch for the inputs
+    logos: str  # digest of the logos folder: validation reads logo files
+    rules: str  # digest of programs.yaml's bytes
+    templates: str  # digest of the templates and static files' metadata
+
+
+# A file modified this close to the moment its metadata is read may be modified again within the
+# same clock tick without its metadata changing ("racy" in git's words); such files are read again.
+RACY_NS = 2_000_000_000
+
+
+def input_state(paths: Paths, as_of: dt.date, base_url: str | None, search: bool) -> InputState:
+    now = time.time_ns()
+    records: dict[str, tuple[int, int, int]] = {}
+    try:
+        with os.scandir(paths.content) as entries:
+            for entry in entries:
+                if entry.is_file():
+                    st = entry.stat()
+                    records[entry.path] = (st.st_size, st.st_mtime_ns, st.st_ino)
+    except OSError:
+        pass
+    logos = hashlib.sha256(repr(_tree(paths.content / "logos")).encode()).hexdigest()
+    try:
+        rules = hashlib.sha256(paths.rules.read_bytes()).hexdigest()
+    except OSError:
+        rules = ""
+    template_entries = _tree(paths.templates)
+    if not paths.static.is_relative_to(paths.templates):
+        template_entries += [("static/" + p, m) for p, m in _tree(paths.static)]
+    templates = hashlib.sha256(repr(template_entries).encode()).hexdigest()
+    racy = {path for path, meta in records.items() if meta[1] > now - RACY_NS}
+    recent = racy or any(meta[1] > now - RACY_NS
+                         for _, meta in _tree(paths.content / "logos") + template_entries)
+    try:
+        recent = recent or os.stat(paths.rules).st_mtime_ns > now - RACY_NS
+    except OSError:
+        pass
+    digest = hashlib.sha256(repr((
+        sorted(records.items()), logos, rules, templates, code_version(),
+        as_of.isoformat(), base_url, search, str(paths.content), str(paths.templates), os.getcwd(),
+    )).encode()).hexdigest()
+    return InputState(digest, records, racy, not recent, logos, rules, templates)
+
+
+def out_stamp(out: Path) -> list[int] | None:
+    """Identifies the output folder a build swapped in; any later swap or removal changes it."""
+    try:
+        st = os.stat(out)
+        marker = os.stat(out / ".nojekyll")
+    except OSError:
+        return None
+    return [st.st_ino, st.st_mtime_ns, marker.st_ino, marker.st_mtime_ns]
+
+
+# ----------------------------------------------------------------------------------------------
+# What the last successful build left, on disk
+
+
+def _record_path(paths: Paths, out: Path) -> Path:
+    name = hashlib.sha256(str(out.resolve()).encode()).hexdigest()[:16]
+    return paths.cache / "build" / f"{name}.json"
+
+
+def load_last(paths: Paths, out: Path) -> dict | None:
+    """The last successful build into `out`, if the folder is still the one it wrote."""
+    try:
+        data = json.loads(_record_path(paths, out).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or data.get("format") != FORMAT or data.get("out") != out_stamp(out):
+        return None
+    return data
+
+
+def save_last(paths: Paths, out: Path, digest: str, summary: dict, manifest: dict[str, str]) -> None:
+    """Remember a successful build; a failure to write the record only costs the next build time."""
+    target = _record_path(paths, out)
+    data = {"format": FORMAT, "digest": digest, "out": out_stamp(out), "summary": summary,
+            "manifest": manifest}
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        _ignore_cache_folder(paths.cache)
+        temporary = target.with_suffix(f".{os.getpid()}.tmp")
+        temporary.write_text(json.dumps(data, separators=(",", ":")), encoding="utf-8")
+        os.replace(temporary, target)
+    except OSError:
+        pass
+
+
+def forget_last(paths: Paths, out: Path) -> None:
+    try:
+        _record_path(paths, out).unlink()
+    except OSError:
+        pass
+
+
+def _ignore_cache_folder(cache: Path) -> None:
+    """The cache is never committed, even in a project whose .gitignore does not mention it."""
+    ignore = cache / ".gitignore"
+    if not ignore.exists():
+        ignore.write_text("*\n", encoding="utf-8")
+
+
+# ----------------------------------------------------------------------------------------------
+# What one process keeps between builds
+
+
+@dataclass
+class Memo:
+    """Reusable results of earlier builds in this process, valid under `record_key`/`render_key`."""
+
+    record_key: str = ""  # rules, logos, as-of date, code: what checking a record depends on
+    render_key: str = ""  # that, and templates, base URL and search: what a partner page depends on
+    # record path -> (metadata, partner); slug -> (partner, award); slug -> (partner, page, card)
+    records: dict[str, tuple[tuple[int, int, int], object]] = field(default_factory=dict)
+    awards: dict[str, tuple[object, object]] = field(default_factory=dict)
+    pages: dict[str, tuple[object, bytes, str]] = field(default_factory=dict)
+
+    def start(self, state: InputState, as_of: dt.date, base_url: str | None, search: bool) -> None:
+        """Drop whatever the changed shared inputs make stale."""
+        record_key = repr((state.rules, state.logos, as_of.isoformat(), code_version(), os.getcwd()))
+        render_key = repr((record_key, state.templates, base_url, search))
+        if record_key != self.record_key:
+            self.records.clear()
+            self.awards.clear()
+        if render_key != self.render_key:
+            self.pages.clear()
+        self.record_key, self.render_key = record_key, render_key
+
+    def forget(self, paths: list[Path]) -> None:
+        for path in paths:
+            self.records.pop(str(path), None)
+
+
+_MEMOS: dict[str, Memo] = {}
+
+
+def memo_for(out: Path) -> Memo:
+    return _MEMOS.setdefault(str(out.resolve()), Memo())
+
+
+# ----------------------------------------------------------------------------------------------
+# The check and award stages, reusing what the memo holds
+
+
+def check_reusing(paths: Paths, as_of: dt.date, memo: Memo, state: InputState) -> Checked:
+    """`check.check`, re-reading and re-checking only record files whose metadata changed.
+
+    The first build of a process runs the ordinary (parallel) check and remembers each file's
+    partner; later ones check changed files one by one and repeat the one check that spans
+    records, that no two share a slug, exactly as `validate` words it.
+    """
+    if not memo.records:
+        checked = check(paths, as_of)
+        if checked.ok:
+            by_source = {p.source: p for p in checked.partners}
+            for path, meta in state.records.items():
+                partner = by_source.get(relative(Path(path)))
+                if partner is not None and path not in state.racy:
+                    memo.records[path] = (meta, partner)
+        return checked
+    try:
+        rules = load_rules(paths.rules)
+    except ProblemError as e:
+        return Checked(None, [], e.problems)
+    files, problems = record_files(paths.content)
+    partners: list[Partner] = []
+    kept: dict[str, tuple[tuple[int, int, int], object]] = {}
+    for path in files:
+        key = str(path)
+        meta = state.records.get(key)
+        hit = memo.records.get(key)
+        if hit is not None and meta is not None and hit[0] == meta and key not in state.racy:
+            partners.append(hit[1])  # type: ignore[arg-type]
+            kept[key] = hit
+            continue
+        raw = read_record(path, rules.limits.record_max_bytes)
+        if isinstance(raw, Problem):
+            problems.append(raw)
+            continue
+        found, found_problems = validate([raw], rules, as_of, paths.content)
+        problems += found_problems
+        if found and meta is not None and key not in state.racy:
+            kept[key] = (meta, found[0])
+        partners += found
+    memo.records = kept
+    by_slug: dict[str, Partner] = {}
+    for partner in partners:
+        first = by_slug.get(partner.slug)
+        if first is not None:
+            problems.append(Problem(partner.source, 1, 1, "slug",
+                                    f"the slug '{partner.slug}' is already used by {first.source}",
+                                    "each partner needs its own slug and file name"))
+        else:
+            by_slug[partner.slug] = partner
+    problems = sorted(problems, key=lambda p: (p.path, p.line, p.column))
+    return Checked(rules, sorted(by_slug.values(), key=lambda p: p.slug), problems)
+
+
+def award_reusing(partners: list[Partner], rules: Rules, as_of: dt.date, memo: Memo) -> dict[str, Award]:
+    """`award.award_all`, reusing the award of every partner whose record did not change."""
+    if not memo.awards:
+        awards = award_all(partners, rules, as_of)
+    else:
+        awards = {}
+        for partner in partners:
+            hit = memo.awards.get(partner.slug)
+            reused = hit is not None and hit[0] is partner
+            awards[partner.slug] = hit[1] if reused else award(partner, rules, as_of)  # type: ignore[index]
+    memo.awards = {p.slug: (p, awards[p.slug]) for p in partners}
+    return awards
+
+
+def pages_to_reuse(partners: list[Partner], memo: Memo) -> dict[str, tuple[bytes, str]]:
+    """Rendered pages and cards of partners whose record (and so page) did not change."""
+    reuse = {}
+    for partner in partners:
+        hit = memo.pages.get(partner.slug)
+        if hit is not None and hit[0] is partner:
+            reuse[partner.slug] = (hit[1], hit[2])
+    return reuse
+
+
+def remember_pages(partners: list[Partner], rendered: dict[str, tuple[bytes, str]],
+                   reused: dict[str, tuple[bytes, str]], memo: Memo) -> None:
+    by_slug = {p.slug: p for p in partners}
+    memo.pages = {slug: (by_slug[slug], page, card)
+                  for slug, (page, card) in {**reused, **rendered}.items() if slug in by_slug}

@@ -1,0 +1,232 @@
+"""A rebuild after an edit gives exactly the site a build from nothing gives, and skips what it can.
+
+Each step edits the inputs the way an editor does (a record changed, added or deleted,
+programs.yaml, a template, a stylesheet), then builds twice: warm, into the same folder and
+process as the builds before (reusing their checked records, awards, pages and files), and
+cold, into a new folder with nothing to reuse. The two trees must be byte-identical.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from partnerdir import cache, parallel
+from partnerdir.pipeline import build_site
+from partnerdir.project import ROOT, Paths
+from partnerdir.write import WriteError, staged, sync_tree, write_tree
+
+from .site_records import AS_OF, SMALL, certifications, record, write_records
+
+HOUR_AGO = time.time() - 3600
+
+
+def tree(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def settle(*folders: Path, offset: float = 0.0) -> None:
+    """Date every input in the past, as files edited a while ago are: `cache` does not trust
+    the metadata of files changed in the last moments."""
+    for folder in folders:
+        paths = [folder] if folder.is_file() else [p for p in folder.rglob("*") if p.is_file()]
+        for path in paths:
+            os.utime(path, (HOUR_AGO + offset, HOUR_AGO + offset))
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    """Records, programs.yaml and templates of their own, so the test can edit all of them."""
+    monkeypatch.setattr(parallel, "MIN_PARTNERS", 3)  # small sites take the forked path too
+    content = write_records(tmp_path / "content", {**SMALL, "zeta": record("Zeta Data", body="*Zeta* text.")})
+    shutil.copytree(ROOT / "templates", tmp_path / "templates")
+    shutil.copy(ROOT / "data" / "programs.yaml", tmp_path / "programs.yaml")
+    settle(content, tmp_path / "templates", tmp_path / "programs.yaml")
+    return tmp_path
+
+
+def paths_for(root: Path, out: Path) -> Paths:
+    return Paths(content=root / "content", rules=root / "programs.yaml", templates=root / "templates",
+                 static=root / "templates" / "static", out=out, cache=root / ".cache")
+
+
+def cold(root: Path, name: str):
+    out = root / "cold" / name / "site"
+    result = build_site(paths_for(root, out), AS_OF, search=False)
+    assert result.ok, [p.text() for p in result.problems]
+    return result, tree(out)
+
+
+def test_warm_builds_after_edits_match_cold_builds(project):
+    warm_out = project / "warm" / "site"
+    paths = paths_for(project, warm_out)
+    first = build_site(paths, AS_OF, search=False)
+    assert first.ok and first.written == first.files
+
+    def edit_record(step: int) -> None:
+        data = record("Zeta Data", countries_served=["DE", "FR"], certifications=certifications(3),
+                      body=f"*Zeta* text, edit {step}.")
+        write_records(project / "content", {"zeta": data})
+
+    def add_record(step: int) -> None:
+        write_records(project / "content", {"new-partner": record("New Partner Oy", countries_served=["FI"])})
+
+    def delete_record(step: int) -> None:
+        (project / "content" / "new-partner.yaml").unlink()
+
+    def edit_rules(step: int) -> None:
+        rules = project / "programs.yaml"
+        rules.write_text(rules.read_text(encoding="utf-8").replace("title: Partner Directory",
+                                                                   "title: Partner Finder"), encoding="utf-8")
+
+    def edit_partner_template(step: int) -> None:
+        page = project / "templates" / "partner.html"
+        page.write_text(page.read_text(encoding="utf-8").replace("<h2 id=\"about-title\">About</h2>",
+                                                                 "<h2 id=\"about-title\">About us</h2>"),
+                        encoding="utf-8")
+
+    def edit_card(step: int) -> None:
+        card = project / "templates" / "_card.html"
+        card.write_text(card.read_text(encoding="utf-8").replace("<dt>Programs</dt>", "<dt>Member of</dt>"),
+                        encoding="utf-8")
+
+    def edit_stylesheet(step: int) -> None:
+        css = project / "templates" / "static" / "site.css"
+        css.write_text(css.read_text(encoding="utf-8") + "\n/* edited */\n", encoding="utf-8")
+
+    steps = [edit_record, add_record, delete_record, edit_rules, edit_partner_template, edit_card,
+             edit_stylesheet]
+    for step, edit in enumerate(steps, start=1):
+        edit(step)
+        settle(project / "content", project / "templates", project / "programs.yaml", offset=step)
+        warm = build_site(paths, AS_OF, search=False)
+        assert warm.ok, (edit.__name__, [p.text() for p in warm.problems])
+        assert not warm.unchanged
+        expected, expected_tree = cold(project, edit.__name__)
+        got = tree(warm_out)
+        assert sorted(got) == sorted(expected_tree), edit.__name__
+        assert [p for p in got if got[p] != expected_tree[p]] == [], edit.__name__
+        assert (warm.listed, warm.files, warm.pages, warm.review) == \
+            (expected.listed, expected.files, expected.pages, expected.review)
+        if edit is edit_record:
+            # one partner's page, the pages listing it and the open data; not the whole site
+            assert 0 < warm.written < warm.files / 2, warm.written
+    assert "Partner Finder" in got["index.html"].decode()
+    assert "new-partner" not in "".join(got)
+
+
+def test_nothing_changed_means_nothing_is_done(project):
+    out = project / "site"
+    paths = paths_for(project, out)
+    first = build_site(paths, AS_OF, search=False)
+    assert first.ok and not first.unchanged
+    before = tree(out)
+    inode = out.stat().st_ino
+    again = build_site(paths, AS_OF, search=False)
+    assert again.ok and again.unchanged
+    assert (again.listed, again.files, again.pages, again.review) == \
+        (first.listed, first.files, first.pages, first.review)
+    assert out.stat().st_ino == inode and tree(out) == before  # the site was not even swapped
+
+    # Any input that affects the site counts, and so does a site that is no longer the one built.
+    assert not build_site(paths, AS_OF, search=False, base_url="https://other.example/").unchanged
+    assert not build_site(paths, AS_OF.replace(day=16), search=False).unchanged
+    assert build_site(paths, AS_OF.replace(day=16), search=False).unchanged
+    shutil.rmtree(out)
+    rebuilt = build_site(paths, AS_OF.replace(day=16), search=False)
+    assert rebuilt.ok and not rebuilt.unchanged and (out / "index.html").is_file()
+
+
+def test_a_record_edited_just_now_is_read_again_even_if_its_metadata_looks_unchanged(project):
+    """Metadata cannot tell apart two versions written within one clock tick, so recent files
+    are always read."""
+    out = project / "site"
+    paths = paths_for(project, out)
+    zeta = project / "content" / "zeta.md"
+    zeta.write_text(zeta.read_text(encoding="utf-8"), encoding="utf-8")  # saved just now
+    assert build_site(paths, AS_OF, search=False).ok
+    stat = zeta.stat()
+    zeta.write_text(zeta.read_text(encoding="utf-8").replace("*Zeta* text.", "*Zeta* word."),
+                    encoding="utf-8")  # same size,
+    os.utime(zeta, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # same time: saved again within a tick
+    assert zeta.stat().st_size == stat.st_size
+    result = build_site(paths, AS_OF, search=False)
+    assert result.ok and not result.unchanged
+    assert "<em>Zeta</em> word." in (out / "partners" / "zeta" / "index.html").read_text(encoding="utf-8")
+
+
+def test_problems_after_a_good_build_are_reported_and_the_site_stays(project):
+    out = project / "site"
+    paths = paths_for(project, out)
+    assert build_site(paths, AS_OF, search=False).ok
+    before = tree(out)
+    write_records(project / "content", {"zeta": record("Zeta Data", countries_served=["UK"])})
+    write_records(project / "content", {"twin": record("Twin", slug="alpha-var")})
+    settle(project / "content", offset=5)
+    result = build_site(paths, AS_OF, search=False)
+    assert not result.ok
+    messages = [p.text() for p in result.problems]
+    assert any("unknown country code 'UK'" in m for m in messages), messages
+    assert any("already used by" in m or "disagrees with the file name" in m for m in messages), messages
+    assert tree(out) == before
+
+
+def test_the_command_line_skips_a_build_when_nothing_changed(project):
+    out = project / "site"
+    command = [sys.executable, str(ROOT / "build.py"), "build", "--content", str(project / "content"),
+               "--data", str(project / "programs.yaml"), "--templates", str(project / "templates"),
+               "--out", str(out), "--as-of", "2026-11-15", "--no-search"]
+    first = subprocess.run(command, cwd=project, capture_output=True, text=True)
+    assert first.returncode == 0, first.stderr
+    second = subprocess.run(command, cwd=project, capture_output=True, text=True)
+    assert second.returncode == 0, second.stderr
+    assert "Nothing changed since the last build" in second.stdout
+    assert "Nothing changed" not in first.stdout
+
+
+def test_a_failed_incremental_write_leaves_the_live_site_untouched(tmp_path):
+    """The staging folder shares files with the live site through hard links; a rewrite must
+    replace a file, never write into it, or a failed build would change the live site."""
+    out = tmp_path / "site"
+    old = {".nojekyll": b"", "index.html": b"old home", "a/index.html": b"page a", "gone.txt": b"x"}
+    write_tree(out, old)
+    manifest = {path: cache_hash(data) for path, data in old.items()}
+    with pytest.raises(RuntimeError), staged(out, reuse=True) as stage:
+        sync_tree(stage, {".nojekyll": b"", "index.html": b"new home", "a/index.html": b"page a"}, manifest)
+        assert tree(stage) == {".nojekyll": b"", "a/index.html": b"page a", "index.html": b"new home"}
+        raise RuntimeError("the index stage failed")
+    assert tree(out) == old
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["site"]
+
+    with staged(out, reuse=True) as stage:
+        new = {".nojekyll": b"", "index.html": b"new home", "b/x": b"b"}
+        hashes, written = sync_tree(stage, new, manifest)
+    assert written == 2  # index.html and b/x; .nojekyll was already right
+    assert tree(out) == {".nojekyll": b"", "index.html": b"new home", "b/x": b"b"}
+    assert not (out / "a").exists()  # folders emptied of old files go too
+    assert hashes["b/x"] == cache_hash(b"b")
+
+
+def cache_hash(data: bytes) -> str:
+    from partnerdir.write import content_hash
+    return content_hash(data)
+
+
+def test_sync_refuses_paths_outside_the_site(tmp_path):
+    with pytest.raises((ValueError, WriteError)):
+        sync_tree(tmp_path, {"../evil": b"x"})
+
+
+def test_the_cache_folder_ignores_itself_in_git(project):
+    out = project / "site"
+    assert build_site(paths_for(project, out), AS_OF, search=False).ok
+    assert (project / ".cache" / ".gitignore").read_text() == "*\n"
+    assert list((project / ".cache" / "build").glob("*.json"))
+    assert cache.load_last(paths_for(project, out), out) is not None
