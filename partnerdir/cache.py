@@ -194,10 +194,11 @@ class Memo:
 
     record_key: str = ""  # rules, logos, as-of date, code: what checking a record depends on
     render_key: str = ""  # that, and templates, base URL and search: what a partner page depends on
-    # record path -> (metadata, partner); slug -> (partner, award); slug -> (partner, page, card)
+    # record path -> (metadata, partner); slug -> (partner, award);
+    # slug -> (partner, page, card, partners.json entry)
     records: dict[str, tuple[tuple[int, int, int], object]] = field(default_factory=dict)
     awards: dict[str, tuple[object, object]] = field(default_factory=dict)
-    pages: dict[str, tuple[object, bytes, str]] = field(default_factory=dict)
+    pages: dict[str, tuple[object, bytes, str, str]] = field(default_factory=dict)
 
     def start(self, state: InputState, as_of: dt.date, base_url: str | None, search: bool) -> None:
         """Drop whatever the changed shared inputs make stale."""
@@ -294,18 +295,18 @@ def award_reusing(partners: list[Partner], rules: Rules, as_of: dt.date, memo: M
     return awards
 
 
-def pages_to_reuse(partners: list[Partner], memo: Memo) -> dict[str, tuple[bytes, str]]:
-    """Rendered pages and cards of partners whose record (and so page) did not change."""
+def pages_to_reuse(partners: list[Partner], memo: Memo) -> dict[str, tuple[bytes, str, str]]:
+    """Page, card and open data entry of each partner whose record (and so these) did not change."""
     reuse = {}
     for partner in partners:
         hit = memo.pages.get(partner.slug)
         if hit is not None and hit[0] is partner:
-            reuse[partner.slug] = (hit[1], hit[2])
+            reuse[partner.slug] = hit[1:]
     return reuse
 
 
-def remember_pages(partners: list[Partner], rendered: dict[str, tuple[bytes, str]],
-                   reused: dict[str, tuple[bytes, str]], memo: Memo) -> None:
+def remember_pages(partners: list[Partner], rendered: dict[str, tuple[bytes, str, str]],
+                   reused: dict[str, tuple[bytes, str, str]], memo: Memo) -> None:
     by_slug = {p.slug: p for p in partners}
-    memo.pages = {slug: (by_slug[slug], page, card)
-                  for slug, (page, card) in {**reused, **rendered}.items() if slug in by_slug}
+    memo.pages = {slug: (by_slug[slug], *made)
+                  for slug, made in {**reused, **rendered}.items() if slug in by_slug}

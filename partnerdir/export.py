@@ -9,6 +9,7 @@ import csv
 import datetime as dt
 import io
 import json
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from .award import award_json
@@ -43,9 +44,25 @@ def partner_record(d: Directory, slug: str, site: Site) -> dict:
     return out
 
 
-def partners_json(d: Directory, site: Site) -> bytes:
-    return _dumps({"as_of": d.as_of.isoformat(),
-                   "partners": [partner_record(d, slug, site) for slug in sorted(d.partners)]})
+def partner_json(d: Directory, slug: str, site: Site) -> str:
+    """One partner's entry in partners.json, laid out for its place in the file (two levels in).
+
+    Entries are made apart, so a build makes them on every core and a rebuild keeps those of
+    unchanged partners; JSON strings hold no raw line breaks, so indenting every line is safe.
+    """
+    return json.dumps(partner_record(d, slug, site), ensure_ascii=False, indent=1).replace("\n", "\n  ")
+
+
+def partners_json(d: Directory, site: Site, entries: Mapping[str, str] | None = None) -> bytes:
+    """Every listed partner, by slug; the same bytes as json.dumps(..., indent=1) of the whole.
+
+    `entries` holds `partner_json` results already made; the others are made here.
+    """
+    entries = entries or {}
+    parts = [entries[slug] if slug in entries else partner_json(d, slug, site) for slug in sorted(d.partners)]
+    listing = "[\n  " + ",\n  ".join(parts) + "\n ]" if parts else "[]"
+    text = "{\n \"as_of\": " + json.dumps(d.as_of.isoformat()) + ",\n \"partners\": " + listing + "\n}\n"
+    return text.encode("utf-8")
 
 
 CSV_COLUMNS = (

@@ -113,7 +113,7 @@ def build_site(paths: Paths, as_of: dt.date, base_url: str | None = None, search
     result.review = review_report(checked.partners, awards, rules)
 
     reused = cache.pages_to_reuse(checked.partners, memo)
-    rendered: dict[str, tuple[bytes, str]] = {}
+    rendered: dict[str, tuple[bytes, str, str]] = {}
     try:
         with clock("render", len(d.partners)):
             files = render_site(d, paths.templates, paths.static, paths.content, site, search=search,

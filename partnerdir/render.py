@@ -14,7 +14,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 from xml.sax.saxutils import escape as xml_escape
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError
 from markupsafe import Markup
 
 from . import export, parallel
@@ -80,50 +80,38 @@ def static_files(static: Path) -> dict[str, bytes]:
 
 def render_site(d: Directory, templates: Path, static: Path, content: Path, site: Site,
                 search: bool = False, processes: int | None = None,
-                reuse: dict[str, tuple[bytes, str]] | None = None,
-                rendered: dict[str, tuple[bytes, str]] | None = None) -> dict[str, bytes]:
+                reuse: dict[str, tuple[bytes, str, str]] | None = None,
+                rendered: dict[str, tuple[bytes, str, str]] | None = None) -> dict[str, bytes]:
     """Every file of the site except the search index.
 
-    Partner pages and the open data files depend on nothing but their partner (or are single
-    files), so large directories render them on every core first; the listing pages, which
-    show the cards made along the way, are shared out after that. `reuse` holds partner pages
-    and cards (by slug) known to be current, which are not rendered again; the ones rendered
-    are added to `rendered`.
+    The work comes in independent pieces (each open data file, each kind of listing page, the
+    partner pages in batches), which large directories spread over every core. `reuse` holds
+    partner pages, cards and partners.json entries (by slug) known to be current, which are not
+    made again; the ones made are added to `rendered`.
     """
     files = static_files(static)
     fingerprints = {path: hashlib.sha256(data).hexdigest()[:10] for path, data in files.items()}
-    renderer = _Renderer(d, templates, site, fingerprints, search)
-    pages: list[Page] = []
-    insert_at = 0  # where partner pages come in PAGE_MAKERS order
-    for make in PAGE_MAKERS:
-        if make is partner_pages:
-            insert_at = len(pages)
-        else:
-            pages.extend(make(d))
-    _check_unique(pages, d)
-
     reuse = reuse or {}
-    fresh = sum(1 for slug in d.order if slug not in reuse)
-    count = parallel.workers(processes) if fresh >= parallel.MIN_PARTNERS else 1
+    count = parallel.workers(processes) if len(d.order) >= parallel.MIN_PARTNERS else 1
     try:
-        files.update(renderer.render_all(pages, count, reuse, rendered))
+        made, listed = _Renderer(d, templates, site, fingerprints, search).render_all(count, reuse, rendered)
     except Exception:
         if count == 1:
             raise
         # Run it again here, so a template mistake is reported with its own file and line.
-        renderer = _Renderer(d, templates, site, fingerprints, search)
-        files.update(renderer.render_all(pages, 1, reuse, rendered))
+        made, listed = _Renderer(d, templates, site, fingerprints, search).render_all(1, reuse, rendered)
+    files.update(made)
 
     for site_path, source in sorted(d.logos.items()):
         files[site_path] = (content / source).read_bytes()
-    files["sitemap.xml"] = sitemap(_sitemap_order(pages, insert_at, d), site, d.as_of)
+    files["sitemap.xml"] = sitemap(listed, site, d.as_of)
     files["robots.txt"] = f"User-agent: *\nAllow: /\nSitemap: {site.url('sitemap.xml')}\n".encode()
     files[".nojekyll"] = b""
     return dict(sorted(files.items()))
 
 
+# Open data made whole; partners.json is put together from entries made with the partner pages.
 EXPORTS: dict[str, Callable[[Directory, Site], bytes]] = {
-    "partners.json": export.partners_json,
     "partners.csv": export.partners_csv,
     "directory.json": export.directory_json,
 }
@@ -176,60 +164,78 @@ class _Renderer:
         html = template.render(**page.context, page=page, canonical=self.site.url(page.url_path))
         return html.encode("utf-8")
 
-    def partners(self, slugs: list[str]) -> tuple[list[tuple[str, bytes]], dict[str, str]]:
+    def partners(self, slugs: list[str]) -> tuple[list[tuple[str, bytes]], dict[str, tuple[str, str]]]:
+        """Partner pages, and each partner's card and partners.json entry."""
         out = []
         for slug in slugs:
             page = partner_page(self.d, slug)
             out.append((page.path, self.page(page)))
             self.card(self.d.views[slug])
-        return out, {slug: str(self.cards[slug]) for slug in slugs}
+        return out, {slug: (str(self.cards[slug]), export.partner_json(self.d, slug, self.site))
+                     for slug in slugs}
 
-    def work(self, item: tuple) -> tuple[list[tuple[str, bytes]], dict[str, str]]:
+    def work(self, item: tuple) -> tuple[list[tuple[str, bytes]], dict[str, tuple[str, str]], list[Page]]:
+        """One piece of work: its files, partner cards and data entries made, its pages."""
         kind, value = item
         if kind == "partners":
-            return self.partners(value)
+            return (*self.partners(value), [])
         if kind == "export":
-            return [(value, EXPORTS[value](self.d, self.site))], {}
-        return [(page.path, self.page(page)) for page in value], {}
+            return [(value, EXPORTS[value](self.d, self.site))], {}, []
+        pages = list(PAGE_MAKERS[value](self.d))
+        return [(page.path, self.page(page)) for page in pages], {}, [_address(page) for page in pages]
 
-    def render_all(self, pages: list[Page], count: int, reuse: dict[str, tuple[bytes, str]],
-                   rendered: dict[str, tuple[bytes, str]] | None) -> dict[str, bytes]:
+    def render_all(self, count: int, reuse: dict[str, tuple[bytes, str, str]],
+                   rendered: dict[str, tuple[bytes, str, str]] | None) -> tuple[dict[str, bytes], list[Page]]:
+        """The files, and every page in `PAGE_MAKERS` order (for the sitemap)."""
         d = self.d
-        for name in ("partner.html", "_card.html", *sorted({p.template for p in pages})):
-            self.env.get_template(name)  # compiled once, before the workers fork
+        for name in self.env.list_templates(filter_func=lambda n: n.endswith(".html")):
+            try:
+                self.env.get_template(name)  # compiled once, before the workers fork
+            except TemplateError:
+                pass  # reported where it is used, if it is
         files: dict[str, bytes] = {}
+        entries: dict[str, str] = {}
         for slug in d.order:
             if slug in reuse:
-                page, card = reuse[slug]
+                page, card, entries[slug] = reuse[slug]
                 files[partner_path(slug)] = page
                 self.cards[slug] = Markup(card)
         todo = [slug for slug in d.order if slug not in reuse]
-        first: list[tuple] = [("export", name) for name in EXPORTS]
-        first += [("partners", chunk) for chunk in parallel.chunks(todo, count * 4)]
-        for made, cards in parallel.fork_map(self.work, first, count):
+        makers = [i for i, make in enumerate(PAGE_MAKERS) if make is not partner_pages]
+        work: list[tuple] = [("export", name) for name in EXPORTS]
+        work += [("maker", i) for i in makers]
+        work += [("partners", chunk) for chunk in parallel.chunks(todo, count * 8)]
+        by_maker: dict[int, list[Page]] = {}
+        for item, (made, cards, pages) in zip(work, parallel.fork_map(self.work, work, count), strict=True):
             files.update(made)
-            self.cards.update((slug, Markup(html)) for slug, html in cards.items())
-            if rendered is not None:
-                for slug, card in cards.items():
-                    rendered[slug] = (files[partner_path(slug)], card)
-        second = [("pages", pages[i::count * 2]) for i in range(count * 2)]
-        for made, _ in parallel.fork_map(self.work, second, count):
-            files.update(made)
-        return files
+            if item[0] == "maker":
+                by_maker[item[1]] = pages
+            for slug, (card, entry) in cards.items():
+                entries[slug] = entry
+                if rendered is not None:
+                    rendered[slug] = (files[partner_path(slug)], card, entry)
+        files["partners.json"] = export.partners_json(d, self.site, entries)
+        listed: list[Page] = []
+        for i, make in enumerate(PAGE_MAKERS):
+            if make is partner_pages:
+                listed += [Page(partner_path(slug), "partner.html", {}, "") for slug in d.order]
+            else:
+                listed += by_maker[i]
+        _check_unique(listed)
+        return files, listed
 
 
-def _check_unique(pages: list[Page], d: Directory) -> None:
-    seen = {partner_path(slug) for slug in d.order}
+def _address(page: Page) -> Page:
+    """A page without its context: all the sitemap needs, and cheap to send between processes."""
+    return Page(page.path, page.template, {}, page.title, page.description, page.in_sitemap)
+
+
+def _check_unique(pages: list[Page]) -> None:
+    seen: set[str] = set()
     for page in pages:
         if page.path in seen:
             raise ValueError(f"two pages want the path {page.path}")
         seen.add(page.path)
-
-
-def _sitemap_order(pages: list[Page], insert_at: int, d: Directory) -> list[Page]:
-    """Every page in `PAGE_MAKERS` order; partner pages need only their address here."""
-    stubs = [Page(partner_path(slug), "partner.html", {}, "") for slug in d.order]
-    return pages[:insert_at] + stubs + pages[insert_at:]
 
 
 def sitemap(pages: list[Page], site: Site, as_of: dt.date) -> bytes:

@@ -122,6 +122,14 @@ def test_warm_builds_after_edits_match_cold_builds(project):
     assert "new-partner" not in "".join(got)
 
 
+def test_a_build_on_every_core_is_the_same_as_a_build_on_one(project, monkeypatch):
+    parallel_out, serial_out = project / "parallel" / "site", project / "serial" / "site"
+    assert build_site(paths_for(project, parallel_out), AS_OF, search=False).ok
+    monkeypatch.setenv("PARTNERDIR_WORKERS", "1")
+    assert build_site(paths_for(project, serial_out), AS_OF, search=False).ok
+    assert tree(parallel_out) == tree(serial_out)
+
+
 def test_nothing_changed_means_nothing_is_done(project):
     out = project / "site"
     paths = paths_for(project, out)
