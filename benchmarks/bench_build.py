@@ -1,0 +1,217 @@
+#!/usr/bin/env python3
+"""Time every build stage on N generated partners: `python benchmarks/bench_build.py [N ...]`.
+
+For each N (default 100, 1,000 and 10,000) the seeded generator (benchmarks/generate.py) writes
+N Markdown records once into benchmarks/out/records-N/ (git-ignored), then each measurement
+runs in a fresh Python process, as the `build` command does:
+
+  cold     nothing to reuse: no output folder, an empty cache; times load, validate, award,
+           render, write (and index with --search), the whole build and its peak memory
+  no-op    the same build again in a new process, nothing changed
+  edit     one record edited, rebuilt in a new process (what `build` does after a save)
+  serve    in one process that built the site first (what `serve` does): nothing changed,
+           then one record edited (a sentence added to its description)
+
+The code, templates and programs.yaml are copied to benchmarks/out/project/ first and built
+from there, so edits made in the working tree while it runs do not turn a no-op into a rebuild.
+Peak memory is the largest resident size of the build process or any of its workers. Not a
+test: numbers depend on the machine and what else runs on it; CPU seconds (user + system, all
+processes) are printed beside wall seconds because they are steadier on a busy machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+OUT = ROOT / "benchmarks" / "out"
+STAGES = ("load", "validate", "award", "render", "write", "index")
+
+# Runs in a child process: builds with the real pipeline and prints one JSON line.
+DRIVER = r'''
+import datetime as dt, json, os, resource, sys, time
+from pathlib import Path
+sys.path.insert(0, sys.argv[1])
+content, out, cache_dir = (Path(a) for a in sys.argv[2:5])
+mode, search = sys.argv[5], sys.argv[6] == "1"
+import partnerdir.check as check_module
+from partnerdir.pipeline import build_site
+from partnerdir.project import Paths
+
+split = {}
+def timed(name, fn):
+    def wrapper(*args, **kwargs):
+        start = time.perf_counter()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            split[name] = split.get(name, 0.0) + time.perf_counter() - start
+    return wrapper
+check_module.load = timed("load", check_module.load)
+check_module.validate = timed("validate", check_module.validate)
+
+def cpu():
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+def edit(record: Path, step: int) -> None:
+    text = record.read_text(encoding="utf-8")
+    marker = "\nEdited for the benchmark"
+    text = text.split(marker)[0].rstrip("\n") + f"{marker} ({step}).\n"
+    record.write_text(text, encoding="utf-8")
+    later = time.time() - 3600 + step  # settled: as a file saved a while ago
+    os.utime(record, (later, later))
+
+paths = Paths(content=content, out=out, cache=cache_dir)
+as_of = dt.date(2026, 11, 15)
+record = sorted(content.glob("*.md"))[len(list(content.glob("*.md"))) // 2]
+report = {}
+def build(label):
+    split.clear()
+    start, before = time.perf_counter(), cpu()
+    result = build_site(paths, as_of, search=search)
+    wall = time.perf_counter() - start
+    assert result.ok, [p.text() for p in result.problems[:5]]
+    stages = dict(result.timings)
+    if "check" in stages and split:
+        stages.pop("check")
+        stages = {**split, **stages}
+    report[label] = {"wall": wall, "cpu": cpu() - before, "stages": stages, "files": result.files,
+                     "written": result.written, "unchanged": result.unchanged, "listed": result.listed}
+
+if mode == "edit":
+    edit(record, 1)
+build(mode)
+if mode == "serve":
+    build("serve no-op")
+    edit(record, 2)
+    build("serve edit")
+peak = max(resource.getrusage(who).ru_maxrss for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+for value in report.values():
+    value["peak_mib"] = peak / 1024
+print(json.dumps(report))
+'''
+
+
+def records(n: int, seed: int) -> Path:
+    from benchmarks.generate import generate
+
+    folder = OUT / f"records-{n}-seed{seed}"
+    done = folder / ".complete"
+    if not done.exists():
+        shutil.rmtree(folder, ignore_errors=True)
+        start = time.perf_counter()
+        generate(n, folder, seed, "md")
+        past = time.time() - 7200  # settled files, as a checked-out repository's are
+        for path in folder.iterdir():
+            os.utime(path, (past, past))
+        done.write_text("")
+        print(f"generated {n:,} records in {time.perf_counter() - start:.1f} s", file=sys.stderr)
+    return folder
+
+
+def snapshot() -> Path:
+    """A copy of the project's code and site sources, dated in the past like a checkout."""
+    target = OUT / "project"
+    shutil.rmtree(target, ignore_errors=True)
+    for name in ("partnerdir", "templates", "data"):
+        shutil.copytree(ROOT / name, target / name, ignore=shutil.ignore_patterns("__pycache__"))
+    past = time.time() - 7200
+    for path in target.rglob("*"):
+        os.utime(path, (past, past))
+    return target
+
+
+def run(project: Path, content: Path, out: Path, cache_dir: Path, mode: str, search: bool) -> dict:
+    command = [sys.executable, "-c", DRIVER, str(project), str(content), str(out), str(cache_dir), mode,
+               "1" if search else "0"]
+    start = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, cwd=project)
+    wall = time.perf_counter() - start
+    if done.returncode != 0:
+        sys.exit(f"{mode} build failed:\n{done.stderr[-3000:]}")
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    report[mode]["process_wall"] = wall  # with interpreter start-up and imports, as a user waits
+    return report
+
+
+def folder_size(folder: Path) -> tuple[int, int]:
+    files = [p for p in folder.rglob("*") if p.is_file()]
+    return len(files), sum(p.stat().st_size for p in files)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("sizes", type=int, nargs="*", default=[100, 1_000, 10_000])
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--search", action="store_true", help="include the Pagefind index stage")
+    ap.add_argument("--json", type=Path, help="also write the measurements to this file")
+    args = ap.parse_args(argv)
+
+    print(f"{os.cpu_count()} cores, Python {sys.version.split()[0]}, "
+          f"load average {os.getloadavg()[0]:.1f} at start", file=sys.stderr)
+    project = snapshot()
+    rows = []
+    for n in args.sizes:
+        content = records(n, args.seed)
+        work = OUT / f"build-{n}"
+        shutil.rmtree(work, ignore_errors=True)
+        out, cache_dir = work / "site", work / "cache"
+        measured = {}
+        for mode in ("cold", "no-op", "edit"):
+            measured.update(run(project, content, out, cache_dir, mode, args.search))
+        # serve's first build is a real one (a new preview folder), then it rebuilds in-process
+        measured.update(run(project, content, work / "preview", cache_dir, "serve", args.search))
+        files, size = folder_size(out)
+        index = folder_size(out / "pagefind") if (out / "pagefind").is_dir() else None
+        rows.append({"n": n, "files": files, "bytes": size, "index": index, **measured})
+        shutil.rmtree(cache_dir, ignore_errors=True)
+        print_row(rows[-1])
+    print()
+    print(table(rows))
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=1), encoding="utf-8")
+    return 0
+
+
+def print_row(row: dict) -> None:
+    cold = row["cold"]
+    print(f"N={row['n']:,}: cold {cold['wall']:.2f} s ({cold['cpu']:.1f} s CPU), "
+          f"peak {cold['peak_mib']:.0f} MiB, {row['files']:,} files, {row['bytes'] / 2**20:.0f} MiB",
+          file=sys.stderr)
+
+
+def table(rows: list[dict]) -> str:
+    head = ["N", *STAGES, "cold total", "cold CPU", "peak MiB", "no-op", "edit", "serve no-op",
+            "serve edit", "site"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for row in rows:
+        cold = row["cold"]
+        stages = [f"{cold['stages'][s]:.2f}" if s in cold["stages"] else "–" for s in STAGES]
+        site = f"{row['files']:,} files, {row['bytes'] / 2**20:.0f} MiB"
+        if row["index"]:
+            site += f"; index {row['index'][0]:,} files, {row['index'][1] / 2**20:.1f} MiB"
+        lines.append("| " + " | ".join([
+            f"{row['n']:,}", *stages,
+            f"{cold['wall']:.2f} ({cold['process_wall']:.2f})", f"{cold['cpu']:.1f}",
+            f"{cold['peak_mib']:.0f}",
+            f"{row['no-op']['wall']:.3f} ({row['no-op']['process_wall']:.2f})",
+            f"{row['edit']['wall']:.2f} ({row['edit']['process_wall']:.2f})",
+            f"{row['serve no-op']['wall']:.3f}", f"{row['serve edit']['wall']:.2f}", site]) + " |")
+    lines.append("")
+    lines.append("Seconds of wall time inside the build (in brackets: the whole process, with Python's "
+                 "start-up and imports). cold CPU: user + system seconds of all processes.")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
