@@ -121,9 +121,11 @@ def _build(loader, positions: dict[int, dict] | None = None):
     """The document's value from the parser's events, refusing what a record must not contain.
 
     With `positions`, remembers the line and column of every mapping key and list item (by the
-    id of its container; the containers stay alive in the returned value).
+    id of its container; the containers stay alive in the returned value). Runs for every event
+    of every record, so the container being filled is kept in `top` rather than looked up.
     """
     stack: list[_Open] = []
+    top: _Open | None = None
     root = None
     documents = 0
     get_event = loader.get_event
@@ -151,26 +153,27 @@ def _build(loader, positions: dict[int, dict] | None = None):
                     value = dt.date(int(value[:4]), int(value[5:7]), int(value[8:]))
                 except ValueError:
                     raise _no_such_date(stack, event) from None
-            elif tag == _MERGE and stack and stack[-1].is_map and stack[-1].key is _NO_KEY:
+            elif tag == _MERGE and top is not None and top.is_map and top.key is _NO_KEY:
                 raise _error(stack, "merge keys (<<) are not allowed in records", event)
             else:
                 value = _scalar(loader, stack, tag, event)
             start = event.start_mark
         elif kind is MappingStartEvent or kind is SequenceStartEvent:
             tag = event.tag
-            expected = _MAP if kind is MappingStartEvent else _SEQ
-            if tag is not None and tag != "!" and tag != expected:
+            is_map = kind is MappingStartEvent
+            if tag is not None and tag != "!" and tag != (_MAP if is_map else _SEQ):
                 raise _tag_error(stack, tag, event)
             if len(stack) >= MAX_DEPTH:
                 # No field: a path hundreds of levels long would bury the message; the line says where.
                 raise _error([], f"values are nested more than {MAX_DEPTH} levels deep", event,
                              "records need only a few levels of lists and mappings")
-            stack.append(_Open({} if kind is MappingStartEvent else [], kind is MappingStartEvent,
-                               event.start_mark))
+            top = _Open({} if is_map else [], is_map, event.start_mark)
+            stack.append(top)
             continue
         elif kind is MappingEndEvent or kind is SequenceEndEvent:
             done = stack.pop()
             value, start = done.value, done.start
+            top = stack[-1] if stack else None
         elif kind is AliasEvent:
             raise _error(stack, "anchors and aliases (& and *) are not allowed in records", event,
                          "write the value out in full")
@@ -183,30 +186,27 @@ def _build(loader, positions: dict[int, dict] | None = None):
         else:  # stream start and end, document end
             continue
 
-        if not stack:
+        if top is None:
             root = value
-            continue
-        parent = stack[-1]
-        if parent.is_map:
-            if parent.key is _NO_KEY:
-                if not isinstance(value, str):
-                    raise _error(stack, f"field names must be text, not {type(value).__name__} {value!r}",
-                                 start, "put quotes around the name")
-                if value in parent.value:
-                    parent.key = value
-                    raise _error(stack, f"duplicate field {value!r}", start,
-                                 "each field may appear once; remove or merge the repeated one")
-                parent.key = value
-                parent.key_mark = start
-            else:
-                parent.value[parent.key] = value
-                if positions is not None:
-                    positions.setdefault(id(parent.value), {})[parent.key] = _mark(parent.key_mark)
-                parent.key = _NO_KEY
-        else:
+        elif not top.is_map:
             if positions is not None:
-                positions.setdefault(id(parent.value), {})[len(parent.value)] = _mark(start)
-            parent.value.append(value)
+                positions.setdefault(id(top.value), {})[len(top.value)] = _mark(start)
+            top.value.append(value)
+        elif top.key is _NO_KEY:
+            if value.__class__ is not str:
+                raise _error(stack, f"field names must be text, not {type(value).__name__} {value!r}",
+                             start, "put quotes around the name")
+            if value in top.value:
+                top.key = value
+                raise _error(stack, f"duplicate field {value!r}", start,
+                             "each field may appear once; remove or merge the repeated one")
+            top.key = value
+            top.key_mark = start
+        else:
+            top.value[top.key] = value
+            if positions is not None:
+                positions.setdefault(id(top.value), {})[top.key] = _mark(top.key_mark)
+            top.key = _NO_KEY
     return root
 
 

@@ -479,3 +479,40 @@ def test_sample_content_is_valid():
     result = check(Paths(), AS_OF, workers=1)
     assert result.problems == []
     assert result.partners
+
+
+def test_large_folders_are_parsed_in_parallel_with_the_same_result(tmp_path):
+    """400 or more files go through load's process pool; problems and partners must not change."""
+    files = {f"p{i:03d}.{'md' if i % 2 else 'yaml'}": record("md" if i % 2 else "yaml") for i in range(400)}
+    files["p007.md"] = record("md", (("[emea]", "[europe]"),))
+    files["p100.yaml"] = record("yaml", (("joined: 2021-03-15", "joined: 2021-02-30"),))
+    folder = content_folder(tmp_path, files)
+    serial = check(Paths(content=folder), AS_OF, workers=1)
+    parallel = check(Paths(content=folder), AS_OF, workers=2)
+    assert [p.text() for p in parallel.problems] == [p.text() for p in serial.problems]
+    assert [(p.path.rsplit("/", 1)[1], p.line, p.field) for p in parallel.problems] == [
+        ("p007.md", 9, "regions_served[0]"),
+        ("p100.yaml", 4, "joined"),
+    ]
+    assert [p.slug for p in parallel.partners] == [p.slug for p in serial.partners]
+    assert len(parallel.partners) == 398
+
+
+def test_benchmark_records_are_valid_varied_and_reproducible(tmp_path):
+    """benchmarks/generate.py feeds the benchmarks; its records must pass check and spread over levels."""
+    from benchmarks.generate import generate
+    from partnerdir.award import award_all
+
+    paths = generate(200, tmp_path / "a" / "partners", seed=3, fmt="mixed")
+    assert {p.suffix for p in paths} == {".md", ".yaml"}
+    result = check(Paths(content=tmp_path / "a" / "partners"), AS_OF, workers=1)
+    assert result.problems == []
+    assert len(result.partners) == 200
+    levels = {a.level for a in award_all(result.partners, result.rules, AS_OF).values()}
+    assert levels == {lv.id for lv in result.rules.levels}
+    assert max(len(p.certifications) for p in result.partners) <= 30
+    assert max(len(p.projects) for p in result.partners) <= 40
+    # Record i depends only on the seed and i: not on how many are written.
+    again = generate(3, tmp_path / "b", seed=3, fmt="md")
+    assert paths[1].suffix == ".md" and again[1].read_bytes() == paths[1].read_bytes()
+    assert generate(3, tmp_path / "c", seed=4, fmt="md")[1].read_bytes() != again[1].read_bytes()
