@@ -25,14 +25,15 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .award import Award, award, award_all
-from .check import Checked, check
-from .load import read_record, record_files
-from .problems import Problem, ProblemError, relative
 from .project import Paths
-from .rules import Rules, load_rules
-from .validate import Partner, validate
+
+if TYPE_CHECKING:  # the stages load pydantic and more: only builds with work to do need them
+    from .award import Award
+    from .check import Checked
+    from .rules import Rules
+    from .validate import Partner
 
 CODE = Path(__file__).resolve().parent
 FORMAT = 1  # of the files in .cache/build/; a change makes old ones unreadable, not wrong
@@ -234,6 +235,12 @@ def check_reusing(paths: Paths, as_of: dt.date, memo: Memo, state: InputState) -
     partner; later ones check changed files one by one and repeat the one check that spans
     records, that no two share a slug, exactly as `validate` words it.
     """
+    from .check import Checked, check
+    from .load import read_record, record_files
+    from .problems import Problem, ProblemError, relative
+    from .rules import load_rules
+    from .validate import validate
+
     if not memo.records:
         checked = check(paths, as_of)
         if checked.ok:
@@ -283,6 +290,8 @@ def check_reusing(paths: Paths, as_of: dt.date, memo: Memo, state: InputState) -
 
 def award_reusing(partners: list[Partner], rules: Rules, as_of: dt.date, memo: Memo) -> dict[str, Award]:
     """`award.award_all`, reusing the award of every partner whose record did not change."""
+    from .award import award, award_all
+
     if not memo.awards:
         awards = award_all(partners, rules, as_of)
     else:

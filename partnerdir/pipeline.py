@@ -24,15 +24,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from jinja2 import TemplateError, TemplateSyntaxError
-
 from . import cache
-from .award import review_report
-from .pages import directory
 from .problems import Problem, format_problems, relative
 from .progress import Progress
 from .project import Paths
-from .render import BaseUrlError, Site, render_site
 from .write import WriteError, locked, staged, sync_tree
 
 INDEX_MODULE = "partnerdir.index"
@@ -89,6 +84,11 @@ def build_site(paths: Paths, as_of: dt.date, base_url: str | None = None, search
             _restore(result, last["summary"])
             progress.done()
             return result
+        # Loaded only now: a build with nothing to do answers before these libraries load.
+        from .award import review_report
+        from .pages import directory
+        from .render import BaseUrlError, Site, render_site
+
         memo = cache.memo_for(out)
         memo.start(state, as_of, base_url, search)
         memo.forget(list(changed or []))
@@ -212,6 +212,8 @@ def _timed(timings: list[tuple[str, float]], stage: str) -> Iterator[None]:
 
 def _template_problem(error: Exception, templates: Path) -> Problem | None:
     """A template mistake names the template file and line, like a record problem does."""
+    from jinja2 import TemplateError, TemplateSyntaxError
+
     if isinstance(error, TemplateSyntaxError) and error.filename:
         return Problem(relative(Path(error.filename)), error.lineno or 0, 0, "", error.message or str(error))
     for frame in reversed(traceback.extract_tb(error.__traceback__)):
