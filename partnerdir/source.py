@@ -180,8 +180,8 @@ def _build(loader, positions: dict[int, dict] | None = None):
         elif kind is DocumentStartEvent:
             documents += 1
             if documents > 1:
-                raise yaml.composer.ComposerError("expected a single document in the stream", None,
-                                                  "but found another document", event.start_mark)
+                raise SourceError("invalid YAML: expected a single document, but a second one starts here",
+                                  *_mark(event), "remove the '---' line")
             continue
         else:  # stream start and end, document end
             continue
