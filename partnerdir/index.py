@@ -1,25 +1,36 @@
 """Stage 6b: the search index, written by Pagefind into the staging folder before the swap.
 
 Pagefind reads the finished pages, so what it indexes is decided where the pages are written:
-the templates mark the main content of partner pages and program and status pages with
-`data-pagefind-body` (every other page stays out of the index), keep navigation and filter chrome
-out with `data-pagefind-ignore`, and tag partner pages with the same facet values the directory
-filters by. Indexing the staging folder means a failed index fails the build and the previous
-site stays as it was.
+the templates mark the main content of partner pages and of program and status pages with
+`data-pagefind-body` (every other page stays out of the index), keep navigation and filter
+chrome out with `data-pagefind-ignore`, and tag partner pages with the directory's facet values
+as Pagefind filters. Indexing the staging folder means a failed index fails the build and the
+previous site stays as it was.
 
-The binary comes from the `pagefind-bin` package; nothing is downloaded at build time. The
-index runs through Pagefind's Python API, whose service answers one request per poll, so the
-whole folder is handed over in one request rather than page by page.
+The binary comes from the `pagefind-bin` package; nothing is downloaded at build time. It runs
+through Pagefind's Python API, around which this stage adds what a build needs: the whole folder
+in one request (the API answers one request per poll), an error instead of a hang when the
+binary dies, complete files (the binary answers before its last writes land), and the same bytes
+from the same pages (Pagefind writes some lists in hash-map order).
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import gzip
+import hashlib
 import json
+import logging
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
+
+from . import cbor
+
+# Pagefind's Python API logs its own troubles; ours are reported as problems, once.
+logging.getLogger("pagefind").addHandler(logging.NullHandler())
 
 SEARCH_FOLDER = "pagefind"
 # Pagefind writes its ready-made search interfaces too; the directory uses the JavaScript API
@@ -33,8 +44,15 @@ UNUSED_FILES = (
 # Long enough for a directory of many thousand partners; a binary that stops answering must
 # not hang a build (or `serve`) for ever.
 TIMEOUT_SECONDS = 600
+ATTEMPTS = 2  # a second run when the first left incomplete files
+# Pagefind's compressed files start, once unzipped, with this signature.
+SIGNATURE = b"pagefind_dcd"
+
 INSTALL_HINT = ("install it with `python3 -m pip install 'pagefind[bin]'`, "
                 "or build without search with --no-search")
+RETRY_HINT = "build again; if it happens again, build with --no-search and report it"
+FORMAT_HINT = ("this Pagefind writes its index differently from Pagefind 1.5; install 1.5 with "
+               "`python3 -m pip install 'pagefind[bin]>=1.5,<1.6'`, or build with --no-search")
 
 
 class SearchIndexError(Exception):
@@ -49,7 +67,7 @@ class SearchIndexError(Exception):
 class IndexReport:
     """What the build summary says about the index."""
 
-    pages: int  # pages Pagefind indexed
+    pages: int  # pages in the index (those marked data-pagefind-body)
     files: int  # files in the site's pagefind/ folder
     bytes: int  # their total size
 
@@ -70,7 +88,7 @@ def pagefind_binary() -> Path:
         raise SearchIndexError("the pagefind Python package is not installed", INSTALL_HINT) from None
     try:
         found = get_executable()
-    except (FileNotFoundError, OSError):
+    except OSError:
         found = None
     if found is None:
         raise SearchIndexError("the Pagefind binary was not found (package pagefind-bin)", INSTALL_HINT)
@@ -91,41 +109,105 @@ def build_index(folder: Path, directory=None) -> IndexReport:
     pagefind_binary()
     folder = Path(folder).resolve()
     output = folder / SEARCH_FOLDER
-    try:
-        _run(_index(folder, output))
-    except SearchIndexError:
-        raise
-    except TimeoutError:
-        raise SearchIndexError(f"Pagefind did not finish indexing within {TIMEOUT_SECONDS} s",
-                               "build again; if it happens again, build with --no-search and report it")
-    except Exception as e:  # the service reports its failures as bare Exceptions
-        raise SearchIndexError(f"Pagefind could not index the site: {e}",
-                               "build with --no-search to publish without search") from e
-    for name in UNUSED_FILES:
-        (output / name).unlink(missing_ok=True)
-    files = [p for p in output.rglob("*") if p.is_file()]
-    return IndexReport(pages=indexed_pages(output), files=len(files), bytes=sum(p.stat().st_size for p in files))
+    broken: list[str] = []
+    for _ in range(ATTEMPTS):
+        shutil.rmtree(output, ignore_errors=True)
+        try:
+            _run(_index(folder, output))
+        except SearchIndexError:
+            raise
+        except TimeoutError:
+            raise SearchIndexError(f"Pagefind did not finish indexing within {TIMEOUT_SECONDS} s",
+                                   RETRY_HINT) from None
+        except Exception as e:  # the service reports its failures as bare Exceptions
+            raise SearchIndexError(f"Pagefind could not index the site: {e}",
+                                   "build with --no-search to publish without search") from e
+        for name in UNUSED_FILES:
+            (output / name).unlink(missing_ok=True)
+        broken = incomplete_files(output)
+        if not broken:
+            break
+    else:
+        raise SearchIndexError(f"Pagefind left incomplete files: {', '.join(broken[:3])}", RETRY_HINT)
+    stable_order(output)
+    files = sorted(p for p in output.rglob("*") if p.is_file())
+    return IndexReport(pages=indexed_pages(output), files=len(files),
+                       bytes=sum(p.stat().st_size for p in files))
 
 
-def indexed_pages(output: Path) -> int:
-    """Pages in the index: those with data-pagefind-body, not every page Pagefind read."""
-    try:
-        entry = json.loads((output / "pagefind-entry.json").read_text(encoding="utf-8"))
-        return sum(int(lang["page_count"]) for lang in entry["languages"].values())
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise SearchIndexError(f"Pagefind wrote no readable {SEARCH_FOLDER}/pagefind-entry.json ({e})",
-                               "build again; if it happens again, build with --no-search and report it")
+# --------------------------------------------------------------------------------------------
+# Running Pagefind
 
 
 async def _index(folder: Path, output: Path) -> None:
-    from pagefind.index import PagefindIndex
+    from pagefind.service import PagefindService
 
-    async def work() -> None:
-        # Leaving the block without an error writes the files to output_path.
-        async with PagefindIndex(config={"output_path": str(output)}) as index:
-            await index.add_directory(str(folder))
+    service = PagefindService()
+    await service.launch()
+    # The API waits for ever for an answer from a binary that crashed or hangs, so every
+    # request races the binary's exit and a deadline.
+    process = getattr(service, "_backend", None)
+    exited = asyncio.ensure_future(process.wait()) if process is not None else None
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + TIMEOUT_SECONDS
 
-    await asyncio.wait_for(work(), TIMEOUT_SECONDS)
+    def stopped() -> SearchIndexError:
+        code = process.returncode
+        return SearchIndexError(f"the Pagefind binary stopped while indexing (exit code {code})", RETRY_HINT)
+
+    async def answer(request):
+        job = asyncio.ensure_future(request)
+        done, _ = await asyncio.wait({job, exited} - {None}, timeout=max(deadline - loop.time(), 0),
+                                     return_when=asyncio.FIRST_COMPLETED)
+        if job in done:
+            if job.exception() is not None and exited is not None:
+                await asyncio.wait({exited}, timeout=1)  # a lost connection is usually a dead binary
+                if exited.done():
+                    raise stopped()
+            return job.result()
+        job.cancel()
+        if exited is not None and exited.done():
+            raise stopped()
+        raise TimeoutError
+
+    try:
+        index = await answer(service.create_index({"output_path": str(output)}))
+        await answer(index.add_directory(str(folder)))
+        await answer(index.write_files())
+        # Pagefind answers before its last writes reach the disk, and the API's close() kills
+        # it at once: give the writes time to land, then let it exit at the end of its input.
+        await answer(_settled(output))
+        if process is not None and process.stdin is not None:
+            process.stdin.close()
+            await answer(process.wait())
+    finally:
+        if process is None or process.returncode is None:
+            try:
+                await asyncio.wait_for(service.close(), 10)
+            except BaseException:  # a failed or cancelled request fails close() too; the process must go
+                pass
+        if process is not None and process.returncode is None:
+            process.kill()
+            await process.wait()
+        for task in (exited, getattr(service, "_poll_task", None)):
+            if isinstance(task, asyncio.Future):
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)  # retrieved: no "never retrieved" noise
+
+
+async def _settled(folder: Path, interval: float = 0.05) -> None:
+    """Return once the files under `folder` keep the same sizes for two looks in a row."""
+
+    def sizes() -> dict[str, int]:
+        return {str(p): p.stat().st_size for p in folder.rglob("*") if p.is_file()}
+
+    before = sizes()
+    while True:
+        await asyncio.sleep(interval)
+        now = sizes()
+        if now == before:
+            return
+        before = now
 
 
 def _run(coroutine):
@@ -136,3 +218,107 @@ def _run(coroutine):
         return asyncio.run(coroutine)
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         return pool.submit(asyncio.run, coroutine).result()
+
+
+# --------------------------------------------------------------------------------------------
+# Checking and settling the files
+
+
+def incomplete_files(output: Path) -> list[str]:
+    """Files cut short: compressed ones that do not unzip whole, scripts that stop mid-way."""
+    bad = []
+    if not (output / "pagefind-entry.json").is_file():
+        return ["pagefind-entry.json"]
+    for path in sorted(output.rglob("*")):
+        if not path.is_file():
+            continue
+        name = path.relative_to(output).as_posix()
+        if path.suffix.startswith(".pf_") or path.suffix == ".pagefind":
+            try:
+                if not gzip.decompress(path.read_bytes()).startswith(SIGNATURE):
+                    bad.append(name)
+            except (OSError, EOFError):
+                bad.append(name)
+        elif path.suffix == ".js" and not path.read_bytes().rstrip().endswith(b";"):
+            bad.append(name)
+        elif path.suffix == ".json":
+            try:
+                json.loads(path.read_text(encoding="utf-8"))
+            except ValueError:
+                bad.append(name)
+    return bad
+
+
+def stable_order(output: Path) -> None:
+    """Put Pagefind's lists in a stable order, so the same pages give the same bytes.
+
+    Pagefind 1.5 writes the values of each filter, and the lists of filters and sort orders in
+    its metadata file, in hash-map order, which changes from run to run (Pagefind issue #638);
+    fragments and word indexes are already stable. The rewritten files are named after their
+    content, as Pagefind names them, and the references to them updated.
+    """
+    entry_path = output / "pagefind-entry.json"
+    try:
+        entry = json.loads(entry_path.read_text(encoding="utf-8"))
+        languages = entry["languages"]
+    except (OSError, ValueError, KeyError) as e:
+        raise SearchIndexError(f"Pagefind wrote no readable {SEARCH_FOLDER}/pagefind-entry.json ({e})",
+                               FORMAT_HINT) from None
+    for language in languages.values():
+        prefix = language["hash"].partition("_")[0]
+        meta_path = output / f"pagefind.{language['hash']}.pf_meta"
+        meta = _read_index_file(meta_path)
+        if not (isinstance(meta, list) and len(meta) > 3 and isinstance(meta[3], list)
+                and all(isinstance(f, list) and len(f) == 2 and all(isinstance(x, str) for x in f)
+                        for f in meta[3])):
+            raise SearchIndexError(f"{meta_path.name} does not list the filters where expected", FORMAT_HINT)
+        filters = []
+        for name, chunk in sorted(meta[3]):
+            path = output / "filter" / f"{chunk}.pf_filter"
+            index = _read_index_file(path)
+            if not (isinstance(index, list) and len(index) == 2 and isinstance(index[1], list)):
+                raise SearchIndexError(f"{path.name} is not a filter index as expected", FORMAT_HINT)
+            index[1].sort(key=lambda value: value[0])
+            filters.append([name, _write_index_file(path, prefix, index, ".pf_filter", 7)])
+        meta[3] = filters
+        if len(meta) > 4 and isinstance(meta[4], list):  # the sort orders, [name, pages] each
+            meta[4].sort(key=lambda order: order[0])
+        language["hash"] = _write_index_file(meta_path, prefix, meta, ".pf_meta", 10, stem="pagefind.")
+    entry_path.write_text(json.dumps(entry, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
+
+
+def _read_index_file(path: Path) -> object:
+    try:
+        raw = gzip.decompress(path.read_bytes())
+    except (OSError, EOFError) as e:
+        raise SearchIndexError(f"cannot read Pagefind's {path.name}: {e}", FORMAT_HINT) from None
+    if not raw.startswith(SIGNATURE):
+        raise SearchIndexError(f"Pagefind's {path.name} lacks its signature", FORMAT_HINT)
+    payload = raw[len(SIGNATURE):]
+    try:
+        value = cbor.loads(payload)
+        same = cbor.dumps(value) == payload
+    except cbor.CBORError as e:
+        raise SearchIndexError(f"Pagefind's {path.name} is not in the expected format: {e}",
+                               FORMAT_HINT) from None
+    if not same:
+        raise SearchIndexError(f"Pagefind's {path.name} is not encoded as expected", FORMAT_HINT)
+    return value
+
+
+def _write_index_file(old: Path, prefix: str, value: object, suffix: str, digits: int,
+                      stem: str = "") -> str:
+    """Write `value` in Pagefind's form, named after its content; returns the name's hash part."""
+    payload = SIGNATURE + cbor.dumps(value)
+    name = f"{prefix}_{hashlib.sha256(payload).hexdigest()[:digits]}"
+    target = old.with_name(f"{stem}{name}{suffix}")
+    target.write_bytes(gzip.compress(payload, compresslevel=9, mtime=0))
+    if target != old:
+        old.unlink()
+    return name
+
+
+def indexed_pages(output: Path) -> int:
+    """Pages in the index: those with data-pagefind-body, not every page Pagefind read."""
+    entry = json.loads((output / "pagefind-entry.json").read_text(encoding="utf-8"))
+    return sum(int(language["page_count"]) for language in entry["languages"].values())
