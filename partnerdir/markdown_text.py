@@ -14,6 +14,7 @@ import threading
 
 import markdown
 import nh3
+from markdown.extensions import Extension
 from markupsafe import Markup
 
 ALLOWED_TAGS = frozenset({
@@ -52,9 +53,75 @@ def _convert(text: str, extensions: tuple[str, ...]) -> str:
     converters = _converters.__dict__
     converter = converters.get(extensions)
     if converter is None:
-        converter = converters[extensions] = markdown.Markdown(extensions=list(extensions),
-                                                               output_format="html")
-    return converter.reset().convert(text)
+        converter = converters[extensions] = markdown.Markdown(
+            extensions=[*extensions, _LinearLinks()], output_format="html")
+    # A '<' that no '>' follows starts neither a tag nor an autolink, but the HTML parser inside
+    # Markdown scans to the end of the text from each one (30 s for 50,000 characters of '<a ').
+    # It is hidden from the parser and put back, escaped, afterwards.
+    cut = text.rfind(">") + 1
+    text = text[:cut] + text[cut:].replace("<", _HIDDEN_LT)
+    try:
+        html = converter.reset().convert(text)
+    except RecursionError:
+        # Lists nested some hundreds deep (2,000 characters of '- ') exceed Python's recursion
+        # limit inside Markdown; such a description is shown as plain paragraphs, and the
+        # converter, left half-way through, is not used again.
+        del converters[extensions]
+        html = "".join(f"<p>{html_lib.escape(p.strip())}</p>\n" for p in text.split("\n\n") if p.strip())
+    return html.replace(_HIDDEN_LT, "&lt;")
+
+
+# A control character: descriptions never contain one (validation refuses them), and unlike
+# \x02 and \x03 Markdown does not use it for its own placeholders.
+_HIDDEN_LT = "\x01"
+_BRACKET = re.compile(r"[\[\]]")
+_LINK_TARGET_MAX = 500  # characters after '](' searched for the end of a link's target
+
+
+class _LinearLinks(Extension):
+    """Python-Markdown looks for the end of a link from every '[' and every '](' to the end of
+    the paragraph, so 50,000 characters of '[' took seven minutes to convert. Here the brackets
+    of a text are paired once, and a link's target must end within 500 characters."""
+
+    def extendMarkdown(self, md: markdown.Markdown) -> None:
+        for name in ("reference", "link", "image_link", "image_reference", "short_reference",
+                     "short_image_ref"):
+            processor = md.inlinePatterns[name]
+            processor.getText = _PairedBrackets(processor.getText)
+            if hasattr(processor, "getLink"):
+                processor.getLink = _bounded_link(processor.getLink)
+
+
+class _PairedBrackets:
+    """`getText(data, index)`: the text up to the ']' that closes the '[' before `index`."""
+
+    def __init__(self, get_text) -> None:
+        self.get_text = get_text
+        self.data: str | None = None
+        self.closing: dict[int, int] = {}
+
+    def __call__(self, data: str, index: int) -> tuple[str, int, bool]:
+        if index < 1 or data[index - 1] != "[":
+            return self.get_text(data, index)
+        if data is not self.data:
+            self.data, self.closing, opened = data, {}, []
+            for m in _BRACKET.finditer(data):
+                if m.group() == "[":
+                    opened.append(m.start())
+                elif opened:
+                    self.closing[opened.pop()] = m.start()
+        end = self.closing.get(index - 1)
+        if end is None:
+            return data[index:], len(data), False
+        return data[index:end], end + 1, True
+
+
+def _bounded_link(get_link):
+    def get_link_nearby(data: str, index: int):
+        if data.find(")", index, index + _LINK_TARGET_MAX) < 0:
+            return "", None, index, False
+        return get_link(data[: index + _LINK_TARGET_MAX], index)
+    return get_link_nearby
 
 
 @functools.lru_cache(maxsize=20_000)
