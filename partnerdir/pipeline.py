@@ -28,7 +28,7 @@ from . import cache
 from .problems import Problem, format_problems, relative
 from .progress import Progress
 from .project import Paths
-from .write import WriteError, locked, staged, sync_tree
+from .write import SiteWriter, WriteError, locked, staged
 
 INDEX_MODULE = "partnerdir.index"
 
@@ -59,13 +59,15 @@ def search_available() -> bool:
 
 def build_site(paths: Paths, as_of: dt.date, base_url: str | None = None, search: bool = True,
                out: Path | None = None, changed: list[Path] | None = None,
-               progress: Progress | None = None) -> BuildResult:
+               progress: Progress | None = None, remember: bool = True) -> BuildResult:
     """Build the site into `out` (default paths.out), or leave it untouched and say why not.
 
     Builds are incremental (see `cache`): nothing is done when no input changed since the last
     successful build into `out`, and otherwise only changed records are read, checked and
     rendered again (within one process, such as `serve`) and only files whose bytes changed
-    are written. `changed` names files known to have changed, which are always read again.
+    are written. `changed` names files known to have changed, which are always read again;
+    `remember=False` keeps no rendered pages for a next build in this process (the command
+    line builds once, and a large site's pages need not stay in memory).
     The result is the same site a build from nothing makes.
     """
     out = out or paths.out
@@ -113,27 +115,24 @@ def build_site(paths: Paths, as_of: dt.date, base_url: str | None = None, search
     result.review = review_report(checked.partners, awards, rules)
 
     reused = cache.pages_to_reuse(checked.partners, memo)
-    rendered: dict[str, tuple[bytes, str, str]] = {}
-    try:
-        with clock("render", len(d.partners)):
-            files = render_site(d, paths.templates, paths.static, paths.content, site, search=search,
-                                reuse=reused, rendered=rendered)
-    except Exception as e:  # a mistake in a template, reported like a mistake in a record
-        progress.done()
-        problem = _template_problem(e, paths.templates)
-        if problem is None:
-            raise
-        result.problems = [problem]
-        return result
-    cache.remember_pages(checked.partners, rendered, reused, memo)
-    result.files = len(files)
-    result.pages = sum(1 for p in files if p.endswith(".html"))
-
+    rendered: dict[str, tuple[bytes, str, str]] | None = {} if remember else None
     previous = (last or {}).get("manifest")
     try:
+        # Pages go straight from whichever process renders them into the staging folder, which
+        # replaces `out` only once everything, the search index included, is in it.
         with locked(out), staged(out, reuse=previous is not None) as stage:
+            writer = SiteWriter(stage, previous)
+            try:
+                with clock("render", len(d.partners)):
+                    files = render_site(d, paths.templates, paths.static, paths.content, site,
+                                        search=search, reuse=reused, rendered=rendered, sink=writer)
+            except Exception as e:  # a mistake in a template, reported like a mistake in a record
+                problem = _template_problem(e, paths.templates)
+                if problem is None:
+                    raise
+                raise _StageFailed(problem) from e
             with clock("write", len(files)):
-                manifest, result.written = sync_tree(stage, files, previous)
+                writer.finish(files)
             if search:
                 with clock("index"):
                     result.index = _index_stage(stage, d)
@@ -146,10 +145,15 @@ def build_site(paths: Paths, as_of: dt.date, base_url: str | None = None, search
         result.problems = [Problem(relative(Path(e.filename or out)),
                                    message=f"cannot write the site: {e.strerror or e}")]
         return result
-    except _IndexFailed as e:
+    except _StageFailed as e:
         progress.done()
         result.problems = [e.problem]
         return result
+    cache.remember_pages(checked.partners, rendered or {}, reused if remember else {}, memo)
+    result.files = len(files)
+    result.pages = sum(1 for p in files if p.endswith(".html"))
+    result.written = sum(1 for _, written in files.values() if written)
+    manifest = {path: digest for path, (digest, _) in files.items()}
     progress.done()
     result.ok = True
     cache.save_last(paths, out, state.digest, _summary_data(result), manifest)
@@ -184,7 +188,7 @@ def _restore(result: BuildResult, data: dict) -> None:
         result.index = _IndexText(data["index"])
 
 
-class _IndexFailed(Exception):
+class _StageFailed(Exception):
     def __init__(self, problem: Problem):
         super().__init__(problem.text())
         self.problem = problem
@@ -197,7 +201,7 @@ def _index_stage(stage: Path, d) -> object:
     except OSError:
         raise
     except Exception as e:
-        raise _IndexFailed(Problem("search index", message=str(e) or type(e).__name__,
+        raise _StageFailed(Problem("search index", message=str(e) or type(e).__name__,
                                    hint=getattr(e, "hint", ""))) from e
 
 
@@ -245,7 +249,8 @@ def summary(result: BuildResult) -> str:
 
 def run(args, paths: Paths, as_of: dt.date) -> int:
     result = build_site(paths, as_of, base_url=getattr(args, "base_url", None),
-                        search=not getattr(args, "no_search", False), out=paths.out, progress=Progress())
+                        search=not getattr(args, "no_search", False), out=paths.out, progress=Progress(),
+                        remember=False)
     if not result.ok:
         print(format_problems(result.problems), file=sys.stderr)
         if os.environ.get("GITHUB_ACTIONS") == "true":

@@ -11,6 +11,7 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 from xml.sax.saxutils import escape as xml_escape
 
@@ -22,6 +23,9 @@ from .award import amount, number
 from .facets import FACETS
 from .pages import PAGE_MAKERS, Directory, Page, PartnerView, partner_page, partner_pages, partner_path
 from .rules import country_name
+
+if TYPE_CHECKING:
+    from .write import SiteWriter
 
 # Only the site's own files, no inline script or style; Pagefind (the search index) compiles
 # WebAssembly, which needs 'wasm-unsafe-eval' and nothing looser.
@@ -81,33 +85,41 @@ def static_files(static: Path) -> dict[str, bytes]:
 def render_site(d: Directory, templates: Path, static: Path, content: Path, site: Site,
                 search: bool = False, processes: int | None = None,
                 reuse: dict[str, tuple[bytes, str, str]] | None = None,
-                rendered: dict[str, tuple[bytes, str, str]] | None = None) -> dict[str, bytes]:
+                rendered: dict[str, tuple[bytes, str, str]] | None = None,
+                sink: SiteWriter | None = None) -> dict[str, Any]:
     """Every file of the site except the search index.
 
     The work comes in independent pieces (each open data file, each kind of listing page, the
     partner pages in batches), which large directories spread over every core. `reuse` holds
     partner pages, cards and partners.json entries (by slug) known to be current, which are not
     made again; the ones made are added to `rendered`.
+
+    With a `sink`, each file goes to it (a `write.SiteWriter`) as soon as it is made, by the
+    worker that made it, and the result maps paths to what `sink.put` returned instead of to
+    bytes: a large site is then never held in memory whole, nor sent between processes.
     """
     files = static_files(static)
     fingerprints = {path: hashlib.sha256(data).hexdigest()[:10] for path, data in files.items()}
     reuse = reuse or {}
     count = parallel.workers(processes) if len(d.order) >= parallel.MIN_PARTNERS else 1
     try:
-        made, listed = _Renderer(d, templates, site, fingerprints, search).render_all(count, reuse, rendered)
+        made, listed = _Renderer(d, templates, site, fingerprints, search, sink).render_all(
+            count, reuse, rendered)
     except Exception:
         if count == 1:
             raise
         # Run it again here, so a template mistake is reported with its own file and line.
-        made, listed = _Renderer(d, templates, site, fingerprints, search).render_all(1, reuse, rendered)
-    files.update(made)
+        made, listed = _Renderer(d, templates, site, fingerprints, search, sink).render_all(
+            1, reuse, rendered)
 
     for site_path, source in sorted(d.logos.items()):
         files[site_path] = (content / source).read_bytes()
     files["sitemap.xml"] = sitemap(listed, site, d.as_of)
     files["robots.txt"] = f"User-agent: *\nAllow: /\nSitemap: {site.url('sitemap.xml')}\n".encode()
     files[".nojekyll"] = b""
-    return dict(sorted(files.items()))
+    out: dict[str, Any] = {path: sink.put(path, data) for path, data in files.items()} if sink else files
+    out.update(made)
+    return dict(sorted(out.items()))
 
 
 # Open data made whole; partners.json is put together from entries made with the partner pages.
@@ -121,9 +133,11 @@ class _Renderer:
     """The templates with the site's globals, and each partner's card rendered once."""
 
     def __init__(self, d: Directory, templates: Path, site: Site, fingerprints: dict[str, str],
-                 search: bool) -> None:
+                 search: bool, sink: SiteWriter | None = None) -> None:
         self.d = d
         self.site = site
+        self.sink = sink
+        self.keep_pages = False  # send partner pages' bytes back too, for the caller to reuse
         self.cards: dict[str, Markup] = {}
 
         def asset(name: str) -> str:
@@ -164,41 +178,52 @@ class _Renderer:
         html = template.render(**page.context, page=page, canonical=self.site.url(page.url_path))
         return html.encode("utf-8")
 
-    def partners(self, slugs: list[str]) -> tuple[list[tuple[str, bytes]], dict[str, tuple[str, str]]]:
-        """Partner pages, and each partner's card and partners.json entry."""
+    def partners(self, slugs: list[str]) -> tuple[list[tuple[str, bytes]], dict[str, tuple]]:
+        """Partner pages, and each partner's card, partners.json entry and (if kept) page."""
         out = []
+        extra = {}
         for slug in slugs:
             page = partner_page(self.d, slug)
-            out.append((page.path, self.page(page)))
-            self.card(self.d.views[slug])
-        return out, {slug: (str(self.cards[slug]), export.partner_json(self.d, slug, self.site))
-                     for slug in slugs}
+            html = self.page(page)
+            out.append((page.path, html))
+            extra[slug] = (str(self.card(self.d.views[slug])), export.partner_json(self.d, slug, self.site),
+                           html if self.keep_pages else None)
+        return out, extra
 
-    def work(self, item: tuple) -> tuple[list[tuple[str, bytes]], dict[str, tuple[str, str]], list[Page]]:
+    def work(self, item: tuple) -> tuple[list[tuple[str, Any]], dict[str, tuple], list[Page]]:
         """One piece of work: its files, partner cards and data entries made, its pages."""
         kind, value = item
+        extra: dict[str, tuple] = {}
+        pages: list[Page] = []
         if kind == "partners":
-            return (*self.partners(value), [])
-        if kind == "export":
-            return [(value, EXPORTS[value](self.d, self.site))], {}, []
-        pages = list(PAGE_MAKERS[value](self.d))
-        return [(page.path, self.page(page)) for page in pages], {}, [_address(page) for page in pages]
+            made, extra = self.partners(value)
+        elif kind == "export":
+            made = [(value, EXPORTS[value](self.d, self.site))]
+        else:
+            full = list(PAGE_MAKERS[value](self.d))
+            made = [(page.path, self.page(page)) for page in full]
+            pages = [_address(page) for page in full]
+        if self.sink is not None:
+            return [(path, self.sink.put(path, data)) for path, data in made], extra, pages
+        return made, extra, pages
 
     def render_all(self, count: int, reuse: dict[str, tuple[bytes, str, str]],
-                   rendered: dict[str, tuple[bytes, str, str]] | None) -> tuple[dict[str, bytes], list[Page]]:
+                   rendered: dict[str, tuple[bytes, str, str]] | None) -> tuple[dict[str, Any], list[Page]]:
         """The files, and every page in `PAGE_MAKERS` order (for the sitemap)."""
         d = self.d
+        self.keep_pages = rendered is not None
         for name in self.env.list_templates(filter_func=lambda n: n.endswith(".html")):
             try:
                 self.env.get_template(name)  # compiled once, before the workers fork
             except TemplateError:
                 pass  # reported where it is used, if it is
-        files: dict[str, bytes] = {}
+        files: dict[str, Any] = {}
         entries: dict[str, str] = {}
         for slug in d.order:
             if slug in reuse:
                 page, card, entries[slug] = reuse[slug]
-                files[partner_path(slug)] = page
+                path = partner_path(slug)
+                files[path] = self.sink.put(path, page) if self.sink is not None else page
                 self.cards[slug] = Markup(card)
         todo = [slug for slug in d.order if slug not in reuse]
         makers = [i for i, make in enumerate(PAGE_MAKERS) if make is not partner_pages]
@@ -210,11 +235,12 @@ class _Renderer:
             files.update(made)
             if item[0] == "maker":
                 by_maker[item[1]] = pages
-            for slug, (card, entry) in cards.items():
+            for slug, (card, entry, page) in cards.items():
                 entries[slug] = entry
                 if rendered is not None:
-                    rendered[slug] = (files[partner_path(slug)], card, entry)
-        files["partners.json"] = export.partners_json(d, self.site, entries)
+                    rendered[slug] = (page, card, entry)
+        data = export.partners_json(d, self.site, entries)
+        files["partners.json"] = self.sink.put("partners.json", data) if self.sink is not None else data
         listed: list[Page] = []
         for i, make in enumerate(PAGE_MAKERS):
             if make is partner_pages:

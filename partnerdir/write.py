@@ -137,47 +137,82 @@ def content_hash(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
+class SiteWriter:
+    """Writes a site into a staging folder file by file, skipping files that are already right.
+
+    The folder may start as a `_link_copy` of the last build, whose file hashes are
+    `previous`: a file with an unchanged hash is left alone, every other one is written as a
+    new file (never into the old one, which the live site shares), and `finish` deletes what
+    the new site does not have, with folders left empty. `put` may be called from forked
+    workers, each for its own paths.
+    """
+
+    def __init__(self, folder: Path, previous: Mapping[str, str] | None = None) -> None:
+        self.folder = folder
+        self.previous = previous or {}
+        self.present: set[str] = set()
+        for root, _dirs, names in os.walk(folder):
+            rel = os.path.relpath(root, folder)
+            prefix = "" if rel == "." else rel.replace(os.sep, "/") + "/"
+            self.present.update(prefix + name for name in names)
+
+    def put(self, path: str, data: bytes) -> tuple[str, bool]:
+        """Write one file if it differs from what is there; its hash, and whether it was written."""
+        digest = content_hash(data)
+        if path in self.present and self.previous.get(path) == digest:
+            return digest, False
+        target = self.folder.joinpath(*_safe_relative(path).parts)
+        if path in self.present:
+            os.unlink(target)
+        else:
+            if target.is_dir() and not target.is_symlink():
+                shutil.rmtree(target)  # an old folder where the new site has a file
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+            except (FileExistsError, NotADirectoryError):
+                self._clear_way(target)
+        target.write_bytes(data)
+        return digest, True
+
+    def _clear_way(self, target: Path) -> None:
+        """Old files where the new site needs folders."""
+        for parent in reversed(target.parents):
+            if parent.is_file() or parent.is_symlink():
+                parent.unlink()
+        target.parent.mkdir(parents=True, exist_ok=True)
+
+    def finish(self, paths: set[str] | Mapping[str, object]) -> None:
+        """Delete the files the new site does not have, and folders that leaves empty."""
+        emptied: set[str] = set()
+        for path in self.present - set(paths):
+            try:
+                os.unlink(self.folder / path)
+            except FileNotFoundError:
+                continue
+            except IsADirectoryError:
+                continue  # a folder the new site put where this file was
+            emptied.add(os.path.dirname(path))
+        for rel in sorted(emptied, key=lambda p: -p.count("/")):
+            while rel:
+                try:
+                    os.rmdir(self.folder / rel)
+                except OSError:
+                    break
+                rel = os.path.dirname(rel)
+
+
 def sync_tree(folder: Path, files: Mapping[str, bytes],
               previous: Mapping[str, str] | None = None) -> tuple[dict[str, str], int]:
-    """Make `folder` hold exactly `files`; returns their hashes and how many files were written.
-
-    `previous` maps paths to the hashes of the files `folder` already holds (a `_link_copy` of
-    the last build): a file whose hash is unchanged is left alone, every other one is written
-    as a new file (never into the old one, which the live site shares), and files that are not
-    in `files` are deleted, with folders they leave empty.
-    """
-    previous = previous or {}
-    present: set[str] = set()
-    for root, _dirs, names in os.walk(folder):
-        rel = os.path.relpath(root, folder)
-        prefix = "" if rel == "." else rel.replace(os.sep, "/") + "/"
-        present.update(prefix + name for name in names)
-    emptied: set[str] = set()
-    for path in present - files.keys():
-        os.unlink(folder / path)
-        emptied.add(os.path.dirname(path))
-    for rel in sorted(emptied, key=lambda p: -p.count("/")):
-        while rel:
-            try:
-                os.rmdir(folder / rel)
-            except OSError:
-                break
-            rel = os.path.dirname(rel)
+    """Make `folder` hold exactly `files` (see `SiteWriter`); their hashes, and how many were written."""
+    for path in files:
+        _safe_relative(path)
+    writer = SiteWriter(folder, previous)
+    writer.finish(files)
     hashes: dict[str, str] = {}
-    made: set[Path] = set()
     written = 0
     for path, data in files.items():
-        digest = hashes[path] = content_hash(data)
-        if path in present and previous.get(path) == digest:
-            continue
-        target = folder.joinpath(*_safe_relative(path).parts)
-        if path in present:
-            os.unlink(target)
-        elif target.parent not in made:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            made.add(target.parent)
-        target.write_bytes(data)
-        written += 1
+        hashes[path], changed = writer.put(path, data)
+        written += changed
     return hashes, written
 
 
