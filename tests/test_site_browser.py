@@ -302,7 +302,7 @@ def test_show_more_lists_the_next_partners_and_moves_focus_to_them(page, built_s
     first = shown_slugs(page)
     page.locator("#more").click()
     expected = min(2 * PAGE_SIZE, total)
-    page.wait_for_function(f"document.querySelectorAll('#cards .card').length === {expected}")
+    page.wait_for_function("n => document.querySelectorAll('#cards .card').length === n", arg=expected)
     shown = shown_slugs(page)
     assert shown[:PAGE_SIZE] == first
     assert page.evaluate("document.activeElement.getAttribute('href')") == f"/partners/{shown[PAGE_SIZE]}/"
