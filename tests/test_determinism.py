@@ -25,7 +25,8 @@ def test_two_builds_of_the_sample_content_are_byte_identical(tmp_path):
     env = {**os.environ, "TZ": "Pacific/Auckland", "PYTHONHASHSEED": "123", "LC_ALL": "C.UTF-8"}
     second = tmp_path / "b" / "site"
     run = subprocess.run([sys.executable, str(ROOT / "build.py"), "build", "--out", str(second),
-                          "--as-of", "2026-11-15", "--no-search"], cwd=tmp_path, env=env, capture_output=True, text=True)
+                          "--as-of", "2026-11-15", "--no-search"],
+                         cwd=tmp_path, env=env, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
     a, b = tree(first.out), tree(second)
     assert sorted(a) == sorted(b)
