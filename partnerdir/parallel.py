@@ -69,3 +69,19 @@ def chunks(items: Sequence, count: int) -> list[list]:
         out.append(list(items[start:end]))
         start = end
     return [c for c in out if c]
+
+
+def fork_imap(job: Callable[[Any], Any], items: Sequence, processes: int):
+    """Like fork_map, but yields each result as soon as it and those before it are ready, so
+    this process can work on the first results while workers make the rest."""
+    global _job
+    if processes <= 1 or len(items) <= 1 or not can_fork():
+        for item in items:
+            yield job(item)
+        return
+    _job = job
+    try:
+        with multiprocessing.get_context("fork").Pool(min(processes, len(items))) as pool:
+            yield from pool.imap(_call, items, chunksize=1)
+    finally:
+        _job = None
