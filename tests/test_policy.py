@@ -24,8 +24,9 @@ BASE_URL = "https://partners.example.org/"
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    out = tmp_path_factory.mktemp("policy") / "site"
-    result = build_site(Paths(out=out), AS_OF, base_url=BASE_URL, search=True, out=out)
+    root = tmp_path_factory.mktemp("policy")
+    out = root / "site"
+    result = build_site(Paths(out=out, cache=root / ".cache"), AS_OF, base_url=BASE_URL, search=True, out=out)
     assert result.ok, "\n".join(p.text() for p in result.problems)
     return out
 

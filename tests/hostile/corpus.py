@@ -145,7 +145,7 @@ def build_safe_site(root: Path, search: bool = False):
 
     content = content_folder(root, SAFE)
     out = root / "site"
-    result = build_site(Paths(content=content, out=out), AS_OF, search=search, out=out)
+    result = build_site(Paths(content=content, out=out, cache=root / ".cache"), AS_OF, search=search, out=out)
     return result, out
 
 
