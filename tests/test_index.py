@@ -8,6 +8,7 @@ index the way a visitor does.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import datetime as dt
 import gzip
 import json
@@ -328,7 +329,8 @@ def test_the_index_builds_from_a_thread_that_runs_an_event_loop(tmp_path, small_
     async def inside_a_server():
         return build_index(paths.out)
 
-    report = asyncio.run(inside_a_server())
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:  # a thread of its own: pytest may run one
+        report = pool.submit(asyncio.run, inside_a_server()).result()
     assert report.pages == 4 + overview_pages(check(paths, AS_OF).rules)
     assert sorted(partner_fragments(paths.out)) == ["alpha-var", "beta-integration", "delta-new",
                                                     "gamma-reseller"]

@@ -32,6 +32,7 @@
   var timer = 0;
   var listeners = [];
   var focusFirst = false;  // Enter was pressed in the box: focus the first result when drawn
+  var announced = "";      // the last query the list was asked for
 
   // ---------------------------------------------------------------- Pagefind
 
@@ -159,7 +160,11 @@
     return clean(box.value);
   }
 
+  /* Put the query from the URL, a chip or "clear all" in the box. The list may catch up with
+   * an older query while the visitor types on: their newer words stay (they are on their way). */
   function show(q) {
+    if (q === announced) return;
+    announced = q;
     if (clean(box.value) !== q) box.value = q;
   }
 
@@ -172,6 +177,7 @@
   }
 
   function announce(q, immediate) {
+    announced = q;
     listeners.forEach(function (fn) { fn(q, immediate); });
   }
 

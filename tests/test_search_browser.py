@@ -1,0 +1,415 @@
+"""Search in the directory, in a real browser: typing a word narrows the same list the filters
+narrow, with the matched words marked, from the site's own Pagefind index and nothing else.
+
+Expectations come from the build's own files: the words each partner's indexed page holds
+(Pagefind's fragments), the partners each facet value lists (its pre-rendered page) and the
+records the January review removed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import http.server
+import re
+import threading
+import time
+from contextlib import contextmanager
+from functools import cache
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from partnerdir.award import award_all
+from partnerdir.check import check
+from partnerdir.pipeline import build_site
+from partnerdir.project import Paths
+from tests.browser import axe_violations, free_port, serve_folder, watch_page
+from tests.site_records import parse, project_paths, record, write_records
+from tests.test_index import partner_fragments
+
+pytestmark = pytest.mark.browser
+
+AS_OF = dt.date(2026, 11, 15)
+TOTAL = 43  # partners listed in the sample content on AS_OF
+
+
+# ------------------------------------------------------------------------------- expectations
+
+
+@cache
+def indexed_words(site) -> dict[str, set[str]]:
+    """slug -> the words of its page as Pagefind indexed it, casefolded."""
+    return {slug: set(re.findall(r"\w+", f["content"].casefold()))
+            for slug, f in partner_fragments(site).items()}
+
+
+@cache
+def a_word_only_one_partner_has(site) -> tuple[str, str]:
+    """A long word from one partner's description that no other indexed page starts a word with."""
+    checked = check(Paths(), AS_OF)
+    words = indexed_words(site)
+    for partner in sorted(checked.partners, key=lambda p: p.slug):
+        if partner.slug not in words:
+            continue
+        for word in re.findall(r"[^\W\d_]{8,}", partner.description):
+            stem = word.casefold()[:6]
+            if stem in partner.name.casefold():  # a word of the description, not of the name
+                continue
+            if not any(s != partner.slug and any(w.startswith(stem) for w in ws) for s, ws in words.items()):
+                return partner.slug, word
+    raise AssertionError("no partner has a word of its own")
+
+
+def partners_with(site, word: str, prefix: bool = False) -> set[str]:
+    word = word.casefold()
+    return {s for s, ws in indexed_words(site).items()
+            if any(w.startswith(word) if prefix else w == word for w in ws)}
+
+
+@cache
+def members(site, key: str, value: str) -> frozenset[str]:
+    """The partners a facet value's pre-rendered page lists."""
+    home = parse((site / "index.html").read_bytes())
+    links = home.find("details", data_facet=key).find_all("a")
+    link = next(a for a in links if a.attrs["data-value"] == value)
+    doc = parse((site / link.attrs["href"].lstrip("/") / "index.html").read_bytes())
+    if key == "country":
+        doc = doc.find("section", aria_labelledby="serving-title")
+    return frozenset(c.find("h3").find("a").attrs["href"].rstrip("/").rsplit("/", 1)[-1]
+                     for c in doc.find_all("li", "card"))
+
+
+@cache
+def removed_partners() -> list:
+    checked = check(Paths(), AS_OF)
+    awards = award_all(checked.partners, checked.rules, AS_OF)
+    return [p for p in checked.partners if awards[p.slug].removed]
+
+
+# ------------------------------------------------------------------------------- page helpers
+
+
+def open_directory(page, url, query=""):
+    page.goto(url + query)
+    page.wait_for_selector("#search:not([hidden])")
+
+
+def wait_for_count(page, text_part):
+    page.wait_for_function("t => document.getElementById('result-count').textContent.includes(t)",
+                           arg=text_part)
+
+
+def search(page, words: str):
+    """Type as a visitor does, a key at a time, and wait for the list to answer."""
+    page.locator("#q").click()
+    page.locator("#q").press_sequentially(words, delay=15)
+    wait_for_count(page, f"\u201c{words}\u201d")
+
+
+def shown_slugs(page) -> list[str]:
+    while page.locator("#more-row").is_visible():
+        before = page.locator("#cards .card").count()
+        page.locator("#more").click()
+        page.wait_for_function("n => document.querySelectorAll('#cards .card').length > n", arg=before)
+    return page.eval_on_selector_all(
+        "#cards .card-title a", "as => as.map(a => a.getAttribute('href').split('/').filter(Boolean).pop())")
+
+
+def matched(page) -> int:
+    return int(re.match(r"(\d+)", page.locator("#result-count").inner_text()).group(1))
+
+
+def counts(page, key) -> dict[str, int]:
+    return page.eval_on_selector_all(
+        f"details[data-facet={key}] label",
+        "ls => Object.fromEntries(ls.map(l => "
+        "[l.querySelector('input').value, +l.querySelector('.count').textContent]))")
+
+
+def check_value(page, key, value, on=True):
+    details = page.locator(f"details[data-facet={key}]")
+    if details.get_attribute("open") is None:
+        details.locator("summary").click()
+    page.locator(f"input[name={key}][value='{value}']").set_checked(on)
+
+
+def url_query(page) -> dict[str, list[str]]:
+    return parse_qs(urlsplit(page.url).query)
+
+
+def record_requests(page) -> list[str]:
+    """Every URL the page and its workers (Pagefind searches in one) ask for, from now on."""
+    urls: list[str] = []
+    page.on("request", lambda r: urls.append(r.url))
+    return urls
+
+
+# ------------------------------------------------------------------------------- finding
+
+
+def test_a_word_from_one_partner_s_description_finds_that_partner_alone(page, built_site, site_url):
+    slug, word = a_word_only_one_partner_has(built_site)
+    seen = watch_page(page, site_url.rstrip("/"))
+    requests = record_requests(page)
+    open_directory(page, site_url)
+    page.wait_for_load_state("networkidle")
+    assert not [u for u in requests if "/pagefind/" in u]  # the first load stays light
+    search(page, word)
+    assert shown_slugs(page) == [slug]
+    assert page.locator("#result-count").inner_text().startswith(f"1 of {TOTAL} partners match")
+    assert url_query(page) == {"q": [word]}
+    mark = page.locator("#cards .card .excerpt mark").first
+    mark.wait_for()
+    assert word.casefold() in mark.inner_text().casefold()
+    assert any(u.endswith("/pagefind/pagefind.js") for u in requests)
+    assert any(".pf_fragment" in u for u in requests)
+    assert seen == {"console": [], "pageerror": [], "dialog": [], "external": []}
+
+
+def test_results_follow_the_words_as_they_are_typed_and_cleared(page, built_site, site_url):
+    open_directory(page, site_url)
+    search(page, "bank")
+    shown = set(shown_slugs(page))
+    # whole words are found; nothing is found that lacks a word starting with the query
+    assert partners_with(built_site, "bank") <= shown <= partners_with(built_site, "bank", prefix=True)
+    assert 1 < len(shown) < TOTAL and matched(page) == len(shown)
+    page.locator("#q").press_sequentially("ing", delay=15)
+    wait_for_count(page, "\u201cbanking\u201d")
+    narrower = set(shown_slugs(page))
+    assert narrower <= shown and partners_with(built_site, "banking") <= narrower
+    page.locator("#q").fill("")
+    wait_for_count(page, f"{TOTAL} partners,")
+    assert url_query(page) == {}
+    assert page.locator("#search-pages").is_hidden()
+
+
+def test_a_query_and_a_facet_narrow_the_same_list_and_the_counts_follow(page, built_site, site_url):
+    open_directory(page, site_url)
+    search(page, "bank")
+    hits = set(shown_slugs(page))
+    status = counts(page, "status")
+    for level, n in status.items():
+        assert n == len(hits & members(built_site, "status", level)), level
+    level = max(status, key=lambda v: (0 < status[v] < len(hits), status[v]))
+    check_value(page, "status", level)
+    wait_for_count(page, f"{status[level]} of {TOTAL} partners match \u201cbank\u201d")
+    expected = hits & members(built_site, "status", level)
+    assert set(shown_slugs(page)) == expected and len(expected) == status[level]
+    assert url_query(page) == {"q": ["bank"], "status": [level]}
+    assert list(url_query(page)) == ["q", "status"]
+    # a value in another facet counts the partners matching the words, the status and it
+    for value, n in counts(page, "region").items():
+        assert n == len(expected & members(built_site, "region", value)), value
+    # the shared address shows the same list
+    page.goto(page.url)
+    wait_for_count(page, "\u201cbank\u201d")
+    assert page.locator("#q").input_value() == "bank"
+    assert set(shown_slugs(page)) == expected
+    # removing the words with their chip leaves the facet alone
+    page.get_by_role("button", name="Remove search bank").click()
+    wait_for_count(page, f"of {TOTAL} partners match,")
+    assert set(shown_slugs(page)) == members(built_site, "status", level)
+    assert url_query(page) == {"status": [level]} and page.locator("#q").input_value() == ""
+
+
+def test_clear_all_clears_the_words_too(page, site_url):
+    open_directory(page, site_url, "?q=integration&status=gold")
+    wait_for_count(page, "\u201cintegration\u201d")
+    page.locator("#clear").click()
+    wait_for_count(page, f"{TOTAL} partners,")
+    assert page.locator("#q").input_value() == "" and url_query(page) == {}
+
+
+def test_program_and_status_pages_are_offered_beside_the_partners(page, site_url):
+    open_directory(page, site_url)
+    search(page, "reseller")
+    links = page.locator("#search-pages a")
+    links.first.wait_for()
+    hrefs = [links.nth(i).get_attribute("href") for i in range(links.count())]
+    assert "/programs/fulfillment-reseller/" in hrefs or "/programs/value-added-reseller/" in hrefs
+    assert all(h.startswith(("/programs/", "/status/")) for h in hrefs)
+    # and the partners list holds partners only
+    assert all(h.startswith("/partners/") for h in page.eval_on_selector_all(
+        "#cards .card-title a", "as => as.map(a => a.getAttribute('href'))"))
+
+
+def test_partners_removed_at_the_review_are_never_found(page, built_site, site_url):
+    removed = removed_partners()
+    assert len(removed) == 3
+    open_directory(page, site_url)
+    # a listed partner is found by its name, the way a removed one would be if it were indexed
+    listed_slug, _ = a_word_only_one_partner_has(built_site)
+    listed_name = partner_fragments(built_site)[listed_slug]["meta"]["title"]
+    search(page, listed_name)
+    assert listed_slug in shown_slugs(page)
+    for partner in removed:
+        page.locator("#q").fill("")
+        search(page, partner.name)
+        shown = shown_slugs(page)
+        assert partner.slug not in shown
+        assert not page.locator("#cards .card-title a", has_text=partner.name).count()
+    found = page.evaluate("""async terms => {
+        const pf = await import('/pagefind/pagefind.js');
+        const urls = [];
+        for (const t of terms) {
+          const r = await pf.search(t);
+          for (const x of r.results) urls.push((await x.data()).url);
+        }
+        return urls; }""", [w for p in removed for w in [p.name, p.slug, *p.name.split()[:1]]])
+    assert not [u for u in found if any(u.endswith(f"/partners/{p.slug}/") for p in removed)]
+
+
+@contextmanager
+def slow_index_server(folder, delay: float):
+    """The site, with every file of the search index answered `delay` seconds late."""
+
+    class Slow(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            if "/pagefind/" in self.path and not self.path.endswith(".js"):
+                time.sleep(delay)
+            super().do_GET()
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()),
+                                             functools.partial(Slow, directory=str(folder)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_typing_on_while_results_load_keeps_every_letter(page, built_site):
+    with slow_index_server(built_site, 0.25) as url:
+        open_directory(page, url)
+        box = page.locator("#q")
+        box.click()
+        box.press_sequentially("ban", delay=10)
+        page.wait_for_timeout(300)  # the list asks for "ban" and waits for the index
+        box.press_sequentially("king", delay=400)  # ... which answers while the visitor types on
+        wait_for_count(page, "\u201cbanking\u201d")
+        assert box.input_value() == "banking"
+        assert set(shown_slugs(page)) >= partners_with(built_site, "banking")
+
+
+# ------------------------------------------------------------------------------- keyboard, screen readers
+
+
+def test_arrow_keys_and_enter_move_through_the_results(page, site_url):
+    open_directory(page, site_url)
+    search(page, "bank")
+    count = page.locator("#result-count")
+    assert count.get_attribute("role") == "status"  # announced politely as it changes
+    titles = page.eval_on_selector_all("#cards .card-title a", "as => as.map(a => a.textContent)")
+    assert len(titles) > 2
+
+    def focused():
+        return page.evaluate("() => document.activeElement.id || document.activeElement.textContent")
+
+    page.locator("#q").focus()
+    page.keyboard.press("ArrowDown")
+    assert focused() == titles[0]
+    page.keyboard.press("ArrowDown")
+    assert focused() == titles[1]
+    page.keyboard.press("ArrowUp")
+    page.keyboard.press("ArrowUp")
+    assert focused() == "q"
+    page.keyboard.press("Enter")
+    page.wait_for_function("t => document.activeElement.textContent === t", arg=titles[0])
+    href = page.evaluate("() => document.activeElement.getAttribute('href')")
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(re.escape(href) + "$"))
+
+
+def test_the_box_is_labelled_and_hidden_without_javascript(browser, site_url):
+    context = browser.new_context(java_script_enabled=False)
+    page = context.new_page()
+    page.goto(site_url)
+    assert page.locator("#search").is_hidden()  # a box that could do nothing is not shown
+    context.close()
+    page = browser.new_page()
+    open_directory(page, site_url)
+    assert page.get_by_role("searchbox", name="Search partners").is_visible()
+    assert page.get_by_role("search").count() == 1
+    page.close()
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_no_serious_accessibility_problems_with_results_shown(page, site_url, scheme):
+    page.emulate_media(color_scheme=scheme)
+    open_directory(page, site_url)
+    search(page, "bank")
+    page.locator("#cards .card .excerpt mark").first.wait_for()
+    check_value(page, "status", "gold")
+    wait_for_count(page, "\u201cbank\u201d")
+    page.locator("#q").fill("reseller")
+    page.locator("#search-pages a").first.wait_for()
+    page.locator("#cards .card .excerpt mark").first.wait_for()
+    assert axe_violations(page) == []
+
+
+# ------------------------------------------------------------------------------- where the site lives
+
+
+@pytest.fixture(scope="module")
+def sub_path_site(tmp_path_factory):
+    """The sample site published under /org/partners/, as on GitHub Pages."""
+    parent = tmp_path_factory.mktemp("www")
+    with serve_folder(parent) as url:
+        base = url + "org/partners/"
+        result = build_site(Paths(out=parent / "org" / "partners"), AS_OF, base_url=base, search=True)
+        assert result.ok, [p.text() for p in result.problems]
+        yield base, result.out
+
+
+def test_search_works_under_a_sub_path(page, sub_path_site):
+    base, site = sub_path_site
+    slug, word = a_word_only_one_partner_has(site)
+    origin = base.split("/org/")[0]
+    seen = watch_page(page, origin)
+    requests = record_requests(page)
+    open_directory(page, base)
+    search(page, word)
+    assert shown_slugs(page) == [slug]
+    assert page.locator("#cards .card-title a").get_attribute("href") == f"/org/partners/partners/{slug}/"
+    page.locator("#q").fill("reseller")
+    page.locator("#search-pages a").first.wait_for()
+    hrefs = page.eval_on_selector_all("#search-pages a", "as => as.map(a => a.getAttribute('href'))")
+    assert hrefs and all(h.startswith(("/org/partners/programs/", "/org/partners/status/")) for h in hrefs)
+    index_requests = [u for u in requests if "/pagefind/" in u]
+    assert index_requests and all(u.startswith(base + "pagefind/") for u in index_requests)
+    assert all(u.startswith(base) for u in requests)
+    assert seen == {"console": [], "pageerror": [], "dialog": [], "external": []}
+
+
+# ------------------------------------------------------------------------------- untrusted text
+
+
+def test_excerpts_show_partner_text_as_text_with_only_the_matches_marked(browser, tmp_path):
+    body = ("Zanzibarite miners trust us. Our README says `<img src=x onerror=alert(1)>` and "
+            "&lt;b&gt;zanzibarite&lt;/b&gt; is not bold.\n")
+    content = write_records(tmp_path / "content", {"odd-text": record("Odd Text Ltd", body=body)})
+    paths = project_paths(tmp_path, content)
+    result = build_site(paths, AS_OF, search=True)
+    assert result.ok, [p.text() for p in result.problems]
+    with serve_folder(paths.out) as url:
+        page = browser.new_page()
+        seen = watch_page(page, url.rstrip("/"))
+        open_directory(page, url)
+        search(page, "zanzibarite")
+        excerpt = page.locator("#cards .card .excerpt")
+        excerpt.locator("mark").first.wait_for()
+        only_text_and_marks = "p => [...p.childNodes].every(n => n.nodeType === 3 || n.nodeName === 'MARK')"
+        assert excerpt.evaluate(only_text_and_marks)
+        assert excerpt.evaluate("p => [...p.querySelectorAll('mark')].every(m => m.children.length === 0)")
+        text = excerpt.inner_text()
+        assert "<img src=x onerror=alert(1)>" in text
+        marks = excerpt.locator("mark").all_inner_texts()
+        assert marks and all("zanzibarite" in m.casefold() for m in marks)
+        assert page.locator("#cards img[src=x]").count() == 0
+        assert seen == {"console": [], "pageerror": [], "dialog": [], "external": []}
+        page.close()
