@@ -36,7 +36,7 @@ if TYPE_CHECKING:  # the stages load pydantic and more: only builds with work to
     from .validate import Partner
 
 CODE = Path(__file__).resolve().parent
-FORMAT = 1  # of the files in .cache/build/; a change makes old ones unreadable, not wrong
+FORMAT = 2  # of the files in .cache/build/; a change makes old ones unreadable, not wrong
 
 
 def _stat(path: Path | str) -> tuple[int, int, int]:
@@ -156,11 +156,16 @@ def load_last(paths: Paths, out: Path) -> dict | None:
     return data
 
 
-def save_last(paths: Paths, out: Path, digest: str, summary: dict, manifest: dict[str, str]) -> None:
-    """Remember a successful build; a failure to write the record only costs the next build time."""
+def save_last(paths: Paths, out: Path, state: InputState, summary: dict, manifest: dict[str, str]) -> None:
+    """Remember a successful build; a failure to write the record only costs the next build time.
+
+    A fingerprint taken while some input had just changed cannot vouch for it later (the file
+    may have changed again within the same clock tick), so such a record never means "nothing
+    changed" (`settled`).
+    """
     target = _record_path(paths, out)
-    data = {"format": FORMAT, "digest": digest, "out": out_stamp(out), "summary": summary,
-            "manifest": manifest}
+    data = {"format": FORMAT, "digest": state.digest, "settled": state.settled, "out": out_stamp(out),
+            "summary": summary, "manifest": manifest}
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         _ignore_cache_folder(paths.cache)

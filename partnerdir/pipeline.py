@@ -20,7 +20,7 @@ import sys
 import time
 import traceback
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -59,7 +59,8 @@ def search_available() -> bool:
 
 def build_site(paths: Paths, as_of: dt.date, base_url: str | None = None, search: bool = True,
                out: Path | None = None, changed: list[Path] | None = None,
-               progress: Progress | None = None, remember: bool = True) -> BuildResult:
+               progress: Progress | None = None, remember: bool = True,
+               in_place: bool = False) -> BuildResult:
     """Build the site into `out` (default paths.out), or leave it untouched and say why not.
 
     Builds are incremental (see `cache`): nothing is done when no input changed since the last
@@ -67,7 +68,10 @@ def build_site(paths: Paths, as_of: dt.date, base_url: str | None = None, search
     rendered again (within one process, such as `serve`) and only files whose bytes changed
     are written. `changed` names files known to have changed, which are always read again;
     `remember=False` keeps no rendered pages for a next build in this process (the command
-    line builds once, and a large site's pages need not stay in memory).
+    line builds once, and a large site's pages need not stay in memory). `in_place=True`
+    (serve's preview) rewrites changed files where they are, one atomic replace each, instead
+    of swapping in a whole new folder, which takes seconds for a large site on a slow disk; a
+    failed build may then leave the folder half updated, and the next build rewrites it.
     The result is the same site a build from nothing makes.
     """
     out = out or paths.out
@@ -82,7 +86,7 @@ def build_site(paths: Paths, as_of: dt.date, base_url: str | None = None, search
     with clock("check"):
         state = cache.input_state(paths, as_of, base_url, search)
         last = cache.load_last(paths, out)
-        if last is not None and last["digest"] == state.digest and state.settled:
+        if last is not None and last["digest"] == state.digest and last.get("settled") and state.settled:
             _restore(result, last["summary"])
             progress.done()
             return result
@@ -117,11 +121,15 @@ def build_site(paths: Paths, as_of: dt.date, base_url: str | None = None, search
     reused = cache.pages_to_reuse(checked.partners, memo)
     rendered: dict[str, tuple[bytes, str, str]] | None = {} if remember else None
     previous = (last or {}).get("manifest")
+    in_place = in_place and previous is not None
+    if in_place:
+        cache.forget_last(paths, out)  # until it is whole again
     try:
         # Pages go straight from whichever process renders them into the staging folder, which
         # replaces `out` only once everything, the search index included, is in it.
-        with locked(out), staged(out, reuse=previous is not None) as stage:
-            writer = SiteWriter(stage, previous)
+        folder = nullcontext(out) if in_place else staged(out, reuse=previous is not None)
+        with locked(out), folder as stage:
+            writer = SiteWriter(stage, previous, in_place=in_place)
             try:
                 with clock("render", len(d.partners)):
                     files = render_site(d, paths.templates, paths.static, paths.content, site,
@@ -156,7 +164,7 @@ def build_site(paths: Paths, as_of: dt.date, base_url: str | None = None, search
     manifest = {path: digest for path, (digest, _) in files.items()}
     progress.done()
     result.ok = True
-    cache.save_last(paths, out, state.digest, _summary_data(result), manifest)
+    cache.save_last(paths, out, state, _summary_data(result), manifest)
     return result
 
 

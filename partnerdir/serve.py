@@ -125,6 +125,8 @@ class Preview:
         kwargs = {}
         if changes is not None and "changed" in inspect.signature(build_site).parameters:
             kwargs["changed"] = [Path(c) for c in changes]  # the pipeline's incremental path
+            if "in_place" in inspect.signature(build_site).parameters:
+                kwargs["in_place"] = True  # a preview: rewrite changed files, skip the folder swap
         start = time.perf_counter()
         try:
             result: BuildResult = build_site(self.paths, self.as_of, base_url=self.base_url,

@@ -64,10 +64,13 @@ def cold(root: Path, name: str):
     return result, tree(out)
 
 
-def test_warm_builds_after_edits_match_cold_builds(project):
+@pytest.mark.parametrize("in_place", [False, True], ids=["swapped", "in-place"])
+def test_warm_builds_after_edits_match_cold_builds(project, in_place):
+    """Swapped: a new folder replaces the site (build). In place: changed files are replaced
+    where they are (serve's preview)."""
     warm_out = project / "warm" / "site"
     paths = paths_for(project, warm_out)
-    first = build_site(paths, AS_OF, search=False)
+    first = build_site(paths, AS_OF, search=False, in_place=in_place)
     assert first.ok and first.written == first.files
 
     def edit_record(step: int) -> None:
@@ -106,7 +109,7 @@ def test_warm_builds_after_edits_match_cold_builds(project):
     for step, edit in enumerate(steps, start=1):
         edit(step)
         settle(project / "content", project / "templates", project / "programs.yaml", offset=step)
-        warm = build_site(paths, AS_OF, search=False)
+        warm = build_site(paths, AS_OF, search=False, in_place=in_place)
         assert warm.ok, (edit.__name__, [p.text() for p in warm.problems])
         assert not warm.unchanged
         expected, expected_tree = cold(project, edit.__name__)
@@ -230,6 +233,22 @@ def cache_hash(data: bytes) -> str:
 def test_sync_refuses_paths_outside_the_site(tmp_path):
     with pytest.raises((ValueError, WriteError)):
         sync_tree(tmp_path, {"../evil": b"x"})
+
+
+def test_an_in_place_rebuild_rewrites_only_changed_files_and_keeps_the_folder(project):
+    out = project / "site"
+    paths = paths_for(project, out)
+    assert build_site(paths, AS_OF, search=False).ok
+    folder, untouched = out.stat().st_ino, (out / "partners" / "alpha-var" / "index.html").stat().st_ino
+    write_records(project / "content", {"zeta": record("Zeta Data", body="*Zeta* edited.")})
+    settle(project / "content", offset=9)
+    result = build_site(paths, AS_OF, search=False, in_place=True)
+    assert result.ok and 0 < result.written < 10
+    assert out.stat().st_ino == folder
+    assert (out / "partners" / "alpha-var" / "index.html").stat().st_ino == untouched
+    assert "<em>Zeta</em> edited." in (out / "partners" / "zeta" / "index.html").read_text(encoding="utf-8")
+    assert not list(out.rglob(".*.tmp"))
+    assert sorted(p.name for p in project.iterdir() if p.name.startswith(".site")) == [".site.lock"]
 
 
 def test_the_cache_folder_ignores_itself_in_git(project):
