@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from .award import Award, describe, evidence, quantity
 from .facets import FACET_BY_KEY, FACETS, FacetValue, facet_values, memberships, value_path
 from .markdown_text import plain_text, render_markdown
+from .recommend import country_recommendations, page_context
 from .rules import Rules, country_name, language_name
 from .validate import Partner
 
@@ -388,6 +389,7 @@ def place_pages(d: Directory) -> Iterator[Page]:
             "hq": [d.views[s] for s in hq.get(v.id, [])],
             "serving": [d.views[s] for s in d.order if v.id in d.views[s].member["country"]],
             "region_paths": {r.id: value_path("region", r.id) for r in region_values},
+            "recommended": country_recommendations(d, v.id),
         }
         yield Page(value_path("country", v.id) + "index.html", "place.html", context,
                    f"Partners in {v.name}", f"Partners headquartered in or serving {v.name}.")
@@ -413,6 +415,11 @@ def topic_pages(d: Directory) -> Iterator[Page]:
                        f"Partners with {facet.label.lower()} {v.name}.")
 
 
+def recommend_page(d: Directory) -> Iterator[Page]:
+    yield Page("recommend/index.html", "recommend.html", page_context(d), "Find a partner",
+               "The right partners for your project's location and needs, ranked, with the reasons.")
+
+
 def not_found_page(d: Directory) -> Iterator[Page]:
     yield Page("404.html", "404.html", {}, "Page not found", in_sitemap=False)
 
@@ -426,6 +433,7 @@ PAGE_MAKERS: list[Callable[[Directory], Iterator[Page]]] = [
     status_pages,
     place_pages,
     topic_pages,
+    recommend_page,
     not_found_page,
 ]
 

@@ -19,6 +19,7 @@ on each partner's position in the data, which Python sorts by name, then slug.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -202,12 +203,14 @@ def _score(data: Data, q: Query, p: dict, index: int) -> Result | None:
         if served or p["hq"] == country:
             score += w["serves_country"]
             reasons.append(f"serves {place}" if served else f"headquartered in {place}")
-        elif p["hq_region"] == region:
-            score += w["headquartered_in_region"]
-            reasons.append("headquartered in your region")
-        elif region_served:
-            score += w["serves_region"]
-            reasons.append(f"serves {data['regions'][region]['name']}")
+        else:
+            if p["hq_region"] == region:
+                score += w["headquartered_in_region"]
+                reasons.append("headquartered in your region")
+            elif region_served:
+                score += w["serves_region"]
+            if region_served:
+                reasons.append(f"serves {data['regions'][region]['name']}")
         if served or region_served or p["hq"] == country:
             reach = "local"
         elif p["remote"]:
@@ -361,30 +364,108 @@ def for_countries(data: Data, countries: Iterable[str], limit: int) -> dict[str,
     """The partners each country page recommends: the country-only query's best `limit` of those
     who work there or deliver remotely.
 
-    Exactly `rank`'s order, but each country ranks only its candidates: partners serving it,
-    its region or headquartered there, plus remote ones if those are too few. Every such partner
-    ranks above every other, and keeping `data`'s order keeps the tie-breaks, so the top is the
-    same while a build with thousands of partners and countries stays fast.
+    Exactly `rank`'s order, without ranking every partner for every country (thousands of each
+    would take seconds). For a country-only query, partners fall into five groups whose members
+    share their location points and reach: serving the country (or headquartered there); serving
+    its region from a head office inside it, or outside it; delivering remotely from inside the
+    region, or from outside it. Within a group only status and the tie-break differ, so the best
+    `limit` of each group, sorted once, are the only candidates that can make the top.
     """
-    at_country: dict[str, set[int]] = {}
-    at_region: dict[str, set[int]] = {}
-    remote: set[int] = set()
-    for i, p in enumerate(data["partners"]):
-        for code in [*p["countries"], p["hq"]]:
-            at_country.setdefault(code, set()).add(i)
-        for region in p["regions"]:
-            at_region.setdefault(region, set()).add(i)
-        if p["remote"]:
-            remote.add(i)
+    partners = data["partners"]
+    step = data["weights"]["level_step"]
+    level_rank = {lv["id"]: i for i, lv in enumerate(data["levels"])}
+    order = [(-step * level_rank.get(p["level"], 0), i) for i, p in enumerate(partners)]
+    at_country: dict[str, list[int]] = {}
+    groups: dict[tuple[str, bool, bool], list[int]] = {}
+    for i, p in enumerate(partners):
+        for code in sorted({*p["countries"], p["hq"]}):
+            at_country.setdefault(code, []).append(i)
+        for region in data["regions"]:
+            serves = region in p["regions"]
+            if serves or p["remote"]:
+                groups.setdefault((region, serves, p["hq_region"] == region), []).append(i)
+    for members in [*at_country.values(), *groups.values()]:
+        members.sort(key=order.__getitem__)
     out: dict[str, list[Result]] = {}
     for code in countries:
         if code not in data["countries"]:
             out[code] = []
             continue
-        picked = at_country.get(code, set()) | at_region.get(data["countries"][code]["region"], set())
-        if len(picked) < limit:
-            picked = picked | remote
-        subset = {**data, "partners": [data["partners"][i] for i in sorted(picked)]}
+        region = data["countries"][code]["region"]
+        home = at_country.get(code, [])
+        here = set(home)
+        picked = home[:limit]
+        for serves, inside in ((True, True), (True, False), (False, True), (False, False)):
+            best = 0
+            for i in groups.get((region, serves, inside), []):
+                if best == limit:
+                    break
+                if i not in here:
+                    picked.append(i)
+                    best += 1
+        subset = {**data, "partners": [partners[i] for i in sorted(set(picked))]}
         found = _results(subset, normalize(subset, {"country": code}))
         out[code] = [r for r in found if r["reach"] in ("local", "remote")][:limit]
     return out
+
+
+# --------------------------------------------------------------------------------------------
+# The site: recommend.json, the /recommend/ page and the country pages' recommendations
+
+_BUILT: dict[int, tuple[object, Data, dict[str, list[Result]]]] = {}
+
+
+def _for_directory(d) -> tuple[Data, dict[str, list[Result]]]:
+    """The data and every country page's recommendations, computed once per build (Directory `d`)."""
+    cached = _BUILT.get(id(d))
+    if cached is not None and cached[0] is d:
+        return cached[1], cached[2]
+    data = recommend_data(d.partners.values(), d.awards, d.rules, d.as_of)
+    countries = [v.id for v in d.facets["country"]]
+    by_country = for_countries(data, countries, d.rules.recommend.country_page)
+    _BUILT.clear()  # one build at a time; `serve` rebuilds with a new Directory
+    _BUILT[id(d)] = (d, data, by_country)
+    return data, by_country
+
+
+def recommend_json(d) -> bytes:
+    """/recommend.json: what the page's script ranks, compact and byte-identical for the same input."""
+    data, _ = _for_directory(d)
+    return (json.dumps(data, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
+
+
+def page_context(d) -> dict:
+    """The questionnaire's choices, and the country pages to fall back on without JavaScript."""
+    data, _ = _for_directory(d)
+    rules = d.rules
+    pages = {v.id: v for v in d.facets["country"]}
+    by_region: list[tuple[str, list[tuple[str, str]]]] = []
+    with_pages: list[tuple[str, list]] = []
+    for region in rules.regions:
+        names = sorted(((code, data["countries"][code]["name"]) for code in region.countries),
+                       key=lambda pair: (pair[1].casefold(), pair[0]))
+        by_region.append((region.name, names))
+        linked = [pages[code] for code, _ in names if code in pages]
+        if linked:
+            with_pages.append((region.name, linked))
+    return {
+        "countries": by_region,
+        "country_pages": with_pages,
+        "expertise": rules.expertise,
+        "industries": rules.industries,
+        "languages": sorted(data["languages"].items(), key=lambda pair: (pair[1].casefold(), pair[0])),
+        "help": [
+            ("", "Not sure yet", "Show every kind of partner."),
+            ("buy", "Buy subscriptions", "Resellers who sell and renew subscriptions."),
+            ("deliver", "Get the project delivered", "Integration partners who deliver projects."),
+            ("both", "Both", "Value-added resellers who do both come first."),
+        ],
+        "shortlist": rules.recommend.shortlist,
+        "partner_count": len(data["partners"]),
+    }
+
+
+def country_recommendations(d, country: str) -> list[dict]:
+    """The cards a country page recommends: each partner's card data with the ranking's reasons."""
+    _, by_country = _for_directory(d)
+    return [{"view": d.views[r["slug"]], "result": r} for r in by_country.get(country, [])]

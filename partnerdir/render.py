@@ -18,7 +18,7 @@ from xml.sax.saxutils import escape as xml_escape
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError
 from markupsafe import Markup
 
-from . import export, parallel
+from . import export, parallel, recommend
 from .award import amount, number
 from .facets import FACETS
 from .pages import PAGE_MAKERS, Directory, Page, PartnerView, partner_page, partner_pages, partner_path
@@ -126,6 +126,7 @@ def render_site(d: Directory, templates: Path, static: Path, content: Path, site
 EXPORTS: dict[str, Callable[[Directory, Site], bytes]] = {
     "partners.csv": export.partners_csv,
     "directory.json": export.directory_json,
+    "recommend.json": lambda d, site: recommend.recommend_json(d),
 }
 
 

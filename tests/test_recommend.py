@@ -282,10 +282,10 @@ def test_no_status_level_lifts_a_partner_over_one_serving_the_country(partners, 
     assert local == sorted(local, reverse=True)
 
 
-@settings(max_examples=300, deadline=None)
-@given(summaries(), st.integers(1, 4))
-def test_country_pages_recommend_exactly_the_top_of_the_full_ranking(partners, limit):
-    data = {**BASE, "partners": partners}
+@settings(max_examples=400, deadline=None)
+@given(summaries(), st.integers(1, 4), st.sampled_from([0, 2]))
+def test_country_pages_recommend_exactly_the_top_of_the_full_ranking(partners, limit, level_step):
+    data = {**BASE, "weights": {**BASE["weights"], "level_step": level_step}, "partners": partners}
     fast = for_countries(data, COUNTRIES, limit)
     for country in COUNTRIES:
         full = [r for r in rank(data, {"country": country})["results"] if r["reach"] != "none"][:limit]

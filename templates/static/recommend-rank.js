@@ -84,12 +84,14 @@ function score(data, q, p, index) {
     if (served || p.hq === country) {
       total += w.serves_country;
       reasons.push(served ? `serves ${place}` : `headquartered in ${place}`);
-    } else if (p.hq_region === region) {
-      total += w.headquartered_in_region;
-      reasons.push("headquartered in your region");
-    } else if (regionServed) {
-      total += w.serves_region;
-      reasons.push(`serves ${data.regions[region].name}`);
+    } else {
+      if (p.hq_region === region) {
+        total += w.headquartered_in_region;
+        reasons.push("headquartered in your region");
+      } else if (regionServed) {
+        total += w.serves_region;
+      }
+      if (regionServed) reasons.push(`serves ${data.regions[region].name}`);
     }
     if (served || regionServed || p.hq === country) {
       reach = "local";
