@@ -82,6 +82,9 @@ def pagefind_binary() -> Path:
     The API looks in PAGEFIND_BINARY_PATH, then the pagefind-bin package, then PATH; it only
     notices a missing binary deep inside a subprocess call, so look first.
     """
+    if os.environ.get("PAGEFIND_BINARY_PATH") == "":
+        raise SearchIndexError("PAGEFIND_BINARY_PATH is set but empty",
+                               "unset it to use the pagefind-bin package, or set it to a Pagefind binary")
     try:
         from pagefind.service import get_executable
     except ImportError:

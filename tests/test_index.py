@@ -12,8 +12,11 @@ import concurrent.futures
 import datetime as dt
 import gzip
 import json
+import os
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -26,7 +29,7 @@ from partnerdir.facets import FACETS
 from partnerdir.index import SIGNATURE, UNUSED_FILES, build_index, incomplete_files, stable_order
 from partnerdir.pages import directory
 from partnerdir.pipeline import build_site
-from partnerdir.project import Paths
+from partnerdir.project import ROOT, Paths
 from partnerdir.rules import country_name
 from partnerdir.serve import Preview
 from tests.site_records import SMALL, parse, project_paths, record, write_records
@@ -184,6 +187,15 @@ def test_the_same_pages_give_the_same_index_bytes(built_site, tmp_path):
     assert tree(tmp_path / "a" / "pagefind") == trees[0]
 
 
+def test_another_process_folder_and_time_zone_give_the_same_index(built_site, tmp_path):
+    out = tmp_path / "site"
+    env = {**os.environ, "TZ": "Pacific/Auckland", "PYTHONHASHSEED": "7", "LC_ALL": "C.UTF-8"}
+    run = subprocess.run([sys.executable, str(ROOT / "build.py"), "build", "--out", str(out),
+                          "--as-of", "2026-11-15"], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert tree(out / "pagefind") == tree(built_site / "pagefind")
+
+
 def test_rewritten_index_files_keep_pagefind_s_encoding(built_site):
     folder = built_site / "pagefind"
     entry = json.loads((folder / "pagefind-entry.json").read_text())
@@ -197,6 +209,26 @@ def test_rewritten_index_files_keep_pagefind_s_encoding(built_site):
         assert index[0] == name
         values = [v for v, _ in index[1]]
         assert values == sorted(values)
+
+
+def test_partners_sort_by_status_and_by_name_in_pagefind(built_site, sample):
+    """Pagefind's sorts list page numbers; a page number is a place in the metadata's page list."""
+    _, _, d = sample
+    folder = built_site / "pagefind"
+    entry = json.loads((folder / "pagefind-entry.json").read_text())
+    raw = gzip.decompress((folder / f"pagefind.{entry['languages']['en']['hash']}.pf_meta").read_bytes())
+    meta = cbor.loads(raw[len(SIGNATURE):])
+    slug_of = {}
+    for number, (fragment, _) in enumerate(meta[1]):
+        data = gzip.decompress((folder / "fragment" / f"{fragment}.pf_fragment").read_bytes())
+        slug_of[number] = json.loads(data[len(SIGNATURE):])["meta"].get("slug")
+    sorts = dict(meta[4])
+    assert sorted(sorts) == ["name", "status"]
+    by_name = [slug_of[n] for n in sorts["name"]]
+    assert by_name == sorted(d.partners, key=lambda s: d.partners[s].name.lower())
+    ranks = [d.views[slug_of[n]].level_rank for n in sorts["status"]]
+    assert sorted(slug_of[n] for n in sorts["status"]) == sorted(d.partners)
+    assert ranks == sorted(ranks)  # stored ascending; search(q, {sort: {status: "desc"}}) reverses
 
 
 @pytest.mark.parametrize("value", [0, 23, 24, 255, 256, 65535, 65536, 2**32 - 1, 2**32, "", "Ş€😀",
@@ -291,6 +323,12 @@ def test_a_missing_or_crashing_binary_is_one_clear_error_and_the_site_stays(tmp_
     assert "was not changed" in err
     assert tree(paths.out) == before
     assert not list(paths.out.parent.glob(f".{paths.out.name}.build-*"))
+
+
+def test_an_empty_pagefind_binary_path_is_named(tmp_path, small_content, monkeypatch, capsys):
+    code, err = run_build(tmp_path / "site", small_content, monkeypatch, capsys, "")
+    assert code == 1 and "Traceback" not in err
+    assert "PAGEFIND_BINARY_PATH is set but empty" in err
 
 
 def test_without_the_pagefind_bin_package_the_error_says_how_to_install_it(tmp_path, small_content,
