@@ -253,7 +253,7 @@ queries = st.fixed_dictionaries({
 })
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(summaries(), queries)
 def test_partners_that_cannot_serve_the_location_rank_below_every_one_that_can(partners, query):
     data = {**BASE, "partners": partners}
@@ -266,7 +266,7 @@ def test_partners_that_cannot_serve_the_location_rank_below_every_one_that_can(p
     assert len({r["slug"] for r in results}) == len(results)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(summaries(), st.sampled_from(COUNTRIES))
 def test_no_status_level_lifts_a_partner_over_one_serving_the_country(partners, country):
     data = {**BASE, "partners": partners}
@@ -282,7 +282,7 @@ def test_no_status_level_lifts_a_partner_over_one_serving_the_country(partners, 
     assert local == sorted(local, reverse=True)
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(summaries(), st.integers(1, 4), st.sampled_from([0, 2]))
 def test_country_pages_recommend_exactly_the_top_of_the_full_ranking(partners, limit, level_step):
     data = {**BASE, "weights": {**BASE["weights"], "level_step": level_step}, "partners": partners}
