@@ -205,6 +205,9 @@ class Memo:
     records: dict[str, tuple[tuple[int, int, int], object]] = field(default_factory=dict)
     awards: dict[str, tuple[object, object]] = field(default_factory=dict)
     pages: dict[str, tuple[object, bytes, str, str]] = field(default_factory=dict)
+    # slug -> (partner, award, what listing pages may show of them); see listing_key
+    listed: dict[str, tuple[object, object, str]] = field(default_factory=dict)
+    listing: tuple[str, object] | None = None  # (listing_key, render.Listing) of the last build
 
     def start(self, state: InputState, as_of: dt.date, base_url: str | None, search: bool) -> None:
         """Drop whatever the changed shared inputs make stale."""
@@ -215,6 +218,7 @@ class Memo:
             self.awards.clear()
         if render_key != self.render_key:
             self.pages.clear()
+            self.listing = None
         self.record_key, self.render_key = record_key, render_key
 
     def forget(self, paths: list[Path]) -> None:
@@ -367,3 +371,27 @@ def _check_all(paths: Paths, files: list[Path], problems: list, rules: Rules,
     last_check.clear()
     last_check.update(load=waiting, validate=validating)
     return partners, problems
+
+
+def listing_key(partners: list[Partner], awards: dict[str, Award], memo: Memo) -> str:
+    """What the listing pages and listing open data show, as one digest: every partner's record
+    but its description, and its award, under the same render key.
+
+    A rebuild whose key is unchanged (an edit to descriptions only, the most common edit) keeps
+    the last build's listing pages instead of making them again. Listing pages never show a
+    description; if one ever did, the cold/warm comparison in tests/test_incremental.py, which
+    edits a description alone, would fail.
+    """
+    digest = hashlib.sha256(memo.render_key.encode())
+    listed = {}
+    for partner in partners:
+        award = awards[partner.slug]
+        hit = memo.listed.get(partner.slug)
+        if hit is not None and hit[0] is partner and hit[1] is award:
+            data = hit[2]
+        else:
+            data = repr((partner.model_dump(exclude={"description"}), award))
+        listed[partner.slug] = (partner, award, data)
+        digest.update(data.encode() + b"\0")
+    memo.listed = listed
+    return digest.hexdigest()

@@ -121,6 +121,13 @@ def build_site(paths: Paths, as_of: dt.date, base_url: str | None = None, search
     reused = cache.pages_to_reuse(checked.partners, memo)
     rendered: dict[str, tuple[bytes, str, str]] | None = {} if remember else None
     previous = (last or {}).get("manifest")
+    listing_key = cache.listing_key(checked.partners, awards, memo) if remember else ""
+    listing = None
+    if memo.listing is not None and memo.listing[0] == listing_key and previous is not None:
+        kept = memo.listing[1]
+        if all(previous.get(path) == digest for path, (digest, _) in kept.files.items()):
+            listing = kept  # nothing listed changed, and the files are still there
+    listings: list = []
     in_place = in_place and previous is not None
     if in_place:
         cache.forget_last(paths, out)  # until it is whole again
@@ -133,7 +140,8 @@ def build_site(paths: Paths, as_of: dt.date, base_url: str | None = None, search
             try:
                 with clock("render", len(d.partners)):
                     files = render_site(d, paths.templates, paths.static, paths.content, site,
-                                        search=search, reuse=reused, rendered=rendered, sink=writer)
+                                        search=search, reuse=reused, rendered=rendered, sink=writer,
+                                        listing=listing, listing_out=listings)
             except Exception as e:  # a mistake in a template, reported like a mistake in a record
                 problem = _template_problem(e, paths.templates)
                 if problem is None:
@@ -158,6 +166,9 @@ def build_site(paths: Paths, as_of: dt.date, base_url: str | None = None, search
         result.problems = [e.problem]
         return result
     cache.remember_pages(checked.partners, rendered or {}, reused if remember else {}, memo)
+    if remember and listings:
+        unchanged = {path: (digest, False) for path, (digest, _) in listings[0].files.items()}
+        memo.listing = (listing_key, type(listings[0])(listings[0].pages, unchanged))
     result.files = len(files)
     result.pages = sum(1 for p in files if p.endswith(".html"))
     result.written = sum(1 for _, written in files.values() if written)

@@ -110,7 +110,8 @@ def render_site(d: Directory, templates: Path, static: Path, content: Path, site
                 search: bool = False, processes: int | None = None,
                 reuse: dict[str, tuple[bytes, str, str]] | None = None,
                 rendered: dict[str, tuple[bytes, str, str]] | None = None,
-                sink: SiteWriter | None = None) -> dict[str, Any]:
+                sink: SiteWriter | None = None, listing: Listing | None = None,
+                listing_out: list[Listing] | None = None) -> dict[str, Any]:
     """Every file of the site except the search index.
 
     The work comes in independent pieces (each open data file, each kind of listing page, the
@@ -121,6 +122,10 @@ def render_site(d: Directory, templates: Path, static: Path, content: Path, site
     With a `sink`, each file goes to it (a `write.SiteWriter`) as soon as it is made, by the
     worker that made it, and the result maps paths to what `sink.put` returned instead of to
     bytes: a large site is then never held in memory whole, nor sent between processes.
+
+    `listing` is the `Listing` of an earlier build whose listed data (everything about every
+    partner but its description) is unchanged and whose files are still in place: those
+    pages and files are not made again. The listing made is appended to `listing_out`.
     """
     files = static_files(static)
     fingerprints = {path: hashlib.sha256(data).hexdigest()[:10] for path, data in files.items()}
@@ -128,13 +133,13 @@ def render_site(d: Directory, templates: Path, static: Path, content: Path, site
     count = parallel.workers(processes) if len(d.order) >= parallel.MIN_PARTNERS else 1
     try:
         made, listed = _Renderer(d, templates, site, fingerprints, search, sink).render_all(
-            count, reuse, rendered)
+            count, reuse, rendered, listing, listing_out)
     except Exception:
         if count == 1:
             raise
         # Run it again here, so a template mistake is reported with its own file and line.
         made, listed = _Renderer(d, templates, site, fingerprints, search, sink).render_all(
-            1, reuse, rendered)
+            1, reuse, rendered, listing, listing_out)
 
     for site_path, source in sorted(d.logos.items()):
         files[site_path] = (content / source).read_bytes()
@@ -144,6 +149,18 @@ def render_site(d: Directory, templates: Path, static: Path, content: Path, site
     out: dict[str, Any] = {path: sink.put(path, data) for path, data in files.items()} if sink else files
     out.update(made)
     return dict(sorted(out.items()))
+
+
+# The open data that lists partners without their descriptions, like the listing pages.
+LISTING_EXPORTS = ("directory.json", "recommend.json")
+
+
+@dataclass
+class Listing:
+    """The pages and open data that list several partners, as one build made them."""
+
+    pages: dict[int, list[Page]]  # page addresses by index in PAGE_MAKERS
+    files: dict[str, Any]  # path -> bytes, or what the sink returned for them
 
 
 # Open data made whole; partners.json is put together from entries made with the partner pages.
@@ -233,7 +250,8 @@ class _Renderer:
         return made, extra, pages
 
     def render_all(self, count: int, reuse: dict[str, tuple[bytes, str, str]],
-                   rendered: dict[str, tuple[bytes, str, str]] | None) -> tuple[dict[str, Any], list[Page]]:
+                   rendered: dict[str, tuple[bytes, str, str]] | None, listing: Listing | None = None,
+                   listing_out: list[Listing] | None = None) -> tuple[dict[str, Any], list[Page]]:
         """The files, and every page in `PAGE_MAKERS` order (for the sitemap)."""
         d = self.d
         self.keep_pages = rendered is not None
@@ -252,18 +270,25 @@ class _Renderer:
                 self.cards[slug] = Markup(card)
         todo = [slug for slug in d.order if slug not in reuse]
         makers = [i for i, make in enumerate(PAGE_MAKERS) if make is not partner_pages]
-        work: list[tuple] = [("export", name) for name in EXPORTS]
-        work += [("maker", i) for i in makers]
+        work: list[tuple] = [("export", name) for name in EXPORTS
+                             if listing is None or name not in LISTING_EXPORTS]
+        work += [("maker", i) for i in makers] if listing is None else []
         work += [("partners", chunk) for chunk in parallel.chunks(todo, count * 8)]
-        by_maker: dict[int, list[Page]] = {}
+        by_maker: dict[int, list[Page]] = dict(listing.pages) if listing is not None else {}
+        listed_files: dict[str, Any] = dict(listing.files) if listing is not None else {}
         for item, (made, cards, pages) in zip(work, parallel.fork_map(self.work, work, count), strict=True):
             files.update(made)
+            if item[0] == "maker" or item[1] in LISTING_EXPORTS:
+                listed_files.update(made)
             if item[0] == "maker":
                 by_maker[item[1]] = pages
             for slug, (card, entry, page) in cards.items():
                 entries[slug] = entry
                 if rendered is not None:
                     rendered[slug] = (page, card, entry)
+        files.update(listed_files)
+        if listing_out is not None:
+            listing_out.append(Listing(by_maker, listed_files))
         data = export.partners_json(d, self.site, entries)
         files["partners.json"] = self.sink.put("partners.json", data) if self.sink is not None else data
         listed: list[Page] = []

@@ -78,6 +78,12 @@ def test_warm_builds_after_edits_match_cold_builds(project, in_place):
                       body=f"*Zeta* text, edit {step}.")
         write_records(project / "content", {"zeta": data})
 
+    def edit_description(step: int) -> None:
+        """Only the description: the listing pages are kept, not made again."""
+        data = record("Zeta Data", countries_served=["DE", "FR"], certifications=certifications(3),
+                      body=f"*Zeta* text, edit {step}, with [a link](https://zeta.example/).")
+        write_records(project / "content", {"zeta": data})
+
     def add_record(step: int) -> None:
         write_records(project / "content", {"new-partner": record("New Partner Oy", countries_served=["FI"])})
 
@@ -104,8 +110,8 @@ def test_warm_builds_after_edits_match_cold_builds(project, in_place):
         css = project / "templates" / "static" / "site.css"
         css.write_text(css.read_text(encoding="utf-8") + "\n/* edited */\n", encoding="utf-8")
 
-    steps = [edit_record, add_record, delete_record, edit_rules, edit_partner_template, edit_card,
-             edit_stylesheet]
+    steps = [edit_record, edit_description, add_record, delete_record, edit_rules, edit_partner_template,
+             edit_card, edit_stylesheet]
     for step, edit in enumerate(steps, start=1):
         edit(step)
         settle(project / "content", project / "templates", project / "programs.yaml", offset=step)
@@ -121,6 +127,8 @@ def test_warm_builds_after_edits_match_cold_builds(project, in_place):
         if edit is edit_record:
             # one partner's page, the pages listing it and the open data; not the whole site
             assert 0 < warm.written < warm.files / 2, warm.written
+        if edit is edit_description:
+            assert warm.written == 3, warm.written  # its page, partners.json and partners.csv
     assert "Partner Finder" in got["index.html"].decode()
     assert "new-partner" not in "".join(got)
 
