@@ -201,10 +201,10 @@ class Memo:
     record_key: str = ""  # rules, logos, as-of date, code: what checking a record depends on
     render_key: str = ""  # that, and templates, base URL and search: what a partner page depends on
     # record path -> (metadata, partner); slug -> (partner, award);
-    # slug -> (partner, page, card, partners.json entry)
+    # slug -> (partner, page, card, partners.json entry, partners.csv row)
     records: dict[str, tuple[tuple[int, int, int], object]] = field(default_factory=dict)
     awards: dict[str, tuple[object, object]] = field(default_factory=dict)
-    pages: dict[str, tuple[object, bytes, str, str]] = field(default_factory=dict)
+    pages: dict[str, tuple[object, bytes, str, str, str]] = field(default_factory=dict)
     # slug -> (partner, award, what listing pages may show of them); see listing_key
     listed: dict[str, tuple[object, object, str]] = field(default_factory=dict)
     listing: tuple[str, object] | None = None  # (listing_key, render.Listing) of the last build
@@ -313,8 +313,8 @@ def award_reusing(partners: list[Partner], rules: Rules, as_of: dt.date, memo: M
     return awards
 
 
-def pages_to_reuse(partners: list[Partner], memo: Memo) -> dict[str, tuple[bytes, str, str]]:
-    """Page, card and open data entry of each partner whose record (and so these) did not change."""
+def pages_to_reuse(partners: list[Partner], memo: Memo) -> dict[str, tuple[bytes, str, str, str]]:
+    """Page, card and open data of each partner whose record (and so these) did not change."""
     reuse = {}
     for partner in partners:
         hit = memo.pages.get(partner.slug)
@@ -323,8 +323,8 @@ def pages_to_reuse(partners: list[Partner], memo: Memo) -> dict[str, tuple[bytes
     return reuse
 
 
-def remember_pages(partners: list[Partner], rendered: dict[str, tuple[bytes, str, str]],
-                   reused: dict[str, tuple[bytes, str, str]], memo: Memo) -> None:
+def remember_pages(partners: list[Partner], rendered: dict[str, tuple[bytes, str, str, str]],
+                   reused: dict[str, tuple[bytes, str, str, str]], memo: Memo) -> None:
     by_slug = {p.slug: p for p in partners}
     memo.pages = {slug: (by_slug[slug], *made)
                   for slug, made in {**reused, **rendered}.items() if slug in by_slug}

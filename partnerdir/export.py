@@ -88,47 +88,57 @@ def safe_cell(value) -> str:
     return text
 
 
-def partners_csv(d: Directory, site: Site) -> bytes:
+def partners_csv(d: Directory, site: Site, rows: Mapping[str, str] | None = None) -> bytes:
+    """Every listed partner, by slug. `rows` holds `partner_csv_row` results already made."""
+    rows = rows or {}
+    lines = [_csv_line(CSV_COLUMNS)]
+    lines += [rows[slug] if slug in rows else partner_csv_row(d, slug, site) for slug in sorted(d.partners)]
+    return "".join(lines).encode("utf-8")
+
+
+def _csv_line(cells) -> str:
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(CSV_COLUMNS)
-    for slug in sorted(d.partners):
-        p = d.partners[slug]
-        a = d.awards[slug]
-        row = {
-            "slug": slug,
-            "name": p.name,
-            "url": site.url(d.views[slug].path),
-            "website": p.website,
-            "joined": p.joined.isoformat(),
-            "programs": "; ".join(p.programs),
-            "member_of_programs": "; ".join(d.views[slug].member["program"]),
-            "headquarters_city": p.headquarters.city,
-            "headquarters_country": p.headquarters.country,
-            "countries_served": "; ".join(p.countries_served),
-            "regions_served": "; ".join(p.regions_served),
-            "remote_delivery": p.remote_delivery,
-            "expertise": "; ".join(p.expertise),
-            "industries": "; ".join(p.industries),
-            "languages": "; ".join(p.languages),
-            "contact_email": p.contact.email if p.contact else None,
-            "contact_url": p.contact.url if p.contact else None,
-            "status_level": a.level,
-            "status_program": a.program,
-            "as_of": d.as_of.isoformat(),
-            "certified_engineers": a.metrics.get("certified_engineers"),
-            "successful_projects": a.metrics.get("successful_projects"),
-            "subscription_sales_usd": a.metrics.get("subscription_sales"),
-            "next_level": a.next_level,
-            "level_holds_until": (a.drops_on - dt.timedelta(days=1)).isoformat() if a.drops_on else None,
-            "level_drops_to": a.drops_to,
-            "review_date": a.review_date.isoformat(),
-            "certifications": len(p.certifications),
-            "projects": len(p.projects),
-            "description": p.description.strip(),
-        }
-        writer.writerow([safe_cell(row[c]) for c in CSV_COLUMNS])
-    return buffer.getvalue().encode("utf-8")
+    csv.writer(buffer, lineterminator="\r\n").writerow(cells)
+    return buffer.getvalue()
+
+
+def partner_csv_row(d: Directory, slug: str, site: Site) -> str:
+    """One partner's line of partners.csv: made apart, like `partner_json`, for the same reasons."""
+    p = d.partners[slug]
+    a = d.awards[slug]
+    row = {
+        "slug": slug,
+        "name": p.name,
+        "url": site.url(d.views[slug].path),
+        "website": p.website,
+        "joined": p.joined.isoformat(),
+        "programs": "; ".join(p.programs),
+        "member_of_programs": "; ".join(d.views[slug].member["program"]),
+        "headquarters_city": p.headquarters.city,
+        "headquarters_country": p.headquarters.country,
+        "countries_served": "; ".join(p.countries_served),
+        "regions_served": "; ".join(p.regions_served),
+        "remote_delivery": p.remote_delivery,
+        "expertise": "; ".join(p.expertise),
+        "industries": "; ".join(p.industries),
+        "languages": "; ".join(p.languages),
+        "contact_email": p.contact.email if p.contact else None,
+        "contact_url": p.contact.url if p.contact else None,
+        "status_level": a.level,
+        "status_program": a.program,
+        "as_of": d.as_of.isoformat(),
+        "certified_engineers": a.metrics.get("certified_engineers"),
+        "successful_projects": a.metrics.get("successful_projects"),
+        "subscription_sales_usd": a.metrics.get("subscription_sales"),
+        "next_level": a.next_level,
+        "level_holds_until": (a.drops_on - dt.timedelta(days=1)).isoformat() if a.drops_on else None,
+        "level_drops_to": a.drops_to,
+        "review_date": a.review_date.isoformat(),
+        "certifications": len(p.certifications),
+        "projects": len(p.projects),
+        "description": p.description.strip(),
+    }
+    return _csv_line([safe_cell(row[c]) for c in CSV_COLUMNS])
 
 
 def directory_json(d: Directory, site: Site) -> bytes:

@@ -119,7 +119,7 @@ def build_site(paths: Paths, as_of: dt.date, base_url: str | None = None, search
     result.review = review_report(checked.partners, awards, rules)
 
     reused = cache.pages_to_reuse(checked.partners, memo)
-    rendered: dict[str, tuple[bytes, str, str]] | None = {} if remember else None
+    rendered: dict[str, tuple[bytes, str, str, str]] | None = {} if remember else None
     previous = (last or {}).get("manifest")
     listing_key = cache.listing_key(checked.partners, awards, memo) if remember else ""
     listing = None

@@ -108,16 +108,16 @@ def static_files(static: Path) -> dict[str, bytes]:
 
 def render_site(d: Directory, templates: Path, static: Path, content: Path, site: Site,
                 search: bool = False, processes: int | None = None,
-                reuse: dict[str, tuple[bytes, str, str]] | None = None,
-                rendered: dict[str, tuple[bytes, str, str]] | None = None,
+                reuse: dict[str, tuple[bytes, str, str, str]] | None = None,
+                rendered: dict[str, tuple[bytes, str, str, str]] | None = None,
                 sink: SiteWriter | None = None, listing: Listing | None = None,
                 listing_out: list[Listing] | None = None) -> dict[str, Any]:
     """Every file of the site except the search index.
 
     The work comes in independent pieces (each open data file, each kind of listing page, the
     partner pages in batches), which large directories spread over every core. `reuse` holds
-    partner pages, cards and partners.json entries (by slug) known to be current, which are not
-    made again; the ones made are added to `rendered`.
+    partner pages, cards, partners.json entries and partners.csv rows (by slug) known to be
+    current, which are not made again; the ones made are added to `rendered`.
 
     With a `sink`, each file goes to it (a `write.SiteWriter`) as soon as it is made, by the
     worker that made it, and the result maps paths to what `sink.put` returned instead of to
@@ -163,9 +163,9 @@ class Listing:
     files: dict[str, Any]  # path -> bytes, or what the sink returned for them
 
 
-# Open data made whole; partners.json is put together from entries made with the partner pages.
+# Open data made whole; partners.json and partners.csv are put together from entries and rows
+# made with the partner pages.
 EXPORTS: dict[str, Callable[[Directory, Site], bytes]] = {
-    "partners.csv": export.partners_csv,
     "directory.json": export.directory_json,
     "recommend.json": lambda d, site: recommend.recommend_json(d),
 }
@@ -221,7 +221,7 @@ class _Renderer:
         return html.encode("utf-8")
 
     def partners(self, slugs: list[str]) -> tuple[list[tuple[str, bytes]], dict[str, tuple]]:
-        """Partner pages, and each partner's card, partners.json entry and (if kept) page."""
+        """Partner pages, and each partner's card, open data entry and row, and (if kept) page."""
         out = []
         extra = {}
         for slug in slugs:
@@ -229,7 +229,7 @@ class _Renderer:
             html = self.page(page)
             out.append((page.path, html))
             extra[slug] = (str(self.card(self.d.views[slug])), export.partner_json(self.d, slug, self.site),
-                           html if self.keep_pages else None)
+                           export.partner_csv_row(self.d, slug, self.site), html if self.keep_pages else None)
         return out, extra
 
     def work(self, item: tuple) -> tuple[list[tuple[str, Any]], dict[str, tuple], list[Page]]:
@@ -249,8 +249,8 @@ class _Renderer:
             return [(path, self.sink.put(path, data)) for path, data in made], extra, pages
         return made, extra, pages
 
-    def render_all(self, count: int, reuse: dict[str, tuple[bytes, str, str]],
-                   rendered: dict[str, tuple[bytes, str, str]] | None, listing: Listing | None = None,
+    def render_all(self, count: int, reuse: dict[str, tuple[bytes, str, str, str]],
+                   rendered: dict[str, tuple[bytes, str, str, str]] | None, listing: Listing | None = None,
                    listing_out: list[Listing] | None = None) -> tuple[dict[str, Any], list[Page]]:
         """The files, and every page in `PAGE_MAKERS` order (for the sitemap)."""
         d = self.d
@@ -262,9 +262,10 @@ class _Renderer:
                 pass  # reported where it is used, if it is
         files: dict[str, Any] = {}
         entries: dict[str, str] = {}
+        rows: dict[str, str] = {}
         for slug in d.order:
             if slug in reuse:
-                page, card, entries[slug] = reuse[slug]
+                page, card, entries[slug], rows[slug] = reuse[slug]
                 path = partner_path(slug)
                 files[path] = self.sink.put(path, page) if self.sink is not None else page
                 self.cards[slug] = Markup(card)
@@ -282,15 +283,16 @@ class _Renderer:
                 listed_files.update(made)
             if item[0] == "maker":
                 by_maker[item[1]] = pages
-            for slug, (card, entry, page) in cards.items():
-                entries[slug] = entry
+            for slug, (card, entry, row, page) in cards.items():
+                entries[slug], rows[slug] = entry, row
                 if rendered is not None:
-                    rendered[slug] = (page, card, entry)
+                    rendered[slug] = (page, card, entry, row)
         files.update(listed_files)
         if listing_out is not None:
             listing_out.append(Listing(by_maker, listed_files))
-        data = export.partners_json(d, self.site, entries)
-        files["partners.json"] = self.sink.put("partners.json", data) if self.sink is not None else data
+        for name, data in (("partners.json", export.partners_json(d, self.site, entries)),
+                           ("partners.csv", export.partners_csv(d, self.site, rows))):
+            files[name] = self.sink.put(name, data) if self.sink is not None else data
         listed: list[Page] = []
         for i, make in enumerate(PAGE_MAKERS):
             if make is partner_pages:
