@@ -112,30 +112,47 @@ def build_index(folder: Path, directory=None) -> IndexReport:
     pagefind_binary()
     folder = Path(folder).resolve()
     output = folder / SEARCH_FOLDER
+    # Written beside the old index and swapped in whole, so a site updated in place (serve's
+    # preview) never serves a half-written index.
+    fresh = folder / f".{SEARCH_FOLDER}.new"
     broken: list[str] = []
-    for _ in range(ATTEMPTS):
-        shutil.rmtree(output, ignore_errors=True)
-        try:
-            _run(_index(folder, output))
-        except SearchIndexError:
-            raise
-        except TimeoutError:
-            raise SearchIndexError(f"Pagefind did not finish indexing within {TIMEOUT_SECONDS} s",
-                                   RETRY_HINT) from None
-        except Exception as e:  # the service reports its failures as bare Exceptions
-            raise SearchIndexError(f"Pagefind could not index the site: {e}",
-                                   "build with --no-search to publish without search") from e
-        for name in UNUSED_FILES:
-            (output / name).unlink(missing_ok=True)
-        broken = incomplete_files(output)
-        if not broken:
-            break
-    else:
-        raise SearchIndexError(f"Pagefind left incomplete files: {', '.join(broken[:3])}", RETRY_HINT)
-    stable_order(output)
-    files = sorted(p for p in output.rglob("*") if p.is_file())
-    return IndexReport(pages=indexed_pages(output), files=len(files),
-                       bytes=sum(p.stat().st_size for p in files))
+    try:
+        for _ in range(ATTEMPTS):
+            shutil.rmtree(fresh, ignore_errors=True)
+            try:
+                _run(_index(folder, fresh))
+            except SearchIndexError:
+                raise
+            except TimeoutError:
+                raise SearchIndexError(f"Pagefind did not finish indexing within {TIMEOUT_SECONDS} s",
+                                       RETRY_HINT) from None
+            except Exception as e:  # the service reports its failures as bare Exceptions
+                raise SearchIndexError(f"Pagefind could not index the site: {e}",
+                                       "build with --no-search to publish without search") from e
+            for name in UNUSED_FILES:
+                (fresh / name).unlink(missing_ok=True)
+            broken = incomplete_files(fresh)
+            if not broken:
+                break
+        else:
+            raise SearchIndexError(f"Pagefind left incomplete files: {', '.join(broken[:3])}", RETRY_HINT)
+        stable_order(fresh)
+        files = sorted(p for p in fresh.rglob("*") if p.is_file())
+        report = IndexReport(pages=indexed_pages(fresh), files=len(files),
+                             bytes=sum(p.stat().st_size for p in files))
+        _replace(fresh, output)
+    finally:
+        shutil.rmtree(fresh, ignore_errors=True)
+    return report
+
+
+def _replace(fresh: Path, output: Path) -> None:
+    old = output.with_name(f".{output.name}.old")
+    shutil.rmtree(old, ignore_errors=True)
+    if output.exists():
+        os.rename(output, old)
+    os.rename(fresh, output)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 # --------------------------------------------------------------------------------------------
