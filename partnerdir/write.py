@@ -8,10 +8,13 @@ from swapping at the same time.
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import hashlib
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -243,7 +246,15 @@ def _remove(folder: Path, background: bool) -> None:
 
 
 def swap(stage: Path, out: Path, background: bool = False) -> None:
-    """Put `stage` where `out` is, keeping the old site until the new one is in place."""
+    """Put `stage` where `out` is, keeping the old site until the new one is in place.
+
+    Where the system can exchange two folders in one step (Linux), `out` is at every instant
+    the whole old site or the whole new one, even for a build killed mid-swap; elsewhere the
+    old site is moved aside first, and a kill between the two renames leaves no `out`.
+    """
+    if out.exists() and _exchange(stage, out):
+        _remove(stage, background)  # it holds the old site now
+        return
     old = None
     if out.exists():
         old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
@@ -258,3 +269,24 @@ def swap(stage: Path, out: Path, background: bool = False) -> None:
         raise
     if old is not None:
         _remove(old, background)
+
+
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 2
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths atomically with renameat2(RENAME_EXCHANGE); False where that is unavailable."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):  # a C library without it
+        return False
+    renameat2.argtypes = (ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint)
+    if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):  # old kernel or file system
+        return False
+    raise OSError(code, os.strerror(code), str(b))
