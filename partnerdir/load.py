@@ -45,6 +45,9 @@ def record_files(content_dir: Path) -> tuple[list[Path], list[Problem]]:
         if entry.name.startswith(".") or entry.name == "logos":
             continue
         if entry.is_dir(follow_symlinks=False):
+            if path.suffix.lower() in RECORD_SUFFIXES:
+                problems.append(Problem(relative(path), message="is a folder, not a record file",
+                                        hint="a record is one file, <slug>.yaml or <slug>.md"))
             continue
         suffix = path.suffix.lower()
         if suffix not in RECORD_SUFFIXES:
