@@ -27,7 +27,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import cbor
+import cbor2
 
 # Pagefind's Python API logs its own troubles; ours are reported as problems, once.
 logging.getLogger("pagefind").addHandler(logging.NullHandler())
@@ -316,9 +316,9 @@ def _read_index_file(path: Path) -> object:
         raise SearchIndexError(f"Pagefind's {path.name} lacks its signature", FORMAT_HINT)
     payload = raw[len(SIGNATURE):]
     try:
-        value = cbor.loads(payload)
-        same = cbor.dumps(value) == payload
-    except cbor.CBORError as e:
+        value = cbor2.loads(payload)
+        same = cbor2.dumps(value) == payload
+    except (cbor2.CBORDecodeError, ValueError) as e:
         raise SearchIndexError(f"Pagefind's {path.name} is not in the expected format: {e}",
                                FORMAT_HINT) from None
     if not same:
@@ -329,7 +329,7 @@ def _read_index_file(path: Path) -> object:
 def _write_index_file(old: Path, prefix: str, value: object, suffix: str, digits: int,
                       stem: str = "") -> str:
     """Write `value` in Pagefind's form, named after its content; returns the name's hash part."""
-    payload = SIGNATURE + cbor.dumps(value)
+    payload = SIGNATURE + cbor2.dumps(value)
     name = f"{prefix}_{hashlib.sha256(payload).hexdigest()[:digits]}"
     target = old.with_name(f"{stem}{name}{suffix}")
     target.write_bytes(gzip.compress(payload, compresslevel=9, mtime=0))
