@@ -141,13 +141,28 @@ def _bounded_link(get_link):
     return get_link_nearby
 
 
+# Lines that could start an ordered or a bulleted list item, also inside a block quote. The
+# sane_lists extension only changes how the two kinds combine (and an ordered list's start
+# number, which is no text), so a description without both kinds, and without raw HTML (which
+# Markdown takes out of lines before it looks for lists), has the same text either way, and
+# plain_text can reuse render_markdown's conversion.
+_ORDERED_LINE = re.compile(r"^[ \t>]*\d+\.[ \t]", re.MULTILINE)
+_BULLET_LINE = re.compile(r"^[ \t>]*[*+-][ \t]", re.MULTILINE)
+
+
+@functools.lru_cache(maxsize=64)
+def _converted(text: str, extensions: tuple[str, ...]) -> str:
+    """A partner page asks for its description's summary and HTML one after the other."""
+    return _convert(text, extensions)
+
+
 @functools.lru_cache(maxsize=20_000)
 def render_markdown(text: str) -> Markup:
     """Markdown to sanitized HTML, safe to insert into a page unescaped.
 
     Remembered by text, so a rebuild does not convert unchanged descriptions again.
     """
-    html = _convert(text, ("sane_lists",))
+    html = _converted(text, ("sane_lists",))
     html = _HEADING.sub(_shift_heading, html)
     clean = nh3.clean(
         html,
@@ -165,7 +180,8 @@ def render_markdown(text: str) -> Markup:
 @functools.lru_cache(maxsize=20_000)
 def plain_text(text: str, limit: int = 200) -> str:
     """A description's first words without markup, for meta descriptions and link previews."""
-    html = _convert(text, ())
+    same = "<" not in text and (_ORDERED_LINE.search(text) is None or _BULLET_LINE.search(text) is None)
+    html = _converted(text, ("sane_lists",) if same else ())
     words = " ".join(nh3.clean(html, tags=set(), clean_content_tags=set(DROPPED_WITH_CONTENT)).split())
     # nh3 escapes text for HTML; the caller escapes again when it inserts the text.
     words = html_lib.unescape(words)
