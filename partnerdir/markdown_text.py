@@ -110,27 +110,46 @@ class _LinearLinks(Extension):
 
 
 class _PairedBrackets:
-    """`getText(data, index)`: the text up to the ']' that closes the '[' before `index`."""
+    """`getText(data, index)`: the text up to the ']' that closes the '[' before `index`.
+
+    Where a '[' closes depends only on the text after it, and Markdown, having replaced a link
+    with a placeholder, asks again about the unchanged rest of the same text; so the pairs are
+    kept by their distance from the end of the text and stay valid for any text that ends the
+    same way from the '[' asked about.
+    """
 
     def __init__(self, get_text) -> None:
         self.get_text = get_text
-        self.data: str | None = None
-        self.closing: dict[int, int] = {}
+        self.text: str | None = None  # the text the pairs were found in
+        self.closing: dict[int, int] = {}  # distance from its end of each '[' -> of its ']'
+        self.data: str | None = None  # the text last asked about
+        self.same_from = 0  # from this position on, `data` ends like `text`
 
     def __call__(self, data: str, index: int) -> tuple[str, int, bool]:
-        if index < 1 or data[index - 1] != "[":
+        start = index - 1
+        if start < 0 or data[start] != "[":
             return self.get_text(data, index)
-        if data is not self.data:
-            self.data, self.closing, opened = data, {}, []
-            for m in _BRACKET.finditer(data):
-                if m.group() == "[":
-                    opened.append(m.start())
-                elif opened:
-                    self.closing[opened.pop()] = m.start()
-        end = self.closing.get(index - 1)
-        if end is None:
+        if data is not self.data or start < self.same_from:
+            self.data = data
+            if self.text is not None and self.text.endswith(data[start:]):
+                self.same_from = start
+            else:
+                self.text, self.same_from, self.closing = data, 0, _pairs(data)
+        close = self.closing.get(len(data) - start)
+        if close is None:
             return data[index:], len(data), False
+        end = len(data) - close
         return data[index:end], end + 1, True
+
+
+def _pairs(text: str) -> dict[int, int]:
+    pairs, opened = {}, []
+    for m in _BRACKET.finditer(text):
+        if m.group() == "[":
+            opened.append(len(text) - m.start())
+        elif opened:
+            pairs[opened.pop()] = len(text) - m.start()
+    return pairs
 
 
 def _bounded_link(get_link):
