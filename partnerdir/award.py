@@ -217,15 +217,20 @@ class _Evidence:
             sales[s.year] = sales.get(s.year, 0.0) + s.amount_usd
         self.sales = sales
 
-    def measure(self, plan: _Plan, day: dt.date, cutoff: dt.date | None = None) -> dict[str, float]:
-        """Every metric on `day`, using only evidence dated on or before `cutoff` (default: `day`)."""
+    def measure(self, plan: _Plan, day: dt.date, cutoff: dt.date | None = None,
+                sales_through: int | None = None) -> dict[str, float]:
+        """Every metric on `day`, using only evidence dated on or before `cutoff` (default: `day`).
+
+        `sales_through` caps the sales years counted: a past review only knew the years already
+        closed, while the as-of date counts the current year as reported so far.
+        """
         cutoff = day if cutoff is None else cutoff
         engineers = len({h for issued, expires, h in self.certs if issued <= cutoff and expires >= day})
         last = min(day, cutoff)
         start = add_months(day, -plan.months)
         projects = bisect_right(self.projects, last) - bisect_left(self.projects, start)
         sales = self.sales
-        top = min(day.year, cutoff.year)
+        top = min(day.year, cutoff.year, sales_through if sales_through is not None else day.year)
         total = sum(sales.get(y, 0.0) for y in range(day.year - plan.years + 1, top + 1))
         return {ENGINEERS: engineers, PROJECTS: max(projects, 0), SALES: total}
 
@@ -325,7 +330,7 @@ def _history(plan: _Plan, ev: _Evidence, programs: list[str], joined: dt.date, a
         day = review.replace(year=review.year - k)
         if day < joined or day == as_of:
             continue
-        rank, _ = _level(plan, programs, ev.measure(plan, day))
+        rank, _ = _level(plan, programs, ev.measure(plan, day, sales_through=day.year - 1))
         out.append((day, plan.levels[rank]))
     if as_of >= joined:
         out.append((as_of, level_now))

@@ -361,6 +361,17 @@ def test_history_shows_each_review_with_the_evidence_known_then():
     )
 
 
+def test_history_counts_only_the_sales_years_closed_before_each_review():
+    p = partner(programs=["fulfillment-reseller"], joined="2022-06-01",
+                sales=[sale(2024, 30_000), sale(2025, 80_000)])
+    assert award(p, RULES, D).history == (
+        (day("2024-01-01"), "provisional"),  # the 2024 sales were not made yet
+        (day("2025-01-01"), "bronze"),       # 2024 closed with USD 30,000
+        (day("2026-01-01"), "silver"),       # 2024 and 2025: USD 110,000
+        (D, "silver"),
+    )
+
+
 def test_history_leaves_out_reviews_before_the_partner_joined_and_does_not_repeat_the_review_day():
     p = partner(joined="2025-03-01", certs=engineers(2, issued="2025-03-01"), projects=projects_on(1))
     assert award(p, RULES, day("2026-01-01")).history == ((day("2026-01-01"), "bronze"),)

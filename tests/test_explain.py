@@ -85,8 +85,8 @@ def test_explain_prints_level_evidence_next_level_lapse_and_history(content, cap
     table = [line.split() for line in out.splitlines() if line.startswith("  subscription sales")]
     assert table == [["subscription", "sales", "USD", "450,000", "USD", "400,000", "USD", "1,000,000"]]
     assert "  2026-01-01 review  Gold" in out and "  2026-11-15 now     Gold" in out
-    # No engineer was certified yet at the 2024 review, but the 2024 sales count from 1 January.
-    assert "  2024-01-01 review  Gold" in out
+    # No engineer was certified yet at the 2024 review, and the 2024 sales were still to come.
+    assert "  2024-01-01 review  Provisional" in out
     assert ("[counts] AC-00  Certified API Manager Developer, issued 2025-01-01: "
             "current until 2027-03-31") in out
 
