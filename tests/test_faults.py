@@ -96,15 +96,17 @@ def leftovers(root: Path) -> list[str]:
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    """Six sample partners and the site a successful build made of them."""
+    """Six sample partners and the site a successful build made of them. The project has its own
+    copy of the templates and rules, so edits elsewhere in the checkout cannot change its builds."""
     root = tmp_path_factory.mktemp("faults-base")
     content = root / "content"
     content.mkdir()
     for name in RECORDS:
         shutil.copy(SAMPLE / name, content / name)
     shutil.copytree(SAMPLE / "logos", content / "logos")
-    result = build_site(Paths(content=content, out=root / "site", cache=root / ".cache"), AS_OF,
-                        search=True, out=root / "site")
+    shutil.copytree(ROOT / "templates", root / "templates")
+    shutil.copy(ROOT / "data" / "programs.yaml", root / "programs.yaml")
+    result = build_site(paths_of(root), AS_OF, search=True, out=root / "site")
     assert result.ok, [p.text() for p in result.problems]
     return root
 
@@ -124,9 +126,18 @@ def project(built, tmp_path):
     return root
 
 
+def paths_of(root: Path, out: Path | None = None) -> Paths:
+    return Paths(content=root / "content", rules=root / "programs.yaml", templates=root / "templates",
+                 static=root / "templates" / "static", out=out or root / "site", cache=root / ".cache")
+
+
+def options(root: Path) -> list[str]:
+    return ["--content", str(root / "content"), "--data", str(root / "programs.yaml"),
+            "--templates", str(root / "templates"), "--out", str(root / "site"), "--as-of", AS_OF.isoformat()]
+
+
 def build_command(root: Path, search: bool) -> list[str]:
-    return [sys.executable, str(ROOT / "build.py"), "--content", str(root / "content"), "--out",
-            str(root / "site"), "--as-of", AS_OF.isoformat(), *([] if search else ["--no-search"])]
+    return [sys.executable, str(ROOT / "build.py"), *options(root), *([] if search else ["--no-search"])]
 
 
 def start(root: Path, pause: str | None = None, search: bool = False, **env: str) -> subprocess.Popen:
@@ -220,8 +231,7 @@ def test_a_second_build_is_told_the_first_holds_the_site(project):
 
 def test_two_builds_at_once_end_with_the_site_one_build_makes(project, tmp_path):
     reference = tmp_path / "reference"
-    result = build_site(Paths(content=project / "content", out=reference, cache=tmp_path / ".cache"), AS_OF,
-                        search=False, out=reference)
+    result = build_site(paths_of(project, reference), AS_OF, search=False, out=reference)
     assert result.ok
     builds = [start(project), start(project)]
     outcomes = [(proc, *finish(proc)) for proc in builds]
@@ -231,15 +241,16 @@ def test_two_builds_at_once_end_with_the_site_one_build_makes(project, tmp_path)
             assert "another build is writing" in err, err
         assert "Traceback" not in err
     assert any(proc.returncode == 0 for proc, _, _ in outcomes)
-    assert tree(project / "site") == tree(reference)
+    site, expected = tree(project / "site"), tree(reference)
+    differ = sorted(k for k in site.keys() | expected.keys() if site.get(k) != expected.get(k))
+    assert not differ, differ
     assert leftovers(project) == []
 
 
 # --- faults in the environment: one clear message, exit 1, site untouched ----------------------
 
 def run_cli(project: Path, capsys, *extra: str, search: bool = False) -> tuple[int, str]:
-    code = cli.main(["build", "--content", str(project / "content"), "--out", str(project / "site"),
-                     "--as-of", AS_OF.isoformat(), *([] if search else ["--no-search"]), *extra])
+    code = cli.main(["build", *options(project), *([] if search else ["--no-search"]), *extra])
     captured = capsys.readouterr()
     return code, captured.out + captured.err
 
@@ -289,7 +300,7 @@ def test_missing_records_folder_and_rules(project, capsys):
     before = tree(project / "site")
     code, output = run_cli(project, capsys, "--content", str(project / "nowhere"))
     assert_refused(project, before, code, output, "cannot read the records folder")
-    code, output = run_cli(project, capsys, "--data", str(project / "programs.yaml"))
+    code, output = run_cli(project, capsys, "--data", str(project / "no-programs.yaml"))
     assert_refused(project, before, code, output, "cannot read the program rules")
 
 
@@ -313,7 +324,6 @@ def test_a_full_disk(project, capsys, monkeypatch):
 
 def test_a_broken_template(project, capsys):
     templates = project / "templates"
-    shutil.copytree(ROOT / "templates", templates)
     partner = templates / "partner.html"
     lines = partner.read_text("utf-8").splitlines(keepends=True)
     lines.insert(5, "{% if partner.name %}\n")  # never closed
