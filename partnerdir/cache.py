@@ -201,13 +201,14 @@ class Memo:
     record_key: str = ""  # rules, logos, as-of date, code: what checking a record depends on
     render_key: str = ""  # that, and templates, base URL and search: what a partner page depends on
     # record path -> (metadata, partner); slug -> (partner, award);
-    # slug -> (partner, page, card, partners.json entry, partners.csv row)
+    # slug -> (partner, page, card, partners.json entry, partners.csv row, page hash)
     records: dict[str, tuple[tuple[int, int, int], object]] = field(default_factory=dict)
     awards: dict[str, tuple[object, object]] = field(default_factory=dict)
-    pages: dict[str, tuple[object, bytes, str, str, str]] = field(default_factory=dict)
+    pages: dict[str, tuple] = field(default_factory=dict)
     # slug -> (partner, award, what listing pages may show of them); see listing_key
     listed: dict[str, tuple[object, object, str]] = field(default_factory=dict)
     listing: tuple[str, object] | None = None  # (listing_key, render.Listing) of the last build
+    views: dict[str, tuple] = field(default_factory=dict)  # for pages.directory(known=)
 
     def start(self, state: InputState, as_of: dt.date, base_url: str | None, search: bool) -> None:
         """Drop whatever the changed shared inputs make stale."""
@@ -216,6 +217,7 @@ class Memo:
         if record_key != self.record_key:
             self.records.clear()
             self.awards.clear()
+            self.views.clear()
         if render_key != self.render_key:
             self.pages.clear()
             self.listing = None
@@ -313,8 +315,9 @@ def award_reusing(partners: list[Partner], rules: Rules, as_of: dt.date, memo: M
     return awards
 
 
-def pages_to_reuse(partners: list[Partner], memo: Memo) -> dict[str, tuple[bytes, str, str, str]]:
-    """Page, card and open data of each partner whose record (and so these) did not change."""
+def pages_to_reuse(partners: list[Partner], memo: Memo) -> dict[str, tuple]:
+    """Page, card, open data and page hash of each partner whose record (and so these) did not
+    change."""
     reuse = {}
     for partner in partners:
         hit = memo.pages.get(partner.slug)
@@ -323,10 +326,11 @@ def pages_to_reuse(partners: list[Partner], memo: Memo) -> dict[str, tuple[bytes
     return reuse
 
 
-def remember_pages(partners: list[Partner], rendered: dict[str, tuple[bytes, str, str, str]],
-                   reused: dict[str, tuple[bytes, str, str, str]], memo: Memo) -> None:
+def remember_pages(partners: list[Partner], rendered: dict[str, tuple], reused: dict[str, tuple],
+                   memo: Memo, hashes: dict[str, str]) -> None:
+    """Keep this build's partner pages (and their hashes, from `hashes` by site path)."""
     by_slug = {p.slug: p for p in partners}
-    memo.pages = {slug: (by_slug[slug], *made)
+    memo.pages = {slug: (by_slug[slug], *made[:4], hashes.get(f"partners/{slug}/index.html"))
                   for slug, made in {**reused, **rendered}.items() if slug in by_slug}
 
 
@@ -349,8 +353,11 @@ def _check_all(paths: Paths, files: list[Path], problems: list, rules: Rules,
     from .validate import validate
 
     max_bytes = rules.limits.record_max_bytes
-    count = parallel.workers() if len(files) >= parallel.MIN_PARTNERS else 1
-    batches = parallel.chunks(files, count * 16)
+    # This process validates while the workers read: one core for it, the others for reading
+    # (on two cores reading and validating a record take about as long).
+    cores = parallel.workers()
+    count = cores - 1 if len(files) >= parallel.MIN_PARTNERS and cores > 1 else 0
+    batches = parallel.chunks(files, max(count, 1) * 16)
     partners: list[Partner] = []
     problems = list(problems)
     waiting = validating = 0.0

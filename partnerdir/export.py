@@ -59,10 +59,13 @@ def partners_json(d: Directory, site: Site, entries: Mapping[str, str] | None = 
     `entries` holds `partner_json` results already made; the others are made here.
     """
     entries = entries or {}
-    parts = [entries[slug] if slug in entries else partner_json(d, slug, site) for slug in sorted(d.partners)]
-    listing = "[\n  " + ",\n  ".join(parts) + "\n ]" if parts else "[]"
-    text = "{\n \"as_of\": " + json.dumps(d.as_of.isoformat()) + ",\n \"partners\": " + listing + "\n}\n"
-    return text.encode("utf-8")
+    parts = [(entries[slug] if slug in entries else partner_json(d, slug, site)).encode("utf-8")
+             for slug in sorted(d.partners)]
+    head = ("{\n \"as_of\": " + json.dumps(d.as_of.isoformat()) + ",\n \"partners\": ").encode("utf-8")
+    if not parts:
+        return head + b"[]\n}\n"
+    # One join of bytes: the file is 100 MB at 10,000 partners, and every copy of it counts.
+    return b"".join((head, b"[\n  ", b",\n  ".join(parts), b"\n ]\n}\n"))
 
 
 CSV_COLUMNS = (

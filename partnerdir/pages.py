@@ -139,10 +139,23 @@ def partner_view(partner: Partner, award: Award, rules: Rules) -> PartnerView:
     )
 
 
-def directory(partners: list[Partner], awards: dict[str, Award], rules: Rules, as_of: dt.date) -> Directory:
-    """The public directory: partners the January review removed are left out of everything."""
+def directory(partners: list[Partner], awards: dict[str, Award], rules: Rules, as_of: dt.date,
+              known: dict[str, tuple[Partner, Award, PartnerView]] | None = None) -> Directory:
+    """The public directory: partners the January review removed are left out of everything.
+
+    `known` holds views made by an earlier build in this process, by slug with the partner and
+    award they were made from; a view whose partner and award are the same objects is reused,
+    and the views made are put there.
+    """
     listed = {p.slug: p for p in partners if not awards[p.slug].removed}
-    views = {slug: partner_view(p, awards[slug], rules) for slug, p in listed.items()}
+    views = {}
+    for slug, p in listed.items():
+        hit = known.get(slug) if known is not None else None
+        views[slug] = hit[2] if hit is not None and hit[0] is p and hit[1] is awards[slug] \
+            else partner_view(p, awards[slug], rules)
+    if known is not None:
+        known.clear()
+        known.update((slug, (p, awards[slug], views[slug])) for slug, p in listed.items())
     by_name = sorted(listed.values(), key=name_key)
     order = [p.slug for p in sorted(by_name, key=lambda p: -views[p.slug].level_rank)]
     hq_countries = {p.headquarters.country for p in listed.values()}

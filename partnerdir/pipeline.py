@@ -114,7 +114,7 @@ def build_site(paths: Paths, as_of: dt.date, base_url: str | None = None, search
 
     with clock("award", len(checked.partners)):
         awards = cache.award_reusing(checked.partners, rules, as_of, memo)
-        d = directory(checked.partners, awards, rules, as_of)
+        d = directory(checked.partners, awards, rules, as_of, known=memo.views if remember else None)
     result.listed = len(d.partners)
     result.review = review_report(checked.partners, awards, rules)
 
@@ -165,14 +165,15 @@ def build_site(paths: Paths, as_of: dt.date, base_url: str | None = None, search
         progress.done()
         result.problems = [e.problem]
         return result
-    cache.remember_pages(checked.partners, rendered or {}, reused if remember else {}, memo)
+    hashes = {path: digest for path, (digest, _) in files.items()}
+    cache.remember_pages(checked.partners, rendered or {}, reused if remember else {}, memo, hashes)
     if remember and listings:
         unchanged = {path: (digest, False) for path, (digest, _) in listings[0].files.items()}
         memo.listing = (listing_key, type(listings[0])(listings[0].pages, unchanged))
     result.files = len(files)
     result.pages = sum(1 for p in files if p.endswith(".html"))
     result.written = sum(1 for _, written in files.values() if written)
-    manifest = {path: digest for path, (digest, _) in files.items()}
+    manifest = hashes
     progress.done()
     result.ok = True
     cache.save_last(paths, out, state, _summary_data(result), manifest)

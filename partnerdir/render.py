@@ -108,7 +108,7 @@ def static_files(static: Path) -> dict[str, bytes]:
 
 def render_site(d: Directory, templates: Path, static: Path, content: Path, site: Site,
                 search: bool = False, processes: int | None = None,
-                reuse: dict[str, tuple[bytes, str, str, str]] | None = None,
+                reuse: dict[str, tuple] | None = None,
                 rendered: dict[str, tuple[bytes, str, str, str]] | None = None,
                 sink: SiteWriter | None = None, listing: Listing | None = None,
                 listing_out: list[Listing] | None = None) -> dict[str, Any]:
@@ -117,7 +117,8 @@ def render_site(d: Directory, templates: Path, static: Path, content: Path, site
     The work comes in independent pieces (each open data file, each kind of listing page, the
     partner pages in batches), which large directories spread over every core. `reuse` holds
     partner pages, cards, partners.json entries and partners.csv rows (by slug) known to be
-    current, which are not made again; the ones made are added to `rendered`.
+    current, and optionally the page's hash, which are not made again; the ones made are added
+    to `rendered`.
 
     With a `sink`, each file goes to it (a `write.SiteWriter`) as soon as it is made, by the
     worker that made it, and the result maps paths to what `sink.put` returned instead of to
@@ -249,7 +250,7 @@ class _Renderer:
             return [(path, self.sink.put(path, data)) for path, data in made], extra, pages
         return made, extra, pages
 
-    def render_all(self, count: int, reuse: dict[str, tuple[bytes, str, str, str]],
+    def render_all(self, count: int, reuse: dict[str, tuple],
                    rendered: dict[str, tuple[bytes, str, str, str]] | None, listing: Listing | None = None,
                    listing_out: list[Listing] | None = None) -> tuple[dict[str, Any], list[Page]]:
         """The files, and every page in `PAGE_MAKERS` order (for the sitemap)."""
@@ -265,9 +266,9 @@ class _Renderer:
         rows: dict[str, str] = {}
         for slug in d.order:
             if slug in reuse:
-                page, card, entries[slug], rows[slug] = reuse[slug]
+                page, card, entries[slug], rows[slug], *known = reuse[slug]
                 path = partner_path(slug)
-                files[path] = self.sink.put(path, page) if self.sink is not None else page
+                files[path] = self.sink.put(path, page, *known) if self.sink is not None else page
                 self.cards[slug] = Markup(card)
         todo = [slug for slug in d.order if slug not in reuse]
         makers = [i for i, make in enumerate(PAGE_MAKERS) if make is not partner_pages]

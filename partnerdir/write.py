@@ -166,13 +166,17 @@ class SiteWriter:
             prefix = "" if rel == "." else rel.replace(os.sep, "/") + "/"
             self.present.update(prefix + name for name in names)
 
-    def put(self, path: str, data: bytes) -> tuple[str, bool]:
-        """Write one file if it differs from what is there; its hash, and whether it was written."""
-        digest = content_hash(data)
-        target = self.folder.joinpath(*_safe_relative(path).parts)
+    def put(self, path: str, data: bytes, digest: str | None = None) -> tuple[str, bool]:
+        """Write one file if it differs from what is there; its hash, and whether it was written.
+
+        `digest`, when the caller knows it (a page kept from the last build), saves hashing it.
+        """
+        known = digest is not None
+        digest = digest or content_hash(data)
         if path in self.present and self.previous.get(path) == digest:
-            if not self.in_place or target.is_file():
+            if not self.in_place or known or self.folder.joinpath(*_safe_relative(path).parts).is_file():
                 return digest, False
+        target = self.folder.joinpath(*_safe_relative(path).parts)
         if self.in_place:
             target.parent.mkdir(parents=True, exist_ok=True)
             temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
