@@ -73,9 +73,10 @@ def chunks(items: Sequence, count: int) -> list[list]:
 
 def fork_imap(job: Callable[[Any], Any], items: Sequence, processes: int):
     """Like fork_map, but yields each result as soon as it and those before it are ready, so
-    this process can work on the first results while workers make the rest."""
+    this process can work on the first results while `processes` workers (one is enough) make
+    the rest; with 0, or without fork, the work is done here as it is asked for."""
     global _job
-    if processes <= 1 or len(items) <= 1 or not can_fork():
+    if processes < 1 or not items or not can_fork():
         for item in items:
             yield job(item)
         return
