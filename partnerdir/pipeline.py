@@ -79,9 +79,13 @@ def build_site(paths: Paths, as_of: dt.date, base_url: str | None = None, search
     result = BuildResult(ok=False, out=out, as_of=as_of)
     search = search and search_available()
 
-    def clock(stage: str, total: int = 0):
+    @contextmanager
+    def clock(stage: str, total: int = 0) -> Iterator[None]:
+        """Time a stage and show it; its items are all done when it ends (workers do them)."""
         progress.stage(stage, total)
-        return _timed(result.timings, stage)
+        with _timed(result.timings, stage):
+            yield
+        progress.advance(total)
 
     with clock("check"):
         state = cache.input_state(paths, as_of, base_url, search)

@@ -265,3 +265,16 @@ def test_the_cache_folder_ignores_itself_in_git(project):
     assert (project / ".cache" / ".gitignore").read_text() == "*\n"
     assert list((project / ".cache" / "build").glob("*.json"))
     assert cache.load_last(paths_for(project, out), out) is not None
+
+
+def test_the_build_command_reports_each_stage_in_a_ci_log(project, capsys, monkeypatch):
+    from partnerdir.cli import main
+
+    monkeypatch.setenv("CI", "true")
+    code = main(["build", "--content", str(project / "content"), "--data", str(project / "programs.yaml"),
+                 "--templates", str(project / "templates"), "--out", str(project / "site"),
+                 "--as-of", "2026-11-15", "--no-search"])
+    assert code == 0
+    err = capsys.readouterr().err
+    assert "render: 5/5 done in" in err and "write: " in err, err
+    assert "\r" not in err  # one plain line per stage, no bar animation in a log
