@@ -22,6 +22,7 @@ import datetime as dt
 import hashlib
 import json
 import os
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,11 +64,23 @@ def _tree(folder: Path) -> list[tuple[str, tuple[int, int, int]]]:
 _code_version: str | None = None
 
 
+# Libraries whose version can change a page's bytes (Markdown's HTML, the sanitizer, ...).
+LIBRARIES = ("Jinja2", "MarkupSafe", "Markdown", "nh3", "pydantic", "PyYAML", "pycountry")
+
+
 def code_version() -> str:
-    """The package's own source: a change to any stage's code invalidates everything reused."""
+    """The package's own source, Python's and the libraries' versions: a change to any of them
+    invalidates everything reused."""
     global _code_version
     if _code_version is None:
-        digest = hashlib.sha256()
+        from importlib.metadata import PackageNotFoundError, version
+
+        digest = hashlib.sha256(sys.version.encode())
+        for name in LIBRARIES:
+            try:
+                digest.update(f"{name}={version(name)}\0".encode())
+            except PackageNotFoundError:
+                digest.update(f"{name}=none\0".encode())
         for path in sorted(CODE.glob("*.py")):
             digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
         _code_version = digest.hexdigest()
