@@ -139,7 +139,7 @@ def build_site(paths: Paths, as_of: dt.date, base_url: str | None = None, search
         # Pages go straight from whichever process renders them into the staging folder, which
         # replaces `out` only once everything, the search index included, is in it.
         folder = nullcontext(out) if in_place else staged(out, reuse=previous is not None)
-        with locked(out), folder as stage:
+        with _holding(out, last), folder as stage:
             writer = SiteWriter(stage, previous, in_place=in_place)
             try:
                 with clock("render", len(d.partners)):
@@ -210,6 +210,17 @@ def _restore(result: BuildResult, data: dict) -> None:
     result.pages = data.get("pages", 0)
     if data.get("index"):
         result.index = _IndexText(data["index"])
+
+
+@contextmanager
+def _holding(out: Path, last: dict | None) -> Iterator[None]:
+    """The output's lock, once sure no other build swapped a new site in since this one read
+    `last`: files it would reuse as unchanged might then be the other build's."""
+    with locked(out):
+        if last is not None and cache.out_stamp(out) != last.get("out"):
+            raise WriteError(f"another build replaced {relative(out)}/ while this one was running; "
+                             "build again")
+        yield
 
 
 class _StageFailed(Exception):
