@@ -46,7 +46,7 @@ HOOKS = textwrap.dedent('''
 
     point = os.environ.get("PARTNERDIR_TEST_PAUSE")
     if point:
-        import partnerdir.index, partnerdir.load, partnerdir.render, partnerdir.write
+        import partnerdir.index, partnerdir.load, partnerdir.pages, partnerdir.render, partnerdir.write
 
         def pause():
             sys.stderr.write(f"PAUSED {point}\\n")
@@ -69,6 +69,8 @@ HOOKS = textwrap.dedent('''
             pause_in(partnerdir.render, "render_site")
         elif point == "write":
             pause_in(partnerdir.write.SiteWriter, "put", at_call=20)
+        elif point == "award":  # checked and awarded; not yet holding the output
+            pause_in(partnerdir.pages, "directory")
         elif point == "index":
             pause_in(partnerdir.index, "build_index")
         elif point == "swap":
@@ -245,6 +247,43 @@ def test_two_builds_at_once_end_with_the_site_one_build_makes(project, tmp_path)
     differ = sorted(k for k in site.keys() | expected.keys() if site.get(k) != expected.get(k))
     assert not differ, differ
     assert leftovers(project) == []
+
+
+def describe(root: Path, record: str, words: str) -> None:
+    path = root / "content" / record
+    text = path.read_text("utf-8")
+    path.write_text(text.replace("description: |\n", f"description: |\n  {words}\n", 1), encoding="utf-8")
+
+
+def test_a_build_overtaken_by_another_never_mixes_two_sites(project, tmp_path):
+    """A build reads what the last build left before it takes the lock; if another build swaps a
+    new site in meanwhile, reusing files as if the old one were still there would mix the two."""
+    assert subprocess.run(build_command(project, False), cwd=project, capture_output=True,
+                          timeout=120).returncode == 0
+    describe(project, "cafetal-digital.yaml", "late-build-words")
+    late_inputs = tmp_path / "late"
+    shutil.copytree(project, late_inputs, ignore=shutil.ignore_patterns("site", ".cache"))
+    late = start(project, pause="award")
+    try:
+        assert wait_for_pause(late, "award")
+        describe(project, "baltic-amber-systems.yaml", "overtaking-build-words")
+        overtaking = subprocess.run(build_command(project, False), cwd=project, capture_output=True,
+                                    text=True, timeout=120)
+        assert overtaking.returncode == 0, overtaking.stderr
+        overtaken = tree(project / "site")
+        (project / "resume").touch()
+        _, err = finish(late)
+    finally:
+        (project / "resume").touch()
+        if late.poll() is None:
+            os.killpg(late.pid, signal.SIGKILL)
+    assert "Traceback" not in err
+    if late.returncode == 0:
+        assert build_site(paths_of(late_inputs), AS_OF, search=False).ok
+        assert tree(project / "site") == tree(late_inputs / "site"), "site/ mixes two builds"
+    else:
+        assert late.returncode == 1 and "build again" in err, err
+        assert tree(project / "site") == overtaken
 
 
 # --- faults in the environment: one clear message, exit 1, site untouched ----------------------
