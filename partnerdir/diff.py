@@ -365,6 +365,14 @@ def md(text: str) -> str:
     return text.replace("@", "@\u2060")  # a word joiner: shown as '@', never notifies anyone
 
 
+def code(slug: str) -> str:
+    """A slug as code; an invalid record's file name could hold a backtick that ends the code span."""
+    return f"`{slug}`" if _SLUG.fullmatch(slug) else md(slug)
+
+
+_SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+
+
 def format_markdown(diff: StatusDiff) -> str:
     out = ["### Partner status changes", "",
            f"Comparing {md(diff.base.label)} with {md(diff.head.label)}, as of {diff.as_of.isoformat()}.", ""]
@@ -376,7 +384,7 @@ def format_markdown(diff: StatusDiff) -> str:
         if diff.changes:
             out += ["| | Partner | Status | Why |", "|---|---|---|---|"]
             for c in diff.changes:
-                out.append(f"| {c.kind.capitalize()} | {md(c.name)} (`{c.slug}`) | {md(_status_text(c))} "
+                out.append(f"| {c.kind.capitalize()} | {md(c.name)} ({code(c.slug)}) | {md(_status_text(c))} "
                            f"| {md(c.reason)} |")
         else:
             out.append("No partner is added, removed or changes status.")
