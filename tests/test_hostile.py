@@ -12,6 +12,7 @@ import csv
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 import unicodedata
@@ -193,3 +194,20 @@ def test_a_description_too_deep_for_markdown_is_text_and_the_next_one_still_rend
     deep = render_markdown("- " * 1_000 + "deepest")
     assert deep.startswith("<p>- - -") and deep.endswith("deepest</p>")
     assert render_markdown("*after* the deep one") == "<p><em>after</em> the deep one</p>"
+
+
+def test_the_pull_request_summary_shows_a_hostile_file_name_as_text():
+    """`build.py diff --format markdown` goes into the pull request's job summary, which GitHub
+    renders: an invalid record is named by its file, and a file name can hold anything."""
+    from partnerdir.diff import Side, StatusDiff, compare, format_markdown
+    from partnerdir.project import Paths
+    from partnerdir.rules import load_rules
+
+    rules = load_rules(Paths().rules)
+    stem = "x` <img src=https://tracker.example/p.png> | ![a](https://tracker.example/q.png) `y"
+    base, head = Side("origin/main", rules), Side("working tree", rules, invalid={stem: 1})
+    changes, edited = compare(base, head)
+    summary = format_markdown(StatusDiff(base, head, AS_OF, changes, edited))
+    (row,) = [line for line in summary.splitlines() if line.startswith("| Invalid")]
+    assert "<" not in row and not re.search(r"(?<!\\)\]\(", row), row  # no HTML, no link
+    assert len(re.findall(r"(?<!\\)\|", row)) == 5, row  # the table's own four columns only
