@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 from html.parser import HTMLParser
-from urllib.parse import urlsplit
 
 SAFE_LINK_SCHEMES = frozenset({"http", "https", "mailto"})
 # Attributes whose value a browser treats as a URL to follow or fetch.
@@ -170,7 +169,3 @@ def policy_findings(page: _Page) -> list[str]:
 def visible_text(html: str) -> str:
     """The page's body text with whitespace collapsed, as a visitor reads it."""
     return " ".join("".join(parse(html).text).split())
-
-
-def host(url: str) -> str:
-    return urlsplit(url).hostname or ""
