@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import datetime as dt
+import importlib
 import json
 import os
 import sys
@@ -29,7 +29,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--content", type=Path, help="folder of partner records (default: content/partners)")
     p.add_argument("--data", type=Path, help="program rules (default: data/programs.yaml)")
     p.add_argument("--as-of", type=_date, metavar="YYYY-MM-DD",
-                   help="the day statuses are computed for (default: SOURCE_DATE_EPOCH's date, else today, UTC)")
+                   help="the day statuses are computed for "
+                        "(default: SOURCE_DATE_EPOCH's date, else today, UTC)")
 
 
 def parser() -> argparse.ArgumentParser:
