@@ -9,7 +9,7 @@ import csv
 import datetime as dt
 import io
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING
 
 from .award import award_json
@@ -53,19 +53,29 @@ def partner_json(d: Directory, slug: str, site: Site) -> str:
     return json.dumps(partner_record(d, slug, site), ensure_ascii=False, indent=1).replace("\n", "\n  ")
 
 
-def partners_json(d: Directory, site: Site, entries: Mapping[str, str] | None = None) -> bytes:
+def partners_json(d: Directory, site: Site, entries: Mapping[str, str | bytes] | None = None) -> bytes:
     """Every listed partner, by slug; the same bytes as json.dumps(..., indent=1) of the whole.
 
-    `entries` holds `partner_json` results already made; the others are made here.
+    `entries` holds `partner_json` results (as text or UTF-8) already made; the others are
+    made here.
     """
+    return b"".join(partners_json_chunks(d, site, entries))
+
+
+def partners_json_chunks(d: Directory, site: Site,
+                         entries: Mapping[str, str | bytes] | None = None) -> Iterator[bytes]:
+    """partners.json piece by piece: 100 MB at 10,000 partners need not be in memory whole."""
     entries = entries or {}
-    parts = [(entries[slug] if slug in entries else partner_json(d, slug, site)).encode("utf-8")
-             for slug in sorted(d.partners)]
-    head = ("{\n \"as_of\": " + json.dumps(d.as_of.isoformat()) + ",\n \"partners\": ").encode("utf-8")
-    if not parts:
-        return head + b"[]\n}\n"
-    # One join of bytes: the file is 100 MB at 10,000 partners, and every copy of it counts.
-    return b"".join((head, b"[\n  ", b",\n  ".join(parts), b"\n ]\n}\n"))
+    yield ("{\n \"as_of\": " + json.dumps(d.as_of.isoformat()) + ",\n \"partners\": ").encode("utf-8")
+    slugs = sorted(d.partners)
+    if not slugs:
+        yield b"[]\n}\n"
+        return
+    for i, slug in enumerate(slugs):
+        entry = entries[slug] if slug in entries else partner_json(d, slug, site)
+        yield b"[\n  " if i == 0 else b",\n  "
+        yield entry if isinstance(entry, bytes) else entry.encode("utf-8")
+    yield b"\n ]\n}\n"
 
 
 CSV_COLUMNS = (

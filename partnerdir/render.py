@@ -229,7 +229,8 @@ class _Renderer:
             page = partner_page(self.d, slug)
             html = self.page(page)
             out.append((page.path, html))
-            extra[slug] = (str(self.card(self.d.views[slug])), export.partner_json(self.d, slug, self.site),
+            extra[slug] = (str(self.card(self.d.views[slug])),
+                           export.partner_json(self.d, slug, self.site).encode("utf-8"),
                            export.partner_csv_row(self.d, slug, self.site), html if self.keep_pages else None)
         return out, extra
 
@@ -262,7 +263,7 @@ class _Renderer:
             except TemplateError:
                 pass  # reported where it is used, if it is
         files: dict[str, Any] = {}
-        entries: dict[str, str] = {}
+        entries: dict[str, bytes] = {}
         rows: dict[str, str] = {}
         for slug in d.order:
             if slug in reuse:
@@ -291,9 +292,13 @@ class _Renderer:
         files.update(listed_files)
         if listing_out is not None:
             listing_out.append(Listing(by_maker, listed_files))
-        for name, data in (("partners.json", export.partners_json(d, self.site, entries)),
-                           ("partners.csv", export.partners_csv(d, self.site, rows))):
-            files[name] = self.sink.put(name, data) if self.sink is not None else data
+        if self.sink is not None:  # written as it is put together: 100 MB at 10,000 partners
+            files["partners.json"] = self.sink.put_chunks(
+                "partners.json", export.partners_json_chunks(d, self.site, entries))
+        else:
+            files["partners.json"] = export.partners_json(d, self.site, entries)
+        data = export.partners_csv(d, self.site, rows)
+        files["partners.csv"] = self.sink.put("partners.csv", data) if self.sink is not None else data
         listed: list[Page] = []
         for i, make in enumerate(PAGE_MAKERS):
             if make is partner_pages:

@@ -16,7 +16,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 
@@ -194,6 +194,30 @@ class SiteWriter:
                 self._clear_way(target)
         target.write_bytes(data)
         return digest, True
+
+    def put_chunks(self, path: str, chunks: Iterable[bytes]) -> tuple[str, bool]:
+        """`put` for a file made piece by piece, which is never in memory whole."""
+        target = self.folder.joinpath(*_safe_relative(path).parts)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        digest = hashlib.blake2b(digest_size=16)
+        try:
+            with open(temporary, "wb") as f:
+                for chunk in chunks:
+                    digest.update(chunk)
+                    f.write(chunk)
+            hexdigest = digest.hexdigest()
+            if path in self.present and self.previous.get(path) == hexdigest and \
+                    (not self.in_place or target.is_file()):
+                temporary.unlink()
+                return hexdigest, False
+            if target.is_dir() and not target.is_symlink():
+                shutil.rmtree(target)  # an old folder where the new site has a file
+            os.replace(temporary, target)  # a new file: never into one the live site shares
+        except BaseException:
+            temporary.unlink(missing_ok=True)
+            raise
+        return hexdigest, True
 
     def _clear_way(self, target: Path) -> None:
         """Old files where the new site needs folders."""

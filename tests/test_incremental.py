@@ -278,3 +278,23 @@ def test_the_build_command_reports_each_stage_in_a_ci_log(project, capsys, monke
     err = capsys.readouterr().err
     assert "render: 5/5 done in" in err and "write: " in err, err
     assert "\r" not in err  # one plain line per stage, no bar animation in a log
+
+
+def test_a_file_put_together_piece_by_piece_is_written_like_any_other(tmp_path):
+    """partners.json is written as it is assembled; unchanged it is left alone, changed it is
+    replaced, never written into (the live site may share the old file through a hard link)."""
+    from partnerdir.write import SiteWriter, content_hash
+
+    out = tmp_path / "site"
+    write_tree(out, {".nojekyll": b"", "partners.json": b'{"a": 1}'})
+    shared = out / "partners.json"
+    with staged(out, reuse=True) as stage:
+        previous = {"partners.json": content_hash(b'{"a": 1}'), ".nojekyll": content_hash(b"")}
+        writer = SiteWriter(stage, previous)
+        assert writer.put_chunks("partners.json", [b'{"a"', b": 1}"]) == (content_hash(b'{"a": 1}'), False)
+        digest, written = writer.put_chunks("partners.json", iter([b'{"a": ', b"2}"]))
+        assert written and digest == content_hash(b'{"a": 2}')
+        assert shared.read_bytes() == b'{"a": 1}'  # the live file is untouched until the swap
+        writer.finish({"partners.json": None, ".nojekyll": None})
+    assert (out / "partners.json").read_bytes() == b'{"a": 2}'
+    assert not list(out.glob(".*.tmp"))
