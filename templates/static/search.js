@@ -25,7 +25,8 @@
   var DEBOUNCE_MS = 180;
   var MAX_QUERY = 200;
   var MAX_PAGES = 3;       // other pages (programs, status levels) named under the box
-  var engine = null;       // promise of the Pagefind module, filters loaded
+  var engine = null;       // promise of the Pagefind module
+  var slugOf = {};         // Pagefind page id -> partner slug (pagefind/partner-ids.json)
   var answers = {};        // query -> promise of {slugs, pages}
   var settled = {};        // query -> {slugs, pages} once answered
   var excerptCache = {};   // query + "\n" + slug -> excerpt HTML from Pagefind
@@ -39,11 +40,20 @@
   function start() {
     if (!engine) {
       // Relative to the site's base, so a site under /org/partners/ finds its own index;
-      // Pagefind locates its other files from this import's URL.
-      engine = import(root + "pagefind/pagefind.js").then(function (pf) {
-        return pf.options({ baseUrl: root })
-          .then(function () { return pf.filters(); }) // search results then count per slug
-          .then(function () { return pf; });
+      // Pagefind locates its other files from this import's URL. Filters are never loaded:
+      // Pagefind would then count every filter value on every search, which at 10,000
+      // partners takes seconds. Results map to partners through the index stage's id list.
+      engine = Promise.all([
+        import(root + "pagefind/pagefind.js").then(function (pf) {
+          return pf.options({ baseUrl: root }).then(function () { return pf; });
+        }),
+        fetch(root + "pagefind/partner-ids.json").then(function (r) {
+          if (!r.ok) throw new Error("pagefind/partner-ids.json: HTTP " + r.status);
+          return r.json();
+        })
+      ]).then(function (both) {
+        slugOf = both[1];
+        return both[0];
       });
       engine.catch(function () { engine = null; });
     }
@@ -67,12 +77,18 @@
         return Promise.all([partners, others]);
       }).then(function (both) {
         var slugs = {};
-        var counts = (both[0].filters && both[0].filters.slug) || {};
-        Object.keys(counts).forEach(function (s) { if (counts[s] > 0) slugs[s] = true; });
+        var hits = {};
+        both[0].results.forEach(function (r) {
+          var slug = slugOf[r.id];
+          if (slug) {
+            slugs[slug] = true;
+            hits[slug] = r;
+          }
+        });
         var pages = both[1].map(function (d) {
           return { url: d.url, title: (d.meta && d.meta.title) || d.url, excerpt: d.excerpt };
         });
-        settled[q] = { slugs: slugs, pages: pages };
+        settled[q] = { slugs: slugs, pages: pages, hits: hits };
         return settled[q];
       });
       answers[q].catch(function () { delete answers[q]; });
@@ -84,19 +100,18 @@
     return settled[clean(q)] || null;
   }
 
-  /* Excerpts for the given slugs: one search narrowed to them, one fragment per card shown. */
+  /* Excerpts for the given slugs: one fragment per card shown, from the query's own results. */
   function excerpts(q, slugs) {
     var missing = slugs.filter(function (s) { return !((q + "\n" + s) in excerptCache); });
     if (!missing.length) return Promise.resolve();
-    return start().then(function (pf) {
-      return pf.search(q, { filters: { slug: { any: missing } } });
-    }).then(function (res) {
-      return Promise.all(res.results.map(function (r) { return r.data(); }));
-    }).then(function (datas) {
-      missing.forEach(function (s) { excerptCache[q + "\n" + s] = ""; });
-      datas.forEach(function (d) {
-        if (d.meta && d.meta.slug) excerptCache[q + "\n" + d.meta.slug] = d.excerpt || "";
-      });
+    return find(q).then(function (answer) {
+      return Promise.all(missing.map(function (slug) {
+        var hit = answer.hits[slug];
+        if (!hit) return [slug, ""];
+        return hit.data().then(function (d) { return [slug, d.excerpt || ""]; });
+      }));
+    }).then(function (pairs) {
+      pairs.forEach(function (pair) { excerptCache[q + "\n" + pair[0]] = pair[1]; });
     });
   }
 
