@@ -91,6 +91,13 @@ def test_the_index_holds_exactly_the_listed_partners_with_their_filters(built_si
     listed = [p["slug"] for p in json.loads((built_site / "partners.json").read_text())["partners"]]
     assert sorted(found) == sorted(d.partners) == sorted(listed)
     assert len(found) == 43
+    # the directory's search maps Pagefind's results to partners through this list
+    ids = json.loads((built_site / "pagefind" / "partner-ids.json").read_text())
+    assert sorted(ids.values()) == sorted(listed)
+    for page_id, slug in ids.items():
+        fragment = json.loads(gzip.decompress(
+            (built_site / "pagefind" / "fragment" / f"{page_id}.pf_fragment").read_bytes())[len(SIGNATURE):])
+        assert fragment["url"] == f"/partners/{slug}/"
     # the sample has partners whose programs imply others; the filters must include those
     assert any(set(d.views[s].member["program"]) > set(d.partners[s].programs) for s in d.partners)
     for slug, fragment in found.items():
