@@ -259,7 +259,7 @@ def check_reusing(paths: Paths, as_of: dt.date, memo: Memo, state: InputState) -
     partner; later ones check changed files one by one and repeat the one check that spans
     records, that no two share a slug, exactly as `validate` words it.
     """
-    from .check import Checked
+    from .check import Checked, check_files
     from .load import read_record, record_files
     from .problems import Problem, ProblemError, relative
     from .rules import load_rules
@@ -273,7 +273,7 @@ def check_reusing(paths: Paths, as_of: dt.date, memo: Memo, state: InputState) -
     partners: list[Partner] = []
     kept: dict[str, tuple[tuple[int, int, int], object]] = {}
     if not memo.records:
-        partners, problems = _check_all(paths, files, problems, rules, as_of)
+        partners, problems = check_files(paths.content, files, problems, rules, as_of)
         by_source = {p.source: p for p in partners}
         for path in files:
             key = str(path)
@@ -345,52 +345,6 @@ def remember_pages(partners: list[Partner], rendered: dict[str, tuple], reused: 
     by_slug = {p.slug: p for p in partners}
     memo.pages = {slug: (by_slug[slug], *made[:4], hashes.get(f"partners/{slug}/index.html"))
                   for slug, made in {**reused, **rendered}.items() if slug in by_slug}
-
-
-# How the last cold check spent its time in this process: waiting for records to be read and
-# parsed, and validating them (which overlaps with the reading). For benchmarks.
-last_check: dict[str, float] = {}
-
-
-def _check_all(paths: Paths, files: list[Path], problems: list, rules: Rules,
-               as_of: dt.date) -> tuple[list[Partner], list]:
-    """Every record read and parsed on every core, and validated here as batches arrive.
-
-    `check.check` reads everything, then validates everything; overlapping the two keeps both
-    cores busy. Batches are contiguous runs of files in name order, so `validate` sees them in
-    the same order as one call over all of them would.
-    """
-    from . import parallel
-    from .load import read_record
-    from .problems import Problem
-    from .validate import validate
-
-    max_bytes = rules.limits.record_max_bytes
-    # This process validates while the workers read: one core for it, the others for reading
-    # (on two cores reading and validating a record take about as long).
-    cores = parallel.workers()
-    count = cores - 1 if len(files) >= parallel.MIN_PARTNERS and cores > 1 else 0
-    batches = parallel.chunks(files, max(count, 1) * 16)
-    partners: list[Partner] = []
-    problems = list(problems)
-    waiting = validating = 0.0
-    start = time.perf_counter()
-    def read(batch: list[Path]) -> list:
-        return [read_record(path, max_bytes) for path in batch]
-
-    for results in parallel.fork_imap(read, batches, count):
-        got = time.perf_counter()
-        waiting += got - start
-        raws = [r for r in results if not isinstance(r, Problem)]
-        problems += [r for r in results if isinstance(r, Problem)]
-        found, found_problems = validate(raws, rules, as_of, paths.content)
-        partners += found  # a slug used twice within a batch is reported by validate, across batches below
-        problems += found_problems
-        start = time.perf_counter()
-        validating += start - got
-    last_check.clear()
-    last_check.update(load=waiting, validate=validating)
-    return partners, problems
 
 
 def listing_key(partners: list[Partner], awards: dict[str, Award], memo: Memo) -> str:
