@@ -13,6 +13,7 @@ import zlib
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from .award import Award, describe, evidence, quantity
 from .facets import FACET_BY_KEY, FACETS, FacetValue, facet_values, memberships, value_path
@@ -89,6 +90,24 @@ class Directory:
     def sorted_slugs(self, slugs) -> list[str]:
         wanted = set(slugs)
         return [s for s in self.order if s in wanted]
+
+    @cached_property
+    def matching(self) -> dict[str, dict[str, list[str]]]:
+        """Facet key -> value -> the slugs matching it, in `order`.
+
+        Made in one pass over the partners: asking every country page's question of every
+        partner (is this country among the ~100 it serves?) took seconds at 10,000 partners.
+        """
+        out: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+        for slug in self.order:
+            for key, values in self.views[slug].member.items():
+                by_value = out[key]
+                for value in values:
+                    by_value[value].append(slug)
+        return {key: dict(by_value) for key, by_value in out.items()}
+
+    def matching_views(self, key: str, value: str) -> list[PartnerView]:
+        return [self.views[s] for s in self.matching.get(key, {}).get(value, ())]
 
 
 def initials(name: str) -> str:
@@ -314,14 +333,13 @@ def program_pages(d: Directory) -> Iterator[Page]:
     yield Page("programs/index.html", "programs.html", overview, "Programs and status levels",
                f"The {rules.site.vendor} partner programs, their status levels and how to earn them.")
     for p in rules.programs:
-        members = d.sorted_slugs(s for s, v in d.views.items() if p.id in v.member["program"])
         context = {
             "program": p,
             "implies": [rules.program_by_id[i] for i in p.implies],
             "implied_by": [q for q in rules.programs if p.id in q.implies],
             "metrics": [(m, rules.metrics[m]) for m in p.counts],
             "levels": [(lv, criteria(rules, p.id, lv.id)) for lv in rules.levels if lv.minimums],
-            "cards": [d.views[s] for s in members],
+            "cards": d.matching_views("program", p.id),
             "retired": [r for r in rules.retired_programs if r.successor == p.id],
         }
         yield Page(f"programs/{p.id}/index.html", "program.html", context, p.name, p.summary)
@@ -347,7 +365,7 @@ def status_pages(d: Directory) -> Iterator[Page]:
             "level": level,
             "criteria": ([(p, criteria(rules, p.id, level.id)) for p in rules.programs]
                          if level.minimums else []),
-            "cards": [d.views[s] for s in d.order if d.views[s].level == level.id],
+            "cards": d.matching_views("status", level.id),
             "higher": [lv for lv in rules.levels if rules.level_rank[lv.id] > rules.level_rank[level.id]],
         }
         yield Page(f"status/{level.id}/index.html", "status.html", context, f"{level.name} partners",
@@ -384,8 +402,8 @@ def place_pages(d: Directory) -> Iterator[Page]:
             "region": region,
             "name": region.name,
             "hq": [d.views[s] for s in d.order if d.views[s].hq_country in countries],
-            "serving": [d.views[s] for s in d.order if v.id in d.views[s].member["region"]
-                        and _serves_region(d.partners[s], region.id, countries)],
+            "serving": [view for view in d.matching_views("region", v.id)
+                        if _serves_region(d.partners[view.slug], region.id, countries)],
             "countries": by_region.get(region.id, []),
             "neighbours": [rules.region_by_id[n] for n in region.neighbours if n in rules.region_by_id],
             "region_paths": {r.id: value_path("region", r.id) for r in region_values},
@@ -400,7 +418,7 @@ def place_pages(d: Directory) -> Iterator[Page]:
             "name": v.name,
             "region": rules.region_by_id.get(region_id) if region_id else None,
             "hq": [d.views[s] for s in hq.get(v.id, [])],
-            "serving": [d.views[s] for s in d.order if v.id in d.views[s].member["country"]],
+            "serving": d.matching_views("country", v.id),
             "region_paths": {r.id: value_path("region", r.id) for r in region_values},
             "recommended": country_recommendations(d, v.id),
         }
@@ -423,7 +441,7 @@ def topic_pages(d: Directory) -> Iterator[Page]:
                    f"Partners by {facet.label.lower()}.")
         for v in values:
             context = {"facet": facet, "value": v, "index_title": names[key],
-                       "cards": [d.views[s] for s in d.order if v.id in d.views[s].member[key]]}
+                       "cards": d.matching_views(key, v.id)}
             yield Page(v.path + "index.html", "topic.html", context, f"{v.name} partners",
                        f"Partners with {facet.label.lower()} {v.name}.")
 
