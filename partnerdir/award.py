@@ -14,7 +14,7 @@ import calendar
 import datetime as dt
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from functools import lru_cache
 
 from .rules import METRICS, Rules
@@ -637,25 +637,41 @@ def _more(rules: Rules, gap: Gap) -> str:
 
 
 def award_json(award: Award) -> dict:
-    """The award as JSON-ready data (dates as YYYY-MM-DD), for data exports and `explain --format json`."""
-    data = asdict(award)
+    """The award as JSON-ready data (dates as YYYY-MM-DD), for data exports and `explain --format json`.
 
-    def plain(value):
-        if isinstance(value, dt.date):
-            return value.isoformat()
-        if isinstance(value, dict):
-            return {k: plain(v) for k, v in value.items()}
-        if isinstance(value, list | tuple):
-            return [plain(v) for v in value]
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        return value
+    Fields in declaration order, whole numbers as ints, each gap with its `missing` amount.
+    Written out field by field: `dataclasses.asdict` and a generic walk over its result took
+    a tenth of a millisecond per partner, once for every partner of a build.
+    """
+    a = award
+    return {
+        "slug": a.slug,
+        "as_of": a.as_of.isoformat(),
+        "level": a.level,
+        "program": a.program,
+        "metrics": {k: _json_number(v) for k, v in a.metrics.items()},
+        "by_program": [{"program": pa.program, "level": pa.level, "counted": list(pa.counted),
+                        "next_level": pa.next_level, "missing": [_gap_json(g) for g in pa.missing]}
+                       for pa in a.by_program],
+        "next_level": a.next_level,
+        "missing": [_gap_json(g) for g in a.missing],
+        "drops_on": a.drops_on.isoformat() if a.drops_on is not None else None,
+        "drop_reason": a.drop_reason,
+        "removed": a.removed,
+        "review_date": a.review_date.isoformat(),
+        "history": [{"date": day.isoformat(), "level": lv} for day, lv in a.history],
+        "drops_to": a.drops_to,
+        "missing_program": a.missing_program,
+        "project_window": ([day.isoformat() for day in a.project_window]
+                           if a.project_window is not None else None),
+        "sales_years": list(a.sales_years) if a.sales_years is not None else None,
+    }
 
-    data = plain(data)
-    for pa, raw in zip(data["by_program"], award.by_program, strict=True):
-        for g, gap in zip(pa["missing"], raw.missing, strict=True):
-            g["missing"] = plain(float(gap.missing))
-    for g, gap in zip(data["missing"], award.missing, strict=True):
-        g["missing"] = plain(float(gap.missing))
-    data["history"] = [{"date": d, "level": lv} for d, lv in data["history"]]
-    return data
+
+def _json_number(value):
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+def _gap_json(gap: Gap) -> dict:
+    return {"metric": gap.metric, "have": _json_number(gap.have), "need": _json_number(gap.need),
+            "missing": _json_number(float(gap.missing))}

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING
 from .award import award_json
 from .pages import CARD_EXPERTISE, CARD_PLACES, PAGE_SIZE, Directory, name_key
 from .rules import country_name, language_name
-from .schema import FIELD_ORDER
 
 if TYPE_CHECKING:
     from .render import Site
@@ -25,36 +24,35 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _STATUS_DROPPED = ("slug", "removed")
 
 
-def _dumps(data) -> bytes:
-    return (json.dumps(data, ensure_ascii=False, indent=1, sort_keys=False) + "\n").encode("utf-8")
+def _compact(data) -> str:
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
 
-def partner_record(d: Directory, slug: str, site: Site) -> dict:
-    """A partner's public fields in record order, its page and logo addresses, and its status."""
-    partner = d.partners[slug]
-    data = partner.model_dump(mode="json", exclude={"source", "format"})
-    out: dict = {"slug": slug}
-    for name in FIELD_ORDER:
-        if name != "slug":
-            out[name] = data.get(name)
-    out["logo"] = site.url(partner.logo) if partner.logo else None
-    out["url"] = site.url(d.views[slug].path)
-    status = award_json(d.awards[slug])
-    out["status"] = {k: v for k, v in status.items() if k not in _STATUS_DROPPED}
-    return out
+# The record's fields as pydantic writes them; the logo follows as a full address instead.
+_RECORD_EXCLUDE = frozenset({"slug", "logo", "source", "format"})
 
 
 def partner_json(d: Directory, slug: str, site: Site) -> str:
-    """One partner's entry in partners.json, laid out for its place in the file (two levels in).
+    """One partner's entry in partners.json, on one line: its slug, the record's public fields in
+    record order, its logo and page addresses, and its status.
 
     Entries are made apart, so a build makes them on every core and a rebuild keeps those of
-    unchanged partners; JSON strings hold no raw line breaks, so indenting every line is safe.
+    unchanged partners. The record's fields come straight from pydantic's JSON writer: making
+    a dict of them and indenting it with the standard library's pure-Python encoder took
+    half a millisecond a partner.
     """
-    return json.dumps(partner_record(d, slug, site), ensure_ascii=False, indent=1).replace("\n", "\n  ")
+    partner = d.partners[slug]
+    fields = partner.model_dump_json(exclude=_RECORD_EXCLUDE)
+    status = award_json(d.awards[slug])
+    for key in _STATUS_DROPPED:
+        del status[key]
+    logo = site.url(partner.logo) if partner.logo else None
+    return (f'{{"slug":{_compact(slug)},{fields[1:-1]},"logo":{_compact(logo)},'
+            f'"url":{_compact(site.url(d.views[slug].path))},"status":{_compact(status)}}}')
 
 
 def partners_json(d: Directory, site: Site, entries: Mapping[str, str | bytes] | None = None) -> bytes:
-    """Every listed partner, by slug; the same bytes as json.dumps(..., indent=1) of the whole.
+    """Every listed partner, by slug, one a line.
 
     `entries` holds `partner_json` results (as text or UTF-8) already made; the others are
     made here.
@@ -66,16 +64,16 @@ def partners_json_chunks(d: Directory, site: Site,
                          entries: Mapping[str, str | bytes] | None = None) -> Iterator[bytes]:
     """partners.json piece by piece: 100 MB at 10,000 partners need not be in memory whole."""
     entries = entries or {}
-    yield ("{\n \"as_of\": " + json.dumps(d.as_of.isoformat()) + ",\n \"partners\": ").encode("utf-8")
+    yield ('{"as_of":' + _compact(d.as_of.isoformat()) + ',"partners":[').encode("utf-8")
     slugs = sorted(d.partners)
     if not slugs:
-        yield b"[]\n}\n"
+        yield b"]}\n"
         return
     for i, slug in enumerate(slugs):
         entry = entries[slug] if slug in entries else partner_json(d, slug, site)
-        yield b"[\n  " if i == 0 else b",\n  "
+        yield b"\n" if i == 0 else b",\n"
         yield entry if isinstance(entry, bytes) else entry.encode("utf-8")
-    yield b"\n ]\n}\n"
+    yield b"\n]}\n"
 
 
 CSV_COLUMNS = (

@@ -10,7 +10,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from partnerdir.award import award, award_all, describe, evidence, public, removals, review_report
+from partnerdir.award import (
+    Gap,
+    award,
+    award_all,
+    award_json,
+    describe,
+    evidence,
+    public,
+    removals,
+    review_report,
+)
 from partnerdir.project import ROOT
 from partnerdir.rules import load_rules
 from partnerdir.validate import Partner
@@ -458,3 +468,36 @@ def test_the_project_window_and_review_rules_come_from_programs_yaml(tmp_path):
     assert award(partner(joined="2024-01-01"), rules, D).removed
     reseller = partner(programs=[FR], certs=engineers(2))
     assert award(reseller, rules, D).level == "bronze"
+
+
+def _generic_json(value):
+    """What award_json means, spelled out generically: every dataclass field, dates as text,
+    whole floats as ints, tuples as lists; each gap also says how much is missing."""
+    import dataclasses
+
+    if dataclasses.is_dataclass(value):
+        out = {f.name: _generic_json(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        if isinstance(value, Gap):
+            out["missing"] = _generic_json(float(value.missing))
+        return out
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: _generic_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_generic_json(v) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(evidence_partners(), st.dates(dt.date(2024, 1, 1), dt.date(2028, 12, 31)))
+def test_award_json_holds_every_field_of_the_award_in_order(p, as_of):
+    result = award(p, RULES, as_of)
+    expected = _generic_json(result)
+    expected["history"] = [{"date": d, "level": lv} for d, lv in expected["history"]]
+    got = award_json(result)
+    assert got == expected
+    assert list(got) == list(expected)
+    assert [list(g) for g in got["missing"]] == [["metric", "have", "need", "missing"]] * len(got["missing"])

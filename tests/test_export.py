@@ -54,6 +54,32 @@ def test_json_has_the_as_of_date_and_every_listed_partner_with_its_status(small)
         assert partner["status"]["level"] in LEVELS
 
 
+def test_json_is_one_partner_a_line_with_every_public_field_in_record_order(small):
+    """Compact, so a build writes it fast, and one partner a line, so a diff of two builds shows
+    which partners changed."""
+    from partnerdir.schema import FIELD_ORDER
+
+    lines = (small / "partners.json").read_text(encoding="utf-8").split("\n")
+    assert lines[0] == '{"as_of":"2026-11-15","partners":['
+    assert lines[-2:] == ["]}", ""]
+    entries = [json.loads(line.removesuffix(",")) for line in lines[1:-2]]
+    assert [e["slug"] for e in entries] == sorted(e["slug"] for e in entries) and len(entries) == 5
+    expected = ["slug", *(f for f in FIELD_ORDER if f not in ("slug", "logo")), "logo", "url", "status"]
+    for entry in entries:
+        assert list(entry) == expected
+    formula = next(e for e in entries if e["slug"] == "formula-co")
+    assert formula["description"] == "-2+3 is a formula too"
+    assert formula["headquarters"] == {"city": "@SUM(A1)", "country": "DE"}
+    assert formula["logo"] is None and formula["contact"] is None
+
+
+def test_json_of_no_partner_is_an_empty_list(tmp_path):
+    result, paths = build(tmp_path, {})
+    assert result.ok, [p.text() for p in result.problems]
+    text = (paths.out / "partners.json").read_text(encoding="utf-8")
+    assert text == '{"as_of":"2026-11-15","partners":[]}\n'
+
+
 def test_removed_partners_are_not_in_the_open_data(small):
     for name in ("partners.json", "partners.csv", "directory.json"):
         assert "omega" not in (small / name).read_text(encoding="utf-8").lower(), name
