@@ -7,7 +7,7 @@ ranking weights) lives in that file, so this module only describes and checks it
 from __future__ import annotations
 
 import difflib
-from functools import cached_property
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Literal, get_args, get_origin
 
@@ -199,6 +199,7 @@ class Rules(_Model):
         return [p.id for p in self.programs if p.id in member]
 
 
+@cache  # pycountry's lookup is slow for how often pages ask (26 times per partner page)
 def country_name(code: str) -> str:
     country = pycountry.countries.get(alpha_2=code)
     if country is None:
@@ -206,6 +207,7 @@ def country_name(code: str) -> str:
     return getattr(country, "common_name", None) or country.name
 
 
+@cache
 def language_name(code: str) -> str:
     lang = pycountry.languages.get(alpha_2=code)
     return lang.name if lang else code
