@@ -81,9 +81,37 @@ class _CompiledTemplates(BytecodeCache):
 _COMPILED = _CompiledTemplates()
 
 
+class _Environment(Environment):
+    """Jinja2 with a faster `{{ d.key }}` for the plain dicts page contexts are made of.
+
+    Jinja first asks a dict for an attribute named `key`, which fails (with an exception, the
+    slow part) unless dicts have such a method, then looks the key up. Here a key that is no
+    dict attribute is looked up at once: the same answer, without the exception, for the
+    hundred or so such lookups of a partner page.
+    """
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        if type(obj) is dict and attribute in obj and attribute not in _DICT_ATTRIBUTES:
+            return obj[attribute]
+        try:  # as Environment.getattr
+            return getattr(obj, attribute)
+        except AttributeError:
+            pass
+        try:
+            return obj[attribute]
+        except (TypeError, LookupError, AttributeError):
+            return self.undefined(obj=obj, name=attribute)
+
+
+_DICT_ATTRIBUTES = frozenset(dir(dict))
+
+
 def environment(templates: Path) -> Environment:
-    env = Environment(
+    # Each build makes its own environment, so templates need not be checked for changes
+    # (a file system call) every time a page asks for one.
+    env = _Environment(
         loader=FileSystemLoader(str(templates)),
+        auto_reload=False,
         bytecode_cache=_COMPILED,
         autoescape=True,
         undefined=StrictUndefined,
