@@ -19,6 +19,7 @@ build cold and warm after edits to records, programs.yaml and templates and comp
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import hashlib
 import json
 import os
@@ -222,6 +223,13 @@ class Memo:
     listed: dict[str, tuple[object, object, str]] = field(default_factory=dict)
     listing: tuple[str, object] | None = None  # (listing_key, render.Listing) of the last build
     views: dict[str, tuple] = field(default_factory=dict)  # for pages.directory(known=)
+    # On disk, between processes (record_cache): the store for the current keys, each record
+    # file's (metadata, content key) and each checked partner's content key by slug
+    store: object | None = None
+    content_keys: dict[str, tuple] = field(default_factory=dict)
+    slug_keys: dict[str, str] = field(default_factory=dict)
+    stored: dict[str, object] = field(default_factory=dict)  # content key -> checked entry as stored
+    encoded: dict[str, tuple] = field(default_factory=dict)  # slug -> (partner, award, plain forms)
 
     def start(self, state: InputState, as_of: dt.date, base_url: str | None, search: bool) -> None:
         """Drop whatever the changed shared inputs make stale."""
@@ -231,10 +239,23 @@ class Memo:
             self.records.clear()
             self.awards.clear()
             self.views.clear()
+            self.listed.clear()
+            self.content_keys.clear()
+            self.slug_keys.clear()
+            self.stored.clear()
         if render_key != self.render_key:
             self.pages.clear()
             self.listing = None
+            self.store = None
         self.record_key, self.render_key = record_key, render_key
+
+    def store_for(self, cache_folder: Path):
+        """The on-disk record cache under the current keys (`record_cache.Store`)."""
+        from .record_cache import Store
+
+        if self.store is None or self.store.root != cache_folder / "records":
+            self.store = Store(cache_folder, self.record_key, self.render_key)
+        return self.store
 
     def forget(self, paths: list[Path]) -> None:
         for path in paths:
@@ -255,9 +276,10 @@ def memo_for(out: Path) -> Memo:
 def check_reusing(paths: Paths, as_of: dt.date, memo: Memo, state: InputState) -> Checked:
     """`check.check`, re-reading and re-checking only record files whose metadata changed.
 
-    The first build of a process runs the ordinary (parallel) check and remembers each file's
-    partner; later ones check changed files one by one and repeat the one check that spans
-    records, that no two share a slug, exactly as `validate` words it.
+    The first build of a process takes what it can from the on-disk record cache (records
+    whose bytes were checked before under the same rules, logos, as-of date and code) and runs
+    the ordinary (parallel) check on the rest; later ones check changed files one by one. Then
+    the one check that spans records, that no two share a slug, exactly as `validate` words it.
     """
     from .check import Checked, check_files
     from .load import read_record, record_files
@@ -272,15 +294,21 @@ def check_reusing(paths: Paths, as_of: dt.date, memo: Memo, state: InputState) -
     files, problems = record_files(paths.content)
     partners: list[Partner] = []
     kept: dict[str, tuple[tuple[int, int, int], object]] = {}
+    store = memo.store_for(paths.cache)
     if not memo.records:
-        partners, problems = check_files(paths.content, files, problems, rules, as_of)
-        by_source = {p.source: p for p in partners}
-        for path in files:
-            key = str(path)
-            partner = by_source.get(relative(path))
-            if partner is not None and key in state.records and key not in state.racy:
-                kept[key] = (state.records[key], partner)
-        files = []
+        files = _from_disk(store, files, state, memo, partners, kept)
+        if len(files) > 1:
+            found, problems = check_files(paths.content, files, problems, rules, as_of)
+            by_source = {p.source: p for p in found}
+            for path in files:
+                key = str(path)
+                partner = by_source.get(relative(path))
+                if partner is not None and key in state.records and key not in state.racy:
+                    kept[key] = (state.records[key], partner)
+            partners += found
+            files = []
+    else:
+        content_keys(files, state, memo)
     for path in files:
         key = str(path)
         meta = state.records.get(key)
@@ -310,6 +338,150 @@ def check_reusing(paths: Paths, as_of: dt.date, memo: Memo, state: InputState) -
             by_slug[partner.slug] = partner
     problems = sorted(problems, key=lambda p: (p.path, p.line, p.column))
     return Checked(rules, sorted(by_slug.values(), key=lambda p: p.slug), problems)
+
+
+def _from_disk(store, files: list[Path], state: InputState, memo: Memo, partners: list,
+               kept: dict) -> list[Path]:
+    """Partners of the record files the on-disk cache holds, added to `partners` and `kept`
+    (and their awards, views and listing digests to the memo); the files still to check."""
+    from .award import Award as AwardType
+    from .pages import PartnerView
+    from .plain_data import codec
+    from .record_cache import no_gc
+    from .validate import Partner as PartnerType
+
+    if not memo.content_keys:
+        memo.content_keys = {name: (tuple(meta), key) for name, (meta, key) in store.known_files().items()}
+    content_keys(files, state, memo)
+    keys = {name: key for name, (_, key) in memo.content_keys.items()}
+    entries = store.checked.load(keys.values())
+    decode_partner, decode_award, decode_view = (codec(c)[1] for c in (PartnerType, AwardType, PartnerView))
+    todo = []
+    with no_gc():
+        for path in files:
+            name = str(path)
+            key = keys.get(name)
+            entry = entries.get(key) if key is not None else None
+            try:
+                partner_data, award_data, view_data, listed = entry  # type: ignore[misc]
+                partner = decode_partner(partner_data)
+                award = decode_award(award_data)
+                view = decode_view(view_data) if view_data is not None else None
+            except Exception:  # not stored, or stored in a shape this code cannot read: check it
+                todo.append(path)
+                continue
+            partners.append(partner)
+            memo.stored[key] = entry
+            memo.awards[partner.slug] = (partner, award)
+            memo.listed[partner.slug] = (partner, award, listed)
+            if view is not None:
+                memo.views[partner.slug] = (partner, award, view)
+            meta = state.records.get(name)
+            if meta is not None and name not in state.racy:
+                kept[name] = (meta, partner)
+    if len(partners) > 1000:
+        gc.freeze()  # millions of objects that live as long as the build: never scan them again
+    return todo
+
+
+def _meta(name: str) -> tuple[int, int, int] | None:
+    try:
+        st = os.stat(name)
+    except OSError:
+        return None
+    return st.st_size, st.st_mtime_ns, st.st_ino
+
+
+def content_keys(files: list[Path], state: InputState, memo: Memo) -> None:
+    """Each record file's content key, reading again only files whose metadata changed."""
+    from .record_cache import content_key
+
+    keys = {}
+    for path in files:
+        name = str(path)
+        meta = state.records.get(name)
+        hit = memo.content_keys.get(name)
+        if hit is not None and meta is not None and hit[0] == meta and name not in state.racy:
+            keys[name] = hit
+            continue
+        try:
+            with open(path, "rb") as f:
+                keys[name] = (meta, content_key(name, f.read()))
+        except OSError:
+            continue
+    memo.content_keys = keys
+
+
+def _encoded(partner: Partner, award: Award, memo: Memo) -> tuple:
+    """The partner and award in `plain_data` form, and the digest of what listings show of them."""
+    hit = memo.encoded.get(partner.slug)
+    if hit is not None and hit[0] is partner and hit[1] is award:
+        return hit[2]
+    memo.encoded[partner.slug] = (partner, award, _encode(partner, award))
+    return memo.encoded[partner.slug][2]
+
+
+def _encode(partner: Partner, award: Award) -> tuple:
+    from .award import Award as AwardType
+    from .plain_data import codec
+    from .validate import Partner as PartnerType
+
+    partner_data = codec(PartnerType)[0](partner)
+    award_data = codec(AwardType)[0](award)
+    values = list(partner_data[0])
+    values[_description_index()] = None  # listing pages never show it; see listing_key
+    listed = hashlib.blake2b(repr((values, award_data)).encode(), digest_size=16).hexdigest()
+    return partner_data, award_data, listed
+
+
+def _description_index() -> int:
+    from .validate import Partner as PartnerType
+
+    return list(PartnerType.model_fields).index("description")
+
+
+def save_checked(memo: Memo, partners: list[Partner], awards: dict[str, Award], state: InputState) -> None:
+    """Keep every checked partner of this build on disk, under its record file's content key.
+
+    A file whose metadata changed since the build read it is not kept: the bytes checked may
+    not be the bytes its key was made from.
+    """
+    from .pages import PartnerView
+    from .plain_data import codec
+
+    store = memo.store
+    if store is None:
+        return
+    encode_view = codec(PartnerView)[0]
+    by_slug = {p.slug: p for p in partners}
+    entries: dict[str, object] = {}
+    files: dict[str, tuple] = {}
+    slug_keys: dict[str, str] = {}
+    for name, (meta, key) in memo.content_keys.items():
+        hit = memo.records.get(name)  # files read this build or before, unchanged and settled
+        if hit is None or meta is None or hit[0] != meta:
+            continue
+        partner = hit[1]
+        if by_slug.get(partner.slug) is not partner:  # a slug two records claim
+            continue
+        stored = memo.stored.get(key)
+        if stored is None:
+            if name in state.racy or _meta(name) != meta:
+                continue  # changed while this build read it, or may have within its clock tick
+            award = awards[partner.slug]
+            partner_data, award_data, listed = _encoded(partner, award, memo)
+            view = memo.views.get(partner.slug)
+            view_data = encode_view(view[2]) if view is not None and view[0] is partner else None
+            stored = (partner_data, award_data, view_data, listed)
+        slug_keys[partner.slug] = key
+        entries[key] = stored
+        if name not in state.racy:
+            files[name] = (meta, key)
+    memo.slug_keys = slug_keys
+    memo.stored = entries
+    memo.encoded = {}
+    store.checked.save(entries)
+    store.save_files(files)
 
 
 def award_reusing(partners: list[Partner], rules: Rules, as_of: dt.date, memo: Memo) -> dict[str, Award]:
@@ -364,8 +536,111 @@ def listing_key(partners: list[Partner], awards: dict[str, Award], memo: Memo) -
         if hit is not None and hit[0] is partner and hit[1] is award:
             data = hit[2]
         else:
-            data = repr((partner.model_dump(exclude={"description"}), award))
+            data = _encoded(partner, award, memo)[2]
         listed[partner.slug] = (partner, award, data)
-        digest.update(data.encode() + b"\0")
+        digest.update(f"{partner.slug}\0{data}\0".encode())
     memo.listed = listed
     return digest.hexdigest()
+
+
+# ----------------------------------------------------------------------------------------------
+# Rendered partner pieces and listing pages, on disk
+
+
+def pages_from_disk(partners: list[Partner], memo: Memo, previous: dict | None) -> None:
+    """Add to `memo.pages` the stored page, card, open data entry and row of each partner
+    whose record the on-disk cache holds and that this process has not rendered.
+
+    A page the last build left in the output (same path, same hash) is only read if the
+    output lost it after all; any other is read now and used only if its bytes still match
+    its hash.
+    """
+    from .pages import partner_path
+    from .write import WriteError, content_hash
+
+    store = memo.store
+    if store is None:
+        return
+    wanted = {}
+    for partner in partners:
+        hit = memo.pages.get(partner.slug)
+        key = memo.slug_keys.get(partner.slug)
+        if key is not None and (hit is None or hit[0] is not partner):
+            wanted[key] = partner
+    if not wanted:
+        return
+    previous = previous or {}
+    for key, entry in store.rendered.load(wanted).items():
+        partner = wanted[key]
+        try:
+            card, json_entry, row, digest = entry  # type: ignore[misc]
+            if not (isinstance(card, str) and isinstance(json_entry, bytes) and isinstance(row, str)
+                    and isinstance(digest, str)):
+                continue
+        except (TypeError, ValueError):
+            continue
+        if previous.get(partner_path(partner.slug)) == digest:
+            def page(digest: str = digest) -> bytes:
+                data = store.page(digest, content_hash)
+                if data is None:
+                    raise WriteError("a page the last build wrote is missing from the site and from the "
+                                     "cache; delete .cache/records and build again")
+                return data
+        else:
+            page = store.page(digest, content_hash)
+            if page is None:
+                continue
+        memo.pages[partner.slug] = (partner, page, card, json_entry, row, digest)
+
+
+def save_rendered(order: list[str], memo: Memo, out: Path, hashes: dict[str, str]) -> None:
+    """Keep every listed partner's card, open data entry, row and page on disk."""
+    from .pages import partner_path
+
+    store = memo.store
+    if store is None:
+        return
+    entries: dict[str, object] = {}
+    pages: dict[str, str] = {}
+    for slug in order:
+        key = memo.slug_keys.get(slug)
+        made = memo.pages.get(slug)
+        path = partner_path(slug)
+        if key is None or made is None or hashes.get(path) is None:
+            continue
+        entries[key] = (str(made[2]), made[3], made[4], hashes[path])
+        pages[path] = hashes[path]
+    store.rendered.save(entries)
+    store.keep_pages(pages, out)
+    store.prune_folders()
+
+
+def load_listing(memo: Memo):
+    """The listing pages the last build under these keys made, as `render.Listing`."""
+    from .pages import Page
+    from .render import Listing
+
+    store = memo.store
+    if store is None or memo.listing is not None:
+        return
+    data = store.load_listing()
+    try:
+        key, pages, files = data  # type: ignore[misc]
+        listing = Listing({int(i): [Page(path, template, {}, title, description, bool(in_sitemap))
+                                    for path, template, title, description, in_sitemap in made]
+                           for i, made in pages.items()},
+                          {str(path): (str(digest), False) for path, digest in files.items()})
+    except Exception:  # missing or not in this shape
+        return
+    store.listing_seen = data
+    memo.listing = (key, listing)
+
+
+def save_listing(memo: Memo) -> None:
+    store = memo.store
+    if store is None or memo.listing is None:
+        return
+    key, listing = memo.listing
+    pages = {i: [(p.path, p.template, p.title, p.description, p.in_sitemap) for p in made]
+             for i, made in listing.pages.items()}
+    store.save_listing((key, pages, {path: digest for path, (digest, _) in listing.files.items()}))

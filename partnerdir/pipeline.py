@@ -28,7 +28,7 @@ from . import cache
 from .problems import Problem, format_problems, relative
 from .progress import Progress
 from .project import Paths
-from .write import SiteWriter, WriteError, locked, staged
+from .write import SiteWriter, WriteError, locked, sparse_staged, staged
 
 INDEX_MODULE = "partnerdir.index"
 
@@ -118,14 +118,18 @@ def build_site(paths: Paths, as_of: dt.date, base_url: str | None = None, search
 
     with clock("award", len(checked.partners)):
         awards = cache.award_reusing(checked.partners, rules, as_of, memo)
-        d = directory(checked.partners, awards, rules, as_of, known=memo.views if remember else None)
+        d = directory(checked.partners, awards, rules, as_of, known=memo.views)
     result.listed = len(d.partners)
     result.review = review_report(checked.partners, awards, rules)
 
-    reused = cache.pages_to_reuse(checked.partners, memo)
-    rendered: dict[str, tuple[bytes, str, str, str]] | None = {} if remember else None
     previous = (last or {}).get("manifest")
-    listing_key = cache.listing_key(checked.partners, awards, memo) if remember else ""
+    with clock("cache"):
+        listing_key = cache.listing_key(checked.partners, awards, memo)
+        cache.save_checked(memo, checked.partners, awards, state)
+        cache.pages_from_disk(checked.partners, memo, previous)
+        cache.load_listing(memo)
+    reused = cache.pages_to_reuse(checked.partners, memo)
+    rendered: dict[str, tuple[bytes, str, str, str]] = {}
     listing = None
     if memo.listing is not None and memo.listing[0] == listing_key and previous is not None:
         kept = memo.listing[1]
@@ -133,19 +137,27 @@ def build_site(paths: Paths, as_of: dt.date, base_url: str | None = None, search
             listing = kept  # nothing listed changed, and the files are still there
     listings: list = []
     in_place = in_place and previous is not None
+    # With no search index to make from the whole tree, a rebuild stages only the files that
+    # change and moves them in (`write.sparse_staged`) instead of copying the site to swap it.
+    sparse = not in_place and previous is not None and not search
     if in_place:
         cache.forget_last(paths, out)  # until it is whole again
     try:
         # Pages go straight from whichever process renders them into the staging folder, which
         # replaces `out` only once everything, the search index included, is in it.
-        folder = nullcontext(out) if in_place else staged(out, reuse=previous is not None)
+        folder = nullcontext(out) if in_place else sparse_staged(out) if sparse else \
+            staged(out, reuse=previous is not None)
         with _holding(out, last), folder as stage:
-            writer = SiteWriter(stage, previous, in_place=in_place)
+            if sparse:
+                stage, writers = stage
+            writer = SiteWriter(stage, previous, in_place=in_place or sparse, base=out if sparse else None)
+            if sparse:
+                writers.append(writer)
             try:
                 with clock("render", len(d.partners)):
                     files = render_site(d, paths.templates, paths.static, paths.content, site,
                                         search=search, reuse=reused, rendered=rendered, sink=writer,
-                                        listing=listing, listing_out=listings)
+                                        listing=listing, listing_out=listings, keep_pages=remember)
             except Exception as e:  # a mistake in a template, reported like a mistake in a record
                 problem = _template_problem(e, paths.templates)
                 if problem is None:
@@ -156,6 +168,8 @@ def build_site(paths: Paths, as_of: dt.date, base_url: str | None = None, search
             if search:
                 with clock("index"):
                     result.index = _index_stage(stage, d)
+            if sparse:
+                cache.forget_last(paths, out)  # until the changes are all moved in
     except WriteError as e:
         progress.done()
         result.problems = [Problem(relative(out), message=str(e))]
@@ -170,10 +184,15 @@ def build_site(paths: Paths, as_of: dt.date, base_url: str | None = None, search
         result.problems = [e.problem]
         return result
     hashes = {path: digest for path, (digest, _) in files.items()}
-    cache.remember_pages(checked.partners, rendered or {}, reused if remember else {}, memo, hashes)
-    if remember and listings:
+    cache.remember_pages(checked.partners, rendered, reused, memo, hashes)
+    if listings:
         unchanged = {path: (digest, False) for path, (digest, _) in listings[0].files.items()}
         memo.listing = (listing_key, type(listings[0])(listings[0].pages, unchanged))
+    with clock("cache"):
+        cache.save_rendered(d.order, memo, out, hashes)
+        cache.save_listing(memo)
+    if not remember:  # their pages were not kept: a later build takes them from the disk
+        memo.pages.clear()
     result.files = len(files)
     result.pages = sum(1 for p in files if p.endswith(".html"))
     result.written = sum(1 for _, written in files.values() if written)

@@ -139,14 +139,15 @@ def render_site(d: Directory, templates: Path, static: Path, content: Path, site
                 reuse: dict[str, tuple] | None = None,
                 rendered: dict[str, tuple[bytes, str, str, str]] | None = None,
                 sink: SiteWriter | None = None, listing: Listing | None = None,
-                listing_out: list[Listing] | None = None) -> dict[str, Any]:
+                listing_out: list[Listing] | None = None, keep_pages: bool = True) -> dict[str, Any]:
     """Every file of the site except the search index.
 
     The work comes in independent pieces (each open data file, each kind of listing page, the
     partner pages in batches), which large directories spread over every core. `reuse` holds
     partner pages, cards, partners.json entries and partners.csv rows (by slug) known to be
     current, and optionally the page's hash, which are not made again; the ones made are added
-    to `rendered`.
+    to `rendered` (pages' bytes only with `keep_pages`: a build that keeps no pages in memory
+    need not send them back from the workers).
 
     With a `sink`, each file goes to it (a `write.SiteWriter`) as soon as it is made, by the
     worker that made it, and the result maps paths to what `sink.put` returned instead of to
@@ -162,13 +163,13 @@ def render_site(d: Directory, templates: Path, static: Path, content: Path, site
     count = parallel.workers(processes) if len(d.order) >= parallel.MIN_PARTNERS else 1
     try:
         made, listed = _Renderer(d, templates, site, fingerprints, search, sink).render_all(
-            count, reuse, rendered, listing, listing_out)
+            count, reuse, rendered, listing, listing_out, keep_pages)
     except Exception:
         if count == 1:
             raise
         # Run it again here, so a template mistake is reported with its own file and line.
         made, listed = _Renderer(d, templates, site, fingerprints, search, sink).render_all(
-            1, reuse, rendered, listing, listing_out)
+            1, reuse, rendered, listing, listing_out, keep_pages)
 
     for site_path, source in sorted(d.logos.items()):
         files[site_path] = (content / source).read_bytes()
@@ -210,6 +211,7 @@ class _Renderer:
         self.sink = sink
         self.keep_pages = False  # send partner pages' bytes back too, for the caller to reuse
         self.cards: dict[str, Markup] = {}
+        self.fragments: dict[tuple, tuple[dict, Markup]] = {}
 
         def asset(name: str) -> str:
             """Asset URLs change with their content, so browsers never mix an old script with a new page."""
@@ -235,6 +237,7 @@ class _Renderer:
             amount=lambda metric, value: amount(rules, metric, value),
             card=self.card,
             card_lines=self.card_lines,
+            fragment=self.fragment,
         )
         self.env = env
         self.card_template = env.get_template("_card.html")
@@ -248,6 +251,14 @@ class _Renderer:
     def card_lines(self, views: list[PartnerView]) -> Markup:
         """Cards one per line: a listing page of 3,000 cards joined here rather than by a template loop."""
         return Markup("".join([line for view in views for line in (self.card(view), "\n")]))
+
+    def fragment(self, name: str, **context: Any) -> Markup:
+        """A partial template that depends on nothing but its arguments, rendered once for the same
+        argument objects: the directory's facet links, the same on each of its 400 pages."""
+        key = (name, *((k, id(v)) for k, v in sorted(context.items())))
+        if key not in self.fragments:  # the arguments are kept, so their ids stay theirs
+            self.fragments[key] = (context, Markup(self.env.get_template(name).render(**context)))
+        return self.fragments[key][1]
 
     def page(self, page: Page) -> bytes:
         template = self.env.get_template(page.template)
@@ -286,10 +297,11 @@ class _Renderer:
 
     def render_all(self, count: int, reuse: dict[str, tuple],
                    rendered: dict[str, tuple[bytes, str, str, str]] | None, listing: Listing | None = None,
-                   listing_out: list[Listing] | None = None) -> tuple[dict[str, Any], list[Page]]:
+                   listing_out: list[Listing] | None = None,
+                   keep_pages: bool = True) -> tuple[dict[str, Any], list[Page]]:
         """The files, and every page in `PAGE_MAKERS` order (for the sitemap)."""
         d = self.d
-        self.keep_pages = rendered is not None
+        self.keep_pages = rendered is not None and keep_pages
         for name in self.env.list_templates(filter_func=lambda n: n.endswith(".html")):
             try:
                 self.env.get_template(name)  # compiled once, before the workers fork

@@ -16,7 +16,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 
@@ -125,6 +125,67 @@ def staged(out: Path, reuse: bool = False) -> Iterator[Path]:
     swap(stage, out, background=reuse)
 
 
+@contextmanager
+def sparse_staged(out: Path) -> Iterator[tuple[Path, list[SiteWriter]]]:
+    """An empty folder next to `out` for the files that changed; when the block ends without an
+    error they are moved into `out` one atomic rename each, and the files the writer (appended
+    to the list by the caller) found removed are deleted.
+
+    For a rebuild that changes a few files of a large site, copying the whole tree to swap it
+    in (`staged`) costs seconds; this costs the changed files. A failure before the end leaves
+    `out` untouched. Visitors may see some files new and others not yet for the moments the
+    renames take, and a build killed during them leaves `out` half updated: the caller forgets
+    the last build's record first, so the next build makes every file again. Call it while
+    holding `locked(out)`.
+    """
+    _check_output(out)
+    _clear_leftovers(out)
+    stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.build-", dir=out.parent))
+    writers: list[SiteWriter] = []
+    try:
+        yield stage, writers
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+    try:
+        apply_changes(stage, out, set().union(*(w.removed for w in writers)))
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+def apply_changes(stage: Path, out: Path, removed: set[str]) -> None:
+    """Move every file of `stage` to the same place in `out` and delete `removed` from `out`."""
+    for root, _dirs, names in os.walk(stage):
+        rel = os.path.relpath(root, stage)
+        for name in names:
+            path = name if rel == "." else os.path.join(rel, name)
+            target = out / path
+            if target.is_dir() and not target.is_symlink():
+                shutil.rmtree(target)  # an old folder where the new site has a file
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+            except (FileExistsError, NotADirectoryError):
+                for parent in reversed(target.parents):  # old files where the new site has folders
+                    if parent.is_file() or parent.is_symlink():
+                        parent.unlink()
+                target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(os.path.join(root, name), target)
+    emptied: set[str] = set()
+    for path in removed:
+        try:
+            os.unlink(out / path)
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            continue
+        emptied.add(os.path.dirname(path))
+    for rel in sorted(emptied, key=lambda p: -p.count("/")):
+        while rel:
+            try:
+                os.rmdir(out / rel)
+            except OSError:
+                break
+            rel = os.path.dirname(rel)
+
+
 def _link_copy(source: Path, target: Path) -> None:
     """`target` (an empty folder) made to hold the same files as `source`, as hard links."""
     for root, dirs, names in os.walk(source):
@@ -156,26 +217,34 @@ class SiteWriter:
     """
 
     def __init__(self, folder: Path, previous: Mapping[str, str] | None = None,
-                 in_place: bool = False) -> None:
+                 in_place: bool = False, base: Path | None = None) -> None:
         self.folder = folder
         self.previous = previous or {}
         self.in_place = in_place
+        # where the files of `previous` are: `folder` itself, or the live site when `folder`
+        # is a sparse staging folder that receives only what changed (see `sparse_staged`)
+        self.base = base or folder
+        self.removed: set[str] = set()
         self.present: set[str] = set(self.previous) if in_place else set()
         for root, _dirs, names in ([] if in_place else os.walk(folder)):
             rel = os.path.relpath(root, folder)
             prefix = "" if rel == "." else rel.replace(os.sep, "/") + "/"
             self.present.update(prefix + name for name in names)
 
-    def put(self, path: str, data: bytes, digest: str | None = None) -> tuple[str, bool]:
+    def put(self, path: str, data: bytes | Callable[[], bytes],
+            digest: str | None = None) -> tuple[str, bool]:
         """Write one file if it differs from what is there; its hash, and whether it was written.
 
-        `digest`, when the caller knows it (a page kept from the last build), saves hashing it.
+        `digest`, when the caller knows it (a page kept from the last build), saves hashing it;
+        `data` may then be a function that returns the bytes, called only if they are written.
         """
         known = digest is not None
         digest = digest or content_hash(data)
         if path in self.present and self.previous.get(path) == digest:
-            if not self.in_place or known or self.folder.joinpath(*_safe_relative(path).parts).is_file():
+            if not self.in_place or known or self.base.joinpath(*_safe_relative(path).parts).is_file():
                 return digest, False
+        if callable(data):  # a page kept in the cache, read only when it must be written
+            data = data()
         target = self.folder.joinpath(*_safe_relative(path).parts)
         if self.in_place:
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -208,7 +277,7 @@ class SiteWriter:
                     f.write(chunk)
             hexdigest = digest.hexdigest()
             if path in self.present and self.previous.get(path) == hexdigest and \
-                    (not self.in_place or target.is_file()):
+                    (not self.in_place or self.base.joinpath(*_safe_relative(path).parts).is_file()):
                 temporary.unlink()
                 return hexdigest, False
             if target.is_dir() and not target.is_symlink():
@@ -228,6 +297,9 @@ class SiteWriter:
 
     def finish(self, paths: set[str] | Mapping[str, object]) -> None:
         """Delete the files the new site does not have, and folders that leaves empty."""
+        if self.base != self.folder:  # sparse staging: deleted from the live site when it is applied
+            self.removed = self.present - set(paths)
+            return
         emptied: set[str] = set()
         for path in self.present - set(paths):
             try:

@@ -52,14 +52,15 @@ def project(tmp_path, monkeypatch):
     return tmp_path
 
 
-def paths_for(root: Path, out: Path) -> Paths:
+def paths_for(root: Path, out: Path, cache_folder: Path | None = None) -> Paths:
     return Paths(content=root / "content", rules=root / "programs.yaml", templates=root / "templates",
-                 static=root / "templates" / "static", out=out, cache=root / ".cache")
+                 static=root / "templates" / "static", out=out, cache=cache_folder or root / ".cache")
 
 
 def cold(root: Path, name: str):
+    """A build from nothing: a new output folder and an empty cache of its own."""
     out = root / "cold" / name / "site"
-    result = build_site(paths_for(root, out), AS_OF, search=False)
+    result = build_site(paths_for(root, out, root / "cold" / name / ".cache"), AS_OF, search=False)
     assert result.ok, [p.text() for p in result.problems]
     return result, tree(out)
 

@@ -1,0 +1,260 @@
+"""Checked records and rendered partner pieces kept on disk, so a new `build` process redoes
+only the records that changed.
+
+Everything is keyed by content: a record's key is a hash of its path and bytes, and the folder
+it is kept in is named after what checking depends on (`Memo.record_key`: programs.yaml, the
+logos, the as-of date, the code) or, for rendered pieces, what rendering depends on as well
+(`Memo.render_key`). A changed input therefore never meets a stale entry: it looks in another
+folder. Under .cache/records/:
+
+* `r-<record key>/files.bin`: each record file's metadata and content key, so unchanged files
+  are not even read (files changed in the last two seconds always are, as in `cache`);
+* `r-<record key>/checked-XX.bin`: by content key, the checked partner, its award, its card's
+  view and the digest of what listing pages show of it (`plain_data` form, marshal);
+* `p-<render key>/rendered-XX.bin`: by content key, the partner's card, partners.json entry,
+  partners.csv row and page hash; `p-<render key>/listing.bin`: the listing pages last made;
+* `pages/<hash>`: partner pages by content hash, hard links to the files the build wrote.
+
+Entries are spread over 256 shards by key, so an edit rewrites two small files, not the whole
+cache. Every file starts with a hash of the rest and is written to a temporary name and renamed
+into place: a truncated, corrupted or half-written file is ignored (its records are checked
+again), never trusted. Entries for records that no longer exist are dropped when their shard
+is written, pages no entry names are deleted, and only the two most recent key folders of
+each kind are kept.
+"""
+
+from __future__ import annotations
+
+import gc
+import hashlib
+import marshal
+import os
+import shutil
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+FORMAT = 1
+KEEP = 2  # key folders of each kind kept: a site built with two settings does not thrash
+
+
+def content_key(path: str, data: bytes) -> str:
+    return hashlib.blake2b(path.encode() + b"\0" + data, digest_size=16).hexdigest()
+
+
+def folder_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()[:20]
+
+
+@contextmanager
+def no_gc() -> Iterator[None]:
+    """Decoding ten thousand records makes millions of tuples; collecting in between is wasted
+    (and made loading twenty times slower)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def read(path: Path, key: str) -> object | None:
+    """The data of a cache file written by `write` under `key`, or None if it is missing,
+    truncated, corrupted or from another format or key."""
+    try:
+        blob = path.read_bytes()
+    except OSError:
+        return None
+    body = memoryview(blob)[16:]
+    if len(blob) < 16 or hashlib.blake2b(body, digest_size=16).digest() != blob[:16]:
+        return None
+    try:
+        with no_gc():
+            data = marshal.loads(body)
+    except Exception:  # marshal raises several kinds on bad input
+        return None
+    if not (isinstance(data, tuple) and len(data) == 3 and data[0] == FORMAT and data[1] == key):
+        return None
+    return data[2]
+
+
+def write(path: Path, key: str, data: object) -> bool:
+    """Atomically: readers see the old file or the new one, never half of one."""
+    body = marshal.dumps((FORMAT, key, data))
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(temporary, "wb") as f:
+            f.write(hashlib.blake2b(body, digest_size=16).digest())
+            f.write(body)
+        os.replace(temporary, path)
+        return True
+    except OSError:
+        try:
+            temporary.unlink()
+        except OSError:
+            pass
+        return False
+
+
+def shard_of(key: str) -> str:
+    return key[:2]
+
+
+class Shelf:
+    """Entries by content key in 256 shard files of one folder, all under one `key`."""
+
+    def __init__(self, folder: Path, name: str, key: str) -> None:
+        self.folder = folder
+        self.name = name
+        self.key = key
+        self.shards: dict[str, dict[str, object]] = {}  # shard -> its entries, as on disk
+
+    def _path(self, shard: str) -> Path:
+        return self.folder / f"{self.name}-{shard}.bin"
+
+    def load(self, keys: Iterable[str]) -> dict[str, object]:
+        """The stored entries among `keys`."""
+        wanted: dict[str, list[str]] = {}
+        for key in keys:
+            wanted.setdefault(shard_of(key), []).append(key)
+        found: dict[str, object] = {}
+        for shard, members in wanted.items():
+            if shard not in self.shards:
+                data = read(self._path(shard), self.key)
+                self.shards[shard] = data if isinstance(data, dict) else {}
+            entries = self.shards[shard]
+            for key in members:
+                if key in entries:
+                    found[key] = entries[key]
+        return found
+
+    def save(self, entries: dict[str, object], encode: Callable[[str], object] | None = None) -> None:
+        """Make the shelf hold exactly `entries` (by key; values as stored, or None for "encode
+        this key now" with `encode`), rewriting only shards whose keys changed."""
+        by_shard: dict[str, dict[str, object]] = {}
+        for key, value in entries.items():
+            by_shard.setdefault(shard_of(key), {})[key] = value
+        if not self.shards:  # what is on disk now, as far as it matters
+            self.load(entries)
+            try:
+                prefix = self.name + "-"
+                for name in os.listdir(self.folder):
+                    if name.startswith(prefix) and name.endswith(".bin"):
+                        self.shards.setdefault(name[len(prefix):-4], {"": None})  # stale: rewrite
+            except OSError:
+                pass
+        for shard in set(self.shards) | set(by_shard):
+            new = by_shard.get(shard, {})
+            old = self.shards.get(shard)
+            if old is not None and old.keys() == new.keys():
+                continue
+            for key, value in new.items():
+                if value is None:
+                    new[key] = old[key] if old and key in old else encode(key) if encode else None
+            if new:
+                if write(self._path(shard), self.key, new):
+                    self.shards[shard] = new
+                else:
+                    self.shards.pop(shard, None)
+            else:
+                try:
+                    self._path(shard).unlink()
+                except OSError:
+                    pass
+                self.shards[shard] = {}
+        try:
+            os.utime(self.folder)  # most recently used: `prune_folders` keeps it
+        except OSError:
+            pass
+
+
+class Store:
+    """The record cache of one project, for one record key and one render key."""
+
+    def __init__(self, cache: Path, record_key: str, render_key: str) -> None:
+        self.root = cache / "records"
+        self.record_folder = self.root / f"r-{folder_key(record_key)}"
+        self.render_folder = self.root / f"p-{folder_key(render_key)}"
+        self.record_key, self.render_key = record_key, render_key
+        self.checked = Shelf(self.record_folder, "checked", record_key)
+        self.rendered = Shelf(self.render_folder, "rendered", render_key)
+        self.files: dict[str, tuple] | None = None  # path -> (metadata, content key), as on disk
+        self.pages = self.root / "pages"
+        self.listing_seen: object = None
+
+    # --- record files -----------------------------------------------------------------------
+
+    def known_files(self) -> dict[str, tuple]:
+        if self.files is None:
+            data = read(self.record_folder / "files.bin", self.record_key)
+            self.files = data if isinstance(data, dict) else {}
+        return self.files
+
+    def save_files(self, files: dict[str, tuple]) -> None:
+        if files != self.files and write(self.record_folder / "files.bin", self.record_key, files):
+            self.files = dict(files)
+
+    # --- listing ------------------------------------------------------------------------------
+
+    def load_listing(self) -> object | None:
+        return read(self.render_folder / "listing.bin", self.render_key)
+
+    def save_listing(self, data: object) -> None:
+        if data != self.listing_seen and write(self.render_folder / "listing.bin", self.render_key, data):
+            self.listing_seen = data
+
+    # --- pages --------------------------------------------------------------------------------
+
+    def page_path(self, digest: str) -> Path:
+        return self.pages / digest
+
+    def has_page(self, digest: str) -> bool:
+        return os.path.isfile(self.page_path(digest))
+
+    def page(self, digest: str, check: Callable[[bytes], str]) -> bytes | None:
+        """A stored page, if its bytes still have the hash it is stored under."""
+        try:
+            data = self.page_path(digest).read_bytes()
+        except OSError:
+            return None
+        return data if check(data) == digest else None
+
+    def keep_pages(self, written: dict[str, str], folder: Path) -> None:
+        """Keep the pages just written (site path -> hash) by hard-linking them from `folder`;
+        delete stored pages that no page has any more. A page that cannot be linked is simply
+        not kept (a later build renders it again)."""
+        try:
+            self.pages.mkdir(parents=True, exist_ok=True)
+            stored = set(os.listdir(self.pages))
+        except OSError:
+            return
+        wanted = set(written.values())
+        for path, digest in written.items():
+            if digest in stored:
+                continue
+            try:
+                os.link(folder / path, self.pages / digest)
+                stored.add(digest)
+            except FileExistsError:
+                stored.add(digest)
+            except OSError:
+                continue
+        for name in stored - wanted:
+            try:
+                os.unlink(self.pages / name)
+            except OSError:
+                pass
+
+    def prune_folders(self) -> None:
+        """Only the most recent key folders of each kind, so the cache does not grow without end."""
+        try:
+            folders = [p for p in self.root.iterdir() if p.is_dir() and p.name[:2] in ("r-", "p-")]
+        except OSError:
+            return
+        for kind, current in (("r-", self.record_folder), ("p-", self.render_folder)):
+            mine = sorted((p for p in folders if p.name.startswith(kind) and p != current),
+                          key=lambda p: p.stat().st_mtime_ns, reverse=True)
+            for old in mine[KEEP - 1:]:
+                shutil.rmtree(old, ignore_errors=True)
