@@ -191,6 +191,8 @@ def directory_pages(d: Directory) -> Iterator[Page]:
     """The home page lists the first cards; /page/N/ the rest, for browsing without JavaScript."""
     total = len(d.order)
     pages = max(1, -(-total // PAGE_SIZE))
+    # One list for every page, so the template renders its links once (see render.fragment).
+    facets = [(f, [v for v in d.facets[f.key] if v.count or f.key in ("program", "status")]) for f in FACETS]
     for number in range(1, pages + 1):
         slugs = d.order[(number - 1) * PAGE_SIZE: number * PAGE_SIZE]
         path = "index.html" if number == 1 else f"page/{number}/index.html"
@@ -201,8 +203,7 @@ def directory_pages(d: Directory) -> Iterator[Page]:
             "page_count": pages,
             "first_index": (number - 1) * PAGE_SIZE + 1,
             "page_paths": ["" if n == 1 else f"page/{n}/" for n in range(1, pages + 1)],
-            "facets": [(f, [v for v in d.facets[f.key] if v.count or f.key in ("program", "status")])
-                       for f in FACETS],
+            "facets": facets,
             "level_names": {lv.id: lv.name for lv in d.rules.levels},
         }
         title = d.rules.site.title if number == 1 else f"{d.rules.site.title}, page {number}"
