@@ -354,10 +354,10 @@ def _from_disk(store, files: list[Path], state: InputState, memo: Memo, partners
         memo.content_keys = {name: (tuple(meta), key) for name, (meta, key) in store.known_files().items()}
     content_keys(files, state, memo)
     keys = {name: key for name, (_, key) in memo.content_keys.items()}
-    entries = store.checked.load(keys.values())
     decode_partner, decode_award, decode_view = (codec(c)[1] for c in (PartnerType, AwardType, PartnerView))
     todo = []
     with no_gc():
+        entries = store.checked.load(keys.values())
         for path in files:
             name = str(path)
             key = keys.get(name)
@@ -379,8 +379,8 @@ def _from_disk(store, files: list[Path], state: InputState, memo: Memo, partners
             meta = state.records.get(name)
             if meta is not None and name not in state.racy:
                 kept[name] = (meta, partner)
-    if len(partners) > 1000:
-        gc.freeze()  # millions of objects that live as long as the build: never scan them again
+        if len(partners) > 1000:
+            gc.freeze()  # millions of objects that live as long as the build: never scan them
     return todo
 
 

@@ -43,6 +43,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--base-url", help="public address of the site, e.g. https://org.github.io/partners/")
     p.add_argument("--no-search", action="store_true", help="skip the Pagefind index (quicker local builds)")
     p.add_argument("--templates", type=Path, help="templates folder (default: templates)")
+    p.add_argument("--cache", type=Path,
+                   help="folder of what later builds reuse (default: .cache; keep it between CI runs)")
 
     p = sub.add_parser("check", help="validate records and programs.yaml; report every problem")
     _common(p)
@@ -82,7 +84,8 @@ def parser() -> argparse.ArgumentParser:
 def _paths(args) -> Paths:
     base = Paths()
     values = {}
-    for name, attr in (("content", "content"), ("data", "rules"), ("templates", "templates"), ("out", "out")):
+    for name, attr in (("content", "content"), ("data", "rules"), ("templates", "templates"), ("out", "out"),
+                       ("cache", "cache")):
         value = getattr(args, name, None)
         if value is not None:
             values[attr] = value.resolve()

@@ -88,7 +88,12 @@ def _model_codec(cls: type[BaseModel]) -> Codec:
     parts = [_codec(cls.model_fields[n].annotation) for n in names]
     # Only fields that marshal cannot keep as they are need a call each way.
     special = [(i, n, e, d) for i, (n, (e, d)) in enumerate(zip(names, parts, strict=True)) if e is not _same]
-    getter = operator.itemgetter(*names)
+    getter = operator.itemgetter(*names) if len(names) > 1 else lambda values: (values[names[0]],)
+    # pydantic's own slots, set as model_construct sets them (frozen models refuse setattr)
+    slots = BaseModel.__dict__
+    set_fields = slots["__pydantic_fields_set__"].__set__
+    set_extra = slots["__pydantic_extra__"].__set__
+    set_private = slots["__pydantic_private__"].__set__
     setter = object.__setattr__
     new = cls.__new__
 
@@ -105,9 +110,9 @@ def _model_codec(cls: type[BaseModel]) -> Codec:
         for _, n, _, d in special:
             state[n] = d(state[n])
         setter(obj, "__dict__", state)
-        setter(obj, "__pydantic_fields_set__", set(fields_set))
-        setter(obj, "__pydantic_extra__", None)
-        setter(obj, "__pydantic_private__", None)
+        set_fields(obj, set(fields_set))
+        set_extra(obj, None)
+        set_private(obj, None)
         return obj
 
     _CODECS[cls] = (encode, decode)
@@ -121,7 +126,7 @@ def _dataclass_codec(cls: type) -> Codec:
     names = tuple(f.name for f in dataclasses.fields(cls))
     parts = [_codec(hints[n]) for n in names]
     special = [(i, n, e, d) for i, (n, (e, d)) in enumerate(zip(names, parts, strict=True)) if e is not _same]
-    getter = operator.attrgetter(*names)
+    getter = operator.attrgetter(*names) if len(names) > 1 else lambda obj: (getattr(obj, names[0]),)
     new = cls.__new__
 
     def encode(obj: Any) -> list:

@@ -13,7 +13,8 @@ folder. Under .cache/records/:
   view and the digest of what listing pages show of it (`plain_data` form, marshal);
 * `p-<render key>/rendered-XX.bin`: by content key, the partner's card, partners.json entry,
   partners.csv row and page hash; `p-<render key>/listing.bin`: the listing pages last made;
-* `pages/<hash>`: partner pages by content hash, hard links to the files the build wrote.
+* `p-<render key>/pages/<hash>`: partner pages by content hash, hard links to the files the
+  build wrote.
 
 Entries are spread over 256 shards by key, so an edit rewrites two small files, not the whole
 cache. Every file starts with a hash of the rest and is written to a temporary name and renamed
@@ -110,6 +111,7 @@ class Shelf:
         self.name = name
         self.key = key
         self.shards: dict[str, dict[str, object]] = {}  # shard -> its entries, as on disk
+        self.scanned = False
 
     def _path(self, shard: str) -> Path:
         return self.folder / f"{self.name}-{shard}.bin"
@@ -136,8 +138,9 @@ class Shelf:
         by_shard: dict[str, dict[str, object]] = {}
         for key, value in entries.items():
             by_shard.setdefault(shard_of(key), {})[key] = value
-        if not self.shards:  # what is on disk now, as far as it matters
-            self.load(entries)
+        self.load(entries)  # the shards of these entries, as on disk (once per shelf)
+        if not self.scanned:  # shards holding only entries of records that are gone
+            self.scanned = True
             try:
                 prefix = self.name + "-"
                 for name in os.listdir(self.folder):
@@ -181,7 +184,7 @@ class Store:
         self.checked = Shelf(self.record_folder, "checked", record_key)
         self.rendered = Shelf(self.render_folder, "rendered", render_key)
         self.files: dict[str, tuple] | None = None  # path -> (metadata, content key), as on disk
-        self.pages = self.root / "pages"
+        self.pages = self.render_folder / "pages"
         self.listing_seen: object = None
 
     # --- record files -----------------------------------------------------------------------

@@ -1,0 +1,241 @@
+"""The on-disk record cache: a new `build` process reuses what earlier ones checked and rendered,
+and the site it makes is always byte for byte the one a build from nothing makes.
+
+Each step edits the inputs the way an editor does, then runs `build` twice as separate
+processes: warm (the same output folder and .cache/ as every step before) and cold (a new
+output folder and an empty cache). The two trees must be identical.
+"""
+
+from __future__ import annotations
+
+import marshal
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from partnerdir import cache, parallel, record_cache
+from partnerdir.pipeline import build_site
+from partnerdir.project import ROOT
+
+from .site_records import AS_OF, SMALL, certifications, record, write_records
+from .test_incremental import paths_for, settle, tree
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    monkeypatch.setattr(parallel, "MIN_PARTNERS", 3)  # small sites take the forked path too
+    content = write_records(tmp_path / "content", {**SMALL, "zeta": record("Zeta Data", body="*Zeta* text.")})
+    shutil.copytree(ROOT / "templates", tmp_path / "templates")
+    shutil.copy(ROOT / "data" / "programs.yaml", tmp_path / "programs.yaml")
+    settle(content, tmp_path / "templates", tmp_path / "programs.yaml")
+    cache._MEMOS.clear()  # nothing kept in this process from other tests
+    yield tmp_path
+    cache._MEMOS.clear()
+
+
+def command(root: Path, out: Path, cache_folder: Path, as_of: str = "2026-11-15") -> list[str]:
+    return [sys.executable, str(ROOT / "build.py"), "build", "--content", str(root / "content"),
+            "--data", str(root / "programs.yaml"), "--templates", str(root / "templates"),
+            "--out", str(out), "--cache", str(cache_folder), "--as-of", as_of, "--no-search"]
+
+
+def build_process(root: Path, out: Path, cache_folder: Path, as_of: str = "2026-11-15") -> str:
+    done = subprocess.run(command(root, out, cache_folder, as_of), cwd=root, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    return done.stdout
+
+
+def test_builds_in_new_processes_after_edits_match_builds_from_nothing(project):
+    warm_out, warm_cache = project / "warm" / "site", project / ".cache"
+    build_process(project, warm_out, warm_cache)
+
+    def edit_description() -> None:
+        write_records(project / "content", {"zeta": record("Zeta Data", body="*Zeta* text, edited.")})
+
+    def edit_listed_fields() -> None:
+        write_records(project / "content", {"zeta": record(
+            "Zeta Data", countries_served=["DE", "FR"], expertise=["integration", "api-management"],
+            certifications=certifications(3), body="*Zeta* text, edited.")})
+
+    def add_record() -> None:
+        write_records(project / "content", {"new-partner": record("New Partner Oy", countries_served=["FI"])})
+
+    def delete_record() -> None:
+        (project / "content" / "new-partner.yaml").unlink()
+
+    def edit_rules() -> None:
+        rules = project / "programs.yaml"
+        rules.write_text(rules.read_text(encoding="utf-8").replace("title: Partner Directory",
+                                                                   "title: Partner Finder"), encoding="utf-8")
+
+    def edit_partner_template() -> None:
+        page = project / "templates" / "partner.html"
+        page.write_text(page.read_text(encoding="utf-8").replace('<h2 id="about-title">About</h2>',
+                                                                 '<h2 id="about-title">About us</h2>'),
+                        encoding="utf-8")
+
+    def delete_the_output_folder() -> None:
+        """What CI gets from actions/cache: .cache/ restored, no site."""
+        shutil.rmtree(warm_out)
+
+    steps = [edit_description, edit_listed_fields, add_record, delete_record, edit_rules,
+             edit_partner_template, delete_the_output_folder]
+    for step, edit in enumerate(steps, start=1):
+        edit()
+        settle(project / "content", project / "templates", project / "programs.yaml", offset=step)
+        output = build_process(project, warm_out, warm_cache)
+        assert "Nothing changed" not in output, edit.__name__
+        cold_out = project / "cold" / edit.__name__ / "site"
+        build_process(project, cold_out, cold_out.parent / ".cache")
+        warm, cold = tree(warm_out), tree(cold_out)
+        assert sorted(warm) == sorted(cold), edit.__name__
+        assert [p for p in warm if warm[p] != cold[p]] == [], edit.__name__
+        if edit is edit_description:
+            assert "3 files written" in output, output  # its page, partners.json and partners.csv
+    assert "Partner Finder" in warm["index.html"].decode() and "About us" in \
+        warm["partners/zeta/index.html"].decode()
+
+    # Another as-of date checks every record again; going back finds the first date's entries.
+    for as_of in ("2026-11-20", "2026-11-15"):
+        build_process(project, warm_out, warm_cache, as_of)
+        cold_out = project / "cold" / f"as-of-{as_of}" / "site"
+        build_process(project, cold_out, cold_out.parent / ".cache", as_of)
+        assert tree(warm_out) == tree(cold_out), as_of
+
+
+def records_validated(monkeypatch) -> list[str]:
+    """Names of the records `validate` is asked to check from now on."""
+    from partnerdir import validate as validate_module
+
+    seen: list[str] = []
+    original = validate_module.validate
+
+    def counting(raws, *args, **kwargs):
+        seen.extend(raw.path.stem for raw in raws)
+        return original(raws, *args, **kwargs)
+
+    monkeypatch.setattr(validate_module, "validate", counting)
+    from partnerdir import check
+
+    if getattr(check, "validate", None) is original:  # the parallel check's own import
+        monkeypatch.setattr(check, "validate", counting)
+    return seen
+
+
+def new_process_build(paths):
+    """A build as a new process makes it: nothing in this process's memory."""
+    cache._MEMOS.clear()
+    result = build_site(paths, AS_OF, search=False, remember=False)
+    assert result.ok, [p.text() for p in result.problems]
+    return result
+
+
+def test_a_new_process_checks_only_the_record_that_changed(project, monkeypatch):
+    paths = paths_for(project, project / "site")
+    new_process_build(paths)
+    write_records(project / "content", {"zeta": record("Zeta Data", body="*Zeta* text, changed.")})
+    settle(project / "content", offset=3)
+    validated = records_validated(monkeypatch)
+    result = new_process_build(paths)
+    assert validated == ["zeta"]
+    assert result.written == 3
+    page = project / "site" / "partners" / "zeta" / "index.html"
+    assert "<em>Zeta</em> text, changed." in page.read_text(encoding="utf-8")
+
+
+def damage(path: Path, how: str) -> None:
+    data = path.read_bytes()
+    if how == "truncated":
+        path.write_bytes(data[: len(data) // 2])
+    elif how == "corrupted":
+        middle = len(data) // 2
+        path.write_bytes(data[:middle] + bytes([data[middle] ^ 0xFF]) + data[middle + 1:])
+    elif how == "empty":
+        path.write_bytes(b"")
+    else:
+        path.write_bytes(b"not a cache file at all\n" * 10)
+
+
+@pytest.mark.parametrize("how", ["truncated", "corrupted", "empty", "garbage"])
+def test_a_damaged_cache_file_is_ignored_never_trusted(project, how, monkeypatch):
+    out = project / "site"
+    paths = paths_for(project, out)
+    new_process_build(paths)
+    cold_out = project / "cold" / "site"
+    expected = tree(out)
+    stored = project / ".cache" / "records"
+    damaged = [p for p in stored.rglob("*") if p.is_file() and p.name != ".gitignore"]
+    assert any(p.name == "files.bin" for p in damaged) and any(p.name == "listing.bin" for p in damaged)
+    assert any(p.parent.name == "pages" for p in damaged)
+    for path in damaged:
+        damage(path, how)
+    shutil.rmtree(out)  # so pages must come from the cache, or be made again
+    validated = records_validated(monkeypatch)
+    result = new_process_build(paths)
+    assert tree(out) == expected
+    assert sorted(validated) == sorted(p.stem for p in (project / "content").iterdir())  # all checked again
+    assert result.written == result.files
+    # and the cache it wrote instead is whole again: a further build reuses it
+    validated.clear()
+    shutil.rmtree(out)
+    new_process_build(paths)
+    assert validated == [] and tree(out) == expected
+    assert not cold_out.exists()
+
+
+def test_a_page_changed_in_the_cache_is_made_again(project):
+    out = project / "site"
+    paths = paths_for(project, out)
+    new_process_build(paths)
+    expected = tree(out)
+    page = next((project / ".cache" / "records").glob("p-*/pages/*"))
+    page.unlink()
+    page.write_bytes(b"<p>not what was rendered</p>")  # same name, other bytes
+    shutil.rmtree(out)
+    new_process_build(paths)
+    assert tree(out) == expected
+
+
+def test_the_cache_keeps_only_what_current_records_need(project):
+    out = project / "site"
+    paths = paths_for(project, out)
+    new_process_build(paths)
+    records = project / ".cache" / "records"
+
+    count = len(list((project / "content").iterdir()))
+    assert stored_entries(records, "checked") == count
+    for step in range(1, 4):  # the same record edited again and again
+        write_records(project / "content", {"zeta": record("Zeta Data", body=f"*Zeta* edit {step}.")})
+        settle(project / "content", offset=step)
+        new_process_build(paths)
+    assert stored_entries(records, "checked") == count
+    (project / "content" / "zeta.md").unlink()
+    new_process_build(paths)
+    assert stored_entries(records, "checked") == count - 1
+    listed = len(list((out / "partners").iterdir()))
+    assert stored_entries(records, "rendered") == listed
+    assert len(list(records.glob("p-*/pages/*"))) == listed
+    for step, title in enumerate(("A", "B", "C", "D"), start=10):  # rules changed again and again
+        rules = project / "programs.yaml"
+        text = rules.read_text(encoding="utf-8")
+        rules.write_text(text.replace("title: ", f"title: {title}", 1), encoding="utf-8")
+        settle(rules, offset=step)
+        new_process_build(paths)
+    assert len(list(records.glob("r-*"))) <= record_cache.KEEP
+    assert len(list(records.glob("p-*"))) <= record_cache.KEEP
+    assert not list(records.rglob("*.tmp"))
+
+
+def stored_entries(records: Path, kind: str) -> int:
+    """Entries in the shards of the most recently written folder of this kind."""
+    folders = [p for p in records.iterdir() if p.is_dir() and list(p.glob(f"{kind}-*.bin"))]
+    newest = max(folders, key=lambda p: p.stat().st_mtime_ns)
+    total = 0
+    for shelf in newest.glob(f"{kind}-*.bin"):
+        _, _, data = marshal.loads(shelf.read_bytes()[16:])
+        total += len(data)
+    return total
