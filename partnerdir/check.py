@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .award import Removal, award_all, removals
-from .load import load
+from .load import record_files
 from .problems import Problem, ProblemError
 from .project import Paths
 from .rules import Rules, load_rules
-from .validate import Partner, validate
+from .validate import Partner, one_per_slug, validate
 
 
 @dataclass
@@ -32,8 +33,9 @@ def check(paths: Paths, as_of: dt.date, workers: int | None = None) -> Checked:
         rules = load_rules(paths.rules)
     except ProblemError as e:
         return Checked(None, [], e.problems)
-    raws, problems = load(paths.content, rules.limits.record_max_bytes, workers)
-    partners, found = validate(raws, rules, as_of, paths.content)
+    files, problems = record_files(paths.content)
+    partners, problems = check_files(paths.content, files, problems, rules, as_of, workers)
+    partners, found = one_per_slug(partners)
     problems = sorted(problems + found, key=lambda p: (p.path, p.line, p.column))
     return Checked(rules, partners, problems)
 
@@ -45,45 +47,60 @@ def review(checked: Checked, as_of: dt.date) -> list[Removal]:
     return removals(checked.partners, award_all(checked.partners, checked.rules, as_of))
 
 
-# How the last cold check spent its time in this process: waiting for records to be read and
-# parsed, and validating them (which overlaps with the reading). For benchmarks.
+# How the last cold check spent its time in this process: reading and parsing records, and
+# validating them. For benchmarks.
 last_check: dict[str, float] = {}
 
 
 def check_files(content: Path, files: list[Path], problems: list, rules: Rules,
-                as_of: dt.date) -> tuple[list[Partner], list]:
-    """Every record read and parsed on every core, and validated here as batches arrive.
+                as_of: dt.date, workers: int | None = None) -> tuple[list[Partner], list]:
+    """Every record read, parsed and validated, on every core.
 
-    `check.check` reads everything, then validates everything; overlapping the two keeps both
-    cores busy. Batches are contiguous runs of files in name order, so `validate` sees them in
-    the same order as one call over all of them would.
+    Forked workers read and parse batches of records from the front of the list while this
+    process reads and parses batches from the back whenever no worker's batch is waiting, and
+    validates every batch (the workers send plain parsed data, cheaper to pickle than checked
+    partners). Batches are contiguous runs of files in name order and their results are joined
+    in that order, so partners and problems come out the same whoever did each batch.
+
+    The cyclic garbage collector is paused meanwhile: the check makes hundreds of thousands of
+    objects that all live to the end of the build (and next to no garbage), and a collector
+    running again and again over the growing pile took more than half the time of validating.
     """
     from . import parallel
     from .load import read_record
 
     max_bytes = rules.limits.record_max_bytes
-    # This process validates while the workers read: one core for it, the others for reading
-    # (on two cores reading and validating a record take about as long).
-    cores = parallel.workers()
+    cores = parallel.workers(workers)
     count = cores - 1 if len(files) >= parallel.MIN_PARTNERS and cores > 1 else 0
-    batches = parallel.chunks(files, max(count, 1) * 16)
-    partners: list[Partner] = []
-    problems = list(problems)
-    waiting = validating = 0.0
-    start = time.perf_counter()
+    # Small batches: this process takes the next one only when no worker's batch is waiting.
+    batches = parallel.chunks(files, (len(files) + BATCH - 1) // BATCH)
+
     def read(batch: list[Path]) -> list:
         return [read_record(path, max_bytes) for path in batch]
 
-    for results in parallel.fork_imap(read, batches, count):
-        got = time.perf_counter()
-        waiting += got - start
-        raws = [r for r in results if not isinstance(r, Problem)]
-        problems += [r for r in results if isinstance(r, Problem)]
-        found, found_problems = validate(raws, rules, as_of, content)
-        partners += found  # a slug used twice within a batch is reported by validate, across batches below
-        problems += found_problems
-        start = time.perf_counter()
-        validating += start - got
+    found: list[tuple[list[Partner], list[Problem]] | None] = [None] * len(batches)
+    problems = list(problems)
+    validating = 0.0
+    start = time.perf_counter()
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        for index, results in parallel.fork_share(read, batches, count):
+            got = time.perf_counter()
+            raws = [r for r in results if not isinstance(r, Problem)]
+            partners, batch_problems = validate(raws, rules, as_of, content)
+            found[index] = (partners, [r for r in results if isinstance(r, Problem)] + batch_problems)
+            validating += time.perf_counter() - got
+    finally:
+        if collecting:
+            gc.enable()
+    partners = []
+    for batch_partners, batch_problems in found:  # type: ignore[misc]
+        partners += batch_partners  # a slug used twice across batches is for the caller to report
+        problems += batch_problems
     last_check.clear()
-    last_check.update(load=waiting, validate=validating)
+    last_check.update(load=time.perf_counter() - start - validating, validate=validating)
     return partners, problems
+
+
+BATCH = 25  # records a batch; about 10 ms of reading and parsing

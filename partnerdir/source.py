@@ -99,6 +99,7 @@ def _yaml12_booleans(loader) -> None:
 
 for _loader in (_Loader, _TrackingLoader):
     _yaml12_booleans(_loader)
+_PLAIN_LOADER = _TrackingLoader("")  # for its resolver and constructors, which read no text
 
 _NO_KEY = object()
 _RESOLVED: dict[str, str] = {}  # plain text -> tag; both loaders resolve alike
@@ -250,6 +251,190 @@ def _error(stack: list[_Open], message: str, where, hint: str = "") -> SourceErr
     return SourceError(message, *_mark(where), hint, tuple(loc))
 
 
+# ----------------------------------------------------------------------------------------------
+# The plain subset: records as CONTRIBUTING.md and `new` write them, read without libyaml.
+#
+# libyaml's events cost about half the time of reading a record, and walking them in Python the
+# other half. Nearly every record is a mapping of `field: value` lines, where a value is a plain
+# or simply quoted scalar, a one-line [list] or {mapping} of plain scalars, a literal `|` block,
+# or a list of such one-line items under `field:`; regular expressions read those lines whole.
+# Anything else (other indentation, comments after values, tabs, quotes with escapes, anchors,
+# tags, a duplicate field, a value whose construction fails...) makes `_read_plain` give up and
+# the record takes the full path above, which explains what is wrong. Whatever the subset
+# accepts, libyaml reads as the same value (tests/test_source_plain.py compares the two).
+
+class _NotPlain(Exception):
+    """Outside the plain subset: read the record with libyaml instead."""
+
+
+_FIRST = r"""[^-?:,\[\]{}#&*!|>'"%@` ]"""  # a plain scalar cannot start with an indicator or a space
+_QUOTED = r""""[^"\\]*"|'[^']*'"""  # quoted, without escapes
+# A plain scalar: ':' only before a character that keeps it going (': ' would start a mapping),
+# no '#' at all (' #' starts a comment), and within [...] or {...} no flow indicator or '?'.
+_BLOCK_TOKEN = re.compile(_FIRST + r"[^:#]*(?::[^ :#][^:#]*)*|" + _QUOTED)
+_FLOW_TOKEN = re.compile(_FIRST + r"[^,?\[\]{}:#]*(?::[^ ,?\[\]{}:#][^,?\[\]{}:#]*)*|" + _QUOTED)
+_KEY = r"[A-Za-z_][A-Za-z0-9_]{0,199}"
+_KEY_LINE = re.compile("(" + _KEY + r"):(?: |$)")
+_FLOW_SEQ = re.compile(r"\[[^\[\]{}]*\]")
+# A {mapping} split into separators, keys and values, each value a [list] or a token whose
+# own syntax is checked when it is first seen.
+_FLOW_PAIR = re.compile("(" + _KEY + r"): +(\[[^\[\]{}]*\]|[^,\[\]{} ]+(?: +[^,\[\]{} ]+)*)")
+_SEPARATORS = ["{}"] + ["|".join(["{"] + [","] * (n - 1) + ["}"]) for n in range(1, 100)]
+_TEXT_KEYS: set[str] = set()  # keys known to be read as text
+
+
+def _plain_value(text: str):
+    """The value of a plain scalar, exactly as `_build` makes it."""
+    tag = _RESOLVED.get(text)
+    if tag is None:
+        tag = _PLAIN_LOADER.resolve(yaml.ScalarNode, text, (True, False))
+    if tag == _STR:
+        return text
+    if tag == _TIMESTAMP and len(text) == 10:
+        try:
+            return dt.date(int(text[:4]), int(text[5:7]), int(text[8:]))
+        except ValueError:
+            raise _NotPlain from None
+    construct = _SCALAR_CONSTRUCTORS.get(tag)
+    if construct is None:
+        raise _NotPlain
+    try:
+        return construct(_PLAIN_LOADER, yaml.ScalarNode(tag, text))
+    except Exception:  # noqa: BLE001 - libyaml's path reports it
+        raise _NotPlain from None
+
+
+class _Values(dict):
+    """Token -> value, each token's syntax checked and value made once: ids, codes and dates
+    repeat across records. Only immutable values are kept; a [list] is made anew each time."""
+
+    def __init__(self, syntax: re.Pattern, flow: bool):
+        super().__init__()
+        self.syntax = syntax
+        self.flow = flow
+
+    def __missing__(self, token: str):
+        if self.flow and token[:1] == "[":
+            inner = token[1:-1].strip(" ")
+            return [self[item.strip(" ")] for item in inner.split(",")] if inner else []
+        if self.syntax.fullmatch(token) is None:
+            raise _NotPlain
+        value = token[1:-1] if token[0] == '"' or token[0] == "'" else _plain_value(token)
+        if len(self) < 50_000:
+            self[token] = value
+        return value
+
+
+_BLOCK_VALUES = _Values(_BLOCK_TOKEN, flow=False)
+_FLOW_VALUES = _Values(_FLOW_TOKEN, flow=True)
+
+
+def _keys_are_text(keys) -> bool:
+    for key in keys:
+        if key not in _TEXT_KEYS:
+            if _plain_value(key).__class__ is not str:
+                return False
+            _TEXT_KEYS.add(key)
+    return True
+
+
+def _line_value(text: str):
+    """A value written on one line: a [list], a {mapping} or a scalar."""
+    first = text[:1]
+    if first == "{":
+        parts = _FLOW_PAIR.split(text)
+        keys, values = parts[1::3], parts[2::3]
+        # Around and between the pairs only the braces, one comma each and spaces.
+        if len(keys) >= len(_SEPARATORS) or "|".join(parts[0::3]).replace(" ", "") != _SEPARATORS[len(keys)]:
+            raise _NotPlain
+        mapping = dict(zip(keys, map(_FLOW_VALUES.__getitem__, values), strict=True))
+        if len(mapping) != len(keys) or not _TEXT_KEYS.issuperset(keys) and not _keys_are_text(keys):
+            raise _NotPlain
+        return mapping
+    if first == "[":
+        if _FLOW_SEQ.fullmatch(text) is None:
+            raise _NotPlain
+        return _FLOW_VALUES[text]
+    if not first:
+        raise _NotPlain
+    return _BLOCK_VALUES[text]
+
+
+def _read_plain(text: str) -> dict:
+    """The record's fields if its text is in the plain subset; raises _NotPlain otherwise."""
+    # isprintable() refuses tabs, carriage returns, U+0085, U+2028, U+2029 and the byte order
+    # mark, which libyaml reads as line breaks or skips, and everything libyaml refuses.
+    if not text.endswith("\n") or not text.replace("\n", "").isprintable():
+        raise _NotPlain
+    lines = text.split("\n")
+    lines.pop()  # after the final line break
+    count = len(lines)
+    record: dict = {}
+    i = 0
+    while i < count:
+        line = lines[i]
+        i += 1
+        first = line[:1]
+        if not first or first == "#":
+            continue
+        if first == " ":
+            rest = line.lstrip(" ")
+            if not rest or rest[0] == "#":
+                continue
+            raise _NotPlain
+        found = _KEY_LINE.match(line)
+        if found is None:
+            raise _NotPlain
+        key = found.group(1)
+        if key in record or key not in _TEXT_KEYS and not _keys_are_text((key,)):
+            raise _NotPlain
+        rest = line[found.end():].strip(" ")
+        if not rest:  # a list of one-line items, or nothing
+            items: list | None = None
+            indent = -1
+            while i < count:
+                line = lines[i]
+                body = line.lstrip(" ")
+                if body[:2] == "- ":
+                    if items is None:
+                        items, indent = [], len(line) - len(body)
+                    elif len(line) - len(body) != indent:
+                        break
+                    items.append(_line_value(body[2:].strip(" ")))
+                elif body and body[0] != "#":
+                    break
+                i += 1
+            record[key] = items
+        elif rest == "|":  # a literal block, its final line break kept
+            block: list[str] = []
+            first = lines[i] if i < count else ""
+            spaces = len(first) - len(first.lstrip(" "))
+            if not spaces or spaces == len(first):
+                raise _NotPlain
+            margin = " " * spaces
+            while i < count:
+                line = lines[i]
+                if line.startswith(margin):
+                    if not line.strip(" "):
+                        raise _NotPlain  # a line of spaces only: left to libyaml
+                    block.append(line[spaces:])
+                elif not line:
+                    block.append("")
+                elif not line.strip(" "):
+                    raise _NotPlain
+                else:
+                    break
+                i += 1
+            while not block[-1]:
+                block.pop()
+            record[key] = "\n".join(block) + "\n"
+        else:
+            record[key] = _line_value(rest)
+    if not record:
+        raise _NotPlain
+    return record
+
+
 def _parse(loader_class, text: str, positions: dict[int, dict] | None = None):
     loader = loader_class(text)
     try:
@@ -287,6 +472,10 @@ def decode(raw: bytes) -> str:
 
 def parse_yaml(text: str, line_offset: int = 0):
     """Parse one YAML document strictly; errors carry lines counted in the whole file."""
+    try:
+        return _read_plain(text)
+    except _NotPlain:
+        pass
     try:
         return _parse(_Loader, text)
     except SourceError as e:

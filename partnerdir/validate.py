@@ -372,7 +372,16 @@ def validate(raws: list[RawRecord], rules: Rules, as_of: dt.date,
             source=raw.shown,
             format=raw.format,
         ))
+    partners, found = one_per_slug(partners)
+    problems += found
+    problems.sort(key=lambda p: (p.path, p.line, p.column))
+    return partners, problems
+
+
+def one_per_slug(partners: list[Partner]) -> tuple[list[Partner], list[Problem]]:
+    """The partners in slug order, each slug kept by its first file; a problem for every other."""
     by_slug: dict[str, Partner] = {}
+    problems: list[Problem] = []
     for partner in partners:
         if partner.slug in by_slug:
             first = by_slug[partner.slug]
@@ -381,7 +390,6 @@ def validate(raws: list[RawRecord], rules: Rules, as_of: dt.date,
                                     "each partner needs its own slug and file name"))
         else:
             by_slug[partner.slug] = partner
-    problems.sort(key=lambda p: (p.path, p.line, p.column))
     return sorted(by_slug.values(), key=lambda p: p.slug), problems
 
 

@@ -1,0 +1,129 @@
+"""The cold check on every core gives what it gives on one: same partners, order and problems."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+from partnerdir import parallel
+from partnerdir.check import check, check_files
+from partnerdir.load import record_files
+from partnerdir.project import Paths
+from partnerdir.rules import load_rules
+from tests.test_validate import AS_OF, content_folder, record
+
+PLAIN = (("projects:\n  - title: Open banking gateway\n    completed: 2025-06-30\n    country: DE\n"
+          "    products: [api-manager]\n    distribution: supported\n    outcome: successful\n",
+          "projects:\n  - {title: Open banking gateway, completed: 2025-06-30, country: DE, "
+          "products: [api-manager], distribution: supported, outcome: successful}\n"),)
+
+
+def many_records() -> dict[str, str]:
+    """450 records (over parallel.MIN_PARTNERS), both formats, both YAML readers, and problems
+    of every kind spread over many batches."""
+    files = {}
+    for i in range(450):
+        fmt = "md" if i % 2 else "yaml"
+        # Most take the plain-subset reader; every third the fixture's block-style project (libyaml).
+        files[f"p{i:03d}.{fmt}"] = record(fmt, PLAIN if i % 3 else ())
+    files["p007.md"] = record("md", (("[emea]", "[europe]"),))  # unknown region
+    files["p100.yaml"] = record("yaml", (("joined: 2021-03-15", "joined: 2021-02-30"),))  # no such date
+    files["p101.yaml"] = record("yaml", (("name: Northwind", "name: [Northwind"),))  # broken YAML
+    files["p203.md"] = record("md", (("countries_served: [DE, AT, CH]", "countries_served: [DE, AT, DE]"),))
+    files["p300.yaml"] = record("yaml", (("industries: [banking, telecom]", "industry: [banking]"),))
+    files["p301.yaml"] = "\x00"  # a control character
+    files["p302.md"] = "no front matter\n"
+    # The same slug twice: p024.md and p024.yaml, where one batch of 25 ends and the next begins.
+    files["p024.md"] = record("md", PLAIN)
+    files["p449.yaml"] = record("yaml", (("headquarters: {city: Berlin", "headquarters: {city: ' '"),))
+    return files
+
+
+def outcome(checked):
+    return ([(p.slug, p.source, p.model_dump()) for p in checked.partners],
+            [p.text() for p in checked.problems])
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    return content_folder(tmp_path_factory.mktemp("many"), many_records())
+
+
+def test_the_check_on_every_core_is_the_check_on_one(folder, monkeypatch):
+    serial = check(Paths(content=folder), AS_OF, workers=1)
+    parallel_ = check(Paths(content=folder), AS_OF, workers=2)
+    monkeypatch.setenv("PARTNERDIR_WORKERS", "1")
+    by_environment = check(Paths(content=folder), AS_OF)
+    assert outcome(parallel_) == outcome(serial) == outcome(by_environment)
+    assert len(serial.partners) == len(many_records()) - 9  # 455 files, 9 with a problem
+    assert [(p.path.rsplit("/", 1)[1], p.line, p.field) for p in serial.problems] == [
+        ("p007.md", 9, "regions_served[0]"),
+        ("p024.yaml", 1, "slug"),
+        ("p100.yaml", 4, "joined"),
+        ("p101.yaml", 2, ""),
+        ("p203.md", 8, "countries_served[2]"),
+        ("p300.yaml", 11, "industry"),
+        ("p301.yaml", 1, ""),
+        ("p302.md", 1, ""),
+        ("p449.yaml", 6, "headquarters.city"),
+    ]
+    assert "already used by" in serial.problems[1].message
+    assert [p.slug for p in serial.partners] == sorted(p.slug for p in serial.partners)
+
+
+def test_check_files_gives_every_batch_in_file_order_whoever_read_it(folder):
+    rules = load_rules(Paths().rules)
+    files, problems = record_files(folder)
+    one = check_files(folder, files, problems, rules, AS_OF, workers=1)
+    two = check_files(folder, files, problems, rules, AS_OF, workers=2)
+    assert [p.model_dump() for p in one[0]] == [p.model_dump() for p in two[0]]
+    assert [p.text() for p in one[1]] == [p.text() for p in two[1]]
+
+
+def _pid_after(seconds: float):
+    def job(item):
+        time.sleep(seconds)
+        return item, os.getpid()
+    return job
+
+
+def test_fork_share_gives_every_result_once_and_this_process_works_too():
+    if not parallel.can_fork():
+        pytest.skip("no fork on this system")
+    got = dict(parallel.fork_share(_pid_after(0.01), list(range(40)), 1))
+    assert sorted(got) == list(range(40))
+    assert all(got[i][0] == i for i in got)
+    pids = {pid for _, pid in got.values()}
+    assert os.getpid() in pids and len(pids) == 2  # this process and one worker
+
+
+def test_fork_share_does_here_what_a_worker_failed_or_died_on():
+    if not parallel.can_fork():
+        pytest.skip("no fork on this system")
+    parent = os.getpid()
+
+    def job(item):
+        if os.getpid() != parent:
+            if item == 3:
+                raise ValueError("only in the worker")
+            if item == 5:
+                os._exit(1)  # the worker dies with the item it took
+        time.sleep(0.005)
+        return item * 2
+
+    got = dict(parallel.fork_share(job, list(range(30)), 1))
+    assert got == {i: i * 2 for i in range(30)}
+
+
+def test_fork_share_raises_what_fails_here_too():
+    def job(item):
+        if item == 2:
+            raise ValueError(f"item {item} is broken")
+        return item
+
+    with pytest.raises(ValueError, match="item 2 is broken"):
+        list(parallel.fork_share(job, list(range(10)), 1))
+    with pytest.raises(ValueError, match="item 2 is broken"):
+        list(parallel.fork_share(job, list(range(10)), 0))
