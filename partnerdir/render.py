@@ -322,6 +322,11 @@ class _Renderer:
                              if listing is None or name not in LISTING_EXPORTS]
         work += [("maker", i) for i in makers] if listing is None else []
         work += [("partners", chunk) for chunk in parallel.chunks(todo, count * 8)]
+        if listing is None and count > 1:
+            # Made here once, before the workers fork, rather than again by each of the six
+            # workers that make listing pages.
+            for slug in todo:
+                self.card(d.views[slug])
         by_maker: dict[int, list[Page]] = dict(listing.pages) if listing is not None else {}
         listed_files: dict[str, Any] = dict(listing.files) if listing is not None else {}
         for item, (made, cards, pages) in zip(work, parallel.fork_map(self.work, work, count), strict=True):
