@@ -222,6 +222,8 @@ class Memo:
     # slug -> (partner, award, what listing pages may show of them); see listing_key
     listed: dict[str, tuple[object, object, str]] = field(default_factory=dict)
     listing: tuple[str, object] | None = None  # (listing_key, render.Listing) of the last build
+    directory: tuple[str, object] | None = None  # (listing_key, pages.Directory) of the last build
+    record_files: tuple[object, tuple] | None = None  # (folder listing, record_files' answer)
     views: dict[str, tuple] = field(default_factory=dict)  # for pages.directory(known=)
     # On disk, between processes (record_cache): the store for the current keys, each record
     # file's (metadata, content key) and each checked partner's content key by slug
@@ -246,6 +248,7 @@ class Memo:
         if render_key != self.render_key:
             self.pages.clear()
             self.listing = None
+            self.directory = None
             self.store = None
         self.record_key, self.render_key = record_key, render_key
 
@@ -291,7 +294,11 @@ def check_reusing(paths: Paths, as_of: dt.date, memo: Memo, state: InputState) -
         rules = load_rules(paths.rules)
     except ProblemError as e:
         return Checked(None, [], e.problems)
-    files, problems = record_files(paths.content)
+    listing = (str(paths.content), sorted(state.records))
+    if memo.record_files is None or memo.record_files[0] != listing:
+        memo.record_files = (listing, record_files(paths.content))
+    files, problems = memo.record_files[1]
+    files, problems = list(files), list(problems)
     partners: list[Partner] = []
     kept: dict[str, tuple[tuple[int, int, int], object]] = {}
     store = memo.store_for(paths.cache)
@@ -644,3 +651,26 @@ def save_listing(memo: Memo) -> None:
     pages = {i: [(p.path, p.template, p.title, p.description, p.in_sitemap) for p in made]
              for i, made in listing.pages.items()}
     store.save_listing((key, pages, {path: digest for path, (digest, _) in listing.files.items()}))
+
+
+def directory_reusing(partners: list[Partner], awards: dict[str, Award], rules: Rules, as_of: dt.date,
+                      memo: Memo, key: str):
+    """`pages.directory`, or the last build's with this build's partners and awards in it when
+    nothing it derives from changed (`listing_key`): its order, views and facets depend only on
+    what listings show, which an edit to a description does not change."""
+    from dataclasses import replace
+
+    from .pages import directory
+
+    if memo.directory is not None and memo.directory[0] == key:
+        last = memo.directory[1]
+        listed = {p.slug: p for p in partners if not awards[p.slug].removed}
+        if list(listed) == list(last.partners):  # type: ignore[attr-defined]
+            d = replace(last, rules=rules, as_of=as_of, partners=listed, awards=awards)  # type: ignore[type-var]
+            for slug, partner in listed.items():
+                memo.views[slug] = (partner, awards[slug], d.views[slug])
+            memo.directory = (key, d)
+            return d
+    d = directory(partners, awards, rules, as_of, known=memo.views)
+    memo.directory = (key, d)
+    return d

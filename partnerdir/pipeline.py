@@ -96,7 +96,6 @@ def build_site(paths: Paths, as_of: dt.date, base_url: str | None = None, search
             return result
         # Loaded only now: a build with nothing to do answers before these libraries load.
         from .award import review_report
-        from .pages import directory
         from .render import BaseUrlError, Site, render_site
 
         memo = cache.memo_for(out)
@@ -118,13 +117,13 @@ def build_site(paths: Paths, as_of: dt.date, base_url: str | None = None, search
 
     with clock("award", len(checked.partners)):
         awards = cache.award_reusing(checked.partners, rules, as_of, memo)
-        d = directory(checked.partners, awards, rules, as_of, known=memo.views)
+        listing_key = cache.listing_key(checked.partners, awards, memo)
+        d = cache.directory_reusing(checked.partners, awards, rules, as_of, memo, listing_key)
     result.listed = len(d.partners)
     result.review = review_report(checked.partners, awards, rules)
 
     previous = (last or {}).get("manifest")
     with clock("cache"):
-        listing_key = cache.listing_key(checked.partners, awards, memo)
         cache.save_checked(memo, checked.partners, awards, state)
         cache.pages_from_disk(checked.partners, memo, previous)
         cache.load_listing(memo)
@@ -150,7 +149,8 @@ def build_site(paths: Paths, as_of: dt.date, base_url: str | None = None, search
         with _holding(out, last), folder as stage:
             if sparse:
                 stage, writers = stage
-            writer = SiteWriter(stage, previous, in_place=in_place or sparse, base=out if sparse else None)
+            writer = SiteWriter(stage, previous, in_place=in_place or sparse, base=out if sparse else None,
+                                site=out)
             if sparse:
                 writers.append(writer)
             try:

@@ -284,18 +284,45 @@ def test_the_build_command_reports_each_stage_in_a_ci_log(project, capsys, monke
 def test_a_file_put_together_piece_by_piece_is_written_like_any_other(tmp_path):
     """partners.json is written as it is assembled; unchanged it is left alone, changed it is
     replaced, never written into (the live site may share the old file through a hard link)."""
-    from partnerdir.write import SiteWriter, content_hash
+    from partnerdir.write import SiteWriter, content_hash, pieces_hash
 
     out = tmp_path / "site"
     write_tree(out, {".nojekyll": b"", "partners.json": b'{"a": 1}'})
     shared = out / "partners.json"
     with staged(out, reuse=True) as stage:
-        previous = {"partners.json": content_hash(b'{"a": 1}'), ".nojekyll": content_hash(b"")}
+        previous = {"partners.json": pieces_hash([b'{"a"', b": 1}"]), ".nojekyll": content_hash(b"")}
         writer = SiteWriter(stage, previous)
-        assert writer.put_chunks("partners.json", [b'{"a"', b": 1}"]) == (content_hash(b'{"a": 1}'), False)
+        assert writer.put_chunks("partners.json", [b'{"a"', b": 1}"]) == (previous["partners.json"], False)
         digest, written = writer.put_chunks("partners.json", iter([b'{"a": ', b"2}"]))
-        assert written and digest == content_hash(b'{"a": 2}')
+        assert written and digest == pieces_hash([b'{"a": ', b"2}"])
         assert shared.read_bytes() == b'{"a": 1}'  # the live file is untouched until the swap
         writer.finish({"partners.json": None, ".nojekyll": None})
     assert (out / "partners.json").read_bytes() == b'{"a": 2}'
     assert not list(out.glob(".*.tmp"))
+
+
+def test_a_file_put_together_again_copies_its_unchanged_pieces_and_is_whole(tmp_path):
+    """A rebuild in the same process copies the pieces before and after the changed one from
+    the file it wrote, and the result is exactly the new pieces joined; a file changed behind
+    its back is written whole instead."""
+    from partnerdir.write import SiteWriter
+
+    out = tmp_path / "site"
+    out.mkdir()
+    pieces = [f"entry {i}\n".encode() * 50 for i in range(200)]
+    first = SiteWriter(out, {}, in_place=True)
+    digest, written = first.put_chunks("partners.json", pieces)
+    assert written and (out / "partners.json").read_bytes() == b"".join(pieces)
+    for changed in ([*pieces[:100], b"changed\n", *pieces[101:]],  # one entry
+                    [b"first\n", *pieces[1:]],  # the first
+                    [*pieces[:150], *pieces[151:]],  # one removed
+                    [*pieces[:10], b"new\n", *pieces[10:]]):  # one added
+        writer = SiteWriter(out, {"partners.json": digest}, in_place=True)
+        digest, written = writer.put_chunks("partners.json", changed)
+        assert written and (out / "partners.json").read_bytes() == b"".join(changed)
+        pieces = changed
+    (out / "partners.json").write_bytes(b"edited by hand")
+    writer = SiteWriter(out, {"partners.json": digest}, in_place=True)
+    final = [*pieces[:5], b"last\n", *pieces[6:]]
+    assert writer.put_chunks("partners.json", final)[1]
+    assert (out / "partners.json").read_bytes() == b"".join(final)
