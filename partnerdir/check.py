@@ -67,7 +67,7 @@ def check_files(content: Path, files: list[Path], problems: list, rules: Rules,
     running again and again over the growing pile took more than half the time of validating.
     """
     from . import parallel
-    from .load import read_record
+    from .load import read_record, shown_paths
 
     max_bytes = rules.limits.record_max_bytes
     cores = parallel.workers(workers)
@@ -76,7 +76,8 @@ def check_files(content: Path, files: list[Path], problems: list, rules: Rules,
     batches = parallel.chunks(files, (len(files) + BATCH - 1) // BATCH)
 
     def read(batch: list[Path]) -> list:
-        return [read_record(path, max_bytes) for path in batch]
+        shown = shown_paths(batch)
+        return [read_record(path, max_bytes, name) for path, name in zip(batch, shown, strict=True)]
 
     found: list[tuple[list[Partner], list[Problem]] | None] = [None] * len(batches)
     problems = list(problems)

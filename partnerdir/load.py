@@ -7,8 +7,6 @@ Both record formats come out the same: a `.md` record's Markdown body becomes it
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,9 +69,23 @@ def record_files(content_dir: Path) -> tuple[list[Path], list[Problem]]:
     return files, problems
 
 
-def read_record(path: Path, max_bytes: int) -> RawRecord | Problem:
-    """One record file to a RawRecord, or the first problem that stops it being read."""
-    shown = relative(path)
+def shown_paths(paths: list[Path]) -> list[str]:
+    """relative(path) for each path, resolving each folder once rather than every file's."""
+    prefixes: dict[Path, str] = {}
+    shown = []
+    for path in paths:
+        prefix = prefixes.get(path.parent)
+        if prefix is None:
+            prefix = prefixes[path.parent] = relative(path)[:-len(path.name)]
+        shown.append(prefix + path.name)
+    return shown
+
+
+def read_record(path: Path, max_bytes: int, shown: str | None = None) -> RawRecord | Problem:
+    """One record file to a RawRecord, or the first problem that stops it being read.
+
+    `shown` is the path as messages print it, relative(path) if not given."""
+    shown = shown or relative(path)
     fmt = "md" if path.suffix.lower() == ".md" else "yaml"
     try:
         size = path.stat().st_size
@@ -110,28 +122,14 @@ def read_record(path: Path, max_bytes: int) -> RawRecord | Problem:
     return RawRecord(path, shown, fmt, yaml_text, data, offset, body_line)
 
 
-def _read_many(args: tuple[list[Path], int]) -> list[RawRecord | Problem]:
-    paths, max_bytes = args
-    return [read_record(p, max_bytes) for p in paths]
-
-
-def load(content_dir: Path, max_bytes: int,
-         workers: int | None = None) -> tuple[list[RawRecord], list[Problem]]:
-    """Read every record; YAML parsing dominates, so large folders are parsed on every core."""
+def load(content_dir: Path, max_bytes: int) -> tuple[list[RawRecord], list[Problem]]:
+    """Read every record, one after the other (`check.check_files` reads on every core)."""
     files, problems = record_files(content_dir)
-    results: Iterable[RawRecord | Problem]
-    workers = workers if workers is not None else (os.cpu_count() or 1)
-    if workers > 1 and len(files) >= 400:
-        chunks = [files[i::workers * 4] for i in range(workers * 4)]
-        with ProcessPoolExecutor(workers) as pool:
-            parts = list(pool.map(_read_many, [(c, max_bytes) for c in chunks]))
-        results = sorted((r for part in parts for r in part), key=lambda r: str(r.path))
-    else:
-        results = [read_record(p, max_bytes) for p in files]
     records: list[RawRecord] = []
-    for r in results:
-        if isinstance(r, Problem):
-            problems.append(r)
+    for path in files:
+        result = read_record(path, max_bytes)
+        if isinstance(result, Problem):
+            problems.append(result)
         else:
-            records.append(r)
+            records.append(result)
     return records, problems

@@ -31,16 +31,23 @@ SCHEMA_PATH = "schema/partner.schema.json"
 # Characters that make one name look like another or reorder text on screen: every Unicode format
 # character (category Cf: soft hyphen, bidi controls such as U+202E and U+061C, zero-width
 # characters, invisible tag characters) and the Hangul fillers, letters that draw nothing.
-_INVISIBLE = re.compile(
-    "[\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u115f\u1160\u180e\u200b-\u200f"
+_INVISIBLE_CHARACTERS = (
+    "\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u115f\u1160\u180e\u200b-\u200f"
     "\u202a-\u202e\u2060-\u2064\u2066-\u206f\u3164\ufeff\uffa0\ufff9-\ufffb\U000110bd\U000110cd"
-    "\U00013430-\U0001343f\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001\U000e0020-\U000e007f]"
+    "\U00013430-\U0001343f\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001\U000e0020-\U000e007f"
 )
+_INVISIBLE = re.compile(f"[{_INVISIBLE_CHARACTERS}]")
 # Unicode's control characters (category Cc), with and without the line breaks and tabs that
 # Markdown text may hold. A regular expression, not a loop over every character: descriptions
 # are long and this runs on every text field of every record.
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
-_CONTROL_IN_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_CONTROL_CHARACTERS = "\x00-\x1f\x7f-\x9f"
+_CONTROL_IN_TEXT_CHARACTERS = "\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f"
+_CONTROL = re.compile(f"[{_CONTROL_CHARACTERS}]")
+_CONTROL_IN_TEXT = re.compile(f"[{_CONTROL_IN_TEXT_CHARACTERS}]")
+# Both at once, so that text with neither (nearly all of it) is read once, not twice.
+_SUSPECT_IN_LINE = re.compile(f"[{_INVISIBLE_CHARACTERS}{_CONTROL_CHARACTERS}]")
+_SUSPECT_IN_TEXT = re.compile(f"[{_INVISIBLE_CHARACTERS}{_CONTROL_IN_TEXT_CHARACTERS}]")
+_SPACE = re.compile(r"\s")  # what str.isspace() calls a space
 
 
 def _plain_text(value: str, *, multiline: bool) -> str:
@@ -64,17 +71,21 @@ def _plain_text(value: str, *, multiline: bool) -> str:
 
 
 def _line(value: str) -> str:
-    return _plain_text(value, multiline=False)
+    if _SUSPECT_IN_LINE.search(value) is None and (stripped := value.strip()):
+        return stripped
+    return _plain_text(value, multiline=False)  # which says what is wrong
 
 
 def _lines(value: str) -> str:
+    if _SUSPECT_IN_TEXT.search(value) is None and value and not value.isspace():
+        return value
     return _plain_text(value, multiline=True)
 
 
 def _web_url(value: str) -> str:
     from urllib.parse import urlsplit
 
-    if any(c.isspace() for c in value):
+    if _SPACE.search(value):
         raise PydanticCustomError("url", "a web address cannot contain spaces")
     parts = urlsplit(value)
     if parts.scheme.lower() not in ("http", "https"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 
 import pytest
 
@@ -127,3 +128,17 @@ def test_fork_share_raises_what_fails_here_too():
         list(parallel.fork_share(job, list(range(10)), 1))
     with pytest.raises(ValueError, match="item 2 is broken"):
         list(parallel.fork_share(job, list(range(10)), 0))
+
+
+def test_shown_paths_are_the_paths_messages_print(tmp_path, monkeypatch):
+    from partnerdir.load import shown_paths
+    from partnerdir.problems import relative
+
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    (tmp_path / "link").symlink_to(tmp_path / "a")
+    paths = [tmp_path / "a" / "x.yaml", tmp_path / "a" / "b" / "y.md", tmp_path / "link" / "z.yaml",
+             tmp_path / "a" / "w.yaml", tmp_path / "elsewhere.md"]
+    for cwd in (tmp_path, tmp_path / "a", tmp_path / "a" / "b"):
+        monkeypatch.chdir(cwd)
+        assert shown_paths(paths) == [relative(p) for p in paths]
+    assert shown_paths([Path("x.yaml")]) == [relative(Path("x.yaml"))] == ["x.yaml"]

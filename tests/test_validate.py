@@ -516,3 +516,17 @@ def test_benchmark_records_are_valid_varied_and_reproducible(tmp_path):
     again = generate(3, tmp_path / "b", seed=3, fmt="md")
     assert paths[1].suffix == ".md" and again[1].read_bytes() == paths[1].read_bytes()
     assert generate(3, tmp_path / "c", seed=4, fmt="md")[1].read_bytes() != again[1].read_bytes()
+
+
+def test_the_one_pass_text_checks_find_exactly_what_the_separate_ones_find():
+    """schema's fast path searches once for invisible and control characters together, and for
+    spaces with \\s; every code point must be judged as the separate checks judge it."""
+    from partnerdir import schema
+
+    every = "".join(map(chr, range(0x110000)))
+    invisible = set(schema._INVISIBLE.findall(every))
+    assert set(schema._SUSPECT_IN_LINE.findall(every)) == invisible | set(schema._CONTROL.findall(every))
+    assert set(schema._SUSPECT_IN_TEXT.findall(every)) == invisible | set(
+        schema._CONTROL_IN_TEXT.findall(every))
+    assert set(schema._SPACE.findall(every)) == {c for c in every if c.isspace()}
+    assert "\u202e" in invisible and "\t" not in set(schema._SUSPECT_IN_TEXT.findall(every))

@@ -86,7 +86,7 @@ def check_file(folder: Path, name: str, content: bytes) -> tuple[list[Partner], 
     shutil.rmtree(folder)
     (folder / "logos").mkdir(parents=True)
     (folder / name).write_bytes(content)
-    raws, problems = load(folder, RULES.limits.record_max_bytes, workers=1)
+    raws, problems = load(folder, RULES.limits.record_max_bytes)
     partners, found = validate(raws, RULES, AS_OF, folder)
     problems = problems + found
     assert isinstance(problems, list)
