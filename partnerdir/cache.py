@@ -428,6 +428,42 @@ def _encoded(partner: Partner, award: Award, memo: Memo) -> tuple:
     return memo.encoded[partner.slug][2]
 
 
+def encode_new(partners: list[Partner], awards: dict[str, Award], rules: Rules, memo: Memo) -> None:
+    """The plain forms (and listing digests) of every partner not read from the cache or seen
+    by an earlier build of this process, made by forked workers when there are many: a cold
+    build of 10,000 partners would otherwise spend seconds here on one core."""
+    import marshal
+
+    from . import parallel
+    from .pages import PartnerView, partner_view
+    from .plain_data import codec
+    from .record_cache import no_gc
+
+    def known(p: Partner) -> bool:
+        hit = memo.listed.get(p.slug) or memo.encoded.get(p.slug)
+        return hit is not None and hit[0] is p and hit[1] is awards[p.slug]
+
+    todo = [p for p in partners if not known(p)]
+    if len(todo) < parallel.MIN_PARTNERS:
+        return  # made one by one as they are needed
+    encode_view = codec(PartnerView)[0]
+
+    def job(chunk: list[Partner]) -> bytes:
+        made = []
+        for p in chunk:
+            award = awards[p.slug]
+            view = None if award.removed else encode_view(partner_view(p, award, rules))
+            made.append((*_encode(p, award), view))
+        return marshal.dumps(made)
+
+    count = parallel.workers()
+    chunks = parallel.chunks(todo, count * 4)
+    with no_gc():
+        for chunk, blob in zip(chunks, parallel.fork_map(job, chunks, count), strict=True):
+            for p, (partner_data, award_data, listed, view) in zip(chunk, marshal.loads(blob), strict=True):
+                memo.encoded[p.slug] = (p, awards[p.slug], (partner_data, award_data, listed), view)
+
+
 def _encode(partner: Partner, award: Award) -> tuple:
     from .award import Award as AwardType
     from .plain_data import codec
@@ -477,8 +513,12 @@ def save_checked(memo: Memo, partners: list[Partner], awards: dict[str, Award], 
                 continue  # changed while this build read it, or may have within its clock tick
             award = awards[partner.slug]
             partner_data, award_data, listed = _encoded(partner, award, memo)
+            made = memo.encoded.get(partner.slug)
             view = memo.views.get(partner.slug)
-            view_data = encode_view(view[2]) if view is not None and view[0] is partner else None
+            if made is not None and len(made) > 3 and made[0] is partner:
+                view_data = made[3]
+            else:
+                view_data = encode_view(view[2]) if view is not None and view[0] is partner else None
             stored = (partner_data, award_data, view_data, listed)
         slug_keys[partner.slug] = key
         entries[key] = stored
@@ -632,7 +672,7 @@ def load_listing(memo: Memo):
         return
     data = store.load_listing()
     try:
-        key, pages, files = data  # type: ignore[misc]
+        key, pages, files, made = data  # type: ignore[misc]
         listing = Listing({int(i): [Page(path, template, {}, title, description, bool(in_sitemap))
                                     for path, template, title, description, in_sitemap in made]
                            for i, made in pages.items()},
@@ -641,16 +681,30 @@ def load_listing(memo: Memo):
         return
     store.listing_seen = data
     memo.listing = (key, listing)
+    if memo.directory is None and made is not None:
+        memo.directory = (key, made)  # plain data: `directory_reusing` makes a Directory of it
 
 
 def save_listing(memo: Memo) -> None:
     store = memo.store
     if store is None or memo.listing is None:
         return
+    from .facets import FacetValue
+    from .plain_data import codec
+
     key, listing = memo.listing
     pages = {i: [(p.path, p.template, p.title, p.description, p.in_sitemap) for p in made]
              for i, made in listing.pages.items()}
-    store.save_listing((key, pages, {path: digest for path, (digest, _) in listing.files.items()}))
+    made = None
+    if memo.directory is not None and memo.directory[0] == key:
+        d = memo.directory[1]
+        if isinstance(d, tuple):
+            made = d
+        else:
+            encode = codec(FacetValue)[0]
+            made = (list(d.order), {facet: [encode(v) for v in values] for facet, values in d.facets.items()},
+                    dict(d.logos))
+    store.save_listing((key, pages, {path: digest for path, (digest, _) in listing.files.items()}, made))
 
 
 def directory_reusing(partners: list[Partner], awards: dict[str, Award], rules: Rules, as_of: dt.date,
@@ -662,6 +716,9 @@ def directory_reusing(partners: list[Partner], awards: dict[str, Award], rules: 
 
     from .pages import directory
 
+    if memo.directory is not None and memo.directory[0] == key and isinstance(memo.directory[1], tuple):
+        stored = _stored_directory(partners, awards, rules, as_of, memo, memo.directory[1])
+        memo.directory = (key, stored) if stored is not None else None
     if memo.directory is not None and memo.directory[0] == key:
         last = memo.directory[1]
         listed = {p.slug: p for p in partners if not awards[p.slug].removed}
@@ -674,3 +731,29 @@ def directory_reusing(partners: list[Partner], awards: dict[str, Award], rules: 
     d = directory(partners, awards, rules, as_of, known=memo.views)
     memo.directory = (key, d)
     return d
+
+
+def _stored_directory(partners: list[Partner], awards: dict[str, Award], rules: Rules, as_of: dt.date,
+                      memo: Memo, made: tuple):
+    """The Directory a build in another process made under the same listing key, from its order,
+    facets and logos (listing.bin) and this build's partners, awards and views; None if it does
+    not fit."""
+    from .facets import FacetValue
+    from .pages import Directory, partner_view
+    from .plain_data import codec
+
+    try:
+        order, facets, logos = made
+        decode = codec(FacetValue)[1]
+        facets = {str(facet): [decode(v) for v in values] for facet, values in facets.items()}
+        listed = {p.slug: p for p in partners if not awards[p.slug].removed}
+        if sorted(order) != list(listed) or not isinstance(logos, dict):
+            return None
+        views = {}
+        for slug, partner in listed.items():
+            hit = memo.views.get(slug)
+            views[slug] = hit[2] if hit is not None and hit[0] is partner and hit[1] is awards[slug] \
+                else partner_view(partner, awards[slug], rules)
+    except Exception:  # not in this shape: make it again
+        return None
+    return Directory(rules, as_of, listed, awards, views, list(order), facets, dict(logos))

@@ -117,6 +117,7 @@ def build_site(paths: Paths, as_of: dt.date, base_url: str | None = None, search
 
     with clock("award", len(checked.partners)):
         awards = cache.award_reusing(checked.partners, rules, as_of, memo)
+        cache.encode_new(checked.partners, awards, rules, memo)
         listing_key = cache.listing_key(checked.partners, awards, memo)
         d = cache.directory_reusing(checked.partners, awards, rules, as_of, memo, listing_key)
     result.listed = len(d.partners)
