@@ -250,10 +250,12 @@ def partner_context(partner: Partner, award: Award, view: PartnerView, rules: Ru
         "programs": listed,
         "implied": implied,
         "regions_served": [rules.region_by_id[r] for r in partner.regions_served if r in rules.region_by_id],
-        "countries_served": [(c, country_name(c)) for c in partner.countries_served],
+        # (folder of the country's page, name): the template does no lookups or filters per row.
+        "countries_served": [(c.lower(), country_name(c)) for c in partner.countries_served],
         "expertise": [rules.expertise_by_id[e] for e in partner.expertise if e in rules.expertise_by_id],
         "industries": [rules.industry_by_id[i] for i in partner.industries if i in rules.industry_by_id],
-        "languages": [(c, language_name(c)) for c in partner.languages],
+        "languages": [(c.lower(), language_name(c)) for c in partner.languages],
+        "joined": partner.joined.isoformat(),
         **evidence_summary(partner, rules, as_of),
     }
 
@@ -293,6 +295,7 @@ def evidence_summary(partner: Partner, rules: Rules, as_of: dt.date) -> dict:
         "countries": sorted({country_name(p.country) for p in partner.projects}, key=str.casefold),
         "recent": [
             {"project": p,
+             "completed": p.completed.isoformat(),
              "products": [rules.product_by_id[x].name for x in p.products if x in rules.product_by_id],
              "country": country_name(p.country),
              "counts": counts[("projects", i)].counts if ("projects", i) in counts else False,
