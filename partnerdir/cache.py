@@ -640,8 +640,29 @@ def pages_from_disk(partners: list[Partner], memo: Memo, previous: dict | None) 
         memo.pages[partner.slug] = (partner, page, card, json_entry, row, digest)
 
 
+def restore_listing(listing, memo: Memo, writer, previous: dict | None) -> bool:
+    """Put the listing pages and files of an earlier build with the same listing key into the
+    site from the cache (CI with a restored .cache/ and no site); False if any is missing or
+    no longer has its hash, and then they are all made again."""
+    from .write import content_hash
+
+    store = memo.store
+    if store is None:
+        return False
+    previous = previous or {}
+    for path, (digest, _) in listing.files.items():
+        if previous.get(path) == digest:
+            continue
+        data = store.page(digest, content_hash)
+        if data is None:
+            return False
+        writer.put(path, data, digest)
+    return True
+
+
 def save_rendered(order: list[str], memo: Memo, out: Path, hashes: dict[str, str]) -> None:
-    """Keep every listed partner's card, open data entry, row and page on disk."""
+    """Keep every listed partner's card, open data entry, row and page on disk, and the
+    listing pages and files (for a build with no site to start from)."""
     from .pages import partner_path
 
     store = memo.store
@@ -657,6 +678,8 @@ def save_rendered(order: list[str], memo: Memo, out: Path, hashes: dict[str, str
             continue
         entries[key] = (str(made[2]), made[3], made[4], hashes[path])
         pages[path] = hashes[path]
+    if memo.listing is not None:
+        pages.update((path, hashes[path]) for path in memo.listing[1].files if path in hashes)
     store.rendered.save(entries)
     store.keep_pages(pages, out)
     store.prune_folders()

@@ -130,11 +130,14 @@ def build_site(paths: Paths, as_of: dt.date, base_url: str | None = None, search
         cache.load_listing(memo)
     reused = cache.pages_to_reuse(checked.partners, memo)
     rendered: dict[str, tuple[bytes, str, str, str]] = {}
-    listing = None
-    if memo.listing is not None and memo.listing[0] == listing_key and previous is not None:
+    listing = restore = None
+    if memo.listing is not None and memo.listing[0] == listing_key:
         kept = memo.listing[1]
-        if all(previous.get(path) == digest for path, (digest, _) in kept.files.items()):
+        if previous is not None and \
+                all(previous.get(path) == digest for path, (digest, _) in kept.files.items()):
             listing = kept  # nothing listed changed, and the files are still there
+        else:
+            restore = kept  # nothing listed changed: its files may be in the cache
     listings: list = []
     in_place = in_place and previous is not None
     # With no search index to make from the whole tree, a rebuild stages only the files that
@@ -154,6 +157,8 @@ def build_site(paths: Paths, as_of: dt.date, base_url: str | None = None, search
                                 site=out)
             if sparse:
                 writers.append(writer)
+            if restore is not None and cache.restore_listing(restore, memo, writer, previous):
+                listing = restore
             try:
                 with clock("render", len(d.partners)):
                     files = render_site(d, paths.templates, paths.static, paths.content, site,
