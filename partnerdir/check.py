@@ -62,9 +62,13 @@ def check_files(content: Path, files: list[Path], problems: list, rules: Rules,
     partners). Batches are contiguous runs of files in name order and their results are joined
     in that order, so partners and problems come out the same whoever did each batch.
 
-    The cyclic garbage collector is paused meanwhile: the check makes hundreds of thousands of
-    objects that all live to the end of the build (and next to no garbage), and a collector
-    running again and again over the growing pile took more than half the time of validating.
+    The cyclic garbage collector is paused meanwhile: the check makes a million objects that
+    all live to the end of the build (and next to no garbage), and a collector running again
+    and again over the growing pile took more than half the time of validating. For a large
+    check they are then frozen out of the collector for good (gc.freeze): otherwise its next
+    passes spend a second going over them once more, and forked render workers would copy every
+    memory page they touch doing so. Small checks (tests, a handful of records) are not frozen,
+    so nothing a long-lived process made before lingers.
     """
     from . import parallel
     from .load import read_record, shown_paths
@@ -92,6 +96,8 @@ def check_files(content: Path, files: list[Path], problems: list, rules: Rules,
             partners, batch_problems = validate(raws, rules, as_of, content)
             found[index] = (partners, [r for r in results if isinstance(r, Problem)] + batch_problems)
             validating += time.perf_counter() - got
+        if len(files) >= parallel.MIN_PARTNERS:
+            gc.freeze()
     finally:
         if collecting:
             gc.enable()
