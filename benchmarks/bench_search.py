@@ -3,9 +3,21 @@
 
 SITE is a built site with its Pagefind index, for example benchmarks/out/build-10000/site after
 `python benchmarks/bench_build.py 10000 --search --cold-only`. The page is served locally and
-the directory's own search (search.js, `window.partnerSearch.find`) is asked a series of
-queries; the first includes loading Pagefind and its index entry, the others are what a visitor
-typing sees. Prints the index size and each query's time. Not a test.
+measured two ways, each in a fresh page:
+
+- **typed**, what a visitor sees: each query is typed into the box a key at a time (--key-ms
+  apart, a quick typist), after clearing the box and waiting for the full list. The time runs
+  from the last keystroke's input event to the first frame after the result count names the
+  query, when the matching cards are in the page; it includes the wait for the visitor to stop
+  typing, searching every index, filtering, counting and drawing the list. The first query is
+  typed into a page just opened: clicking the box starts loading Pagefind, which goes on while
+  the visitor types.
+- **search alone**, the old measure: `window.partnerSearch.find(query)` (Pagefind's search and
+  mapping its results to partners), each query once, nothing drawn.
+
+With --runs N, each way is repeated N times in fresh pages and each query's median is shown
+(the machine is shared: single runs vary by a factor of two). Prints the index size and each
+query's times. Not a test.
 """
 
 from __future__ import annotations
@@ -23,10 +35,79 @@ from tests.browser import chromium_path, serve_folder  # noqa: E402
 QUERIES = ["integration", "identity", "bank", "api gateway", "berlin", "streaming", "cloud migration",
            "healthcare", "kestrel", "open banking"]
 
+# Resolves with [ms to the count naming the query, ms to the next frame] after the last input.
+WATCH = """q => {
+  const box = document.getElementById("q");
+  const count = document.getElementById("result-count");
+  let last = 0;
+  const onInput = () => { last = performance.now(); };
+  box.addEventListener("input", onInput, true);
+  window.__answered = new Promise(resolve => {
+    const seen = () => {
+      if (!last || box.value !== q || !count.textContent.includes("\\u201c" + q + "\\u201d")) return;
+      observer.disconnect();
+      box.removeEventListener("input", onInput, true);
+      const shown = performance.now() - last;
+      requestAnimationFrame(() => resolve([shown, performance.now() - last]));
+    };
+    const observer = new MutationObserver(seen);
+    observer.observe(count, { childList: true, characterData: true, subtree: true });
+  });
+}"""
+
+
+def typed(page, url: str, queries: list[str], key_ms: int) -> list[tuple[str, float, int]]:
+    page.goto(url)
+    page.wait_for_selector("#search:not([hidden])")
+    box = page.locator("#q")
+    out = []
+    for i, q in enumerate(queries):
+        if i:
+            box.press("Control+a")
+            box.press("Backspace")
+            page.wait_for_function("() => !document.getElementById('result-count')"
+                                   ".textContent.includes('match')")
+        page.evaluate(WATCH, q)
+        if not i:
+            box.click()
+        box.press_sequentially(q, delay=key_ms)
+        _, painted = page.evaluate("() => window.__answered")
+        out.append((q, painted, int(page.locator("#result-count").inner_text().split()[0])))
+    return out
+
+
+def alone(page, url: str, queries: list[str]) -> list[tuple[str, float, int]]:
+    page.goto(url)
+    page.wait_for_selector("#search:not([hidden])")
+    return page.evaluate("""async (queries) => {
+        const out = [];
+        for (const q of queries) {
+            const start = performance.now();
+            const found = await window.partnerSearch.find(q);
+            out.push([q, performance.now() - start, Object.keys(found.slugs).length]);
+        }
+        return out;
+    }""", queries)
+
+
+def report(title: str, runs: list[list[tuple[str, float, int]]]) -> None:
+    """Each query's median over the runs (and its spread), then the median and slowest of those."""
+    print(title)
+    medians = []
+    for i, (query, _, hits) in enumerate(runs[0]):
+        times = sorted(run[i][1] for run in runs)
+        medians.append(statistics.median(times))
+        spread = f"  ({times[0]:.0f} to {times[-1]:.0f})" if len(times) > 1 else ""
+        print(f"  {query!r:20} {medians[-1]:7.1f} ms  {hits:,} partners{spread}")
+    print(f"  first query (loads Pagefind) {medians[0]:.0f} ms; then median "
+          f"{statistics.median(medians[1:]):.0f} ms, slowest {max(medians[1:]):.0f} ms")
+
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("site", type=Path)
+    ap.add_argument("--key-ms", type=int, default=120, help="time between keystrokes (default 120)")
+    ap.add_argument("--runs", type=int, default=1, help="repeat each way this many times (default 1)")
     args = ap.parse_args(argv)
     index = args.site / "pagefind"
     if not index.is_dir():
@@ -41,23 +122,17 @@ def main(argv: list[str] | None = None) -> int:
         if not executable:
             sys.exit("Debian's chromium is not installed (apt-get install chromium)")
         browser = pw.chromium.launch(executable_path=str(executable))
-        page = browser.new_page()
-        page.goto(url)
-        timings = page.evaluate("""async (queries) => {
-            const out = [];
-            for (const q of queries) {
-                const start = performance.now();
-                const found = await window.partnerSearch.find(q);
-                out.push([q, performance.now() - start, Object.keys(found.slugs).length]);
-            }
-            return out;
-        }""", QUERIES)
+        typed_times, alone_times = [], []
+        for _ in range(args.runs):
+            context = browser.new_context()
+            typed_times.append(typed(context.new_page(), url, QUERIES, args.key_ms))
+            context.close()
+            context = browser.new_context()
+            alone_times.append(alone(context.new_page(), url, QUERIES))
+            context.close()
         browser.close()
-    for query, ms, hits in timings:
-        print(f"{query!r:20} {ms:7.1f} ms  {hits:,} partners")
-    later = [ms for _, ms, _ in timings[1:]]
-    print(f"first query (loads Pagefind) {timings[0][1]:.0f} ms; then median "
-          f"{statistics.median(later):.0f} ms, slowest {max(later):.0f} ms")
+    report(f"typed, last keystroke to the list drawn ({args.key_ms} ms between keys):", typed_times)
+    report("search alone (partnerSearch.find):", alone_times)
     return 0
 
 

@@ -12,11 +12,21 @@ through Pagefind's Python API, around which this stage adds what a build needs: 
 in one request (the API answers one request per poll), an error instead of a hang when the
 binary dies, complete files (the binary answers before its last writes land), and the same bytes
 from the same pages (Pagefind writes some lists in hash-map order).
+
+Partner pages are split over several indexes of at most PARTNERS_PER_INDEX pages each
+(pagefind/partners/0/, 1/, ...), merged in the browser with Pagefind's mergeIndex. Pagefind's
+search compares every page that matches a word with every (word, page) pair found, so its time
+grows with the square of the pages an index holds: at 10,000 partners a broad word took 0.3 to
+1.5 s in one index and takes a fraction of that in twenty. Each index is given every word the
+others hold (with no pages), because Pagefind falls back to a shorter word when an index has no
+word starting with the one searched: a partner's own name would otherwise find unrelated
+partners in the indexes that lack it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import bisect
 import concurrent.futures
 import gzip
 import hashlib
@@ -33,6 +43,12 @@ import cbor2
 logging.getLogger("pagefind").addHandler(logging.NullHandler())
 
 SEARCH_FOLDER = "pagefind"
+# Partner pages per index: Pagefind's time per search grows with the square of this (see above),
+# and each index costs a request and a little work per search, so a few hundred is the balance.
+PARTNERS_PER_INDEX = 500
+PARTNER_FOLDER = "partners"  # partner indexes: pagefind/partners/0/, 1/, ...
+# What a merged index needs; the scripts and WebAssembly come from the main index.
+SHARD_FILES = ("pagefind-entry.json", "fragment", "index", "filter")
 # Pagefind writes its ready-made search interfaces too; the directory uses the JavaScript API
 # with its own markup and styles, so these would only be dead weight on the site.
 UNUSED_FILES = (
@@ -115,12 +131,16 @@ def build_index(folder: Path, directory=None) -> IndexReport:
     # Written beside the old index and swapped in whole, so a site updated in place (serve's
     # preview) never serves a half-written index.
     fresh = folder / f".{SEARCH_FOLDER}.new"
+    sources = folder / f".{SEARCH_FOLDER}.pages"
     broken: list[str] = []
     try:
+        groups = page_groups(folder)
         for _ in range(ATTEMPTS):
             shutil.rmtree(fresh, ignore_errors=True)
+            shutil.rmtree(sources, ignore_errors=True)
+            jobs = link_groups(folder, groups, sources, fresh)
             try:
-                _run(_index(folder, fresh))
+                _run(_index(jobs))
             except SearchIndexError:
                 raise
             except TimeoutError:
@@ -131,20 +151,72 @@ def build_index(folder: Path, directory=None) -> IndexReport:
                                        "build with --no-search to publish without search") from e
             for name in UNUSED_FILES:
                 (fresh / name).unlink(missing_ok=True)
+            for _, shard in jobs[1:]:
+                for extra in sorted(shard.iterdir()):
+                    if extra.name not in SHARD_FILES and not extra.name.endswith(".pf_meta"):
+                        extra.unlink()
             broken = incomplete_files(fresh)
             if not broken:
                 break
         else:
             raise SearchIndexError(f"Pagefind left incomplete files: {', '.join(broken[:3])}", RETRY_HINT)
-        stable_order(fresh)
-        write_partner_ids(fresh)
+        indexes = [out for _, out in jobs]
+        for index in indexes:
+            stable_order(index)
+        share_vocabulary(indexes)
+        write_partner_index(fresh, indexes[1:])
         files = sorted(p for p in fresh.rglob("*") if p.is_file())
-        report = IndexReport(pages=indexed_pages(fresh), files=len(files),
+        report = IndexReport(pages=sum(indexed_pages(index) for index in indexes), files=len(files),
                              bytes=sum(p.stat().st_size for p in files))
         _replace(fresh, output)
     finally:
         shutil.rmtree(fresh, ignore_errors=True)
+        shutil.rmtree(sources, ignore_errors=True)
     return report
+
+
+def page_groups(folder: Path) -> list[list[str]]:
+    """The site's pages as indexes will hold them: other pages first, then partner pages in groups.
+
+    Partner pages are split in order of their paths, so the same pages give the same indexes.
+    """
+    partners: list[str] = []
+    others: list[str] = []
+    for root, dirs, files in os.walk(folder):
+        rel = Path(root).relative_to(folder).as_posix()
+        if rel == ".":
+            dirs[:] = [d for d in dirs if d != SEARCH_FOLDER and not d.startswith(".")]
+        dirs.sort()
+        for name in sorted(files):
+            if not name.endswith(".html"):
+                continue
+            path = name if rel == "." else f"{rel}/{name}"
+            parts = path.split("/")
+            is_partner = len(parts) == 3 and parts[0] == "partners" and parts[2] == "index.html"
+            (partners if is_partner else others).append(path)
+    partners.sort()
+    count = -(-len(partners) // PARTNERS_PER_INDEX)
+    groups = [others]
+    for number in range(count):  # even groups: 9,419 pages are 19 of 495 or 496
+        groups.append(partners[number * len(partners) // count:(number + 1) * len(partners) // count])
+    return groups
+
+
+def link_groups(folder: Path, groups: list[list[str]], sources: Path, fresh: Path) -> list[tuple[Path, Path]]:
+    """A folder of links per index (the pages themselves, at their own paths), and its output."""
+    jobs = []
+    for number, group in enumerate(groups):
+        source = sources / str(number)
+        for path in group:
+            target = source / path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.link(folder / path, target)
+            except OSError:  # a file system without hard links
+                shutil.copyfile(folder / path, target)
+        source.mkdir(parents=True, exist_ok=True)
+        jobs.append((source, fresh if number == 0 else fresh / PARTNER_FOLDER / str(number - 1)))
+    return jobs
 
 
 def _replace(fresh: Path, output: Path) -> None:
@@ -160,7 +232,7 @@ def _replace(fresh: Path, output: Path) -> None:
 # Running Pagefind
 
 
-async def _index(folder: Path, output: Path) -> None:
+async def _index(jobs: list[tuple[Path, Path]]) -> None:
     from pagefind.service import PagefindService
 
     service = PagefindService()
@@ -192,12 +264,14 @@ async def _index(folder: Path, output: Path) -> None:
         raise TimeoutError
 
     try:
-        index = await answer(service.create_index({"output_path": str(output)}))
-        await answer(index.add_directory(str(folder)))
-        await answer(index.write_files())
-        # Pagefind answers before its last writes reach the disk, and the API's close() kills
-        # it at once: give the writes time to land, then let it exit at the end of its input.
-        await answer(_settled(output))
+        for folder, output in jobs:
+            index = await answer(service.create_index({"output_path": str(output)}))
+            await answer(index.add_directory(str(folder)))
+            await answer(index.write_files())
+            # Pagefind answers before its last writes reach the disk, and the API's close()
+            # kills it at once: give the writes time to land, then let it exit at the end of
+            # its input.
+            await answer(_settled(output))
         if process is not None and process.stdin is not None:
             process.stdin.close()
             await answer(process.wait())
@@ -248,8 +322,12 @@ def _run(coroutine):
 def incomplete_files(output: Path) -> list[str]:
     """Files cut short: compressed ones that do not unzip whole, scripts that stop mid-way."""
     bad = []
-    if not (output / "pagefind-entry.json").is_file():
-        return ["pagefind-entry.json"]
+    shards = output / PARTNER_FOLDER
+    for index in [output, *(sorted(shards.iterdir()) if shards.is_dir() else [])]:
+        if not (index / "pagefind-entry.json").is_file():
+            bad.append((index / "pagefind-entry.json").relative_to(output).as_posix())
+    if bad:
+        return bad
     for path in sorted(output.rglob("*")):
         if not path.is_file():
             continue
@@ -270,28 +348,139 @@ def incomplete_files(output: Path) -> list[str]:
     return bad
 
 
-PARTNER_IDS = "partner-ids.json"
+PARTNER_INDEX = "partner-index.json"
 
 
-def write_partner_ids(output: Path) -> None:
-    """Map each partner page's Pagefind id to its slug, for the directory's search.
+def write_partner_index(output: Path, shards: list[Path]) -> None:
+    """List the partner indexes to merge, and map each partner page's Pagefind id to its slug.
 
     The directory narrows its own list by the partners a query matches. Asking Pagefind for
     counts per slug filter would make it count 10,000 filter values on every search; reading
     the slugs from this small file instead keeps a search as fast as Pagefind's own.
     """
     ids: dict[str, str] = {}
-    for path in sorted((output / "fragment").glob("*.pf_fragment")):
+    for shard in shards:
+        for path in sorted((shard / "fragment").glob("*.pf_fragment")):
+            try:
+                raw = gzip.decompress(path.read_bytes())
+                fragment = json.loads(raw[len(SIGNATURE):])
+            except (OSError, EOFError, ValueError) as e:
+                raise SearchIndexError(f"cannot read Pagefind's {path.name}: {e}", FORMAT_HINT) from None
+            filters = fragment.get("filters") or {}
+            if "partner" in filters.get("type", []) and filters.get("slug"):
+                ids[path.stem] = filters["slug"][0]
+    manifest = {"indexes": [f"{shard.relative_to(output).as_posix()}/" for shard in shards], "partners": ids}
+    text = json.dumps(manifest, sort_keys=True, separators=(",", ":"))
+    (output / PARTNER_INDEX).write_text(text, encoding="utf-8")
+
+
+def share_vocabulary(indexes: list[Path]) -> None:
+    """Give every index every word of the others, with no pages.
+
+    When no word in an index starts with a searched word, Pagefind searches the longest word
+    it has that the searched word starts with instead ("kestrelx" finds "kestrel"). In one
+    index that only happens to words the site lacks; in a split index it would happen in every
+    index that lacks a partner's name, finding unrelated partners ("kestrel" finding "k...").
+    With the same words everywhere, the split indexes find exactly what one index would.
+    """
+    if len(indexes) < 2:
+        return
+    chunks = {index: _word_chunks(index) for index in indexes}
+    everything = set().union(*(words for listed in chunks.values() for _, words, _ in listed))
+    for index in indexes:
+        own = set().union(*(words for _, words, _ in chunks[index]))
+        _add_words(index, chunks[index], sorted(everything - own))
+
+
+def _word_chunks(index: Path) -> list[tuple[Path, set[str], bytes]]:
+    """Each word chunk of an index: its file, its words and its CBOR payload."""
+    meta = _read_index_file(_meta_path(index))
+    if not (isinstance(meta, list) and len(meta) > 2 and isinstance(meta[2], list)
+            and all(isinstance(c, list) and len(c) == 3 for c in meta[2])):
+        raise SearchIndexError(f"{_meta_path(index).name} does not list the word chunks where expected",
+                               FORMAT_HINT)
+    out = []
+    for _, _, chunk in meta[2]:
+        path = index / "index" / f"{chunk}.pf_index"
         try:
-            raw = gzip.decompress(path.read_bytes())
-            fragment = json.loads(raw[len(SIGNATURE):])
-        except (OSError, EOFError, ValueError) as e:
+            payload = gzip.decompress(path.read_bytes())[len(SIGNATURE):]
+            value = cbor2.loads(payload)
+        except (OSError, EOFError, cbor2.CBORDecodeError, ValueError) as e:
             raise SearchIndexError(f"cannot read Pagefind's {path.name}: {e}", FORMAT_HINT) from None
-        filters = fragment.get("filters") or {}
-        if "partner" in filters.get("type", []) and filters.get("slug"):
-            ids[path.stem] = filters["slug"][0]
-    text = json.dumps(ids, sort_keys=True, separators=(",", ":"))
-    (output / PARTNER_IDS).write_text(text, encoding="utf-8")
+        if not (isinstance(value, list) and len(value) == 1 and isinstance(value[0], list)
+                and all(isinstance(w, list) and len(w) == 3 and isinstance(w[0], str) for w in value[0])
+                and payload[:1] == b"\x81"):
+            raise SearchIndexError(f"{path.name} is not a word index as expected", FORMAT_HINT)
+        out.append((path, {w[0] for w in value[0]}, payload))
+    return out
+
+
+def _add_words(index: Path, chunks: list[tuple[Path, set[str], bytes]], missing: list[str]) -> None:
+    """Put each missing word (sorted), with no pages, in the chunk Pagefind would look in for it.
+
+    Pagefind fetches the chunks whose range holds the word searched. A word that falls between
+    two chunks' ranges goes into the later chunk, whose range is lowered to start at it: the
+    words that range now takes in were in no range before, so no search loses a chunk.
+    """
+    if not missing:
+        return
+    entry_path = index / "pagefind-entry.json"
+    entry = json.loads(entry_path.read_text(encoding="utf-8"))
+    (language,) = entry["languages"].values()
+    prefix = language["hash"].partition("_")[0]
+    meta_path = _meta_path(index)
+    meta = _read_index_file(meta_path)
+    ranges = meta[2]
+    starts = [r[0] for r in ranges]
+    added: dict[int, list[str]] = {}
+    for word in missing:
+        number = bisect.bisect_right(starts, word) - 1
+        if number < 0:
+            number = 0
+            ranges[0][0] = starts[0] = word
+        elif word[:len(ranges[number][1])] > ranges[number][1]:
+            if number + 1 < len(ranges):
+                number += 1
+                ranges[number][0] = starts[number] = word
+            else:
+                ranges[number][1] = word
+        added.setdefault(number, []).append(word)
+    for number, words in added.items():
+        path, present, payload = chunks[number]
+        # [[word, ...]]: keep the words' bytes as they are, count the new ones in, add them after.
+        count, rest = _array_head(payload[1:])
+        body = (SIGNATURE + b"\x81" + _array_header(count + len(words)) + rest
+                + b"".join(cbor2.dumps([w, [], []]) for w in words))
+        name = f"{prefix}_{hashlib.sha256(body).hexdigest()[:7]}"
+        path.with_name(f"{name}.pf_index").write_bytes(gzip.compress(body, compresslevel=6, mtime=0))
+        path.unlink()
+        ranges[number][2] = name
+    language["hash"] = _write_index_file(meta_path, prefix, meta, ".pf_meta", 10, stem="pagefind.")
+    entry_path.write_text(json.dumps(entry, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
+
+
+def _array_header(length: int) -> bytes:
+    if length < 24:
+        return bytes([0x80 | length])
+    info, size = next((24 + n, 1 << n) for n in range(4) if length < 1 << (8 << n))
+    return bytes([0x80 | info]) + length.to_bytes(size, "big")
+
+
+def _array_head(data: bytes) -> tuple[int, bytes]:
+    """A CBOR array's length and what follows its head."""
+    info = data[0] & 0x1F
+    if data[0] >> 5 != 4 or info > 27:
+        raise SearchIndexError("a Pagefind word chunk does not start with a list of words", FORMAT_HINT)
+    if info < 24:
+        return info, data[1:]
+    size = 1 << (info - 24)
+    return int.from_bytes(data[1:1 + size], "big"), data[1 + size:]
+
+
+def _meta_path(index: Path) -> Path:
+    entry = json.loads((index / "pagefind-entry.json").read_text(encoding="utf-8"))
+    (language,) = entry["languages"].values()
+    return index / f"pagefind.{language['hash']}.pf_meta"
 
 
 def stable_order(output: Path) -> None:
@@ -359,7 +548,7 @@ def _write_index_file(old: Path, prefix: str, value: object, suffix: str, digits
     target = old.with_name(f"{stem}{name}{suffix}")
     target.write_bytes(gzip.compress(payload, compresslevel=9, mtime=0))
     if target != old:
-        old.unlink()
+        old.unlink(missing_ok=True)
     return name
 
 

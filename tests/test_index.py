@@ -22,11 +22,20 @@ from pathlib import Path
 import cbor2
 import pytest
 
+import partnerdir.index as index_stage
 from partnerdir.award import award_all
 from partnerdir.check import check
 from partnerdir.cli import main
 from partnerdir.facets import FACETS
-from partnerdir.index import SIGNATURE, UNUSED_FILES, build_index, incomplete_files, stable_order
+from partnerdir.index import (
+    PARTNER_FOLDER,
+    PARTNER_INDEX,
+    SIGNATURE,
+    UNUSED_FILES,
+    build_index,
+    incomplete_files,
+    stable_order,
+)
 from partnerdir.pages import directory
 from partnerdir.pipeline import build_site
 from partnerdir.project import ROOT, Paths
@@ -37,14 +46,40 @@ from tests.site_records import SMALL, parse, project_paths, record, write_record
 AS_OF = dt.date(2026, 11, 15)
 
 
+def indexes(site: Path) -> list[Path]:
+    """The main index (every page but partner pages) and the partner indexes merged into it."""
+    manifest = json.loads((site / "pagefind" / PARTNER_INDEX).read_text())
+    return [site / "pagefind", *(site / "pagefind" / path for path in manifest["indexes"])]
+
+
+def read_index_file(path: Path):
+    raw = gzip.decompress(path.read_bytes())
+    assert raw.startswith(SIGNATURE), path
+    payload = raw[len(SIGNATURE):]
+    return json.loads(payload) if path.suffix == ".pf_fragment" else cbor2.loads(payload)
+
+
+def index_fragments(index: Path) -> list[dict]:
+    return [read_index_file(path) for path in sorted((index / "fragment").glob("*.pf_fragment"))]
+
+
 def fragments(site: Path) -> list[dict]:
     """Every page in the index, as Pagefind stored it."""
-    out = []
-    for path in sorted((site / "pagefind" / "fragment").glob("*.pf_fragment")):
-        raw = gzip.decompress(path.read_bytes())
-        assert raw.startswith(SIGNATURE), path
-        out.append(json.loads(raw[len(SIGNATURE):]))
-    return out
+    return [f for index in indexes(site) for f in index_fragments(index)]
+
+
+def index_meta(index: Path) -> list:
+    entry = json.loads((index / "pagefind-entry.json").read_text())
+    return read_index_file(index / f"pagefind.{entry['languages']['en']['hash']}.pf_meta")
+
+
+def index_words(index: Path) -> dict[str, int]:
+    """Each word an index holds, with the number of its pages that hold it."""
+    words = {}
+    for _, _, chunk in index_meta(index)[2]:
+        for word, pages, variants in read_index_file(index / "index" / f"{chunk}.pf_index")[0]:
+            words[word] = len({p[0] for p in pages} | {p[0] for v in variants for p in v[1]})
+    return words
 
 
 def partner_fragments(site: Path) -> dict[str, dict]:
@@ -92,12 +127,15 @@ def test_the_index_holds_exactly_the_listed_partners_with_their_filters(built_si
     assert sorted(found) == sorted(d.partners) == sorted(listed)
     assert len(found) == 43
     # the directory's search maps Pagefind's results to partners through this list
-    ids = json.loads((built_site / "pagefind" / "partner-ids.json").read_text())
+    ids = json.loads((built_site / "pagefind" / PARTNER_INDEX).read_text())["partners"]
     assert sorted(ids.values()) == sorted(listed)
     for page_id, slug in ids.items():
-        fragment = json.loads(gzip.decompress(
-            (built_site / "pagefind" / "fragment" / f"{page_id}.pf_fragment").read_bytes())[len(SIGNATURE):])
-        assert fragment["url"] == f"/partners/{slug}/"
+        (path,) = [i / "fragment" / f"{page_id}.pf_fragment" for i in indexes(built_site)[1:]
+                   if (i / "fragment" / f"{page_id}.pf_fragment").is_file()]
+        assert read_index_file(path)["url"] == f"/partners/{slug}/"
+    # partner pages are in the partner indexes only
+    main_index = index_fragments(built_site / "pagefind")
+    assert not [f for f in main_index if f["filters"].get("type") == ["partner"]]
     # the sample has partners whose programs imply others; the filters must include those
     assert any(set(d.views[s].member["program"]) > set(d.partners[s].programs) for s in d.partners)
     for slug, fragment in found.items():
@@ -173,6 +211,10 @@ def test_only_the_files_the_site_uses_are_published(built_site):
         assert not (folder / name).exists(), name
     for name in ("pagefind.js", "pagefind-worker.js", "wasm.en.pagefind", "pagefind-entry.json"):
         assert (folder / name).is_file(), name
+    # a merged index takes Pagefind's scripts and WebAssembly from the main one
+    for shard in indexes(built_site)[1:]:
+        assert sorted(p.name for p in shard.iterdir() if not p.name.endswith(".pf_meta")) == \
+            sorted(["pagefind-entry.json", "fragment", "index", "filter"])
     assert incomplete_files(folder) == []
 
 
@@ -204,38 +246,36 @@ def test_another_process_folder_and_time_zone_give_the_same_index(built_site, tm
 
 
 def test_rewritten_index_files_keep_pagefind_s_encoding(built_site):
-    folder = built_site / "pagefind"
-    entry = json.loads((folder / "pagefind-entry.json").read_text())
-    meta = cbor2.loads(gzip.decompress((folder / f"pagefind.{entry['languages']['en']['hash']}.pf_meta")
-                                      .read_bytes())[len(SIGNATURE):])
-    names = [name for name, _ in meta[3]]
-    assert names == sorted(names) == sorted(["type", "slug", *[f.key for f in FACETS]])
-    for name, chunk in meta[3]:
-        raw = gzip.decompress((folder / "filter" / f"{chunk}.pf_filter").read_bytes())
-        index = cbor2.loads(raw[len(SIGNATURE):])
-        assert index[0] == name
-        values = [v for v, _ in index[1]]
-        assert values == sorted(values)
+    main, *shards = indexes(built_site)
+    assert [name for name, _ in index_meta(main)[3]] == ["type"]  # program and status pages
+    assert shards
+    for folder in shards:
+        meta = index_meta(folder)
+        names = [name for name, _ in meta[3]]
+        assert names == sorted(names) == sorted(["type", "slug", *[f.key for f in FACETS]])
+        for name, chunk in meta[3]:
+            index = read_index_file(folder / "filter" / f"{chunk}.pf_filter")
+            assert index[0] == name
+            values = [v for v, _ in index[1]]
+            assert values == sorted(values)
 
 
 def test_partners_sort_by_status_and_by_name_in_pagefind(built_site, sample):
     """Pagefind's sorts list page numbers; a page number is a place in the metadata's page list."""
     _, _, d = sample
-    folder = built_site / "pagefind"
-    entry = json.loads((folder / "pagefind-entry.json").read_text())
-    raw = gzip.decompress((folder / f"pagefind.{entry['languages']['en']['hash']}.pf_meta").read_bytes())
-    meta = cbor2.loads(raw[len(SIGNATURE):])
-    slug_of = {}
-    for number, (fragment, _) in enumerate(meta[1]):
-        data = gzip.decompress((folder / "fragment" / f"{fragment}.pf_fragment").read_bytes())
-        slug_of[number] = json.loads(data[len(SIGNATURE):])["meta"].get("slug")
-    sorts = dict(meta[4])
-    assert sorted(sorts) == ["name", "status"]
-    by_name = [slug_of[n] for n in sorts["name"]]
-    assert by_name == sorted(d.partners, key=lambda s: d.partners[s].name.lower())
-    ranks = [d.views[slug_of[n]].level_rank for n in sorts["status"]]
-    assert sorted(slug_of[n] for n in sorts["status"]) == sorted(d.partners)
-    assert ranks == sorted(ranks)  # stored ascending; search(q, {sort: {status: "desc"}}) reverses
+    for folder in indexes(built_site)[1:]:
+        meta = index_meta(folder)
+        slug_of = {}
+        for number, (fragment, _) in enumerate(meta[1]):
+            page = read_index_file(folder / "fragment" / f"{fragment}.pf_fragment")
+            slug_of[number] = page["meta"].get("slug")
+        sorts = dict(meta[4])
+        assert sorted(sorts) == ["name", "status"]
+        by_name = [slug_of[n] for n in sorts["name"]]
+        assert by_name == sorted(slug_of.values(), key=lambda s: d.partners[s].name.lower())
+        ranks = [d.views[slug_of[n]].level_rank for n in sorts["status"]]
+        assert sorted(slug_of[n] for n in sorts["status"]) == sorted(slug_of.values())
+        assert ranks == sorted(ranks)  # stored ascending; search(q, {sort: {status: "desc"}}) reverses
 
 
 # ---------------------------------------------------------------------------------------------- the build
@@ -253,7 +293,7 @@ def test_the_summary_reports_indexing_time_and_index_size(tmp_path, capsys, samp
     written = [p for p in (out / "pagefind").rglob("*") if p.is_file()]
     assert files == len(written)
     assert kib == round(sum(p.stat().st_size for p in written) / 1024)
-    assert re.search(r"Time: .*\bindex \d+\.\d\d s; total", text), text
+    assert re.search(r"Time: .*\bindex \d+\.\d\d s\b", text), text
 
 
 def test_no_search_builds_the_site_without_index_box_or_wasm(tmp_path, small_content):
@@ -361,3 +401,54 @@ def test_the_index_builds_from_a_thread_that_runs_an_event_loop(tmp_path, small_
     assert report.pages == 4 + overview_pages(check(paths, AS_OF).rules)
     assert sorted(partner_fragments(paths.out)) == ["alpha-var", "beta-integration", "delta-new",
                                                     "gamma-reseller"]
+
+
+# ---------------------------------------------------------------------------------------------- split indexes
+
+
+def split_copy(site: Path, copy: Path) -> Path:
+    """`site` indexed anew in `copy` with at most 8 partner pages per index, as 10,000 are with 500."""
+    shutil.copytree(site, copy, ignore=shutil.ignore_patterns("pagefind"))
+    size = index_stage.PARTNERS_PER_INDEX
+    index_stage.PARTNERS_PER_INDEX = 8
+    try:
+        build_index(copy)
+    finally:
+        index_stage.PARTNERS_PER_INDEX = size
+    return copy
+
+
+@pytest.fixture(scope="module")
+def split_site(built_site, tmp_path_factory):
+    return split_copy(built_site, tmp_path_factory.mktemp("split") / "site")
+
+
+def test_partner_pages_are_split_evenly_over_indexes_in_order(split_site, sample):
+    _, _, d = sample
+    main, *shards = indexes(split_site)
+    assert [s.relative_to(main).as_posix() for s in shards] == [f"{PARTNER_FOLDER}/{n}" for n in range(6)]
+    held = [sorted(f["meta"]["slug"] for f in index_fragments(s)) for s in shards]
+    assert sorted(len(h) for h in held) == [7, 7, 7, 7, 7, 8]  # 43 pages, none much larger than another
+    assert [slug for h in held for slug in h] == sorted(d.partners)  # each once, in path order
+    assert {f["url"] for f in index_fragments(main)} == {f["url"] for f in fragments(split_site)
+                                                         if f["filters"].get("type") != ["partner"]}
+    manifest = json.loads((main / PARTNER_INDEX).read_text())
+    assert sorted(manifest["partners"].values()) == sorted(d.partners)
+
+
+def test_every_index_knows_every_word_and_finds_only_its_own_pages(split_site):
+    """Pagefind searches a shorter word when an index has no word starting with the one typed."""
+    main, *shards = indexes(split_site)
+    words = {index: index_words(index) for index in [main, *shards]}
+    everything = set().union(*words.values())
+    for index, held in words.items():
+        assert set(held) == everything, index
+    # a word on a single partner page has pages in one partner index, and is known to all others
+    only = {w for w in everything if sum(held[w] for held in words.values()) == 1}
+    assert only
+    for word in only:
+        assert sorted(held[word] for held in words.values()) == [0] * len(shards) + [1]
+
+
+def test_a_split_index_gives_the_same_bytes_from_the_same_pages(split_site, tmp_path):
+    assert tree(split_copy(split_site, tmp_path / "site") / "pagefind") == tree(split_site / "pagefind")

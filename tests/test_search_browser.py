@@ -26,7 +26,7 @@ from partnerdir.pipeline import build_site
 from partnerdir.project import Paths
 from tests.browser import axe_violations, free_port, serve_folder, watch_page
 from tests.site_records import parse, project_paths, record, write_records
-from tests.test_index import partner_fragments
+from tests.test_index import partner_fragments, split_copy
 
 pytestmark = pytest.mark.browser
 
@@ -251,6 +251,8 @@ def test_partners_removed_at_the_review_are_never_found(page, built_site, site_u
         assert not page.locator("#cards .card-title a", has_text=partner.name).count()
     found = page.evaluate("""async terms => {
         const pf = await import('/pagefind/pagefind.js');
+        const manifest = await (await fetch('/pagefind/partner-index.json')).json();
+        for (const path of manifest.indexes) await pf.mergeIndex('/pagefind/' + path);
         const urls = [];
         for (const t of terms) {
           const r = await pf.search(t);
@@ -384,6 +386,90 @@ def test_search_works_under_a_sub_path(page, sub_path_site):
     assert index_requests and all(u.startswith(base + "pagefind/") for u in index_requests)
     assert all(u.startswith(base) for u in requests)
     assert seen == {"console": [], "pageerror": [], "dialog": [], "external": []}
+
+
+# ------------------------------------------------------------------------------- split indexes
+
+
+@pytest.fixture(scope="module")
+def split_site(built_site, tmp_path_factory):
+    return split_copy(built_site, tmp_path_factory.mktemp("split") / "site")
+
+
+@pytest.fixture(scope="module")
+def split_url(split_site):
+    with serve_folder(split_site) as url:
+        yield url
+
+
+def test_with_partners_split_over_indexes_a_search_finds_what_one_index_finds(browser, page, split_site,
+                                                                               split_url, site_url):
+    """43 partners in 6 indexes, as 10,000 are in 20: every index is searched, none makes things up."""
+    seen = watch_page(page, split_url.rstrip("/"))
+    requests = record_requests(page)
+    open_directory(page, split_url)
+    # a word of one partner's alone: the indexes without it must not find a shorter word instead
+    slug, word = a_word_only_one_partner_has(split_site)
+    search(page, word)
+    assert shown_slugs(page) == [slug]
+    page.locator("#cards .card .excerpt mark").first.wait_for()
+    assert len({u.split("/pagefind/partners/")[1].split("/")[0]
+                for u in requests if "/pagefind/partners/" in u}) == 6
+    # a word many partners have, spread over the indexes, and its longer form
+    page.locator("#q").fill("")
+    wait_for_count(page, f"{TOTAL} partners,")
+    search(page, "bank")
+    shown = set(shown_slugs(page))
+    assert partners_with(split_site, "bank") <= shown <= partners_with(split_site, "bank", prefix=True)
+    assert 1 < len(shown) < TOTAL
+    # a word no page has: Pagefind looks for the longest word it starts with, as in one index
+    page.locator("#q").fill("")
+    wait_for_count(page, f"{TOTAL} partners,")
+    search(page, "zqxjv")
+    one_index = browser.new_page()
+    open_directory(one_index, site_url)
+    search(one_index, "zqxjv")
+    assert shown_slugs(page) == shown_slugs(one_index)
+    one_index.close()
+    # program pages come from the main index beside the partners
+    page.locator("#q").fill("reseller")
+    page.locator("#search-pages a").first.wait_for()
+    assert seen == {"console": [], "pageerror": [], "dialog": [], "external": []}
+
+
+def test_words_typed_fetch_the_index_before_the_pause(page, built_site, site_url):
+    """The index files a query needs are on their way while the visitor types; the search follows."""
+    open_directory(page, site_url)
+    events: list[str] = []
+    page.on("request", lambda r: events.append("index" if r.url.endswith(".pf_index") else "other"))
+    page.on("console", lambda m: events.append(m.text))
+    page.evaluate("""() => {
+        const find = window.partnerSearch.find;
+        window.partnerSearch.find = q => { console.log("search " + q); return find(q); };
+    }""")
+    box = page.locator("#q")
+    box.click()
+    box.press_sequentially("bankin", delay=30)  # quicker than the pause the list waits for
+    box.press("g")
+    wait_for_count(page, "\u201cbanking\u201d")
+    assert set(shown_slugs(page)) >= partners_with(built_site, "banking")
+    searches = [e for e in events if e.startswith("search ")]
+    assert searches and set(searches) == {"search banking"}  # no search while typing on
+    assert "index" in events[:events.index(searches[0])]  # yet the index was fetched by then
+
+
+def test_going_back_to_earlier_words_shows_their_list_at_once(page, built_site, site_url):
+    open_directory(page, site_url)
+    search(page, "bank")
+    first = shown_slugs(page)
+    page.locator("#q").press_sequentially("ing", delay=15)
+    wait_for_count(page, "\u201cbanking\u201d")
+    requests = record_requests(page)
+    for _ in "ing":
+        page.locator("#q").press("Backspace")
+    wait_for_count(page, "\u201cbank\u201d")
+    assert shown_slugs(page) == first
+    assert not [u for u in requests if "/pagefind/" in u]  # answered from what the page has
 
 
 # ------------------------------------------------------------------------------- untrusted text

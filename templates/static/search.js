@@ -22,14 +22,21 @@
   var root = app.getAttribute("data-root");
   var cardsEl = document.getElementById("cards");
   var pagesEl = document.getElementById("search-pages");
-  var DEBOUNCE_MS = 180;
+  // The list follows the box once typing pauses this long; meanwhile the index files for the
+  // words typed so far are fetched, so the search that follows the pause only computes. One
+  // or two letters match nearly every partner and take longest to search: those wait longer.
+  var DEBOUNCE_MS = 60;
+  var SHORT_DEBOUNCE_MS = 400;
+  var SHORT = 3;           // queries shorter than this wait longer, and fetch nothing early
   var MAX_QUERY = 200;
   var MAX_PAGES = 3;       // other pages (programs, status levels) named under the box
   var engine = null;       // promise of the Pagefind module
-  var slugOf = {};         // Pagefind page id -> partner slug (pagefind/partner-ids.json)
+  var slugOf = {};         // Pagefind page id -> partner slug (pagefind/partner-index.json)
   var answers = {};        // query -> promise of {slugs, pages}
   var settled = {};        // query -> {slugs, pages} once answered
   var excerptCache = {};   // query + "\n" + slug -> excerpt HTML from Pagefind
+  var running = Promise.resolve(); // the search Pagefind is busy with: one at a time
+  var latest = "";         // the query asked for last: an older one not yet started is dropped
   var timer = 0;
   var listeners = [];
   var focusFirst = false;  // Enter was pressed in the box: focus the first result when drawn
@@ -40,20 +47,25 @@
   function start() {
     if (!engine) {
       // Relative to the site's base, so a site under /org/partners/ finds its own index;
-      // Pagefind locates its other files from this import's URL. Filters are never loaded:
-      // Pagefind would then count every filter value on every search, which at 10,000
-      // partners takes seconds. Results map to partners through the index stage's id list.
+      // Pagefind locates its other files from this import's URL. Partner pages are split
+      // over several indexes (a search in one index of 10,000 pages takes up to seconds, in
+      // twenty of 500 a fraction of that), merged into this one. Filters are never loaded:
+      // Pagefind would then count every filter value on every search. Results map to
+      // partners through the index stage's id list.
       engine = Promise.all([
         import(root + "pagefind/pagefind.js").then(function (pf) {
           return pf.options({ baseUrl: root }).then(function () { return pf; });
         }),
-        fetch(root + "pagefind/partner-ids.json").then(function (r) {
-          if (!r.ok) throw new Error("pagefind/partner-ids.json: HTTP " + r.status);
+        fetch(root + "pagefind/partner-index.json").then(function (r) {
+          if (!r.ok) throw new Error("pagefind/partner-index.json: HTTP " + r.status);
           return r.json();
         })
       ]).then(function (both) {
-        slugOf = both[1];
-        return both[0];
+        var pf = both[0];
+        slugOf = both[1].partners;
+        return Promise.all(both[1].indexes.map(function (path) {
+          return pf.mergeIndex(root + "pagefind/" + path, { baseUrl: root });
+        })).then(function () { return pf; });
       });
       engine.catch(function () { engine = null; });
     }
@@ -67,25 +79,38 @@
   /* The listed partners whose pages match `q`, as {slug: true}, and other matching pages. */
   function find(q) {
     q = clean(q);
+    latest = q;
     if (!answers[q]) {
-      answers[q] = start().then(function (pf) {
-        var partners = pf.search(q);
-        var others = pf.search(q, { filters: { type: { any: ["program", "status"] } } })
-          .then(function (res) {
-            return Promise.all(res.results.slice(0, MAX_PAGES).map(function (r) { return r.data(); }));
-          });
-        return Promise.all([partners, others]);
-      }).then(function (both) {
-        var slugs = {};
-        var hits = {};
-        both[0].results.forEach(function (r) {
+      // One search: partner pages are in the partner indexes, every other page in the
+      // index is a program or status page, named under the box. Searches wait for the one
+      // in progress (Pagefind cannot stop one), and a query typed over in the meantime is
+      // never searched: the newest words are answered after one search at most.
+      var slugs = {};
+      var hits = {};
+      var turn = running.then(function () {
+        if (q !== latest) return null;
+        return start().then(function (pf) { return pf.search(q); });
+      });
+      running = turn.catch(function () {});
+      answers[q] = turn.then(function (res) {
+        if (!res) {
+          delete answers[q];
+          return null;
+        }
+        var others = [];
+        res.results.forEach(function (r) {
           var slug = slugOf[r.id];
           if (slug) {
             slugs[slug] = true;
             hits[slug] = r;
+          } else if (others.length < MAX_PAGES) {
+            others.push(r);
           }
         });
-        var pages = both[1].map(function (d) {
+        return Promise.all(others.map(function (r) { return r.data(); }));
+      }).then(function (data) {
+        if (!data) return null;
+        var pages = data.map(function (d) {
           return { url: d.url, title: (d.meta && d.meta.title) || d.url, excerpt: d.excerpt };
         });
         settled[q] = { slugs: slugs, pages: pages, hits: hits };
@@ -105,6 +130,7 @@
     var missing = slugs.filter(function (s) { return !((q + "\n" + s) in excerptCache); });
     if (!missing.length) return Promise.resolve();
     return find(q).then(function (answer) {
+      if (!answer) return [];
       return Promise.all(missing.map(function (slug) {
         var hit = answer.hits[slug];
         if (!hit) return [slug, ""];
@@ -204,11 +230,20 @@
     focusFirst = !!value();
     announce(value(), true);
   });
+  /* Fetch the index files `q` needs while the visitor is still typing. */
+  function preload(q) {
+    start().then(function (pf) {
+      if (q.length >= SHORT && !answers[q] && value() === q) return pf.preload(q);
+    }).catch(function () {});
+  }
+
   box.addEventListener("input", function () {
     clearTimeout(timer);
     var q = value();
-    if (q) start().catch(function () {});
-    timer = setTimeout(function () { announce(q, false); }, q ? DEBOUNCE_MS : 0);
+    if (q) preload(q);
+    // An answer already in (the visitor went back to earlier words) shows at once.
+    var wait = !q || settled[q] ? 0 : q.length < SHORT ? SHORT_DEBOUNCE_MS : DEBOUNCE_MS;
+    timer = setTimeout(function () { announce(q, false); }, wait);
   });
   ["focus", "pointerdown"].forEach(function (type) {
     box.addEventListener(type, function () { start().catch(function () {}); }, { once: true });
