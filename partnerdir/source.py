@@ -343,12 +343,15 @@ def _line_value(text: str):
     first = text[:1]
     if first == "{":
         parts = _FLOW_PAIR.split(text)
-        keys, values = parts[1::3], parts[2::3]
-        # Around and between the pairs only the braces, one comma each and spaces.
-        if len(keys) >= len(_SEPARATORS) or "|".join(parts[0::3]).replace(" ", "") != _SEPARATORS[len(keys)]:
-            raise _NotPlain
-        mapping = dict(zip(keys, map(_FLOW_VALUES.__getitem__, values), strict=True))
-        if len(mapping) != len(keys) or not _TEXT_KEYS.issuperset(keys) and not _keys_are_text(keys):
+        keys = parts[1::3]
+        # Around and between the pairs only the braces, one comma each and spaces: written
+        # "{a: b, c: d}" nearly always (keys and values are never ", "), else checked in full.
+        count = len(keys)
+        if parts[0] != "{" or parts[-1] != "}" or parts.count(", ") != count - 1:
+            if count >= len(_SEPARATORS) or "|".join(parts[0::3]).replace(" ", "") != _SEPARATORS[count]:
+                raise _NotPlain
+        mapping = dict(zip(keys, map(_FLOW_VALUES.__getitem__, parts[2::3]), strict=False))
+        if len(mapping) != count or not _TEXT_KEYS.issuperset(keys) and not _keys_are_text(keys):
             raise _NotPlain
         return mapping
     if first == "[":
@@ -391,18 +394,18 @@ def _read_plain(text: str) -> dict:
         rest = line[found.end():].strip(" ")
         if not rest:  # a list of one-line items, or nothing
             items: list | None = None
-            indent = -1
+            dash = ""  # the first item's indentation and "- "; every item has the same
             while i < count:
                 line = lines[i]
-                body = line.lstrip(" ")
-                if body[:2] == "- ":
-                    if items is None:
-                        items, indent = [], len(line) - len(body)
-                    elif len(line) - len(body) != indent:
+                if dash and line.startswith(dash):
+                    items.append(_line_value(line[len(dash):].strip(" ")))  # type: ignore[union-attr]
+                else:
+                    body = line.lstrip(" ")
+                    if not dash and body[:2] == "- ":
+                        dash = line[:len(line) - len(body) + 2]
+                        items = [_line_value(body[2:].strip(" "))]
+                    elif body and body[0] != "#":
                         break
-                    items.append(_line_value(body[2:].strip(" ")))
-                elif body and body[0] != "#":
-                    break
                 i += 1
             record[key] = items
         elif rest == "|":  # a literal block, its final line break kept
