@@ -11,6 +11,12 @@ search is on. Two levels of reuse follow from it:
 * `Memo`: within one process (`serve`, or a program calling `build_site` repeatedly), the
   checked partner of every record file whose bytes did not change, its award, and its rendered
   page and card, so an edit re-reads, re-checks and re-renders one partner, not all of them.
+  When nothing listing pages show changed (`listing_key`), the directory and the listing pages
+  are kept too.
+* On disk, between processes (`record_cache`): the same per-record results keyed by each
+  record's content, which the first build of a process loads instead of checking and rendering
+  every record again; a new `build` after an edit, or CI with a restored .cache/, redoes only
+  the records that changed.
 
 A reused value is always one that a cold build would compute again byte for byte; the tests
 build cold and warm after edits to records, programs.yaml and templates and compare the trees.
@@ -22,6 +28,7 @@ import datetime as dt
 import gc
 import hashlib
 import json
+import marshal
 import os
 import sys
 import time
@@ -370,7 +377,8 @@ def _from_disk(store, files: list[Path], state: InputState, memo: Memo, partners
             key = keys.get(name)
             entry = entries.get(key) if key is not None else None
             try:
-                partner_data, award_data, view_data, listed = entry  # type: ignore[misc]
+                blob, listed = entry  # type: ignore[misc]
+                partner_data, award_data, view_data = marshal.loads(blob)
                 partner = decode_partner(partner_data)
                 award = decode_award(award_data)
                 view = decode_view(view_data) if view_data is not None else None
@@ -381,6 +389,7 @@ def _from_disk(store, files: list[Path], state: InputState, memo: Memo, partners
             memo.stored[key] = entry
             memo.awards[partner.slug] = (partner, award)
             memo.listed[partner.slug] = (partner, award, listed)
+            memo.encoded[partner.slug] = (partner, award, entry)
             if view is not None:
                 memo.views[partner.slug] = (partner, award, view)
             meta = state.records.get(name)
@@ -419,49 +428,42 @@ def content_keys(files: list[Path], state: InputState, memo: Memo) -> None:
     memo.content_keys = keys
 
 
-def _encoded(partner: Partner, award: Award, memo: Memo) -> tuple:
-    """The partner and award in `plain_data` form, and the digest of what listings show of them."""
-    hit = memo.encoded.get(partner.slug)
-    if hit is not None and hit[0] is partner and hit[1] is award:
-        return hit[2]
-    memo.encoded[partner.slug] = (partner, award, _encode(partner, award))
-    return memo.encoded[partner.slug][2]
-
-
 def encode_new(partners: list[Partner], awards: dict[str, Award], rules: Rules, memo: Memo) -> None:
-    """The plain forms (and listing digests) of every partner not read from the cache or seen
-    by an earlier build of this process, made by forked workers when there are many: a cold
-    build of 10,000 partners would otherwise spend seconds here on one core."""
-    import marshal
-
+    """The cache entry (and listing digest) of every partner not read from the cache or seen by
+    an earlier build of this process, made by forked workers when there are many: a cold build
+    of 10,000 partners would otherwise spend seconds here on one core. Each entry is one
+    marshal blob, far smaller in memory than the tuples it holds."""
     from . import parallel
-    from .pages import PartnerView, partner_view
-    from .plain_data import codec
     from .record_cache import no_gc
 
     def known(p: Partner) -> bool:
-        hit = memo.listed.get(p.slug) or memo.encoded.get(p.slug)
+        hit = memo.encoded.get(p.slug)
         return hit is not None and hit[0] is p and hit[1] is awards[p.slug]
 
     todo = [p for p in partners if not known(p)]
-    if len(todo) < parallel.MIN_PARTNERS:
-        return  # made one by one as they are needed
-    encode_view = codec(PartnerView)[0]
+    if not todo:
+        return
 
     def job(chunk: list[Partner]) -> bytes:
-        made = []
-        for p in chunk:
-            award = awards[p.slug]
-            view = None if award.removed else encode_view(partner_view(p, award, rules))
-            made.append((*_encode(p, award), view))
-        return marshal.dumps(made)
+        return marshal.dumps([_entry(p, awards[p.slug], rules) for p in chunk])
 
-    count = parallel.workers()
+    count = parallel.workers() if len(todo) >= parallel.MIN_PARTNERS else 1
     chunks = parallel.chunks(todo, count * 4)
     with no_gc():
-        for chunk, blob in zip(chunks, parallel.fork_map(job, chunks, count), strict=True):
-            for p, (partner_data, award_data, listed, view) in zip(chunk, marshal.loads(blob), strict=True):
-                memo.encoded[p.slug] = (p, awards[p.slug], (partner_data, award_data, listed), view)
+        for chunk, made in zip(chunks, parallel.fork_map(job, chunks, count), strict=True):
+            for p, entry in zip(chunk, marshal.loads(made), strict=True):
+                memo.encoded[p.slug] = (p, awards[p.slug], entry)
+
+
+def _entry(partner: Partner, award: Award, rules: Rules) -> tuple[bytes, str]:
+    """What the cache keeps of a checked record: the partner, its award and its card's view in
+    `plain_data` form as one marshal blob, and the digest of what listings show of them."""
+    from .pages import PartnerView, partner_view
+    from .plain_data import codec
+
+    partner_data, award_data, listed = _encode(partner, award)
+    view = None if award.removed else codec(PartnerView)[0](partner_view(partner, award, rules))
+    return marshal.dumps((partner_data, award_data, view)), listed
 
 
 def _encode(partner: Partner, award: Award) -> tuple:
@@ -489,13 +491,9 @@ def save_checked(memo: Memo, partners: list[Partner], awards: dict[str, Award], 
     A file whose metadata changed since the build read it is not kept: the bytes checked may
     not be the bytes its key was made from.
     """
-    from .pages import PartnerView
-    from .plain_data import codec
-
     store = memo.store
     if store is None:
         return
-    encode_view = codec(PartnerView)[0]
     by_slug = {p.slug: p for p in partners}
     entries: dict[str, object] = {}
     files: dict[str, tuple] = {}
@@ -511,22 +509,17 @@ def save_checked(memo: Memo, partners: list[Partner], awards: dict[str, Award], 
         if stored is None:
             if name in state.racy or _meta(name) != meta:
                 continue  # changed while this build read it, or may have within its clock tick
-            award = awards[partner.slug]
-            partner_data, award_data, listed = _encoded(partner, award, memo)
             made = memo.encoded.get(partner.slug)
-            view = memo.views.get(partner.slug)
-            if made is not None and len(made) > 3 and made[0] is partner:
-                view_data = made[3]
-            else:
-                view_data = encode_view(view[2]) if view is not None and view[0] is partner else None
-            stored = (partner_data, award_data, view_data, listed)
+            if made is None or made[0] is not partner or made[1] is not awards[partner.slug]:
+                continue
+            stored = made[2]
         slug_keys[partner.slug] = key
         entries[key] = stored
         if name not in state.racy:
             files[name] = (meta, key)
     memo.slug_keys = slug_keys
     memo.stored = entries
-    memo.encoded = {}
+    memo.encoded = {slug: made for slug, made in memo.encoded.items() if by_slug.get(slug) is made[0]}
     store.checked.save(entries)
     store.save_files(files)
 
@@ -580,10 +573,13 @@ def listing_key(partners: list[Partner], awards: dict[str, Award], memo: Memo) -
     for partner in partners:
         award = awards[partner.slug]
         hit = memo.listed.get(partner.slug)
+        made = memo.encoded.get(partner.slug)
         if hit is not None and hit[0] is partner and hit[1] is award:
             data = hit[2]
+        elif made is not None and made[0] is partner and made[1] is award:
+            data = made[2][1]
         else:
-            data = _encoded(partner, award, memo)[2]
+            data = _encode(partner, award)[2]
         listed[partner.slug] = (partner, award, data)
         digest.update(f"{partner.slug}\0{data}\0".encode())
     memo.listed = listed
@@ -656,7 +652,7 @@ def restore_listing(listing, memo: Memo, writer, previous: dict | None) -> bool:
         data = store.page(digest, content_hash)
         if data is None:
             return False
-        writer.put(path, data, digest)
+        listing.files[path] = writer.put(path, data, digest)  # counted as written
     return True
 
 
