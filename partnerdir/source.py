@@ -334,7 +334,8 @@ def _keys_are_text(keys) -> bool:
         if key not in _TEXT_KEYS:
             if _plain_value(key).__class__ is not str:
                 return False
-            _TEXT_KEYS.add(key)
+            if len(_TEXT_KEYS) < 10_000:
+                _TEXT_KEYS.add(key)
     return True
 
 
