@@ -193,6 +193,7 @@ def directory_pages(d: Directory) -> Iterator[Page]:
     pages = max(1, -(-total // PAGE_SIZE))
     # One list for every page, so the template renders its links once (see render.fragment).
     facets = [(f, [v for v in d.facets[f.key] if v.count or f.key in ("program", "status")]) for f in FACETS]
+    page_paths = ["" if n == 1 else f"page/{n}/" for n in range(1, pages + 1)]
     for number in range(1, pages + 1):
         slugs = d.order[(number - 1) * PAGE_SIZE: number * PAGE_SIZE]
         path = "index.html" if number == 1 else f"page/{number}/index.html"
@@ -202,7 +203,7 @@ def directory_pages(d: Directory) -> Iterator[Page]:
             "page_number": number,
             "page_count": pages,
             "first_index": (number - 1) * PAGE_SIZE + 1,
-            "page_paths": ["" if n == 1 else f"page/{n}/" for n in range(1, pages + 1)],
+            "page_paths": page_paths,
             "facets": facets,
             "level_names": {lv.id: lv.name for lv in d.rules.levels},
         }
