@@ -278,7 +278,10 @@ _KEY_LINE = re.compile("(" + _KEY + r"):(?: |$)")
 _FLOW_SEQ = re.compile(r"\[[^\[\]{}]*\]")
 # A {mapping} split into separators, keys and values, each value a [list] or a token whose
 # own syntax is checked when it is first seen.
-_FLOW_PAIR = re.compile("(" + _KEY + r"): +(\[[^\[\]{}]*\]|[^,\[\]{} ]+(?: +[^,\[\]{} ]+)*)")
+# A key only where a word starts: tried inside every long word, it would take quadratic time.
+_FLOW_PAIR = re.compile(
+    r"(?<![A-Za-z0-9_])(" + _KEY + r"): +(\[[^\[\]{}]*\]|[^,\[\]{} ]+(?: +[^,\[\]{} ]+)*)"
+)
 _SEPARATORS = ["{}"] + ["|".join(["{"] + [","] * (n - 1) + ["}"]) for n in range(1, 100)]
 _TEXT_KEYS: set[str] = set()  # keys known to be read as text
 

@@ -311,3 +311,18 @@ def test_parse_yaml_errors_still_come_from_the_full_path():
     with pytest.raises(SourceError) as e:
         parse_yaml("a: {b: 1, b: 2}\n")
     assert e.value.message == "duplicate field 'b'"
+
+
+@pytest.mark.parametrize("text", [
+    "a: {" + "a" * 1_000_000 + "}\n",
+    "a: {" + "a: b" * 200_000 + "}\n",
+    "a: " + "a:" * 500_000 + "\n",
+    "a: [" + "a," * 500_000 + "]\n",
+])
+def test_long_lines_take_linear_time(text):
+    """Hostile text must not make the regular expressions backtrack for seconds."""
+    import time
+
+    start = time.process_time()
+    plain_or_none(text)
+    assert time.process_time() - start < 1.0
