@@ -252,7 +252,11 @@ class _Renderer:
 
     def card_lines(self, views: list[PartnerView]) -> Markup:
         """Cards one per line: a listing page of 3,000 cards joined here rather than by a template loop."""
-        return Markup("".join([line for view in views for line in (self.card(view), "\n")]))
+        cards = self.cards
+        for view in views:
+            if view.slug not in cards:
+                self.card(view)
+        return Markup("".join([line for view in views for line in (cards[view.slug], "\n")]))
 
     def fragment(self, name: str, **context: Any) -> Markup:
         """A partial template that depends on nothing but its arguments, rendered once for the same
