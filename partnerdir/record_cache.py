@@ -31,6 +31,7 @@ import hashlib
 import marshal
 import os
 import shutil
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -261,3 +262,11 @@ class Store:
                           key=lambda p: p.stat().st_mtime_ns, reverse=True)
             for old in mine[KEEP - 1:]:
                 shutil.rmtree(old, ignore_errors=True)
+        stale = time.time() - 3600  # temporary files of builds killed while writing
+        for folder in (self.record_folder, self.render_folder):
+            for leftover in folder.glob(".*.tmp"):
+                try:
+                    if leftover.stat().st_mtime < stale:
+                        leftover.unlink()
+                except OSError:
+                    pass
