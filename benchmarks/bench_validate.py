@@ -42,13 +42,13 @@ def cpu() -> float:
 def timed(fn, repeat: int):
     """Best of `repeat` runs (the least disturbed by other work on the machine), by wall time,
     and the CPU seconds of that run."""
-    runs, result = [], None
+    runs = []
     for _ in range(repeat):
         wall, used = time.perf_counter(), cpu()
         result = fn()
-        runs.append((time.perf_counter() - wall, cpu() - used))
-    best = min(runs)
-    return result, best[0], best[1], statistics.median(w for w, _ in runs)
+        runs.append((time.perf_counter() - wall, cpu() - used, result))
+    best = min(runs, key=lambda run: run[0])
+    return best[2], best[0], best[1], statistics.median(run[0] for run in runs)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -75,11 +75,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{n:,} records, {size / n / 1024:.1f} KB each, "
               f"{len(os.sched_getaffinity(0))} cores, Python {sys.version.split()[0]}")
 
-        (partners, problems), wall, used, median = timed(
-            lambda: check_files(content, files, file_problems, rules, AS_OF, args.workers), args.repeat)
+        def check() -> tuple:
+            return check_files(content, files, file_problems, rules, AS_OF, args.workers), dict(last_check)
+
+        ((partners, problems), spent), wall, used, median = timed(check, args.repeat)
         print(f"check, as the build runs it: {wall:6.2f} s wall ({n / wall:7,.0f} records/s; median "
               f"{median:.2f} s), {used:.2f} s CPU ({used / n * 1000:.2f} ms a record); this process "
-              f"read {last_check['load']:.2f} s, validated {last_check['validate']:.2f} s")
+              f"read {spent['load']:.2f} s, validated {spent['validate']:.2f} s")
 
         # Its parts on one core, without the cyclic garbage collector, as check_files runs them.
         gc.disable()
