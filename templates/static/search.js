@@ -25,7 +25,10 @@
   // The list follows the box once typing pauses this long; meanwhile the index files for the
   // words typed so far are fetched, so the search that follows the pause only computes. One
   // or two letters match nearly every partner and take longest to search: those wait longer.
+  // When the last search took less than QUICK_MS (few partners match), there is nothing to
+  // save by waiting: the list follows every key.
   var DEBOUNCE_MS = 60;
+  var QUICK_MS = 30;
   var SHORT_DEBOUNCE_MS = 400;
   var SHORT = 3;           // queries shorter than this wait longer, and fetch nothing early
   var MAX_QUERY = 200;
@@ -37,6 +40,7 @@
   var excerptCache = {};   // query + "\n" + slug -> excerpt HTML from Pagefind
   var running = Promise.resolve(); // the search Pagefind is busy with: one at a time
   var latest = "";         // the query asked for last: an older one not yet started is dropped
+  var lastTook = Infinity; // ms the last search took, its index files already fetched
   var timer = 0;
   var listeners = [];
   var focusFirst = false;  // Enter was pressed in the box: focus the first result when drawn
@@ -89,7 +93,13 @@
       var hits = {};
       var turn = running.then(function () {
         if (q !== latest) return null;
-        return start().then(function (pf) { return pf.search(q); });
+        return start().then(function (pf) {
+          return pf.search(q).then(function (res) {
+            // Time spent searching in each index, not fetching its files.
+            lastTook = (res.timings || []).reduce(function (sum, t) { return sum + (t.search || 0); }, 0);
+            return res;
+          });
+        });
       });
       running = turn.catch(function () {});
       answers[q] = turn.then(function (res) {
@@ -242,7 +252,9 @@
     var q = value();
     if (q) preload(q);
     // An answer already in (the visitor went back to earlier words) shows at once.
-    var wait = !q || settled[q] ? 0 : q.length < SHORT ? SHORT_DEBOUNCE_MS : DEBOUNCE_MS;
+    var wait = !q || settled[q] ? 0
+      : q.length < SHORT ? SHORT_DEBOUNCE_MS
+      : lastTook < QUICK_MS ? 0 : DEBOUNCE_MS;
     timer = setTimeout(function () { announce(q, false); }, wait);
   });
   ["focus", "pointerdown"].forEach(function (type) {
