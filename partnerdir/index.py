@@ -426,7 +426,7 @@ def _add_words(index: Path, chunks: list[tuple[Path, set[str], bytes]], missing:
         return
     entry_path = index / "pagefind-entry.json"
     entry = json.loads(entry_path.read_text(encoding="utf-8"))
-    (language,) = entry["languages"].values()
+    language = _only_language(entry, index)
     prefix = language["hash"].partition("_")[0]
     meta_path = _meta_path(index)
     meta = _read_index_file(meta_path)
@@ -479,8 +479,16 @@ def _array_head(data: bytes) -> tuple[int, bytes]:
 
 def _meta_path(index: Path) -> Path:
     entry = json.loads((index / "pagefind-entry.json").read_text(encoding="utf-8"))
-    (language,) = entry["languages"].values()
-    return index / f"pagefind.{language['hash']}.pf_meta"
+    return index / f"pagefind.{_only_language(entry, index)['hash']}.pf_meta"
+
+
+def _only_language(entry: dict, index: Path) -> dict:
+    """The site's pages share one language (base.html's); split indexes rely on it."""
+    languages = list(entry.get("languages", {}).values())
+    if len(languages) != 1:
+        raise SearchIndexError(f"{index.name}: Pagefind indexed the pages in {len(languages)} languages, "
+                               "expected one", "give every page one <html lang>, or build with --no-search")
+    return languages[0]
 
 
 def stable_order(output: Path) -> None:
