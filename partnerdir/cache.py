@@ -222,7 +222,7 @@ class Memo:
     record_key: str = ""  # rules, logos, as-of date, code: what checking a record depends on
     render_key: str = ""  # that, and templates, base URL and search: what a partner page depends on
     # record path -> (metadata, partner); slug -> (partner, award);
-    # slug -> (partner, page, card, partners.json entry, partners.csv row, page hash)
+    # slug -> (partner, (page, card, partners.json entry, partners.csv row, page hash))
     records: dict[str, tuple[tuple[int, int, int], object]] = field(default_factory=dict)
     awards: dict[str, tuple[object, object]] = field(default_factory=dict)
     pages: dict[str, tuple] = field(default_factory=dict)
@@ -547,7 +547,7 @@ def pages_to_reuse(partners: list[Partner], memo: Memo) -> dict[str, tuple]:
     for partner in partners:
         hit = memo.pages.get(partner.slug)
         if hit is not None and hit[0] is partner:
-            reuse[partner.slug] = hit[1:]
+            reuse[partner.slug] = hit[1]
     return reuse
 
 
@@ -555,8 +555,15 @@ def remember_pages(partners: list[Partner], rendered: dict[str, tuple], reused: 
                    memo: Memo, hashes: dict[str, str]) -> None:
     """Keep this build's partner pages (and their hashes, from `hashes` by site path)."""
     by_slug = {p.slug: p for p in partners}
-    memo.pages = {slug: (by_slug[slug], *made[:4], hashes.get(f"partners/{slug}/index.html"))
-                  for slug, made in {**reused, **rendered}.items() if slug in by_slug}
+    kept = {}
+    for slug, made in reused.items():  # the same objects as before: nothing new to allocate
+        hit = memo.pages.get(slug)
+        if hit is not None and hit[1] is made and by_slug.get(slug) is hit[0]:
+            kept[slug] = hit
+    for slug, made in rendered.items():
+        if slug in by_slug:
+            kept[slug] = (by_slug[slug], (*made[:4], hashes.get(f"partners/{slug}/index.html")))
+    memo.pages = kept
 
 
 def listing_key(partners: list[Partner], awards: dict[str, Award], memo: Memo) -> str:
@@ -633,7 +640,7 @@ def pages_from_disk(partners: list[Partner], memo: Memo, previous: dict | None) 
             page = store.page(digest, content_hash)
             if page is None:
                 continue
-        memo.pages[partner.slug] = (partner, page, card, json_entry, row, digest)
+        memo.pages[partner.slug] = (partner, (page, card, json_entry, row, digest))
 
 
 def restore_listing(listing, memo: Memo, writer, previous: dict | None) -> bool:
@@ -672,7 +679,7 @@ def save_rendered(order: list[str], memo: Memo, out: Path, hashes: dict[str, str
         path = partner_path(slug)
         if key is None or made is None or hashes.get(path) is None:
             continue
-        entries[key] = (str(made[2]), made[3], made[4], hashes[path])
+        entries[key] = (str(made[1][1]), made[1][2], made[1][3], hashes[path])
         pages[path] = hashes[path]
     if memo.listing is not None:
         pages.update((path, hashes[path]) for path in memo.listing[1].files if path in hashes)

@@ -113,6 +113,7 @@ class Shelf:
         self.key = key
         self.shards: dict[str, dict[str, object]] = {}  # shard -> its entries, as on disk
         self.scanned = False
+        self.saved: set[str] | None = None  # the keys of the last save, if all its shards were written
 
     def _path(self, shard: str) -> Path:
         return self.folder / f"{self.name}-{shard}.bin"
@@ -136,6 +137,24 @@ class Shelf:
     def save(self, entries: dict[str, object], encode: Callable[[str], object] | None = None) -> None:
         """Make the shelf hold exactly `entries` (by key; values as stored, or None for "encode
         this key now" with `encode`), rewriting only shards whose keys changed."""
+        if self.saved is not None and encode is None:  # since the last save: only what differs
+            keys = entries.keys()
+            added, removed = keys - self.saved, self.saved - keys
+            touched: dict[str, dict[str, object]] = {}
+            for key in removed | added:
+                shard = shard_of(key)
+                if shard not in touched:
+                    touched[shard] = dict(self.shards.get(shard) or {})
+                if key in added:
+                    touched[shard][key] = entries[key]
+                else:
+                    touched[shard].pop(key, None)
+            self.saved = None  # until every shard below is written
+            for shard, new in touched.items():
+                self._store(shard, new)
+            if all(shard in self.shards for shard in touched):
+                self.saved = set(keys)
+            return
         by_shard: dict[str, dict[str, object]] = {}
         for key, value in entries.items():
             by_shard.setdefault(shard_of(key), {})[key] = value
@@ -157,21 +176,26 @@ class Shelf:
             for key, value in new.items():
                 if value is None:
                     new[key] = old[key] if old and key in old else encode(key) if encode else None
-            if new:
-                if write(self._path(shard), self.key, new):
-                    self.shards[shard] = new
-                else:
-                    self.shards.pop(shard, None)
-            else:
-                try:
-                    self._path(shard).unlink()
-                except OSError:
-                    pass
-                self.shards[shard] = {}
+            self._store(shard, new)
+        if all(shard in self.shards for shard in by_shard):
+            self.saved = set(entries)
         try:
             os.utime(self.folder)  # most recently used: `prune_folders` keeps it
         except OSError:
             pass
+
+    def _store(self, shard: str, new: dict[str, object]) -> None:
+        if new:
+            if write(self._path(shard), self.key, new):
+                self.shards[shard] = new
+            else:
+                self.shards.pop(shard, None)
+        else:
+            try:
+                self._path(shard).unlink()
+            except OSError:
+                pass
+            self.shards[shard] = {}
 
 
 class Store:
@@ -187,6 +211,7 @@ class Store:
         self.files: dict[str, tuple] | None = None  # path -> (metadata, content key), as on disk
         self.pages = self.render_folder / "pages"
         self.listing_seen: object = None
+        self.kept_pages: set[str] | None = None  # what `keep_pages` left in `pages`, once known
 
     # --- record files -----------------------------------------------------------------------
 
@@ -229,12 +254,14 @@ class Store:
         """Keep the pages just written (site path -> hash) by hard-linking them from `folder`;
         delete stored pages that no page has any more. A page that cannot be linked is simply
         not kept (a later build renders it again)."""
+        wanted = set(written.values())
+        if self.kept_pages is not None and wanted == self.kept_pages:
+            return  # (the common case in `serve`: pages are stored, not listed again)
         try:
             self.pages.mkdir(parents=True, exist_ok=True)
-            stored = set(os.listdir(self.pages))
+            stored = set(os.listdir(self.pages)) if self.kept_pages is None else set(self.kept_pages)
         except OSError:
             return
-        wanted = set(written.values())
         for path, digest in written.items():
             if digest in stored:
                 continue
@@ -250,6 +277,7 @@ class Store:
                 os.unlink(self.pages / name)
             except OSError:
                 pass
+        self.kept_pages = wanted & stored
 
     def prune_folders(self) -> None:
         """Only the most recent key folders of each kind, so the cache does not grow without end."""
