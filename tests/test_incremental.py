@@ -326,3 +326,20 @@ def test_a_file_put_together_again_copies_its_unchanged_pieces_and_is_whole(tmp_
     final = [*pieces[:5], b"last\n", *pieces[6:]]
     assert writer.put_chunks("partners.json", final)[1]
     assert (out / "partners.json").read_bytes() == b"".join(final)
+
+
+def test_a_rebuild_that_fails_while_rendering_leaves_the_site_as_it_was(project):
+    """A rebuild without search stages only changed files and moves them in at the end: a
+    template mistake found half way through changes nothing and leaves no staging folder."""
+    out = project / "site"
+    paths = paths_for(project, out)
+    assert build_site(paths, AS_OF, search=False, remember=False).ok
+    before = tree(out)
+    write_records(project / "content", {"zeta": record("Zeta Data", body="*Zeta* changed.")})
+    card = project / "templates" / "_card.html"
+    card.write_text(card.read_text(encoding="utf-8") + "{{ p.no_such_field }}\n", encoding="utf-8")
+    settle(project / "content", project / "templates", offset=7)
+    result = build_site(paths, AS_OF, search=False, remember=False)
+    assert not result.ok and "_card.html" in result.problems[0].text()
+    assert tree(out) == before
+    assert sorted(p.name for p in project.iterdir() if p.name.startswith(".site")) == [".site.lock"]
