@@ -191,6 +191,18 @@ def test_navigation_footer_breadcrumbs_cards_and_status_workings_stay_out(built_
     assert members and not [name for name in members if name in var["content"]]
 
 
+def test_a_partner_s_facts_are_words_of_their_own_not_joined_to_their_labels(built_site, sample):
+    """Pagefind reads `<dt>Headquarters</dt><dd>Bogotá</dd>` as one word, 'headquartersbogotá',
+    so a search for the city would miss the partner; the pages keep label and value apart."""
+    _, _, d = sample
+    for slug, fragment in partner_fragments(built_site).items():
+        words = set(re.findall(r"\w+", fragment["content"].casefold()))
+        partner = d.partners[slug]
+        city = re.findall(r"\w+", partner.headquarters.city.casefold())[0]
+        assert city in words, (slug, city)
+        assert {"headquarters", "expertise", "languages"} <= words, slug
+
+
 def test_partners_removed_at_review_are_nowhere_in_the_index(built_site, sample):
     checked, awards, _ = sample
     removed = [p for p in checked.partners if awards[p.slug].removed]
