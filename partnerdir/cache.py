@@ -444,14 +444,17 @@ def encode_new(partners: list[Partner], awards: dict[str, Award], rules: Rules, 
     if not todo:
         return
 
-    def job(chunk: list[Partner]) -> bytes:
-        return marshal.dumps([_entry(p, awards[p.slug], rules) for p in chunk])
+    def job(span: tuple[int, int]) -> bytes:  # workers get positions, not pickled partners
+        return marshal.dumps([_entry(p, awards[p.slug], rules) for p in todo[span[0]:span[1]]])
 
     count = parallel.workers() if len(todo) >= parallel.MIN_PARTNERS else 1
-    chunks = parallel.chunks(todo, count * 4)
+    spans, start = [], 0
+    for chunk in parallel.chunks(range(len(todo)), count * 4):
+        spans.append((start, start + len(chunk)))
+        start += len(chunk)
     with no_gc():
-        for chunk, made in zip(chunks, parallel.fork_map(job, chunks, count), strict=True):
-            for p, entry in zip(chunk, marshal.loads(made), strict=True):
+        for (first, end), made in zip(spans, parallel.fork_map(job, spans, count), strict=True):
+            for p, entry in zip(todo[first:end], marshal.loads(made), strict=True):
                 memo.encoded[p.slug] = (p, awards[p.slug], entry)
 
 
