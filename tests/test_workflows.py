@@ -25,6 +25,7 @@ FILES = sorted(WORKFLOWS.glob("*.yml"))
 
 # Values GitHub would put into ${{ ... }} expressions, for the dry run.
 EXPRESSIONS = {
+    "github.run_id": "1234",
     "github.base_ref || 'main'": "main",
     "steps.pages.outputs.base_url": "https://example-org.github.io/partners",
 }
@@ -126,6 +127,22 @@ def test_pull_requests_check_test_build_and_summarise_status_changes():
     checkout = next(s for s in wf["jobs"][diff_job]["steps"]
                     if s.get("uses", "").startswith("actions/checkout"))
     assert checkout["with"]["fetch-depth"] == 0, "the base branch must be fetched to compare with it"
+
+
+def test_every_build_restores_the_record_cache_of_the_newest_run():
+    """A build in CI redoes only the records that changed since the last run's build."""
+    for name in ("publish.yml", "pull-request.yml"):
+        wf = load(WORKFLOWS / name)
+        for job_id, job in wf["jobs"].items():
+            names = [s.get("uses", "").split("@")[0] or s.get("run", "") for s in job["steps"]]
+            builds = [i for i, n in enumerate(names) if "build.py build" in n]
+            if not builds:
+                continue
+            caches = [i for i, n in enumerate(names) if n == "actions/cache"]
+            assert caches and caches[0] < builds[0], f"{name} {job_id}: restore .cache before building"
+            cache = job["steps"][caches[0]]["with"]
+            assert cache["path"] == ".cache"
+            assert "github.run_id" in cache["key"] and cache["key"].startswith(cache["restore-keys"])
 
 
 def _expand(text: str) -> str:
