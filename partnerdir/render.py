@@ -173,7 +173,7 @@ def render_site(d: Directory, templates: Path, static: Path, content: Path, site
 
     for site_path, source in sorted(d.logos.items()):
         files[site_path] = (content / source).read_bytes()
-    files["sitemap.xml"] = sitemap(listed, site, d.as_of)
+    files["sitemap.xml"] = _sitemap(listed, site, d.as_of)
     files["robots.txt"] = f"User-agent: *\nAllow: /\nSitemap: {site.url('sitemap.xml')}\n".encode()
     files[".nojekyll"] = b""
     out: dict[str, Any] = {path: sink.put(path, data) for path, data in files.items()} if sink else files
@@ -367,16 +367,45 @@ class _Renderer:
                 "partners.json", export.partners_json_chunks(d, self.site, entries))
         else:
             files["partners.json"] = export.partners_json(d, self.site, entries)
-        data = export.partners_csv(d, self.site, rows)
-        files["partners.csv"] = self.sink.put("partners.csv", data) if self.sink is not None else data
-        listed: list[Page] = []
-        for i, make in enumerate(PAGE_MAKERS):
-            if make is partner_pages:
-                listed += [Page(partner_path(slug), "partner.html", {}, "") for slug in d.order]
-            else:
-                listed += by_maker[i]
-        _check_unique(listed)
-        return files, listed
+        if self.sink is not None:  # patched around the changed rows when it can be
+            files["partners.csv"] = self.sink.put_chunks(
+                "partners.csv", export.partners_csv_chunks(d, self.site, rows))
+        else:
+            files["partners.csv"] = export.partners_csv(d, self.site, rows)
+        return files, _listed(d.order, by_maker)
+
+
+# The last `_listed` answer and what it was made from (kept, so their ids stay theirs), and the
+# last sitemap with its inputs: a `serve` rebuild that keeps the directory and listing pages
+# (the same objects) does not list 10,000 partner pages again.
+_LISTED: list[tuple[tuple, list[Page]]] = []
+_SITEMAP: list[tuple[tuple, bytes]] = []
+
+
+def _listed(order: list[str], by_maker: dict[int, list[Page]]) -> list[Page]:
+    """Every page in `PAGE_MAKERS` order (for the sitemap), checked to have its own path."""
+    sources = (order, *(by_maker.get(i) for i, make in enumerate(PAGE_MAKERS) if make is not partner_pages))
+    if _LISTED and len(_LISTED[0][0]) == len(sources) and \
+            all(a is b for a, b in zip(_LISTED[0][0], sources, strict=True)):
+        return _LISTED[0][1]
+    listed: list[Page] = []
+    for i, make in enumerate(PAGE_MAKERS):
+        if make is partner_pages:
+            listed += [Page(partner_path(slug), "partner.html", {}, "") for slug in order]
+        else:
+            listed += by_maker[i]
+    _check_unique(listed)
+    _LISTED[:] = [(sources, listed)]
+    return listed
+
+
+def _sitemap(pages: list[Page], site: Site, as_of: dt.date) -> bytes:
+    """`sitemap`, the same bytes again for the same list of pages (see `_listed`)."""
+    if _SITEMAP and _SITEMAP[0][0][0] is pages and _SITEMAP[0][0][1:] == (site, as_of):
+        return _SITEMAP[0][1]
+    data = sitemap(pages, site, as_of)
+    _SITEMAP[:] = [((pages, site, as_of), data)]
+    return data
 
 
 def _address(page: Page) -> Page:

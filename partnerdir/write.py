@@ -149,28 +149,44 @@ def sparse_staged(out: Path) -> Iterator[tuple[Path, list[SiteWriter]]]:
         shutil.rmtree(stage, ignore_errors=True)
         raise
     try:
-        apply_changes(stage, out, set().union(*(w.removed for w in writers)))
-    finally:
+        kept = apply_changes(stage, out, set().union(*(w.removed for w in writers)), aside=stage)
+    except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
+        raise
+    if not kept:
+        shutil.rmtree(stage, ignore_errors=True)
+        return
+    # `stage` holds the large files replaced (partners.json's 100 MB): freeing them takes the
+    # kernel a noticeable part of a small rebuild, so a thread deletes it (or the next build's
+    # `_clear_leftovers`, if this process ends first)
+    threading.Thread(target=shutil.rmtree, args=(stage,), kwargs={"ignore_errors": True},
+                     name="free replaced files").start()
 
 
-def apply_changes(stage: Path, out: Path, removed: set[str]) -> None:
-    """Move every file of `stage` to the same place in `out` and delete `removed` from `out`."""
-    for root, _dirs, names in os.walk(stage):
+def apply_changes(stage: Path, out: Path, removed: set[str], aside: Path | None = None) -> bool:
+    """Move every file of `stage` to the same place in `out` and delete `removed` from `out`.
+
+    Large files replaced are kept in the folder `aside` (for the caller to delete later) if
+    given; whether any was.
+    """
+    kept = False
+    moves = [(root, name) for root, _dirs, names in os.walk(stage) for name in names]
+    for n, (root, name) in enumerate(moves):
         rel = os.path.relpath(root, stage)
-        for name in names:
-            path = name if rel == "." else os.path.join(rel, name)
-            target = out / path
-            if target.is_dir() and not target.is_symlink():
-                shutil.rmtree(target)  # an old folder where the new site has a file
-            try:
-                target.parent.mkdir(parents=True, exist_ok=True)
-            except (FileExistsError, NotADirectoryError):
-                for parent in reversed(target.parents):  # old files where the new site has folders
-                    if parent.is_file() or parent.is_symlink():
-                        parent.unlink()
-                target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(os.path.join(root, name), target)
+        path = name if rel == "." else os.path.join(rel, name)
+        target = out / path
+        if target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target)  # an old folder where the new site has a file
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            for parent in reversed(target.parents):  # old files where the new site has folders
+                if parent.is_file() or parent.is_symlink():
+                    parent.unlink()
+            target.parent.mkdir(parents=True, exist_ok=True)
+        keep = aside / f".replaced-{n}" if aside is not None else None
+        _replace(Path(root, name), target, keep)
+        kept = kept or (keep is not None and os.path.lexists(keep))
     emptied: set[str] = set()
     for path in removed:
         try:
@@ -185,6 +201,7 @@ def apply_changes(stage: Path, out: Path, removed: set[str]) -> None:
             except OSError:
                 break
             rel = os.path.dirname(rel)
+    return kept
 
 
 def _link_copy(source: Path, target: Path) -> None:
@@ -280,8 +297,7 @@ class SiteWriter:
         existing = self.base.joinpath(*_safe_relative(path).parts)
         key = str(self.site.joinpath(*_safe_relative(path).parts).resolve())
         last = _PIECES.get(key)
-        known = {id(piece): hashed for piece, hashed in zip(last[0], last[1], strict=True)} if last else {}
-        hashes = [known.get(id(piece)) or hashlib.blake2b(piece, digest_size=16).digest() for piece in pieces]
+        hashes = _piece_hashes(pieces, last)
         hexdigest = _joined_hash(hashes)
         if path in self.present and self.previous.get(path) == hexdigest and \
                 (not self.in_place or existing.is_file()):
@@ -342,18 +358,19 @@ class SiteWriter:
 BIG = 4 << 20  # a replaced file this large is freed in the background
 
 
-def _replace(source: Path, target: Path) -> None:
+def _replace(source: Path, target: Path, keep: Path | None = None) -> None:
     """os.replace; a large file it replaces (partners.json's 100 MB) is let go by a thread, as
-    freeing its pages takes the kernel a noticeable part of a small rebuild."""
+    freeing its pages takes the kernel a noticeable part of a small rebuild. With `keep`, it is
+    kept there instead, for the caller to delete later."""
     aside = None
     try:
         if os.stat(target).st_size >= BIG:
-            aside = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}.old")
+            aside = keep or target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}.old")
             os.link(target, aside)
     except OSError:
         aside = None
     os.replace(source, target)
-    if aside is not None:
+    if aside is not None and keep is None:
         threading.Thread(target=_unlink, args=(aside,), name="free replaced file").start()
 
 
@@ -362,6 +379,25 @@ def _unlink(path: Path) -> None:
         os.unlink(path)
     except OSError:
         pass
+
+
+def _piece_hashes(pieces: list[bytes], last: tuple | None) -> list[bytes]:
+    """Each piece's hash, taken from `last` (what was written before) for a piece that is the
+    same object: by position first (an edit leaves all but a few pieces where they were), then
+    by identity anywhere (a partner added or removed shifts the rest)."""
+    old, old_hashes = (last[0], last[1]) if last else ([], [])
+    if len(old) == len(pieces):
+        hashes = [h if piece is before else None
+                  for piece, before, h in zip(pieces, old, old_hashes, strict=True)]
+    else:
+        hashes = [None] * len(pieces)
+    known: dict[int, bytes] | None = None
+    for i, h in enumerate(hashes):
+        if h is None:
+            if known is None:
+                known = {id(piece): hashed for piece, hashed in zip(old, old_hashes, strict=True)}
+            hashes[i] = known.get(id(pieces[i])) or hashlib.blake2b(pieces[i], digest_size=16).digest()
+    return hashes  # type: ignore[return-value]
 
 
 def pieces_hash(pieces: Iterable[bytes]) -> str:

@@ -171,3 +171,31 @@ def test_a_search_index_error_is_reported_with_its_hint(tmp_path, monkeypatch):
         "search index: Pagefind could not index the site: out of memory "
         "(build with --no-search to publish without search)"]
     assert tree(paths.out) == before
+
+
+def test_a_sparse_rebuild_frees_large_replaced_files_after_the_site_is_whole(tmp_path, monkeypatch):
+    """A large file replaced by a sparse rebuild (partners.json) is deleted by a thread after
+    the rebuild; the site has the new file at once, a reader holding the old one keeps it, and
+    nothing is left next to the site or in it."""
+    import threading
+
+    from partnerdir import write
+    from partnerdir.write import SiteWriter, sparse_staged
+
+    monkeypatch.setattr(write, "BIG", 10)  # every file here counts as large
+    out = tmp_path / "site"
+    write_tree(out, {".nojekyll": b"", "partners.json": b"old entries, many bytes", "index.html": b"home"})
+    reader = open(out / "partners.json", "rb")  # a visitor's download in progress
+    before = set(threading.enumerate())
+    with sparse_staged(out) as (stage, writers):
+        writer = SiteWriter(stage, {"index.html": write.content_hash(b"home")}, in_place=True, base=out)
+        writers.append(writer)
+        writer.put("index.html", b"home")
+        writer.put("partners.json", b"new entries, many bytes")
+    assert (out / "partners.json").read_bytes() == b"new entries, many bytes"
+    assert reader.read() == b"old entries, many bytes"
+    reader.close()
+    for thread in set(threading.enumerate()) - before:
+        thread.join(5)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["site"]
+    assert tree(out) == {".nojekyll": b"", "index.html": b"home", "partners.json": b"new entries, many bytes"}
