@@ -535,10 +535,20 @@ def award_reusing(partners: list[Partner], rules: Rules, as_of: dt.date, memo: M
         awards = award_all(partners, rules, as_of)
     else:
         awards = {}
+        fresh = []
+        last = memo.awards
         for partner in partners:
-            hit = memo.awards.get(partner.slug)
-            reused = hit is not None and hit[0] is partner
-            awards[partner.slug] = hit[1] if reused else award(partner, rules, as_of)  # type: ignore[index]
+            hit = last.get(partner.slug)
+            if hit is not None and hit[0] is partner:
+                awards[partner.slug] = hit[1]  # type: ignore[index]
+            else:
+                awards[partner.slug] = award(partner, rules, as_of)
+                fresh.append(partner)
+        if len(awards) == len(last) and all(p.slug in last for p in fresh):
+            # the same partners as last time but a few edited ones: only those change
+            for partner in fresh:
+                last[partner.slug] = (partner, awards[partner.slug])
+            return awards
     memo.awards = {p.slug: (p, awards[p.slug]) for p in partners}
     return awards
 
