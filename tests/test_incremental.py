@@ -41,15 +41,19 @@ def settle(*folders: Path, offset: float = 0.0) -> None:
             os.utime(path, (HOUR_AGO + offset, HOUR_AGO + offset))
 
 
-@pytest.fixture
-def project(tmp_path, monkeypatch):
-    """Records, programs.yaml and templates of their own, so the test can edit all of them."""
+def make_project(tmp_path: Path, monkeypatch) -> Path:
+    """Records, programs.yaml and templates of their own, so a test can edit all of them."""
     monkeypatch.setattr(parallel, "MIN_PARTNERS", 3)  # small sites take the forked path too
     content = write_records(tmp_path / "content", {**SMALL, "zeta": record("Zeta Data", body="*Zeta* text.")})
     shutil.copytree(ROOT / "templates", tmp_path / "templates")
     shutil.copy(ROOT / "data" / "programs.yaml", tmp_path / "programs.yaml")
     settle(content, tmp_path / "templates", tmp_path / "programs.yaml")
     return tmp_path
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    return make_project(tmp_path, monkeypatch)
 
 
 def paths_for(root: Path, out: Path, cache_folder: Path | None = None) -> Paths:

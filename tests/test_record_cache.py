@@ -16,24 +16,20 @@ from pathlib import Path
 
 import pytest
 
-from partnerdir import cache, parallel, record_cache
+from partnerdir import cache, record_cache
 from partnerdir.pipeline import build_site
 from partnerdir.project import ROOT
 from partnerdir.write import content_hash
 
-from .site_records import AS_OF, SMALL, certifications, record, write_records
-from .test_incremental import paths_for, settle, tree
+from .site_records import AS_OF, certifications, record, write_records
+from .test_incremental import make_project, paths_for, settle, tree
 
 
 @pytest.fixture
 def project(tmp_path, monkeypatch):
-    monkeypatch.setattr(parallel, "MIN_PARTNERS", 3)  # small sites take the forked path too
-    content = write_records(tmp_path / "content", {**SMALL, "zeta": record("Zeta Data", body="*Zeta* text.")})
-    shutil.copytree(ROOT / "templates", tmp_path / "templates")
-    shutil.copy(ROOT / "data" / "programs.yaml", tmp_path / "programs.yaml")
-    settle(content, tmp_path / "templates", tmp_path / "programs.yaml")
+    root = make_project(tmp_path, monkeypatch)
     cache._MEMOS.clear()  # nothing kept in this process from other tests
-    yield tmp_path
+    yield root
     cache._MEMOS.clear()
 
 
