@@ -323,3 +323,25 @@ def test_long_lines_take_linear_time(text):
     start = time.process_time()
     plain_or_none(text)
     assert time.process_time() - start < 1.0
+
+
+# Written by hand: YAML's corners that a reader of "plain" lines could get wrong.
+_CORNERS = [
+    "name: a\nx: 'it''s'\n", 'name: a # c\n', 'name: 0x1F\n', 'name: 1e3\n', 'name: .inf\n',
+    'name: ~\n', 'name: yes\n', 'name: NO\n', 'name: 2026-02-30\n', 'name: 2026-1-5\n', 'name: 12:30\n',
+    'name: 1_000\n', 'name: +1\n', 'name: 0o17\n', 'name: 017\n', 'name: a\n  b\n', 'k: [a, b,]\n',
+    'k: {a: b, a: c}\n', 'k: {a: [x, y], b: z}\n', "k: {a: 'x, y'}\n", 'k: [a, [b]]\n',
+    'k: |\n  a\n\n  b\n\n\n', 'k: |\n    a\n  b\n', 'k:\n- a\n- b\n', 'k:\n  - a\n  - b\n other: x\n',
+    'k:\n  - a\n   - b\n', 'k: "a\\tb"\n', 'k: "a#b"\n', 'k: a: b\n', 'k: -a\n', 'k: - a\n', 'k: ? a\n',
+    'k: a,b\n', 'k: {a: b}x\n', 'k: [a]  \n', 'k: {a: b,c: d}\n', 'k: {a:b}\n', 'k: {a: b , c: d}\n',
+    'k: !!str 1\n', 'Yes: 1\n', 'null: 1\n', '1: a\n', "k: 'a' b\n", 'k: ""\n', "k: ''\n", 'k: []\n',
+    'k: {}\n', 'k: [ ]\n', 'k: { }\n', 'k:  \n', 'k: <b>\n', 'k: @x\n', 'k: 2026-11-15T10:00:00\n',
+    'k: 2026-11-15 10:00\n', 'k: 1.0\n', 'k: -.5\n', 'k: 1e-3\n', 'k: 0.\n', 'k: =\n', 'k: <<\n',
+    '<<: {a: b}\n', 'k: {<<: {a: b}}\n', 'k: [a, b]\n---\nx: 1\n', 'k: a\n...\n', 'k: x\n  # c\n',
+    'k: |\n  a\n# c\n  b\n',
+]
+
+
+@pytest.mark.parametrize("text", _CORNERS)
+def test_yaml_corners_read_the_same_or_step_aside(text):
+    reads_alike_or_steps_aside(text)
