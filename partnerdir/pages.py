@@ -87,10 +87,6 @@ class Directory:
     facets: dict[str, list[FacetValue]]
     logos: dict[str, str]  # site path -> source path of every logo to copy
 
-    def sorted_slugs(self, slugs) -> list[str]:
-        wanted = set(slugs)
-        return [s for s in self.order if s in wanted]
-
     @cached_property
     def matching(self) -> dict[str, dict[str, list[str]]]:
         """Facet key -> value -> the slugs matching it, in `order`.
@@ -472,13 +468,3 @@ PAGE_MAKERS: list[Callable[[Directory], Iterator[Page]]] = [
     recommend_page,
     not_found_page,
 ]
-
-
-def all_pages(d: Directory) -> list[Page]:
-    pages = [page for make in PAGE_MAKERS for page in make(d)]
-    seen: set[str] = set()
-    for page in pages:
-        if page.path in seen:
-            raise ValueError(f"two pages want the path {page.path}")
-        seen.add(page.path)
-    return pages

@@ -239,9 +239,6 @@ class Store:
     def page_path(self, digest: str) -> Path:
         return self.pages / digest
 
-    def has_page(self, digest: str) -> bool:
-        return os.path.isfile(self.page_path(digest))
-
     def page(self, digest: str, check: Callable[[bytes], str]) -> bytes | None:
         """A stored page, if its bytes still have the hash it is stored under."""
         try:
