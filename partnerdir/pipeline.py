@@ -113,6 +113,11 @@ def _build_site(paths: Paths, as_of: dt.date, base_url: str | None, search: bool
             _restore(result, last["summary"])
             progress.done()
             return result
+    if last is not None and not remember and not search and not in_place and \
+            _quick_build(paths, out, as_of, base_url, state, last, result, clock):
+        progress.done()
+        return result
+    with clock("check"):
         # Loaded only now: a build with nothing to do answers before these libraries load.
         from .award import review_report
         from .render import BaseUrlError, Site, render_site
@@ -172,11 +177,13 @@ def _build_site(paths: Paths, as_of: dt.date, base_url: str | None, search: bool
         with _holding(out, last), folder as stage:
             if sparse:
                 stage, writers = stage
-            writer = SiteWriter(stage, previous, in_place=in_place or sparse, base=out if sparse else None,
-                                site=out)
+            # A site made from nothing (CI with a restored cache) gets the stored pages as links.
+            linked = cache.link_pages(memo, stage, restore) if previous is None and not in_place else {}
+            writer = SiteWriter(stage, previous or linked, in_place=in_place or sparse,
+                                base=out if sparse else None, site=out)
             if sparse:
                 writers.append(writer)
-            if restore is not None and cache.restore_listing(restore, memo, writer, previous):
+            if restore is not None and cache.restore_listing(restore, memo, writer, previous or linked):
                 listing = restore
             try:
                 with clock("render", len(d.partners)):
@@ -190,6 +197,9 @@ def _build_site(paths: Paths, as_of: dt.date, base_url: str | None, search: bool
                 raise _StageFailed(problem) from e
             with clock("write", len(files)):
                 writer.finish(files)
+            for path, digest in linked.items():
+                if files.get(path) == (digest, False):
+                    files[path] = (digest, True)  # linked: new in this site, as if written
             if search:
                 with clock("index"):
                     result.index = _index_stage(stage, d)
@@ -216,6 +226,11 @@ def _build_site(paths: Paths, as_of: dt.date, base_url: str | None, search: bool
     with clock("cache"):
         cache.save_rendered(d.order, memo, out, hashes)
         cache.save_listing(memo)
+        build = None
+        if not search and not in_place:  # what a new process needs to rebuild an edit quickly
+            from . import snapshot
+
+            build = snapshot.save(memo, state, d, site, out, hashes)
     if not remember:  # their pages were not kept: a later build takes them from the disk
         memo.pages.clear()
     result.files = len(files)
@@ -224,8 +239,194 @@ def _build_site(paths: Paths, as_of: dt.date, base_url: str | None, search: bool
     manifest = hashes
     progress.done()
     result.ok = True
-    cache.save_last(paths, out, state, _summary_data(result), manifest)
+    cache.save_last(paths, out, state, {**_summary_data(result), "build": build}, manifest)
     return result
+
+
+class _NotQuick(Exception):
+    """The quick rebuild found something it does not handle after taking the output's lock."""
+
+
+def _quick_build(paths: Paths, out: Path, as_of: dt.date, base_url: str | None, state, last: dict,
+                 result: BuildResult, clock) -> bool:
+    """A new process's rebuild of a few edited records that change nothing listing pages show
+    (`snapshot`): only their pages, partners.json entries and partners.csv rows are made and
+    written, and no other record is read. False, with nothing written, when the ordinary
+    rebuild must run: anything but that kind of edit, a problem in a record (which the
+    ordinary rebuild reports), or a snapshot or cache file missing or damaged."""
+    from . import snapshot
+
+    summary = last.get("summary") or {}
+    manifest = last.get("manifest")
+    if not isinstance(manifest, dict):
+        return False
+    memo = cache.memo_for(out)
+    if memo.records:
+        return False
+    with clock("check"):
+        memo.start(state, as_of, base_url, False)
+        store = memo.store_for(paths.cache)
+        snap = snapshot.load(store, out, summary.get("build"))
+        plan = snapshot.plan(snap, state) if snap is not None else None
+        if plan is None:
+            return False
+        made = _check_changed(paths, as_of, base_url, snap, plan) if plan.changed else ([], None, None)
+        if made is None:
+            return False
+        partners, rules, site = made
+    with clock("render"):
+        pages = _render_changed(paths, partners, rules, as_of, site) if partners else {}
+        if pages is None:
+            return False
+        json_new, csv_new = {}, {}
+        order = snap["order"]
+        index = {slug: i for i, slug in enumerate(order)} if pages else {}
+        for slug, (_, _, entry, row) in pages.items():
+            json_new[2 + 2 * index[slug]] = entry
+            csv_new[1 + index[slug]] = row.encode("utf-8")
+        json_pieces, json_digest, json_patches, json_size = snapshot.replaced(snap["json"], json_new)
+        csv_pieces, csv_digest, csv_patches, csv_size = snapshot.replaced(snap["csv"], csv_new)
+        written = 0
+        new_manifest = dict(manifest)
+        if pages:
+            from .pages import partner_path
+
+            for name, size, digest in ((snapshot.JSON, json_size, json_digest),
+                                       (snapshot.CSV, csv_size, csv_digest)):
+                try:
+                    if manifest.get(name) != digest and os.stat(out / name).st_size != size:
+                        return False  # not the file the snapshot describes
+                except OSError:
+                    return False
+            try:
+                with _holding(out, last), sparse_staged(out) as (stage, writers):
+                    writer = SiteWriter(stage, manifest, in_place=True, base=out, site=out)
+                    writers.append(writer)
+                    for name, digest, patches in ((snapshot.JSON, json_digest, json_patches),
+                                                  (snapshot.CSV, csv_digest, csv_patches)):
+                        if manifest.get(name) != digest:
+                            snapshot.patch_file(out / name, stage / name, patches)
+                            new_manifest[name] = digest
+                            written += 1
+                    for slug, (html, _, _, _) in pages.items():
+                        path = partner_path(slug)
+                        new_manifest[path], changed = writer.put(path, html)
+                        written += changed
+                    writer.finish(manifest)
+                    cache.forget_last(paths, out)  # until the changes are all moved in
+            except WriteError as e:
+                result.problems = [Problem(relative(out), message=str(e))]
+                return True
+            except OSError as e:
+                result.problems = [Problem(relative(Path(e.filename or out)),
+                                           message=f"cannot write the site: {e.strerror or e}")]
+                return True
+    with clock("cache"):
+        build = _remember_quick(store, out, snap, state, plan, partners, pages, manifest, new_manifest,
+                                json_pieces, csv_pieces)
+    result.listed = summary.get("listed", 0)
+    result.review = list(summary.get("review", []))
+    result.files = summary.get("files", 0)
+    result.pages = summary.get("pages", 0)
+    result.written = written
+    result.ok = True
+    cache.save_last(paths, out, state, {**_summary_data(result), "build": build}, new_manifest)
+    return True
+
+
+def _check_changed(paths: Paths, as_of: dt.date, base_url: str | None, snap: dict, plan):
+    """The changed records checked and awarded: [(file, partner, award, cache entry)], the
+    rules and the site; None if any has a problem, a new slug or changed listed data."""
+    from .award import award
+    from .load import read_record
+    from .problems import Problem, ProblemError
+    from .render import BaseUrlError, Site
+    from .rules import load_rules
+    from .validate import validate
+
+    try:
+        rules = load_rules(paths.rules)
+        site = Site.from_base_url(base_url or rules.site.base_url)
+    except (ProblemError, BaseUrlError):
+        return None
+    made = []
+    for name in plan.changed:
+        raw = read_record(Path(name), rules.limits.record_max_bytes)
+        if isinstance(raw, Problem):
+            return None
+        found, problems = validate([raw], rules, as_of, paths.content)
+        if problems or len(found) != 1:
+            return None
+        partner = found[0]
+        _, _, slug = snap["records"][name]
+        if partner.slug != slug:
+            return None
+        granted = award(partner, rules, as_of)
+        entry = cache._entry(partner, granted, rules)
+        _, listed, _, removed = snap["partners"][slug]
+        if entry[1] != listed or bool(granted.removed) != removed:
+            return None  # what listing pages show changed: the ordinary rebuild
+        made.append((name, partner, granted, entry))
+    return made, rules, site
+
+
+def _render_changed(paths: Paths, made: list, rules, as_of: dt.date, site) -> dict | None:
+    """slug -> (page, card, partners.json entry, partners.csv row) of each changed listed partner."""
+    import hashlib
+
+    from .pages import Directory, partner_view
+    from .render import _Renderer, static_files
+
+    listed = [(partner, granted) for _, partner, granted, _ in made if not granted.removed]
+    if not listed:
+        return {}
+    d = Directory(rules, as_of, {p.slug: p for p, _ in listed}, {p.slug: a for p, a in listed},
+                  {p.slug: partner_view(p, a, rules) for p, a in listed}, [p.slug for p, _ in listed], {}, {})
+    static = static_files(paths.static)  # fingerprinted as `render.render_site` does
+    fingerprints = {path: hashlib.sha256(data).hexdigest()[:10] for path, data in static.items()}
+    renderer = _Renderer(d, paths.templates, site, fingerprints, False)
+    renderer.keep_pages = True
+    files, extra = renderer.partners(d.order)
+    return {slug: (html, *extra[slug][:3]) for (_, html), slug in zip(files, d.order, strict=True)}
+
+
+def _remember_quick(store, out: Path, snap: dict, state, plan, made: list, pages: dict, manifest: dict,
+                    new_manifest: dict, json_pieces: tuple, csv_pieces: tuple) -> str | None:
+    """The record cache and snapshot brought up to date with a quick rebuild; the new build's
+    name, or None (then the next build is an ordinary one)."""
+    from . import snapshot
+    from .pages import partner_path
+
+    try:
+        # (files.bin is left as it is: an ordinary build reads the few files whose metadata
+        # differs from it again, to know their content keys)
+        records: dict[str, tuple] = {}
+        partners: dict[str, tuple] = {}
+        for name, meta in state.records.items():
+            if name in state.racy or snap["records"][name][0] != meta:
+                old = snap["records"][name]
+                records[name] = (None if name in state.racy else meta, plan.keys.get(name, old[1]), old[2])
+        checked, rendered, dropped = {}, {}, []
+        for name, partner, _, entry in made:
+            slug = partner.slug
+            old_key, _, old_page, removed = snap["partners"][slug]
+            key = plan.keys[name]
+            dropped.append(old_key)
+            checked[key] = entry
+            page = new_manifest.get(partner_path(slug)) if not removed else None
+            partners[slug] = (key, entry[1], page, removed)
+            if slug in pages:
+                _, card, json_entry, row = pages[slug]
+                rendered[key] = (str(card), json_entry, row, page)
+                store.link_page(out / partner_path(slug), page)
+                if old_page != page and old_page not in new_manifest.values():
+                    store.drop_page(old_page)
+        store.checked.update(checked, dropped)
+        store.rendered.update(rendered, dropped)
+        store.save_stats()
+        return snapshot.update(store, out, snap, records, partners, json_pieces, csv_pieces)
+    except Exception:  # a cache that cannot be brought up to date only makes the next build slower
+        return None
 
 
 @dataclass(frozen=True)
@@ -290,7 +491,10 @@ def _timed(timings: list[tuple[str, float]], stage: str) -> Iterator[None]:
     try:
         yield
     finally:
-        timings.append((stage, time.perf_counter() - start))
+        seconds = time.perf_counter() - start
+        if timings and timings[-1][0] == stage:  # a stage timed in two steps
+            seconds += timings.pop()[1]
+        timings.append((stage, seconds))
 
 
 def _template_problem(error: Exception, templates: Path) -> Problem | None:

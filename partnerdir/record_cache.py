@@ -13,8 +13,12 @@ folder. Under .cache/records/:
   view and the digest of what listing pages show of it (`plain_data` form, marshal);
 * `p-<render key>/rendered-XX.bin`: by content key, the partner's card, partners.json entry,
   partners.csv row and page hash; `p-<render key>/listing.bin`: the listing pages last made;
-* `p-<render key>/pages/<hash>`: partner pages by content hash, hard links to the files the
-  build wrote.
+* `p-<render key>/pages/<hash>`: partner pages and listing files by content hash, hard links
+  to the files the build wrote (and linked into a new site the same way, never copied);
+  `p-<render key>/pages.bin`: their sizes and modification times when kept, so an unchanged
+  one is trusted without being read;
+* `p-<render key>/site-<output>.bin`: what the last build into an output folder made
+  (`snapshot`), for a new process's quick rebuild of an edit.
 
 Entries are spread over 256 shards by key, so an edit rewrites two small files, not the whole
 cache. Every file starts with a hash of the rest and is written to a temporary name and renamed
@@ -184,6 +188,29 @@ class Shelf:
         except OSError:
             pass
 
+    def update(self, added: dict[str, object], removed: Iterable[str] = ()) -> None:
+        """Add some entries and drop others, rewriting only their shards (a new process's
+        rebuild of one edit, which loads nothing else). A shard that cannot be read loses its
+        other entries, whose records are then checked again: slower, never wrong."""
+        removed = list(removed)
+        touched: dict[str, dict[str, object]] = {}
+        for key in [*removed, *added]:
+            shard = shard_of(key)
+            if shard not in touched:
+                self.load([key])
+                touched[shard] = dict(self.shards.get(shard) or {})
+        for key in removed:
+            touched[shard_of(key)].pop(key, None)
+        for key, value in added.items():
+            touched[shard_of(key)][key] = value
+        self.saved = None
+        for shard, new in touched.items():
+            self._store(shard, new)
+        try:
+            os.utime(self.folder)
+        except OSError:
+            pass
+
     def _store(self, shard: str, new: dict[str, object]) -> None:
         if new:
             if write(self._path(shard), self.key, new):
@@ -212,6 +239,8 @@ class Store:
         self.pages = self.render_folder / "pages"
         self.listing_seen: object = None
         self.kept_pages: set[str] | None = None  # what `keep_pages` left in `pages`, once known
+        self.stats: dict[str, tuple[int, int]] | None = None  # page hash -> (size, mtime) when kept
+        self.stats_changed = False
 
     # --- record files -----------------------------------------------------------------------
 
@@ -247,6 +276,65 @@ class Store:
             return None
         return data if check(data) == digest else None
 
+    def page_stats(self) -> dict[str, tuple[int, int]]:
+        """Each kept page's size and modification time when it was kept (pages.bin): a page
+        that still has them was not written to since (nothing writes into a page in place:
+        every build writes new files and renames them), so it can be linked into a new site
+        without reading it; any other is read and its hash checked first (`intact`)."""
+        if self.stats is None:
+            data = read(self.render_folder / "pages.bin", self.render_key)
+            self.stats = data if isinstance(data, dict) else {}
+        return self.stats
+
+    def _note(self, digest: str) -> None:
+        try:
+            st = os.stat(self.pages / digest)
+        except OSError:
+            return
+        self.page_stats()[digest] = (st.st_size, st.st_mtime_ns)
+        self.stats_changed = True
+
+    def _forget(self, digest: str) -> None:
+        if self.page_stats().pop(digest, None) is not None:
+            self.stats_changed = True
+
+    def save_stats(self) -> None:
+        if self.stats is not None and self.stats_changed and \
+                write(self.render_folder / "pages.bin", self.render_key, self.stats):
+            self.stats_changed = False
+
+    def intact(self, digest: str, check: Callable[[bytes], str]) -> bool:
+        """Whether the stored page `digest` still has that hash: by its metadata when it has
+        the same as when it was kept, else by reading it."""
+        try:
+            st = os.stat(self.page_path(digest))
+        except OSError:
+            return False
+        if self.page_stats().get(digest) == (st.st_size, st.st_mtime_ns):
+            return True
+        if self.page(digest, check) is None:
+            return False
+        self._note(digest)
+        return True
+
+    def link_into(self, folder: Path, files: dict[str, str]) -> dict[str, str]:
+        """Hard-link stored pages into a new site folder (site path -> hash): no bytes copied.
+        Safe because no build writes into a file in place, in the site or here. Those that
+        could not be linked are left out of the answer (and are written as usual)."""
+        linked = {}
+        made: set[str] = set()
+        for path, digest in files.items():
+            parent = os.path.dirname(path)
+            try:
+                if parent not in made:
+                    os.makedirs(folder / parent, exist_ok=True)
+                    made.add(parent)
+                os.link(self.pages / digest, folder / path)
+            except OSError:
+                continue
+            linked[path] = digest
+        return linked
+
     def keep_pages(self, written: dict[str, str], folder: Path) -> None:
         """Keep the pages just written (site path -> hash) by hard-linking them from `folder`;
         delete stored pages that no page has any more. A page that cannot be linked is simply
@@ -265,6 +353,7 @@ class Store:
             try:
                 os.link(folder / path, self.pages / digest)
                 stored.add(digest)
+                self._note(digest)
             except FileExistsError:
                 stored.add(digest)
             except OSError:
@@ -274,7 +363,25 @@ class Store:
                 os.unlink(self.pages / name)
             except OSError:
                 pass
+            self._forget(name)
         self.kept_pages = wanted & stored
+        self.save_stats()
+
+    def link_page(self, source: Path, digest: str) -> None:
+        """Keep one page just written (see `keep_pages`)."""
+        try:
+            self.pages.mkdir(parents=True, exist_ok=True)
+            os.link(source, self.pages / digest)
+        except OSError:  # already kept, or cannot be: a later build renders it again
+            return
+        self._note(digest)
+
+    def drop_page(self, digest: str) -> None:
+        try:
+            os.unlink(self.pages / digest)
+        except OSError:
+            pass
+        self._forget(digest)
 
     def prune_folders(self) -> None:
         """Only the most recent key folders of each kind, so the cache does not grow without end."""

@@ -8,20 +8,24 @@ output folder and an empty cache). The two trees must be identical.
 
 from __future__ import annotations
 
+import datetime as dt
 import marshal
+import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from partnerdir import cache, record_cache
 from partnerdir.pipeline import build_site
+from partnerdir.problems import format_problems
 from partnerdir.project import ROOT
 from partnerdir.write import content_hash
 
-from .site_records import AS_OF, certifications, record, write_records
+from .site_records import AS_OF, SMALL, certifications, record, write_records
 from .test_incremental import make_project, paths_for, settle, tree
 
 
@@ -239,3 +243,183 @@ def stored_entries(records: Path, kind: str) -> int:
         _, _, data = marshal.loads(shelf.read_bytes()[16:])
         total += len(data)
     return total
+
+
+# ----------------------------------------------------------------------------------------------
+# A new process's quick rebuild (partnerdir/snapshot.py) and a site made from the cache by links
+
+
+def ordinary_rebuilds(monkeypatch) -> list[int]:
+    """Counts the builds that take every unchanged record from the cache (`cache._from_disk`),
+    which a quick rebuild never does."""
+    calls: list[int] = []
+    original = cache._from_disk
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(cache, "_from_disk", counting)
+    return calls
+
+
+def same_as_cold(project: Path, out: Path, name: str, as_of=AS_OF) -> None:
+    cold_out = project / "cold" / name / "site"
+    result = build_site(paths_for(project, cold_out, cold_out.parent / ".cache"), as_of, search=False,
+                        remember=False)
+    assert result.ok, [p.text() for p in result.problems]
+    warm, cold = tree(out), tree(cold_out)
+    assert sorted(warm) == sorted(cold), name
+    assert [p for p in warm if warm[p] != cold[p]] == [], name
+
+
+def test_edits_that_change_no_listing_are_rebuilt_from_the_snapshot_alone(project, monkeypatch):
+    out = project / "site"
+    paths = paths_for(project, out)
+    new_process_build(paths)
+    ordinary = ordinary_rebuilds(monkeypatch)
+    validated = records_validated(monkeypatch)
+    content = project / "content"
+
+    def zeta(body: str) -> None:
+        write_records(content, {"zeta": record("Zeta Data", body=body)})
+
+    def description() -> None:
+        zeta("*Zeta* text, changed once.")
+
+    def description_again() -> None:  # the snapshot the last quick rebuild wrote is used
+        zeta("*Zeta* text, changed twice, [with a link](https://zeta.example/).")
+
+    def two_records() -> None:
+        zeta("*Zeta* text, changed with another record.")
+        alpha = yaml.safe_load((content / "alpha-var.yaml").read_text(encoding="utf-8"))
+        alpha["description"] = "Alpha's description, edited."
+        write_records(content, {"alpha-var": alpha})
+
+    def removed_partner() -> None:
+        """Left off the site by the January review: nothing on the site changes."""
+        omega = yaml.safe_load((content / "omega-removed.yaml").read_text(encoding="utf-8"))
+        omega["description"] = "Still removed, with a new description."
+        write_records(content, {"omega-removed": omega})
+
+    def touched_only() -> None:
+        os.utime(content / "zeta.md")
+
+    expected = {description: (["zeta"], 3), description_again: (["zeta"], 3),
+                two_records: (["alpha-var", "zeta"], 4), removed_partner: (["omega-removed"], 0),
+                touched_only: ([], 0)}
+    for step, (edit, (checked, written)) in enumerate(expected.items(), start=1):
+        edit()
+        settle(content, offset=step)
+        validated.clear()
+        ordinary.clear()
+        result = new_process_build(paths)
+        assert ordinary == [], edit.__name__
+        assert sorted(validated) == checked, edit.__name__
+        assert result.written == written, edit.__name__
+        assert not result.unchanged and result.listed == 5 and len(result.review) == 1
+        same_as_cold(project, out, edit.__name__)
+        assert new_process_build(paths).unchanged  # and the record of the build is whole
+    page = out / "partners" / "zeta" / "index.html"
+    assert "changed with another record" in page.read_text(encoding="utf-8")
+    # the record cache was kept up to date: with no site, every page comes from it, nothing is checked
+    shutil.rmtree(out)
+    validated.clear()
+    new_process_build(paths)
+    assert validated == []
+    same_as_cold(project, out, "from the cache")
+
+
+def damage_snapshot(project: Path, how: str) -> None:
+    snapshots = list((project / ".cache" / "records").glob("p-*/site-*.bin"))
+    assert len(snapshots) == 1
+    if how == "missing":
+        snapshots[0].unlink()
+    else:
+        damage(snapshots[0], how)
+
+
+@pytest.mark.parametrize("edit", [
+    "listed field", "status", "renamed", "added", "deleted", "problem", "removed at review",
+    "snapshot truncated", "snapshot corrupted", "snapshot garbage", "snapshot missing", "as-of date",
+])
+def test_edits_the_snapshot_cannot_vouch_for_take_the_ordinary_rebuild(project, monkeypatch, edit):
+    """Anything but an edit that leaves every listing as it was is rebuilt the ordinary way,
+    and the site is still exactly the one a build from nothing makes."""
+    out = project / "site"
+    paths = paths_for(project, out)
+    new_process_build(paths)
+    content = project / "content"
+    ordinary = ordinary_rebuilds(monkeypatch)
+    as_of = AS_OF
+    description = "*Zeta* text, changed."
+    if edit == "listed field":
+        write_records(content, {"zeta": record("Zeta Data", countries_served=["DE", "FI"], body=description)})
+    elif edit == "status":  # more certified engineers: a higher level, on every listing
+        write_records(content, {"zeta": record("Zeta Data", certifications=certifications(8),
+                                               body=description)})
+    elif edit == "renamed":  # a new slug: the page moves
+        (content / "zeta.md").rename(content / "zeta-data.md")
+    elif edit == "added":
+        write_records(content, {"new-partner": record("New Partner Oy", countries_served=["FI"])})
+    elif edit == "deleted":
+        (content / "zeta.md").unlink()
+    elif edit == "problem":
+        write_records(content, {"zeta": record("Zeta Data", countries_served=["UK"], body=description)})
+    elif edit == "removed at review":  # joined long enough ago that the January review removes it
+        write_records(content, {"zeta": record("Zeta Data", joined=dt.date(2023, 3, 1), body=description)})
+    elif edit.startswith("snapshot"):
+        write_records(content, {"zeta": record("Zeta Data", body=description)})
+        damage_snapshot(project, edit.split()[1])
+    elif edit == "as-of date":
+        write_records(content, {"zeta": record("Zeta Data", body=description)})
+        as_of = AS_OF.replace(day=20)
+    settle(content, offset=7)
+    cache._MEMOS.clear()
+    result = build_site(paths, as_of, search=False, remember=False)
+    if edit == "problem":
+        assert not result.ok and "unknown country code 'UK'" in format_problems(result.problems)
+        assert ordinary == [1]
+        write_records(content, {"zeta": record("Zeta Data", body=description)})  # fixed
+        settle(content, offset=8)
+        cache._MEMOS.clear()
+        result = build_site(paths, as_of, search=False, remember=False)
+    assert result.ok, [p.text() for p in result.problems]
+    assert ordinary, "the ordinary rebuild ran"
+    same_as_cold(project, out, edit, as_of)
+    # and it left a snapshot the next edit's quick rebuild can use
+    ordinary.clear()
+    write_records(content, {"beta-integration": {**SMALL["beta-integration"],
+                                                 "description": "Beta, described again."}})
+    settle(content, offset=9)
+    cache._MEMOS.clear()
+    assert build_site(paths, as_of, search=False, remember=False).ok
+    assert ordinary == []
+    same_as_cold(project, out, edit + " then quick", as_of)
+
+
+def test_a_site_made_from_the_cache_links_its_pages_and_an_edit_never_changes_them(project):
+    out = project / "site"
+    paths = paths_for(project, out)
+    new_process_build(paths)
+    expected = tree(out)
+    shutil.rmtree(out)  # CI: .cache/ restored, no site
+    result = new_process_build(paths)
+    assert tree(out) == expected and result.written == result.files
+    pages = {p.name: p for p in (project / ".cache" / "records").glob("p-*/pages/*")}
+    page = out / "partners" / "zeta" / "index.html"
+    assert page.stat().st_ino == pages[content_hash(page.read_bytes())].stat().st_ino  # linked, not copied
+    listing = out / "directory.json"
+    assert os.path.samefile(listing, pages[content_hash(listing.read_bytes())])
+    before = {name: path.read_bytes() for name, path in pages.items()}
+
+    write_records(project / "content", {"zeta": record("Zeta Data", body="*Zeta* text, edited.")})
+    settle(project / "content", offset=3)
+    new_process_build(paths)
+    for name, path in pages.items():  # every page kept is still what its name says, or gone
+        if path.exists():
+            assert path.read_bytes() == before[name]
+    same_as_cold(project, out, "edited")
+    shutil.rmtree(out)
+    new_process_build(paths)
+    same_as_cold(project, out, "edited")

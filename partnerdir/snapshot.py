@@ -1,0 +1,235 @@
+"""What the last build into an output folder made, in one small file, so that a new `build`
+process can rebuild an edit to a few records without reading any other record.
+
+The ordinary rebuild (`cache`) gets every unchanged partner back from the record cache, which
+at 10,000 partners means decoding 10,000 partners, awards and cards and 100 MB of open data
+entries: seconds, where the edit itself takes milliseconds. Most edits change what only the
+partner's own page, partners.json entry and partners.csv row show (a description, a project
+or certification that leaves the status as it was is not one of them: those change listed
+data). For those, a new process needs to know only:
+
+* which record file made which partner (path -> metadata, content key, slug), to see which
+  files changed without reading the others;
+* each partner's listing digest (`cache.listing_key`'s per-partner part), to see that the
+  change leaves every listing page, facet count and listing file as it was;
+* the pieces of partners.json and partners.csv (their hashes and lengths, in file order), to
+  patch the changed entries into the files where they are and know the files' new hashes.
+
+`save` writes that after every build without a search index; `plan` and `apply` use it. The
+snapshot names the build it describes (`build` in the build record's summary), so a snapshot
+that is not the last build's is never used, and anything unexpected (a record added or
+deleted, a slug changed, a problem in a record, listed data changed, a damaged file) makes the
+caller do the ordinary rebuild instead, which is always right.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+FORMAT = 1
+# More changed records than this go the ordinary way, which checks them on every core.
+MOST_CHANGED = 40
+JSON = "partners.json"
+CSV = "partners.csv"
+
+
+def _path(store, out: Path) -> Path:
+    name = hashlib.sha256(str(out.resolve()).encode()).hexdigest()[:16]
+    return store.render_folder / f"site-{name}.bin"
+
+
+def _joined(hashes: list[bytes]) -> str:
+    """A file's hash from its pieces' hashes, as `write.SiteWriter.put_chunks` makes it."""
+    return hashlib.blake2b(b"".join(hashes), digest_size=16).hexdigest()
+
+
+def _piece_hash(piece: bytes) -> bytes:
+    return hashlib.blake2b(piece, digest_size=16).digest()
+
+
+def load(store, out: Path, build: str | None) -> dict | None:
+    """The snapshot of the build `build` (from the last build's record), if it is on disk whole."""
+    from .record_cache import read
+
+    if store is None or not build:
+        return None
+    data = read(_path(store, out), store.render_key)
+    if not isinstance(data, dict) or data.get("format") != FORMAT or data.get("build") != build:
+        return None
+    return data
+
+
+def _pieces(out: Path, path: str, digest: str | None, make) -> tuple[list[bytes], list[int]] | None:
+    """The hashes and lengths of the pieces the file at `path` was just written from: taken
+    from the writer when it wrote it in this process, else made again from `make()`; None if
+    they do not give the file's hash."""
+    from . import write
+
+    if digest is None:
+        return None
+    written = getattr(write, "_PIECES", {}).get(str((out / path).resolve()))
+    try:
+        if written is not None and _joined(written[1]) == digest:
+            return list(written[1]), [len(piece) for piece in written[0]]
+    except Exception:  # not in the shape expected: make them again
+        pass
+    pieces = list(make())
+    hashes = [_piece_hash(piece) for piece in pieces]
+    if _joined(hashes) != digest:
+        return None
+    return hashes, [len(piece) for piece in pieces]
+
+
+def save(memo, state, d, site, out: Path, hashes: dict[str, str]) -> str | None:
+    """Write the snapshot of the build that just made `hashes` (site path -> hash) into `out`;
+    the build's name to keep in its record, or None when there is none to trust (a record
+    file changed while the build read it, say)."""
+    from . import export
+    from .pages import partner_path
+    from .record_cache import write
+
+    store = memo.store
+    if store is None or state.racy:
+        return None
+    records: dict[str, tuple] = {}
+    partners: dict[str, tuple] = {}
+    for name, meta in state.records.items():
+        keyed = memo.content_keys.get(name)
+        if keyed is None:
+            records[name] = (meta, None, None)  # not a record file
+            continue
+        hit = memo.records.get(name)
+        if hit is None or hit[0] != meta or keyed[0] != meta:
+            return None
+        partner = hit[1]
+        slug = partner.slug
+        listed = memo.listed.get(slug)
+        award = memo.awards.get(slug)
+        if listed is None or listed[0] is not partner or award is None or award[0] is not partner:
+            return None
+        removed = bool(award[1].removed)
+        page = None if removed else hashes.get(partner_path(slug))
+        if not removed and page is None:
+            return None
+        records[name] = (meta, keyed[1], slug)
+        partners[slug] = (keyed[1], listed[2], page, removed)
+    order = sorted(d.partners)
+    try:
+        entries = {slug: memo.pages[slug][1][2] for slug in order}
+        rows = {slug: memo.pages[slug][1][3] for slug in order}
+    except (KeyError, IndexError):
+        return None
+    json_pieces = _pieces(out, JSON, hashes.get(JSON), lambda: export.partners_json_chunks(d, site, entries))
+    csv_pieces = _pieces(out, CSV, hashes.get(CSV), lambda: export.partners_csv_chunks(d, site, rows))
+    if json_pieces is None or csv_pieces is None or len(json_pieces[0]) != 2 * len(order) + 2 \
+            or len(csv_pieces[0]) != len(order) + 1:
+        return None
+    build = secrets.token_hex(8)
+    data = {"format": FORMAT, "build": build, "records": records, "partners": partners, "order": order,
+            "json": json_pieces, "csv": csv_pieces}
+    return build if write(_path(store, out), store.render_key, data) else None
+
+
+# ----------------------------------------------------------------------------------------------
+# A rebuild from the snapshot
+
+
+@dataclass
+class Plan:
+    """The record files that changed since the snapshot's build, and nothing else did."""
+
+    changed: list[str]  # record file paths whose bytes changed
+    keys: dict[str, str] = field(default_factory=dict)  # their new content keys
+
+
+def plan(snap: dict, state) -> Plan | None:
+    """Which record files changed, if only existing record files did (and not too many); None
+    when the ordinary rebuild must run (a file added or deleted, or one that is no record)."""
+    from .record_cache import content_key
+
+    records = snap["records"]
+    if records.keys() != state.records.keys():
+        return None
+    suspects = [name for name, meta in state.records.items()
+                if name in state.racy or records[name][0] != meta]
+    if len(suspects) > MOST_CHANGED:
+        return None
+    changed = Plan([])
+    for name in suspects:
+        _, key, slug = records[name]
+        if key is None:
+            return None
+        try:
+            with open(name, "rb") as f:
+                new = content_key(name, f.read())
+        except OSError:
+            return None
+        if new != key:
+            changed.changed.append(name)
+            changed.keys[name] = new
+    return changed
+
+
+def patch_file(source: Path, target: Path, pieces: list[tuple[int, int, bytes]]) -> None:
+    """`target` made as `source` with byte ranges replaced: (offset, old length, new bytes) in
+    file order; the unchanged ranges are copied by the kernel where it can."""
+    with open(source, "rb") as src, open(target, "wb") as dst:
+        at = 0
+        for offset, length, data in pieces:
+            _copy(src, dst, at, offset - at)
+            dst.write(data)
+            at = offset + length
+        size = os.fstat(src.fileno()).st_size
+        _copy(src, dst, at, size - at)
+
+
+def _copy(src, dst, offset: int, count: int) -> None:
+    dst.flush()
+    done = 0
+    while done < count:
+        try:
+            n = os.copy_file_range(src.fileno(), dst.fileno(), count - done, offset + done)
+        except (AttributeError, OSError):
+            n = 0
+        if n <= 0:  # not supported here: through this process
+            src.seek(offset + done)
+            dst.write(src.read(count - done))
+            dst.flush()
+            return
+        done += n
+    dst.seek(0, os.SEEK_END)
+
+
+def replaced(pieces: tuple[list[bytes], list[int]], new: dict[int, bytes]) -> tuple:
+    """The pieces' hashes and lengths with the pieces at some indexes replaced, the file's new
+    hash, and the byte ranges to patch (`patch_file`)."""
+    hashes, lengths = list(pieces[0]), list(pieces[1])
+    offsets = []
+    at = 0
+    for length in lengths:
+        offsets.append(at)
+        at += length
+    patches = []
+    for i in sorted(new):
+        patches.append((offsets[i], lengths[i], new[i]))
+        hashes[i] = _piece_hash(new[i])
+        lengths[i] = len(new[i])
+    return (hashes, lengths), _joined(hashes), patches, at
+
+
+def update(store, out: Path, snap: dict, records: dict[str, tuple], partners: dict[str, tuple],
+           json_pieces: tuple, csv_pieces: tuple) -> str | None:
+    """Write the snapshot again with these entries changed; the new build's name."""
+    from .record_cache import write
+
+    build = secrets.token_hex(8)
+    data = dict(snap)
+    data["build"] = build
+    data["records"] = {**snap["records"], **records}
+    data["partners"] = {**snap["partners"], **partners}
+    data["json"], data["csv"] = json_pieces, csv_pieces
+    return build if write(_path(store, out), store.render_key, data) else None
