@@ -12,6 +12,7 @@ import ctypes
 import errno
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -80,6 +81,20 @@ def _safe_relative(path: str) -> PurePosixPath:
     if rel.is_absolute() or ".." in rel.parts or not rel.parts:
         raise ValueError(f"refusing to write outside the site: {path!r}")
     return rel
+
+
+_PLAIN_PATH = re.compile(r"[^/\\\x00]+(?:/[^/\\\x00]+)*")
+_NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+
+
+def _joined(folder: Path, path: str) -> str:
+    """str(folder.joinpath(*_safe_relative(path).parts)), without pathlib for the usual site
+    path (no empty, '.' or '..' part, nothing for pathlib to tidy)."""
+    if _PLAIN_PATH.fullmatch(path) and os.sep == "/":
+        parts = path.split("/")
+        if "." not in parts and ".." not in parts:
+            return f"{folder}/{path}"
+    return str(folder.joinpath(*_safe_relative(path).parts))
 
 
 def write_tree(folder: Path, files: Mapping[str, bytes]) -> int:
@@ -264,6 +279,9 @@ class SiteWriter:
                 return digest, False
         if callable(data):  # a page kept in the cache, read only when it must be written
             data = data()
+        if not self.in_place and path not in self.present:
+            self._write_new(path, data)
+            return digest, True
         target = self.folder.joinpath(*_safe_relative(path).parts)
         if self.in_place:
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -271,17 +289,35 @@ class SiteWriter:
             temporary.write_bytes(data)
             _replace(temporary, target)
             return digest, True
-        if path in self.present:
-            os.unlink(target)
-        else:
-            if target.is_dir() and not target.is_symlink():
-                shutil.rmtree(target)  # an old folder where the new site has a file
-            try:
-                target.parent.mkdir(parents=True, exist_ok=True)
-            except (FileExistsError, NotADirectoryError):
-                self._clear_way(target)
+        os.unlink(target)
         target.write_bytes(data)
         return digest, True
+
+    def _write_new(self, path: str, data: bytes) -> None:
+        """A file where the folder had none: opened with one call, its folder made only when
+        the opening fails for want of it, an old folder in its way deleted. A cold build
+        writes 10,000 pages; checking for a folder and making the parent before each, and
+        Python's buffered file, took eight system calls a file instead of three."""
+        name = _joined(self.folder, path)
+        try:
+            fd = os.open(name, _NEW_FILE, 0o666)
+        except (FileNotFoundError, NotADirectoryError):
+            try:
+                os.makedirs(os.path.dirname(name), exist_ok=True)
+            except (FileExistsError, NotADirectoryError):
+                self._clear_way(Path(name))  # old files where the new site needs folders
+            fd = os.open(name, _NEW_FILE, 0o666)
+        except IsADirectoryError:
+            if os.path.islink(name):
+                raise
+            shutil.rmtree(name)  # an old folder where the new site has a file
+            fd = os.open(name, _NEW_FILE, 0o666)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+        finally:
+            os.close(fd)
 
     def put_chunks(self, path: str, chunks: Iterable[bytes]) -> tuple[str, bool]:
         """`put` for a file made piece by piece (partners.json: 100 MB at 10,000 partners).
