@@ -313,7 +313,8 @@ def check_reusing(paths: Paths, as_of: dt.date, memo: Memo, state: InputState) -
     if not memo.records:
         files = _from_disk(store, files, state, memo, partners, kept)
         if len(files) > 1:
-            found, problems = check_files(paths.content, files, problems, rules, as_of)
+            found, problems = check_files(paths.content, files, problems, rules, as_of,
+                                          each=_awarding(memo, rules, as_of))
             by_source = {p.source: p for p in found}
             # shown_paths resolves each folder once: relative() on each of 10,000 files took a second
             for path, shown in zip(files, shown_paths(files), strict=True):
@@ -527,6 +528,22 @@ def save_checked(memo: Memo, partners: list[Partner], awards: dict[str, Award], 
     memo.encoded = {slug: made for slug, made in memo.encoded.items() if by_slug.get(slug) is made[0]}
     store.checked.save(entries)
     store.save_files(files)
+
+
+def _awarding(memo: Memo, rules: Rules, as_of: dt.date):
+    """Awards and card views made for each batch of records as it is checked (`check_files`),
+    for `award_reusing` and `directory_reusing` to find in the memo: the main process makes them
+    while the workers read, instead of after the check on one core (a second at 10,000)."""
+    from .award import award
+    from .pages import partner_view
+
+    def each(partners: list[Partner]) -> None:
+        for partner in partners:
+            made = award(partner, rules, as_of)
+            memo.awards[partner.slug] = (partner, made)
+            if not made.removed:
+                memo.views[partner.slug] = (partner, made, partner_view(partner, made, rules))
+    return each
 
 
 def award_reusing(partners: list[Partner], rules: Rules, as_of: dt.date, memo: Memo) -> dict[str, Award]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import gc
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,8 +54,13 @@ last_check: dict[str, float] = {}
 
 
 def check_files(content: Path, files: list[Path], problems: list, rules: Rules,
-                as_of: dt.date, workers: int | None = None) -> tuple[list[Partner], list]:
+                as_of: dt.date, workers: int | None = None,
+                each: Callable[[list[Partner]], None] | None = None) -> tuple[list[Partner], list]:
     """Every record read, parsed and validated, on every core.
+
+    `each` is called with every batch's partners as soon as they are validated, in this
+    process: work on checked partners done there (the build's awards) overlaps the workers'
+    reading instead of waiting for the whole check on one core.
 
     Forked workers read and parse batches of records from the front of the list while this
     process reads and parses batches from the back whenever no worker's batch is waiting, and
@@ -95,6 +101,8 @@ def check_files(content: Path, files: list[Path], problems: list, rules: Rules,
             raws = [r for r in results if not isinstance(r, Problem)]
             partners, batch_problems = validate(raws, rules, as_of, content)
             found[index] = (partners, [r for r in results if isinstance(r, Problem)] + batch_problems)
+            if each is not None:
+                each(partners)
             validating += time.perf_counter() - got
         if len(files) >= parallel.MIN_PARTNERS:
             gc.freeze()
