@@ -243,10 +243,6 @@ def _build_site(paths: Paths, as_of: dt.date, base_url: str | None, search: bool
     return result
 
 
-class _NotQuick(Exception):
-    """The quick rebuild found something it does not handle after taking the output's lock."""
-
-
 def _quick_build(paths: Paths, out: Path, as_of: dt.date, base_url: str | None, state, last: dict,
                  result: BuildResult, clock) -> bool:
     """A new process's rebuild of a few edited records that change nothing listing pages show
@@ -258,46 +254,44 @@ def _quick_build(paths: Paths, out: Path, as_of: dt.date, base_url: str | None, 
 
     summary = last.get("summary") or {}
     manifest = last.get("manifest")
-    if not isinstance(manifest, dict):
-        return False
     memo = cache.memo_for(out)
-    if memo.records:
+    if not isinstance(manifest, dict) or memo.records:
         return False
-    with clock("check"):
-        memo.start(state, as_of, base_url, False)
-        store = memo.store_for(paths.cache)
-        snap = snapshot.load(store, out, summary.get("build"))
-        plan = snapshot.plan(snap, state) if snap is not None else None
-        if plan is None:
-            return False
-        made = _check_changed(paths, as_of, base_url, snap, plan) if plan.changed else ([], None, None)
+    try:
+        with clock("check"):
+            memo.start(state, as_of, base_url, False)
+            store = memo.store_for(paths.cache)
+            snap = snapshot.load(store, out, summary.get("build"))
+            plan = snapshot.plan(snap, state) if snap is not None else None
+            made = None
+            if plan is not None and plan.changed:
+                made = _check_changed(paths, as_of, base_url, snap, plan)
+            elif plan is not None:
+                made = ([], None, None)  # files touched, their bytes the same
         if made is None:
             return False
         partners, rules, site = made
+        with clock("render"):
+            pages = _render_changed(paths, partners, rules, as_of, site) if partners else {}
+            json_new, csv_new = {}, {}
+            index = {slug: i for i, slug in enumerate(snap["order"])} if pages else {}
+            for slug, (_, _, entry, row) in pages.items():
+                json_new[2 + 2 * index[slug]] = entry
+                csv_new[1 + index[slug]] = row.encode("utf-8")
+            json_pieces, json_digest, json_patches, json_size = snapshot.replaced(snap["json"], json_new)
+            csv_pieces, csv_digest, csv_patches, csv_size = snapshot.replaced(snap["csv"], csv_new)
+            for name, size, digest in ((snapshot.JSON, json_size, json_digest),
+                                       (snapshot.CSV, csv_size, csv_digest)):
+                if pages and manifest.get(name) != digest and os.stat(out / name).st_size != size:
+                    return False  # not the file the snapshot describes
+    except Exception:  # anything unexpected before a file is written: the ordinary rebuild says what
+        return False
+    written = 0
+    new_manifest = dict(manifest)
     with clock("render"):
-        pages = _render_changed(paths, partners, rules, as_of, site) if partners else {}
-        if pages is None:
-            return False
-        json_new, csv_new = {}, {}
-        order = snap["order"]
-        index = {slug: i for i, slug in enumerate(order)} if pages else {}
-        for slug, (_, _, entry, row) in pages.items():
-            json_new[2 + 2 * index[slug]] = entry
-            csv_new[1 + index[slug]] = row.encode("utf-8")
-        json_pieces, json_digest, json_patches, json_size = snapshot.replaced(snap["json"], json_new)
-        csv_pieces, csv_digest, csv_patches, csv_size = snapshot.replaced(snap["csv"], csv_new)
-        written = 0
-        new_manifest = dict(manifest)
         if pages:
             from .pages import partner_path
 
-            for name, size, digest in ((snapshot.JSON, json_size, json_digest),
-                                       (snapshot.CSV, csv_size, csv_digest)):
-                try:
-                    if manifest.get(name) != digest and os.stat(out / name).st_size != size:
-                        return False  # not the file the snapshot describes
-                except OSError:
-                    return False
             try:
                 with _holding(out, last), sparse_staged(out) as (stage, writers):
                     writer = SiteWriter(stage, manifest, in_place=True, base=out, site=out)

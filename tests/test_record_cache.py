@@ -57,6 +57,9 @@ def test_builds_in_new_processes_after_edits_match_builds_from_nothing(project):
     def edit_description() -> None:
         write_records(project / "content", {"zeta": record("Zeta Data", body="*Zeta* text, edited.")})
 
+    def edit_description_again() -> None:  # rebuilt from the snapshot the last build left
+        write_records(project / "content", {"zeta": record("Zeta Data", body="*Zeta* text, edited twice.")})
+
     def edit_listed_fields() -> None:
         write_records(project / "content", {"zeta": record(
             "Zeta Data", countries_served=["DE", "FR"], expertise=["integration", "api-management"],
@@ -83,8 +86,8 @@ def test_builds_in_new_processes_after_edits_match_builds_from_nothing(project):
         """What CI gets from actions/cache: .cache/ restored, no site."""
         shutil.rmtree(warm_out)
 
-    steps = [edit_description, edit_listed_fields, add_record, delete_record, edit_rules,
-             edit_partner_template, delete_the_output_folder]
+    steps = [edit_description, edit_description_again, edit_listed_fields, add_record, delete_record,
+             edit_rules, edit_partner_template, delete_the_output_folder]
     for step, edit in enumerate(steps, start=1):
         edit()
         settle(project / "content", project / "templates", project / "programs.yaml", offset=step)
@@ -95,7 +98,7 @@ def test_builds_in_new_processes_after_edits_match_builds_from_nothing(project):
         warm, cold = tree(warm_out), tree(cold_out)
         assert sorted(warm) == sorted(cold), edit.__name__
         assert [p for p in warm if warm[p] != cold[p]] == [], edit.__name__
-        if edit is edit_description:
+        if edit in (edit_description, edit_description_again):
             assert "3 files written" in output, output  # its page, partners.json and partners.csv
     assert "Partner Finder" in warm["index.html"].decode() and "About us" in \
         warm["partners/zeta/index.html"].decode()
@@ -423,3 +426,24 @@ def test_a_site_made_from_the_cache_links_its_pages_and_an_edit_never_changes_th
     shutil.rmtree(out)
     new_process_build(paths)
     same_as_cold(project, out, "edited")
+
+
+def test_a_quick_rebuild_that_fails_before_writing_leaves_it_to_the_ordinary_rebuild(project, monkeypatch):
+    """Whatever goes wrong in the quick rebuild before it writes (here: rendering), the
+    ordinary rebuild runs instead and makes the right site."""
+    from partnerdir import pipeline
+
+    out = project / "site"
+    paths = paths_for(project, out)
+    new_process_build(paths)
+    write_records(project / "content", {"zeta": record("Zeta Data", body="*Zeta* text, changed.")})
+    settle(project / "content", offset=3)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("not today")
+
+    monkeypatch.setattr(pipeline, "_render_changed", broken)
+    ordinary = ordinary_rebuilds(monkeypatch)
+    result = new_process_build(paths)
+    assert ordinary == [1] and result.written == 3
+    same_as_cold(project, out, "after a failed quick rebuild")
