@@ -447,8 +447,12 @@ def encode_new(partners: list[Partner], awards: dict[str, Award], rules: Rules, 
     if not todo:
         return
 
+    def view(p: Partner):  # made with the award as the record was checked (see `_awarding`)
+        hit = memo.views.get(p.slug)
+        return hit[2] if hit is not None and hit[0] is p and hit[1] is awards[p.slug] else None
+
     def job(span: tuple[int, int]) -> bytes:  # workers get positions, not pickled partners
-        return marshal.dumps([_entry(p, awards[p.slug], rules) for p in todo[span[0]:span[1]]])
+        return marshal.dumps([_entry(p, awards[p.slug], rules, view(p)) for p in todo[span[0]:span[1]]])
 
     count = parallel.workers() if len(todo) >= parallel.MIN_PARTNERS else 1
     spans, start = [], 0
@@ -461,14 +465,15 @@ def encode_new(partners: list[Partner], awards: dict[str, Award], rules: Rules, 
                 memo.encoded[p.slug] = (p, awards[p.slug], entry)
 
 
-def _entry(partner: Partner, award: Award, rules: Rules) -> tuple[bytes, str]:
+def _entry(partner: Partner, award: Award, rules: Rules, view: object = None) -> tuple[bytes, str]:
     """What the cache keeps of a checked record: the partner, its award and its card's view in
-    `plain_data` form as one marshal blob, and the digest of what listings show of them."""
+    `plain_data` form as one marshal blob, and the digest of what listings show of them. `view`
+    is the card's view when it is already made."""
     from .pages import PartnerView, partner_view
     from .plain_data import codec
 
     partner_data, award_data, listed = _encode(partner, award)
-    view = None if award.removed else codec(PartnerView)[0](partner_view(partner, award, rules))
+    view = None if award.removed else codec(PartnerView)[0](view or partner_view(partner, award, rules))
     return marshal.dumps((partner_data, award_data, view)), listed
 
 
