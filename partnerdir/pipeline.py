@@ -178,7 +178,10 @@ def _build_site(paths: Paths, as_of: dt.date, base_url: str | None, search: bool
             if sparse:
                 stage, writers = stage
             # A site made from nothing (CI with a restored cache) gets the stored pages as links.
-            linked = cache.link_pages(memo, stage, restore) if previous is None and not in_place else {}
+            linked: dict[str, str] = {}
+            if previous is None and not in_place:
+                with clock("write"):
+                    linked = cache.link_pages(memo, stage, restore)
             writer = SiteWriter(stage, previous or linked, in_place=in_place or sparse,
                                 base=out if sparse else None, site=out)
             if sparse:
