@@ -90,6 +90,34 @@ def alone(page, url: str, queries: list[str]) -> list[tuple[str, float, int]]:
     }""", queries)
 
 
+def agree(page, url: str, queries: list[str]) -> list[tuple[str, int, int, float]]:
+    """Each query's partners from the directory's search against a Pagefind search of every index
+    (what the directory searched before the partner word lists): (query, same?, partners, ms Pagefind
+    took, partners and pages Pagefind found)."""
+    page.goto(url)
+    page.wait_for_selector("#search:not([hidden])")
+    return page.evaluate("""async (queries) => {
+        const manifest = await (await fetch("pagefind/partner-index.json")).json();
+        const pf = await import(new URL("pagefind/pagefind.js", location.href).href);
+        const all = pf.createInstance({basePath: new URL("pagefind/", location.href).pathname});
+        const base = new URL("pagefind/", location.href).pathname;
+        await Promise.all(manifest.indexes.map(p => all.mergeIndex(base + p)));
+        const out = [];
+        for (const q of queries) {
+            await all.preload(q);
+            const start = performance.now();
+            const full = await all.search(q);
+            const took = performance.now() - start;
+            const fast = await window.partnerSearch.find(q);
+            const a = new Set(full.results.map(r => manifest.partners[r.id]).filter(Boolean));
+            const b = Object.keys(fast.slugs);
+            out.push([q, a.size === b.length && b.every(s => a.has(s)) ? 1 : 0, b.length, took, a.size,
+                      full.results.length]);
+        }
+        return out;
+    }""", queries)
+
+
 def report(title: str, runs: list[list[tuple[str, float, int]]]) -> None:
     """Each query's median over the runs (and its spread), then the median and slowest of those."""
     print(title)
@@ -108,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("site", type=Path)
     ap.add_argument("--key-ms", type=int, default=120, help="time between keystrokes (default 120)")
     ap.add_argument("--runs", type=int, default=1, help="repeat each way this many times (default 1)")
+    ap.add_argument("--check", action="store_true",
+                    help="also compare each query's partners with a search of every Pagefind index")
     args = ap.parse_args(argv)
     index = args.site / "pagefind"
     if not index.is_dir():
@@ -130,7 +160,16 @@ def main(argv: list[str] | None = None) -> int:
             context = browser.new_context()
             alone_times.append(alone(context.new_page(), url, QUERIES))
             context.close()
+        if args.check:
+            context = browser.new_context()
+            checked = agree(context.new_page(), url, QUERIES)
+            context.close()
         browser.close()
+    if args.check:
+        print("the directory's partners against Pagefind's search of every index (its time, files loaded):")
+        for q, same, hits, took, full, pages in checked:
+            print(f"  {q!r:20} {'same' if same else 'DIFFERENT'}  {hits:,} partners ({full:,} of "
+                  f"{pages:,} pages found by Pagefind)  {took:7.1f} ms")
     report(f"typed, last keystroke to the list drawn ({args.key_ms} ms between keys):", typed_times)
     report("search alone (partnerSearch.find):", alone_times)
     return 0

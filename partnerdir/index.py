@@ -139,8 +139,11 @@ def build_index(folder: Path, directory=None) -> IndexReport:
             shutil.rmtree(fresh, ignore_errors=True)
             shutil.rmtree(sources, ignore_errors=True)
             jobs = link_groups(folder, groups, sources, fresh)
+            words = PartnerWords(sources / "words")
+            # The partner indexes first: the word page the main index holds is made from theirs.
+            order = [*jobs[1:], *words.probes(jobs[1:]), jobs[0]]
             try:
-                _run(_index(jobs))
+                _run(_index(order, words.before))
             except SearchIndexError:
                 raise
             except TimeoutError:
@@ -163,10 +166,11 @@ def build_index(folder: Path, directory=None) -> IndexReport:
         indexes = [out for _, out in jobs]
         for index in indexes:
             stable_order(index)
+        write_partner_index(fresh, indexes[1:], words)
         share_vocabulary(indexes)
-        write_partner_index(fresh, indexes[1:])
         files = sorted(p for p in fresh.rglob("*") if p.is_file())
-        report = IndexReport(pages=sum(indexed_pages(index) for index in indexes), files=len(files),
+        pages = sum(indexed_pages(index) for index in indexes) - words.pages
+        report = IndexReport(pages=pages, files=len(files),
                              bytes=sum(p.stat().st_size for p in files))
         _replace(fresh, output)
     finally:
@@ -232,7 +236,7 @@ def _replace(fresh: Path, output: Path) -> None:
 # Running Pagefind
 
 
-async def _index(jobs: list[tuple[Path, Path]]) -> None:
+async def _index(jobs: list[tuple[Path, Path]], before=None) -> None:
     from pagefind.service import PagefindService
 
     service = PagefindService()
@@ -265,6 +269,8 @@ async def _index(jobs: list[tuple[Path, Path]]) -> None:
 
     try:
         for folder, output in jobs:
+            if before is not None:
+                before(folder, output)
             index = await answer(service.create_index({"output_path": str(output)}))
             await answer(index.add_directory(str(folder)))
             await answer(index.write_files())
@@ -351,7 +357,7 @@ def incomplete_files(output: Path) -> list[str]:
 PARTNER_INDEX = "partner-index.json"
 
 
-def write_partner_index(output: Path, shards: list[Path]) -> None:
+def write_partner_index(output: Path, shards: list[Path], words: PartnerWords | None = None) -> None:
     """List the partner indexes to merge, and map each partner page's Pagefind id to its slug.
 
     The directory narrows its own list by the partners a query matches. Asking Pagefind for
@@ -361,17 +367,197 @@ def write_partner_index(output: Path, shards: list[Path]) -> None:
     ids: dict[str, str] = {}
     for shard in shards:
         for path in sorted((shard / "fragment").glob("*.pf_fragment")):
-            try:
-                raw = gzip.decompress(path.read_bytes())
-                fragment = json.loads(raw[len(SIGNATURE):])
-            except (OSError, EOFError, ValueError) as e:
-                raise SearchIndexError(f"cannot read Pagefind's {path.name}: {e}", FORMAT_HINT) from None
-            filters = fragment.get("filters") or {}
+            filters = _read_fragment(path).get("filters") or {}
             if "partner" in filters.get("type", []) and filters.get("slug"):
                 ids[path.stem] = filters["slug"][0]
-    manifest = {"indexes": [f"{shard.relative_to(output).as_posix()}/" for shard in shards], "partners": ids}
+    manifest: dict = {"indexes": [f"{shard.relative_to(output).as_posix()}/" for shard in shards],
+                      "partners": ids}
+    if words is not None:
+        found = words.write(output, ids)
+        if found is not None:
+            manifest["words"] = found
     text = json.dumps(manifest, sort_keys=True, separators=(",", ":"))
     (output / PARTNER_INDEX).write_text(text, encoding="utf-8")
+
+
+def _read_fragment(path: Path) -> dict:
+    try:
+        raw = gzip.decompress(path.read_bytes())
+        return json.loads(raw[len(SIGNATURE):])
+    except (OSError, EOFError, ValueError) as e:
+        raise SearchIndexError(f"cannot read Pagefind's {path.name}: {e}", FORMAT_HINT) from None
+
+
+# --------------------------------------------------------------------------------------------
+# The partners each word finds, for the directory's list
+
+
+WORD_PAGE = "search-words"  # the page of partner words, in the main index only (never published)
+WORD_FOLDER = "words"  # pagefind/words/: the partners of each word, in files of about WORD_CHUNK_BYTES
+WORD_CHUNK_BYTES = 32_000
+# Endings tried when Pagefind reads a word of its own index as another word ("chines", from
+# "chinese", reads as "chine"): a word with one of these endings that reads as the word is put
+# on the word page instead.
+ENDINGS = ("e", "ing", "ion", "s", "es", "ed", "y", "al", "ation", "ic", "ise", "ize", "er", "ly")
+
+
+class PartnerWords:
+    """Which partners each word of the partner indexes finds, for the directory's list of matches.
+
+    The directory only needs the set of partners a query matches (it sorts them itself), and
+    Pagefind's search time grows with the matches: a word on 9,000 partner pages took 0.3 s
+    however the pages were split. Which words a query matches is still Pagefind's to say (its
+    stemming, prefixes and fallback to a shorter word): the main index holds one extra page
+    whose text is every word of the partner indexes, one after the other, so searching the
+    main index alone for a query word gives, in that page's word locations, the partner words
+    Pagefind matched. pagefind/words/ lists the partners holding each word by its location on
+    that page, and Pagefind is asked for excerpts of the partners shown only.
+
+    A few words are read by Pagefind as other words when written on their own (a stem of a
+    stem); those are replaced by a word that reads as them, found by indexing trial pages.
+    Words for which none is found are listed as unsafe: queries near them are searched by
+    Pagefind in every index, as before.
+    """
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.shards: list[Path] = []
+        self.stems: list[str] = []  # every word partner pages hold, sorted
+        self.postings: dict[str, list[tuple[int, int]]] = {}  # word -> (partner index, page number)
+        self.page_ids: list[list[str]] = []  # per partner index, its pages' ids in Pagefind's order
+        self.tokens: list[str] = []  # what the word page says at each location
+        self.unsafe: set[str] = set()
+        self.pages = 0  # pages this adds to the main index
+
+    def probes(self, shard_jobs: list[tuple[Path, Path]]) -> list[tuple[Path, Path]]:
+        """Indexing jobs for the trial pages, run after the partner indexes and before the main one."""
+        self.shards = [out for _, out in shard_jobs]
+        if not self.shards:
+            return []
+        return [(self.folder / "plain", self.folder / "plain-out"),
+                (self.folder / "endings", self.folder / "endings-out")]
+
+    def before(self, source: Path, output: Path) -> None:
+        """Write the page a job is about to index: the trial pages, then the main index's word page."""
+        if not self.shards:
+            return
+        if source == self.folder / "plain":
+            self._collect()
+            _word_page(source, self.stems)
+        elif source == self.folder / "endings":
+            read = _page_words(self.folder / "plain-out", len(self.stems))
+            self.tokens = list(self.stems)
+            self._misread = [i for i, stem in enumerate(self.stems) if read[i] != [stem]]
+            trials = [self.stems[i] + ending for i in self._misread for ending in ENDINGS]
+            _word_page(source, trials or [self.stems[0]])
+        elif output not in self.shards:  # the main index
+            if self._misread:
+                read = _page_words(self.folder / "endings-out", len(self._misread) * len(ENDINGS))
+                for n, i in enumerate(self._misread):
+                    first = n * len(ENDINGS)
+                    fits = [k for k in range(len(ENDINGS)) if read[first + k] == [self.stems[i]]]
+                    if fits:
+                        self.tokens[i] = self.stems[i] + ENDINGS[fits[0]]
+            _word_page(source / WORD_PAGE, self.tokens)
+            self.pages = 1
+
+    def _collect(self) -> None:
+        postings: dict[str, list[tuple[int, int]]] = {}
+        for number, shard in enumerate(self.shards):
+            meta = _read_index_file(_meta_path(shard))
+            self.page_ids.append([page[0] for page in meta[1]])
+            for _, _, payload in _word_chunks(shard):
+                for word, pages, *variants in cbor2.loads(payload)[0]:
+                    # A word with accents is filed under its plain form ("bogota": "bogotá"),
+                    # which a query finds it by, with or without the accents.
+                    for listed in [pages, *(v[1] for v in (variants[0] if variants else []))]:
+                        page = 0
+                        for entry in listed:
+                            page += entry[0]
+                            postings.setdefault(word, []).append((number, page))
+        self.postings = postings
+        self.stems = sorted(postings)
+
+    def write(self, output: Path, ids: dict[str, str]) -> dict | None:
+        """Write pagefind/words/ and return what partner-index.json says about it."""
+        if not self.pages:
+            return None
+        main = output
+        page_id, read = _word_page_in(main, len(self.tokens))
+        for i, stem in enumerate(self.stems):
+            if read[i] != [stem]:
+                self.unsafe.add(stem)
+        known = set(self.stems)
+        self.unsafe.update(w for words in read.values() for w in words if w not in known)
+        slugs = sorted(set(ids.values()))
+        number = {slug: n for n, slug in enumerate(slugs)}
+        folder = output / WORD_FOLDER
+        folder.mkdir(parents=True, exist_ok=True)
+        chunks = []
+        lines: list[str] = []
+        size = 0
+        start = 0
+
+        def flush(end: int) -> None:
+            body = "[" + ",".join(lines) + "]"
+            name = f"{start}_{hashlib.sha256(body.encode()).hexdigest()[:10]}.json"
+            (folder / name).write_text(body, encoding="utf-8")
+            chunks.append([start, name])
+
+        for i, stem in enumerate(self.stems):
+            partners = sorted({number[ids[self.page_ids[shard][page]]]
+                               for shard, page in self.postings[stem]
+                               if self.page_ids[shard][page] in ids})
+            deltas = [b - a for a, b in zip([0, *partners], partners, strict=False)]
+            line = "[" + ",".join(map(str, deltas)) + "]"
+            lines.append(line)
+            size += len(line) + 1
+            if size >= WORD_CHUNK_BYTES:
+                flush(i + 1)
+                start, lines, size = i + 1, [], 0
+        if lines:
+            flush(len(self.stems))
+        return {"page": page_id, "chunks": chunks, "count": len(self.stems), "unsafe": sorted(self.unsafe)}
+
+
+def _word_page(folder: Path, tokens: list[str]) -> None:
+    """A page whose indexed text is `tokens`, one word at each location from 0."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "index.html").write_text(
+        '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>-</title></head><body>'
+        f'<main data-pagefind-body><p>{" ".join(tokens)}</p></main></body></html>', encoding="utf-8")
+
+
+def _page_words(index: Path, count: int) -> dict[int, list[str]]:
+    """The words Pagefind indexed at each location 0..count-1 of an index's only page."""
+    return _word_page_in(index, count)[1]
+
+
+def _word_page_in(index: Path, count: int) -> tuple[str, dict[int, list[str]]]:
+    """The word page's Pagefind id, and the words Pagefind indexed at each of its locations."""
+    meta = _read_index_file(_meta_path(index))
+    page_ids = [page[0] for page in meta[1]]
+    page = None
+    for number, page_id in enumerate(page_ids):
+        fragment = _read_fragment(index / "fragment" / f"{page_id}.pf_fragment")
+        if fragment.get("url", "").strip("/") in (WORD_PAGE, ""):
+            page = number
+            break
+    if page is None:
+        raise SearchIndexError("Pagefind did not index the page of partner words", RETRY_HINT)
+    read: dict[int, list[str]] = {i: [] for i in range(count)}
+    for _, _, payload in _word_chunks(index):
+        for word, pages, *_ in cbor2.loads(payload)[0]:
+            at = 0
+            for entry in pages:
+                at += entry[0]
+                if at == page:
+                    for location in entry[1]:
+                        if location >= 0:
+                            read.setdefault(location, []).append(word)
+                elif at > page:
+                    break
+    return page_ids[page], read
 
 
 def share_vocabulary(indexes: list[Path]) -> None:

@@ -32,6 +32,7 @@ from partnerdir.index import (
     PARTNER_INDEX,
     SIGNATURE,
     UNUSED_FILES,
+    WORD_PAGE,
     build_index,
     incomplete_files,
     stable_order,
@@ -161,6 +162,10 @@ def test_program_and_status_pages_are_indexed_as_such_and_nothing_else(built_sit
     checked, _, d = sample
     rules = checked.rules
     others = {f["url"]: f for f in fragments(built_site) if f["filters"].get("type") != ["partner"]}
+    # the page of partner words the directory's search reads (see test_search_browser), unpublished
+    words = others.pop(f"/{WORD_PAGE}/")
+    assert not words["filters"] and "bank" in words["content"].split()
+    assert not (built_site / WORD_PAGE).exists()
     programs = {"/programs/"} | {f"/programs/{p.id}/" for p in [*rules.programs, *rules.retired_programs]}
     levels = {f"/status/{level.id}/" for level in rules.levels}
     assert set(others) == programs | levels

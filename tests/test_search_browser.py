@@ -519,3 +519,59 @@ def test_excerpts_show_partner_text_as_text_with_only_the_matches_marked(browser
         assert page.locator("#cards img[src=x]").count() == 0
         assert seen == {"console": [], "pageerror": [], "dialog": [], "external": []}
         page.close()
+
+
+# ------------------------------------------------------------------------------- partner word lists
+
+# A full Pagefind search of every index, as the directory searched before it used the partner word
+# lists: the partners a query matches are the pages Pagefind finds, mapped to slugs.
+FULL_SEARCH = """async (queries) => {
+    const manifest = await (await fetch("pagefind/partner-index.json")).json();
+    const pf = await import(new URL("pagefind/pagefind.js", location.href).href);
+    const all = pf.createInstance({basePath: new URL("pagefind/", location.href).pathname});
+    const base = new URL("pagefind/", location.href).pathname;
+    await Promise.all(manifest.indexes.map(p => all.mergeIndex(base + p)));
+    const out = {};
+    for (const q of queries) {
+        const full = await all.search(q);
+        const fast = await window.partnerSearch.find(q);
+        out[q] = [full.results.map(r => manifest.partners[r.id]).filter(Boolean).sort(),
+                  Object.keys(fast.slugs).sort()];
+    }
+    return [out, !!manifest.words];
+}"""
+
+
+def queries_for(site) -> list[str]:
+    """Every word the partner pages hold, a short and a longer prefix of each, pairs of words,
+    and queries Pagefind treats specially (no such word, dropped characters, accents)."""
+    words = sorted(set().union(*indexed_words(site).values()))
+    assert len(words) > 100
+    out = list(words)
+    out += sorted({w[:3] for w in words} | {w[:5] for w in words if len(w) > 5} | {w[:-1] for w in words})
+    out += [f"{a} {b}" for a, b in zip(words[::7], words[3::7], strict=False)]
+    out += ["zqxjv", "bank zqxjvw", "Open-Banking", "OPEN banking", "caf\u00e9", "bank &", "&", "b",
+            "integrations", "identities", "banks", "banking's"]
+    return out
+
+
+@pytest.mark.parametrize("which", ["one index", "six indexes"])
+def test_the_partner_word_lists_find_exactly_what_pagefind_finds_in_every_index(
+        browser, site_url, split_url, built_site, split_site, which):
+    """The directory answers from the word lists the index stage writes, Pagefind deciding which
+    words a query matches: for every word of every partner page, prefixes and pairs of them, a
+    visitor finds the same partners as a search of every Pagefind index finds."""
+    site, url = (built_site, site_url) if which == "one index" else (split_site, split_url)
+    page = browser.new_page()
+    try:
+        requests = record_requests(page)
+        open_directory(page, url)
+        queries = queries_for(site)
+        found, listed = page.evaluate(FULL_SEARCH, queries)
+    finally:
+        page.close()
+    assert listed and any("/pagefind/words/" in u for u in requests)  # the lists answered
+    differ = {q: f for q, f in found.items() if f[0] != f[1]}
+    assert not differ, list(differ.items())[:5]
+    assert sum(1 for full, _ in found.values() if full) > len(queries) // 2  # most queries find partners
+    assert any(0 < len(full) < TOTAL // 2 for full, _ in found.values())

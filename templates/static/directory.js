@@ -190,7 +190,17 @@
     return loading;
   }
 
+  // Each facet value shown gets a number: a partner's values are kept as numbers per facet, and
+  // counting 10,000 partners is then a pass over small arrays of numbers.
+  var valueIds = {};  // facet -> value -> number
+  var valueCount = 0;
+  var lastCounts = null;
+
   function prepare(d) {
+    KEYS.forEach(function (k) {
+      valueIds[k] = {};
+      Object.keys(inputs[k]).forEach(function (v) { valueIds[k][v] = valueCount++; });
+    });
     var levels = d.levels.map(function (x) { return x[0]; });
     var ids = function (table, idx) { return idx.map(function (i) { return table[i][0]; }); };
     d.partners.forEach(function (p, i) {
@@ -210,6 +220,17 @@
         industry: ids(d.industries, p.d),
         language: p.a
       };
+      // The numbers of its values, facet after facet; ends[i] is where facet KEYS[i] ends.
+      var own = [];
+      p.ends = [];
+      KEYS.forEach(function (k) {
+        p.facet[k].forEach(function (v) {
+          var id = valueIds[k][v];
+          if (id !== undefined) own.push(id);
+        });
+        p.ends.push(own.length);
+      });
+      p.ids = Int32Array.from(own);
     });
   }
 
@@ -241,37 +262,46 @@
         return;
       }
     }
-    var selected = {};
-    KEYS.forEach(function (k) {
-      selected[k] = {};
-      state.filters[k].forEach(function (v) { selected[k][v] = true; });
+    var selected = new Uint8Array(valueCount);
+    var filteredKeys = [];
+    KEYS.forEach(function (k, i) {
+      if (state.filters[k].length) filteredKeys.push(i);
+      state.filters[k].forEach(function (v) { selected[valueIds[k][v]] = 1; });
     });
-    var counts = {};
-    KEYS.forEach(function (k) { counts[k] = {}; });
+    var counts = new Int32Array(valueCount);
     var matches = [];
-    data.partners.forEach(function (p) {
-      if (hits && !hits.slugs[p.s]) return; // not found by the search: counted nowhere
-      var failed = [];
-      for (var i = 0; i < KEYS.length && failed.length < 2; i++) {
-        var k = KEYS[i];
-        if (state.filters[k].length && !p.facet[k].some(function (v) { return selected[k][v]; })) {
-          failed.push(k);
-        }
+    var slugs = hits && hits.slugs;
+    var partners = data.partners;
+    for (var n = 0; n < partners.length; n++) {
+      var p = partners[n];
+      if (slugs && !slugs[p.s]) continue; // not found by the search: counted nowhere
+      var ids = p.ids;
+      var ends = p.ends;
+      var failed = -1; // the one facet it fails, or -2 for more than one
+      for (var f = 0; f < filteredKeys.length && failed !== -2; f++) {
+        var key = filteredKeys[f];
+        var any = false;
+        for (var j = key ? ends[key - 1] : 0; j < ends[key] && !any; j++) any = selected[ids[j]] === 1;
+        if (!any) failed = failed === -1 ? key : -2;
       }
-      if (failed.length === 0) matches.push(p);
       // A partner failing only facet k would match if one of its k values were checked.
-      var countIn = failed.length === 0 ? KEYS : failed.length === 1 ? failed : [];
-      countIn.forEach(function (k) {
-        p.facet[k].forEach(function (v) { counts[k][v] = (counts[k][v] || 0) + 1; });
-      });
-    });
+      if (failed === -1) {
+        matches.push(p);
+        for (var a = 0; a < ids.length; a++) counts[ids[a]]++;
+      } else if (failed >= 0) {
+        for (var b = failed ? ends[failed - 1] : 0; b < ends[failed]; b++) counts[ids[b]]++;
+      }
+    }
     KEYS.forEach(function (k) {
       Object.keys(counters[k]).forEach(function (v) {
-        var n = counts[k][v] || 0;
-        counters[k][v].textContent = n;
-        inputs[k][v].parentNode.classList.toggle("zero", n === 0);
+        var id = valueIds[k][v];
+        var c = counts[id];
+        if (lastCounts && lastCounts[id] === c) return; // the page already says so
+        counters[k][v].textContent = c;
+        inputs[k][v].parentNode.classList.toggle("zero", c === 0);
       });
     });
+    lastCounts = counts;
     list = sortPartners(matches, state.sort);
     cardsEl.removeAttribute("start");
     cardsEl.textContent = "";

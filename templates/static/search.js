@@ -48,14 +48,24 @@
 
   // ---------------------------------------------------------------- Pagefind
 
+  var merged = null;       // promise of Pagefind with the partner indexes merged in
+  var indexes = [];        // the partner indexes (pagefind/partner-index.json)
+  var words = null;        // Pagefind searching the main index alone: which partner words match
+  var wordList = null;     // pagefind/partner-index.json "words": the word page and its partner files
+  var slugList = [];       // every partner slug, sorted: the numbers in pagefind/words/ files
+  var wordFiles = {};      // file name -> promise of its partner lists
+  var EXACT = /^\s*".+"\s*$/;
+  // Pagefind drops these characters from a query (its own test, character by character).
+  var DROPPED = /^\p{Pd}|\p{Pe}|\p{Pf}|\p{Pi}|\p{Po}|\p{Ps}$/u;
+
   function start() {
     if (!engine) {
       // Relative to the site's base, so a site under /org/partners/ finds its own index;
       // Pagefind locates its other files from this import's URL. Partner pages are split
       // over several indexes (a search in one index of 10,000 pages takes up to seconds, in
-      // twenty of 500 a fraction of that), merged into this one. Filters are never loaded:
-      // Pagefind would then count every filter value on every search. Results map to
-      // partners through the index stage's id list.
+      // twenty of 500 a fraction of that), merged into this one. Filters are only used to
+      // ask for the excerpts of the partners shown: Pagefind counts every value of a filter
+      // it has loaded on every search. Results map to partners through the index stage's list.
       engine = Promise.all([
         import(root + "pagefind/pagefind.js").then(function (pf) {
           return pf.options({ baseUrl: root }).then(function () { return pf; });
@@ -67,17 +77,154 @@
       ]).then(function (both) {
         var pf = both[0];
         slugOf = both[1].partners;
-        return Promise.all(both[1].indexes.map(function (path) {
-          return pf.mergeIndex(root + "pagefind/" + path, { baseUrl: root });
-        })).then(function () { return pf; });
+        var seen = {};
+        Object.keys(slugOf).forEach(function (id) { seen[slugOf[id]] = true; });
+        slugList = Object.keys(seen).sort();
+        if (both[1].words && pf.createInstance) {
+          // The main index alone (program and status pages, and the page of partner words):
+          // a search there takes a millisecond, whatever the number of partners.
+          wordList = both[1].words;
+          words = pf.createInstance({ basePath: root + "pagefind/", baseUrl: root });
+        }
+        indexes = both[1].indexes;
+        return words ? words.options({ baseUrl: root }).then(function () { return pf; }) : everyIndex(pf);
       });
       engine.catch(function () { engine = null; });
     }
     return engine;
   }
 
+  /* Pagefind with every index merged in, for excerpts and for queries the word lists leave to
+   * Pagefind. Merged when first needed: a query the word lists answer (a shared ?q= link) does
+   * not wait for twenty indexes to load. */
+  function everyIndex(loaded) {
+    if (!merged) {
+      merged = (loaded ? Promise.resolve(loaded) : start()).then(function (pf) {
+        return Promise.all(indexes.map(function (path) {
+          return pf.mergeIndex(root + "pagefind/" + path, { baseUrl: root });
+        })).then(function () { return pf; });
+      });
+      merged.catch(function () { merged = null; });
+    }
+    return merged;
+  }
+
   function clean(q) {
     return String(q || "").replace(/\s+/g, " ").trim().slice(0, MAX_QUERY);
+  }
+
+  /* The words Pagefind searches for in `q`, as it splits them (characters it drops, dropped). */
+  function terms(q) {
+    return q.split(" ").filter(function (word) {
+      return Array.prototype.some.call(word, function (c) { return !DROPPED.test(c); });
+    });
+  }
+
+  /* Whether the partner word lists answer `q` as Pagefind would: not for an exact "phrase",
+   * nor near a word the index stage could not put on the word page (listed as unsafe). */
+  function byWords(q) {
+    if (!words || EXACT.test(q)) return false;
+    var unsafe = wordList.unsafe || [];
+    return !terms(q).some(function (t) {
+      t = t.toLowerCase();
+      return unsafe.some(function (u) { return u.slice(0, 3) === t.slice(0, 3); });
+    });
+  }
+
+  function wordFile(name) {
+    if (!wordFiles[name]) {
+      wordFiles[name] = fetch(root + "pagefind/words/" + name).then(function (r) {
+        if (!r.ok) throw new Error("pagefind/words/" + name + ": HTTP " + r.status);
+        return r.json();
+      });
+      wordFiles[name].catch(function () { delete wordFiles[name]; });
+    }
+    return wordFiles[name];
+  }
+
+  /* The partners (numbers in slugList) holding any of the words at these word-page locations. */
+  function partnersAt(locations) {
+    var chunks = wordList.chunks;
+    var wanted = {};
+    locations.forEach(function (at) {
+      if (at < 0 || at >= wordList.count) return;
+      var lo = 0, hi = chunks.length - 1;
+      while (lo < hi) {
+        var mid = (lo + hi + 1) >> 1;
+        if (chunks[mid][0] <= at) lo = mid; else hi = mid - 1;
+      }
+      (wanted[lo] = wanted[lo] || []).push(at);
+    });
+    var marks = new Uint8Array(slugList.length);
+    return Promise.all(Object.keys(wanted).map(function (k) {
+      return wordFile(chunks[k][1]).then(function (lists) {
+        wanted[k].forEach(function (at) {
+          var list = lists[at - chunks[k][0]];
+          for (var i = 0, n = 0; i < list.length; i++) {
+            n += list[i];
+            marks[n] = 1;
+          }
+        });
+      });
+    })).then(function () { return marks; });
+  }
+
+  /* Pagefind's answer from the main index alone: for each word, the partner words it matched
+   * (their locations on the word page), turned into partners; across words, partners holding
+   * them all. A word Pagefind matches to nothing is left out, as Pagefind leaves it out. */
+  function searchWords(q) {
+    var page = wordList.page;
+    var asked = terms(q);
+    var searches = {}; // one search per distinct query: a one-word query is its own word
+    function once(text) {
+      if (!searches[text]) searches[text] = words.search(text);
+      return searches[text];
+    }
+    return Promise.all([once(q)].concat(asked.map(once)))
+      .then(function (all) {
+        var others = all[0].results.filter(function (r) { return r.id !== page; });
+        var found = [];
+        all.slice(1).forEach(function (res) {
+          var hit = res.results.filter(function (r) { return r.id === page; })[0];
+          if (hit) found.push(partnersAt(hit.words));
+        });
+        return Promise.all(found).then(function (sets) {
+          var began = Date.now();
+          var slugs = {};
+          if (sets.length) {
+            for (var n = 0; n < slugList.length; n++) {
+              var every = true;
+              for (var s = 0; s < sets.length && every; s++) every = sets[s][n] === 1;
+              if (every) slugs[slugList[n]] = true;
+            }
+          }
+          // Time spent searching and counting, not fetching files.
+          var took = all.reduce(function (sum, res, i) {
+            return all.indexOf(res) < i ? sum : sum + ((res.timings && res.timings.search) || 0);
+          }, Date.now() - began);
+          return { slugs: slugs, others: others, hits: null, took: took };
+        });
+      });
+  }
+
+  /* Pagefind's answer from every index: each matching page, partner or not. */
+  function searchAll(q) {
+    return everyIndex().then(function (pf) { return pf.search(q); }).then(function (res) {
+      var took = (res.timings || []).reduce(function (sum, t) { return sum + (t.search || 0); }, 0);
+      var slugs = {};
+      var hits = {};
+      var others = [];
+      res.results.forEach(function (r) {
+        var slug = slugOf[r.id];
+        if (slug) {
+          slugs[slug] = true;
+          hits[slug] = r;
+        } else if (!wordList || r.id !== wordList.page) {
+          others.push(r);
+        }
+      });
+      return { slugs: slugs, others: others, hits: hits, took: took };
+    });
   }
 
   /* The listed partners whose pages match `q`, as {slug: true}, and other matching pages. */
@@ -85,46 +232,33 @@
     q = clean(q);
     latest = q;
     if (!answers[q]) {
-      // One search: partner pages are in the partner indexes, every other page in the
-      // index is a program or status page, named under the box. Searches wait for the one
-      // in progress (Pagefind cannot stop one), and a query typed over in the meantime is
-      // never searched: the newest words are answered after one search at most.
-      var slugs = {};
-      var hits = {};
+      // Partner pages are in the partner indexes, every other page in the main index is a
+      // program or status page, named under the box. Searches wait for the one in progress
+      // (Pagefind cannot stop one), and a query typed over in the meantime is never
+      // searched: the newest words are answered after one search at most.
       var turn = running.then(function () {
         if (q !== latest) return null;
-        return start().then(function (pf) {
-          return pf.search(q).then(function (res) {
-            // Time spent searching in each index, not fetching its files.
-            lastTook = (res.timings || []).reduce(function (sum, t) { return sum + (t.search || 0); }, 0);
-            return res;
+        return start().then(function () {
+          return (byWords(q) ? searchWords(q) : searchAll(q)).then(function (found) {
+            lastTook = found.took;
+            return found;
           });
         });
       });
       running = turn.catch(function () {});
-      answers[q] = turn.then(function (res) {
-        if (!res) {
+      answers[q] = turn.then(function (found) {
+        if (!found) {
           delete answers[q];
           return null;
         }
-        var others = [];
-        res.results.forEach(function (r) {
-          var slug = slugOf[r.id];
-          if (slug) {
-            slugs[slug] = true;
-            hits[slug] = r;
-          } else if (others.length < MAX_PAGES) {
-            others.push(r);
-          }
-        });
-        return Promise.all(others.map(function (r) { return r.data(); }));
-      }).then(function (data) {
-        if (!data) return null;
-        var pages = data.map(function (d) {
-          return { url: d.url, title: (d.meta && d.meta.title) || d.url, excerpt: d.excerpt };
-        });
-        settled[q] = { slugs: slugs, pages: pages, hits: hits };
-        return settled[q];
+        return Promise.all(found.others.slice(0, MAX_PAGES).map(function (r) { return r.data(); }))
+          .then(function (data) {
+            var pages = data.map(function (d) {
+              return { url: d.url, title: (d.meta && d.meta.title) || d.url, excerpt: d.excerpt };
+            });
+            settled[q] = { slugs: found.slugs, pages: pages, hits: found.hits };
+            return settled[q];
+          });
       });
       answers[q].catch(function () { delete answers[q]; });
     }
@@ -135,14 +269,26 @@
     return settled[clean(q)] || null;
   }
 
-  /* Excerpts for the given slugs: one fragment per card shown, from the query's own results. */
+  /* Excerpts for the given slugs: one fragment per card shown. Pagefind is asked about those
+   * partners alone (a filter on their slugs), unless the query's own results are at hand. */
   function excerpts(q, slugs) {
     var missing = slugs.filter(function (s) { return !((q + "\n" + s) in excerptCache); });
     if (!missing.length) return Promise.resolve();
-    return find(q).then(function (answer) {
+    // The query's answer is in (its cards are drawn): asking find() again would mark it as the
+    // newest query and drop one the visitor has typed since.
+    return (answers[q] || find(q)).then(function (answer) {
       if (!answer) return [];
+      if (answer.hits) return answer.hits;
+      return everyIndex().then(function (pf) {
+        return pf.search(q, { filters: { slug: { any: missing } } });
+      }).then(function (res) {
+        var hits = {};
+        res.results.forEach(function (r) { if (slugOf[r.id]) hits[slugOf[r.id]] = r; });
+        return hits;
+      });
+    }).then(function (hits) {
       return Promise.all(missing.map(function (slug) {
-        var hit = answer.hits[slug];
+        var hit = hits[slug];
         if (!hit) return [slug, ""];
         return hit.data().then(function (d) { return [slug, d.excerpt || ""]; });
       }));
@@ -242,8 +388,10 @@
   });
   /* Fetch the index files `q` needs while the visitor is still typing. */
   function preload(q) {
-    start().then(function (pf) {
-      if (q.length >= SHORT && !answers[q] && value() === q) return pf.preload(q);
+    start().then(function () {
+      if (q.length < SHORT || answers[q] || value() !== q) return null;
+      if (byWords(q)) return Promise.all(terms(q).map(function (t) { return words.preload(t); }));
+      return everyIndex().then(function (pf) { return pf.preload(q); });
     }).catch(function () {});
   }
 
@@ -258,7 +406,10 @@
     timer = setTimeout(function () { announce(q, false); }, wait);
   });
   ["focus", "pointerdown"].forEach(function (type) {
-    box.addEventListener(type, function () { start().catch(function () {}); }, { once: true });
+    // The visitor is about to type: load the word lists' index first, then every index.
+    box.addEventListener(type, function () {
+      start().then(function () { return everyIndex(); }).catch(function () {});
+    }, { once: true });
   });
 
   // Arrow keys move between the results while searching; Enter follows the focused one.
