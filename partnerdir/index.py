@@ -167,7 +167,7 @@ def build_index(folder: Path, directory=None) -> IndexReport:
         for index in indexes:
             stable_order(index)
         write_partner_index(fresh, indexes[1:], words)
-        share_vocabulary(indexes)
+        share_vocabulary(indexes, words.chunks)
         files = sorted(p for p in fresh.rglob("*") if p.is_file())
         pages = sum(indexed_pages(index) for index in indexes) - words.pages
         report = IndexReport(pages=pages, files=len(files),
@@ -427,6 +427,8 @@ class PartnerWords:
         self.page_ids: list[list[str]] = []  # per partner index, its pages' ids in Pagefind's order
         self.tokens: list[str] = []  # what the word page says at each location
         self.unsafe: set[str] = set()
+        self.misread: list[int] = []  # stems Pagefind reads as another word when written alone
+        self.chunks: dict[Path, list] = {}  # each partner index's word chunks, as read
         self.pages = 0  # pages this adds to the main index
 
     def probes(self, shard_jobs: list[tuple[Path, Path]]) -> list[tuple[Path, Path]]:
@@ -447,13 +449,13 @@ class PartnerWords:
         elif source == self.folder / "endings":
             read = _page_words(self.folder / "plain-out", len(self.stems))
             self.tokens = list(self.stems)
-            self._misread = [i for i, stem in enumerate(self.stems) if read[i] != [stem]]
-            trials = [self.stems[i] + ending for i in self._misread for ending in ENDINGS]
+            self.misread = [i for i, stem in enumerate(self.stems) if read[i] != [stem]]
+            trials = [self.stems[i] + ending for i in self.misread for ending in ENDINGS]
             _word_page(source, trials or [self.stems[0]])
         elif output not in self.shards:  # the main index
-            if self._misread:
-                read = _page_words(self.folder / "endings-out", len(self._misread) * len(ENDINGS))
-                for n, i in enumerate(self._misread):
+            if self.misread:
+                read = _page_words(self.folder / "endings-out", len(self.misread) * len(ENDINGS))
+                for n, i in enumerate(self.misread):
                     first = n * len(ENDINGS)
                     fits = [k for k in range(len(ENDINGS)) if read[first + k] == [self.stems[i]]]
                     if fits:
@@ -466,8 +468,11 @@ class PartnerWords:
         for number, shard in enumerate(self.shards):
             meta = _read_index_file(_meta_path(shard))
             self.page_ids.append([page[0] for page in meta[1]])
-            for _, _, payload in _word_chunks(shard):
-                for word, pages, *variants in cbor2.loads(payload)[0]:
+            chunks = _word_chunks(shard)
+            # Read once: share_vocabulary needs them too (not their entries, which take room).
+            self.chunks[shard] = [(path, held, payload, []) for path, held, payload, _ in chunks]
+            for _, _, _, entries in chunks:
+                for word, pages, *variants in entries:
                     # A word with accents is filed under its plain form ("bogota": "bogotá"),
                     # which a query finds it by, with or without the accents.
                     for listed in [pages, *(v[1] for v in (variants[0] if variants else []))]:
@@ -546,8 +551,8 @@ def _word_page_in(index: Path, count: int) -> tuple[str, dict[int, list[str]]]:
     if page is None:
         raise SearchIndexError("Pagefind did not index the page of partner words", RETRY_HINT)
     read: dict[int, list[str]] = {i: [] for i in range(count)}
-    for _, _, payload in _word_chunks(index):
-        for word, pages, *_ in cbor2.loads(payload)[0]:
+    for _, _, _, entries in _word_chunks(index):
+        for word, pages, *_ in entries:
             at = 0
             for entry in pages:
                 at += entry[0]
@@ -560,7 +565,7 @@ def _word_page_in(index: Path, count: int) -> tuple[str, dict[int, list[str]]]:
     return page_ids[page], read
 
 
-def share_vocabulary(indexes: list[Path]) -> None:
+def share_vocabulary(indexes: list[Path], read: dict | None = None) -> None:
     """Give every index every word of the others, with no pages.
 
     When no word in an index starts with a searched word, Pagefind searches the longest word
@@ -571,15 +576,16 @@ def share_vocabulary(indexes: list[Path]) -> None:
     """
     if len(indexes) < 2:
         return
-    chunks = {index: _word_chunks(index) for index in indexes}
-    everything = set().union(*(words for listed in chunks.values() for _, words, _ in listed))
+    chunks = {index: (read or {}).get(index) or _word_chunks(index) for index in indexes}
+    everything = set().union(*(words for listed in chunks.values() for _, words, _, _ in listed))
     for index in indexes:
-        own = set().union(*(words for _, words, _ in chunks[index]))
+        own = set().union(*(words for _, words, _, _ in chunks[index]))
         _add_words(index, chunks[index], sorted(everything - own))
 
 
-def _word_chunks(index: Path) -> list[tuple[Path, set[str], bytes]]:
-    """Each word chunk of an index: its file, its words and its CBOR payload."""
+def _word_chunks(index: Path) -> list[tuple[Path, set[str], bytes, list]]:
+    """Each word chunk of an index: its file, its words, its CBOR payload and its entries
+    ([word, pages, accented forms] each)."""
     meta = _read_index_file(_meta_path(index))
     if not (isinstance(meta, list) and len(meta) > 2 and isinstance(meta[2], list)
             and all(isinstance(c, list) and len(c) == 3 for c in meta[2])):
@@ -597,7 +603,7 @@ def _word_chunks(index: Path) -> list[tuple[Path, set[str], bytes]]:
                 and all(isinstance(w, list) and len(w) == 3 and isinstance(w[0], str) for w in value[0])
                 and payload[:1] == b"\x81"):
             raise SearchIndexError(f"{path.name} is not a word index as expected", FORMAT_HINT)
-        out.append((path, {w[0] for w in value[0]}, payload))
+        out.append((path, {w[0] for w in value[0]}, payload, value[0]))
     return out
 
 
@@ -632,7 +638,7 @@ def _add_words(index: Path, chunks: list[tuple[Path, set[str], bytes]], missing:
                 ranges[number][1] = word
         added.setdefault(number, []).append(word)
     for number, words in added.items():
-        path, present, payload = chunks[number]
+        path, present, payload, _ = chunks[number]
         # [[word, ...]]: keep the words' bytes as they are, count the new ones in, add them after.
         count, rest = _array_head(payload[1:])
         body = (SIGNATURE + b"\x81" + _array_header(count + len(words)) + rest
