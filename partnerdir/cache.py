@@ -380,9 +380,9 @@ def _from_disk(store, files: list[Path], state: InputState, memo: Memo, partners
             key = keys.get(name)
             entry = entries.get(key) if key is not None else None
             try:
-                blob, listed = entry  # type: ignore[misc]
-                partner_data, award_data, view_data = marshal.loads(blob)
-                partner = decode_partner(partner_data)
+                blob, listed, head = entry  # type: ignore[misc]
+                slug, source, award_data, view_data = marshal.loads(head)
+                partner = StoredPartner(slug, source, blob, decode_partner)
                 award = decode_award(award_data)
                 view = decode_view(view_data) if view_data is not None else None
             except Exception:  # not stored, or stored in a shape this code cannot read: check it
@@ -401,6 +401,37 @@ def _from_disk(store, files: list[Path], state: InputState, memo: Memo, partners
         if len(partners) > 1000:
             gc.freeze()  # millions of objects that live as long as the build: never scan them
     return todo
+
+
+class StoredPartner:
+    """A checked partner read back from the record cache, decoded only when something needs
+    more of it than its slug and file (`StoredPartner.__getattr__`).
+
+    Decoding 10,000 partners with their certifications and projects took most of a second; a
+    build whose listings are unchanged (CI with a restored cache and no site, an edited
+    description) needs no more of an unchanged partner than its slug, file, award, card and
+    stored page. Anything else asked of it (a field, a pydantic method) is answered by the
+    decoded partner, so it reads like one; only `isinstance` tells them apart.
+    """
+
+    __slots__ = ("slug", "source", "_blob", "_decode", "_partner")
+
+    def __init__(self, slug: str, source: str, blob: bytes, decode) -> None:
+        self.slug = slug
+        self.source = source
+        self._blob = blob
+        self._decode = decode
+        self._partner = None
+
+    def __getattr__(self, name: str):
+        partner = self._partner
+        if partner is None:
+            partner = self._partner = self._decode(marshal.loads(self._blob))
+            self._blob = b""
+        return getattr(partner, name)
+
+    def __repr__(self) -> str:
+        return f"StoredPartner({self.slug!r})"
 
 
 def _meta(name: str) -> tuple[int, int, int] | None:
@@ -465,16 +496,18 @@ def encode_new(partners: list[Partner], awards: dict[str, Award], rules: Rules, 
                 memo.encoded[p.slug] = (p, awards[p.slug], entry)
 
 
-def _entry(partner: Partner, award: Award, rules: Rules, view: object = None) -> tuple[bytes, str]:
-    """What the cache keeps of a checked record: the partner, its award and its card's view in
-    `plain_data` form as one marshal blob, and the digest of what listings show of them. `view`
-    is the card's view when it is already made."""
+def _entry(partner: Partner, award: Award, rules: Rules, view: object = None) -> tuple[bytes, str, bytes]:
+    """What the cache keeps of a checked record: the partner in `plain_data` form as one marshal
+    blob, the digest of what listings show of it, and its slug, file, award and card's view as
+    another (`StoredPartner`: most builds never need the rest). `view` is the card's view when
+    it is already made."""
     from .pages import PartnerView, partner_view
     from .plain_data import codec
 
     partner_data, award_data, listed = _encode(partner, award)
     view = None if award.removed else codec(PartnerView)[0](view or partner_view(partner, award, rules))
-    return marshal.dumps((partner_data, award_data, view)), listed
+    return (marshal.dumps(partner_data), listed,
+            marshal.dumps((partner.slug, partner.source, award_data, view)))
 
 
 def _encode(partner: Partner, award: Award) -> tuple:

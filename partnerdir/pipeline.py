@@ -143,6 +143,7 @@ def _build_site(paths: Paths, as_of: dt.date, base_url: str | None, search: bool
         awards = cache.award_reusing(checked.partners, rules, as_of, memo)
         cache.encode_new(checked.partners, awards, rules, memo)
         listing_key = cache.listing_key(checked.partners, awards, memo)
+        cache.load_listing(memo)  # the last build's directory, if its listing key is this one
         d = cache.directory_reusing(checked.partners, awards, rules, as_of, memo, listing_key)
     result.listed = len(d.partners)
     result.review = review_report(checked.partners, awards, rules)
@@ -151,7 +152,6 @@ def _build_site(paths: Paths, as_of: dt.date, base_url: str | None, search: bool
     with clock("cache"):
         cache.save_checked(memo, checked.partners, awards, state)
         cache.pages_from_disk(checked.partners, memo, previous)
-        cache.load_listing(memo)
     reused = cache.pages_to_reuse(checked.partners, memo)
     rendered: dict[str, tuple[bytes, str, str, str]] = {}
     listing = restore = None

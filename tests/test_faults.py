@@ -70,7 +70,8 @@ HOOKS = textwrap.dedent('''
         elif point == "write":
             pause_in(partnerdir.write.SiteWriter, "put", at_call=20)
         elif point == "award":  # checked and awarded; not yet holding the output
-            pause_in(partnerdir.pages, "directory")
+            import partnerdir.pipeline
+            pause_in(partnerdir.pipeline, "_holding")  # the ordinary and the quick rebuild alike
         elif point == "index":
             pause_in(partnerdir.index, "build_index")
         elif point == "swap":

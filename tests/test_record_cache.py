@@ -447,3 +447,21 @@ def test_a_quick_rebuild_that_fails_before_writing_leaves_it_to_the_ordinary_reb
     result = new_process_build(paths)
     assert ordinary == [1] and result.written == 3
     same_as_cold(project, out, "after a failed quick rebuild")
+
+
+def test_a_site_made_from_the_cache_decodes_no_partner_it_does_not_show_anew(project):
+    """With a restored cache and no site, every page, card and entry comes from the cache: only
+    the partner the January review removed is read in full (its review line names its joining
+    date); the others stay as they were stored until something asks for more than their slug."""
+    out = project / "site"
+    paths = paths_for(project, out)
+    first = new_process_build(paths)
+    shutil.rmtree(out)
+    again = new_process_build(paths)
+    assert again.review == first.review and len(again.review) == 1
+    stored = [partner for _, partner in cache.memo_for(out).records.values()]
+    assert stored and all(isinstance(p, cache.StoredPartner) for p in stored)
+    assert sorted(p.slug for p in stored if p._partner is not None) == ["omega-removed"]
+    zeta = next(p for p in stored if p.slug == "zeta")
+    assert zeta.name == "Zeta Data" and zeta.model_dump()["name"] == "Zeta Data"  # reads like a partner
+    same_as_cold(project, out, "from the cache")
