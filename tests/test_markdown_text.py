@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from partnerdir import markdown_text
-from partnerdir.markdown_text import _LinearLinks, _never_matching, _never_taking
+from partnerdir.markdown_text import _LinearLinks, _never_matching, _never_taking, _plain_markdown
 
 # Every character some Markdown syntax starts with, words, and the whitespace that matters.
 PIECES = ["word", "Word two", " ", "  ", "\n", "\n\n", "\t", "*", "**", "_", "__", "`", "``", "\\", "[",
@@ -58,3 +58,34 @@ def test_a_plain_description_skips_the_block_processors_it_cannot_use():
     assert "html_block" not in _never_taking("fish &amp; chips")
     assert _never_taking("<b>raw</b> # > ") == ()
     assert _never_taking("line\r---") == ()
+
+
+# What the plain path reads (paragraphs, '- ' lists, '> ' quotes, **bold**) and what is near it.
+PLAIN_PIECES = ["word", "Word two", "é —", '"quoted"', ".", ",", "3", "2014.", " ", "  ", "\n", "\n\n",
+                "\n\n\n", "**", "*", "***", "- ", "-", "> ", ">", "+ ", "* ", "1. ", "=", "#", "_", "\t",
+                "\u00a0", "\n    "]
+
+
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.sampled_from(PLAIN_PIECES), max_size=50).map("".join),
+       st.sampled_from([(), ("sane_lists",)]))
+@example("A **bold** start.\n\n- one\n- **two** items\n\n> \"Quoted\" — someone\n> on two lines\n\nEnd.", ())
+@example("- a\n\n- b", ("sane_lists",))
+@example("> a\n\n> b", ("sane_lists",))
+@example("text\n- not a list", ("sane_lists",))
+@example("text\n> quote", ("sane_lists",))
+@example("**a**b**c** and word**bold**word", ("sane_lists",))
+def test_the_plain_path_makes_what_markdown_makes(text, extensions):
+    assert markdown_text._convert(text, extensions) == full(text, extensions)
+
+
+def test_a_typical_description_takes_the_plain_path_and_others_do_not():
+    typical = ("Northwind is a **Lisbon** integrator.\n\nServices:\n\n- reviews\n- migrations\n\n"
+               "> \"They documented everything.\" — a customer\n")
+    assert _plain_markdown(typical) == (
+        "<p>Northwind is a <strong>Lisbon</strong> integrator.</p>\n<p>Services:</p>\n"
+        "<ul>\n<li>reviews</li>\n<li>migrations</li>\n</ul>\n"
+        "<blockquote>\n<p>\"They documented everything.\" — a customer</p>\n</blockquote>")
+    for other in ("# Heading", "a *b*", "[link](https://a.example)", "1. first", "    code", "a  \nb",
+                  "x & y", "<b>x</b>", "- a\n\n- b", "Title\n====="):
+        assert _plain_markdown(other) is None, other
