@@ -12,6 +12,8 @@ measured two ways, each in a fresh page:
   typing, searching every index, filtering, counting and drawing the list. The first query is
   typed into a page just opened: clicking the box starts loading Pagefind, which goes on while
   the visitor types.
+- **a shared link**: each query opened as `?q=...` in a fresh page, from the start of the
+  navigation to the list drawn (Pagefind, its index and the list of partners loaded on the way).
 - **search alone**, the old measure: `window.partnerSearch.find(query)` (Pagefind's search and
   mapping its results to partners), each query once, nothing drawn.
 
@@ -26,6 +28,7 @@ import argparse
 import statistics
 import sys
 from pathlib import Path
+from urllib.parse import quote_plus
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -90,6 +93,20 @@ def alone(page, url: str, queries: list[str]) -> list[tuple[str, float, int]]:
     }""", queries)
 
 
+def linked(page, url: str, queries: list[str]) -> list[tuple[str, float, int]]:
+    """Each query opened as a shared link (?q=...) in a fresh page: ms from the start of the
+    navigation to the first frame after the count names the query (Pagefind and the list of
+    partners loaded on the way, nothing loaded before)."""
+    out = []
+    for q in queries:
+        page.goto(url + "?q=" + quote_plus(q))
+        page.wait_for_function("q => document.getElementById('result-count').textContent"
+                               ".includes('\\u201c' + q + '\\u201d')", arg=q, polling="raf")
+        shown = page.evaluate("() => new Promise(r => requestAnimationFrame(() => r(performance.now())))")
+        out.append((q, shown, int(page.locator("#result-count").inner_text().split()[0])))
+    return out
+
+
 def agree(page, url: str, queries: list[str]) -> list[tuple[str, int, int, float]]:
     """Each query's partners from the directory's search against a Pagefind search of every index
     (what the directory searched before the partner word lists): (query, same?, partners, ms Pagefind
@@ -118,7 +135,7 @@ def agree(page, url: str, queries: list[str]) -> list[tuple[str, int, int, float
     }""", queries)
 
 
-def report(title: str, runs: list[list[tuple[str, float, int]]]) -> None:
+def report(title: str, runs: list[list[tuple[str, float, int]]], first: bool = True) -> None:
     """Each query's median over the runs (and its spread), then the median and slowest of those."""
     print(title)
     medians = []
@@ -127,6 +144,9 @@ def report(title: str, runs: list[list[tuple[str, float, int]]]) -> None:
         medians.append(statistics.median(times))
         spread = f"  ({times[0]:.0f} to {times[-1]:.0f})" if len(times) > 1 else ""
         print(f"  {query!r:20} {medians[-1]:7.1f} ms  {hits:,} partners{spread}")
+    if not first:
+        print(f"  median {statistics.median(medians):.0f} ms, slowest {max(medians):.0f} ms")
+        return
     print(f"  first query (loads Pagefind) {medians[0]:.0f} ms; then median "
           f"{statistics.median(medians[1:]):.0f} ms, slowest {max(medians[1:]):.0f} ms")
 
@@ -152,8 +172,11 @@ def main(argv: list[str] | None = None) -> int:
         if not executable:
             sys.exit("Debian's chromium is not installed (apt-get install chromium)")
         browser = pw.chromium.launch(executable_path=str(executable))
-        typed_times, alone_times = [], []
+        typed_times, alone_times, link_times = [], [], []
         for _ in range(args.runs):
+            context = browser.new_context()
+            link_times.append(linked(context.new_page(), url, QUERIES))
+            context.close()
             context = browser.new_context()
             typed_times.append(typed(context.new_page(), url, QUERIES, args.key_ms))
             context.close()
@@ -172,6 +195,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"{pages:,} pages found by Pagefind)  {took:7.1f} ms")
     report(f"typed, last keystroke to the list drawn ({args.key_ms} ms between keys):", typed_times)
     report("search alone (partnerSearch.find):", alone_times)
+    report("a shared link (?q=), from opening the page to the list drawn:", link_times, first=False)
     return 0
 
 

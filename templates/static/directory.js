@@ -201,38 +201,53 @@
       valueIds[k] = {};
       Object.keys(inputs[k]).forEach(function (v) { valueIds[k][v] = valueCount++; });
     });
-    var levels = d.levels.map(function (x) { return x[0]; });
-    var ids = function (table, idx) { return idx.map(function (i) { return table[i][0]; }); };
+    // Facet values by their place in directory.json's tables, as numbers (undefined: not shown).
+    function numbers(key, table) {
+      return table.map(function (row) { return valueIds[key][row[0]]; });
+    }
+    var program = numbers("program", d.programs);
+    var status = numbers("status", d.levels);
+    var region = numbers("region", d.regions);
+    var expertise = numbers("expertise", d.expertise);
+    var industry = numbers("industry", d.industries);
+    // A region served counts as serving each of its countries (EMEA alone has over a hundred).
+    var regionCountries = d.regions.map(function (row) {
+      return (d.region_countries[row[0]] || []).map(function (c) { return valueIds.country[c]; });
+    });
+    var stamp = new Int32Array(valueCount); // partner number + 1 once a value is its own
     d.partners.forEach(function (p, i) {
-      var served = p.cs.slice();
-      p.rs.forEach(function (r) {
-        (d.region_countries[d.regions[r][0]] || []).forEach(function (c) {
-          if (served.indexOf(c) < 0) served.push(c);
-        });
-      });
       p.order = i; // partners arrive in name order
-      p.facet = {
-        program: ids(d.programs, p.m),
-        status: [levels[p.l]],
-        region: ids(d.regions, p.r),
-        country: served,
-        expertise: ids(d.expertise, p.e),
-        industry: ids(d.industries, p.d),
-        language: p.a
-      };
-      // The numbers of its values, facet after facet; ends[i] is where facet KEYS[i] ends.
+      // The numbers of its values, facet after facet (in KEYS' order), each once; ends[i] is
+      // where facet KEYS[i] ends.
       var own = [];
-      p.ends = [];
-      KEYS.forEach(function (k) {
-        p.facet[k].forEach(function (v) {
-          var id = valueIds[k][v];
-          if (id !== undefined) own.push(id);
-        });
-        p.ends.push(own.length);
-      });
+      var ends = [];
+      var add = function (id) {
+        if (id !== undefined && stamp[id] !== i + 1) {
+          stamp[id] = i + 1;
+          own.push(id);
+        }
+      };
+      var from = function (table) { return function (x) { add(table[x]); }; };
+      p.m.forEach(from(program));
+      ends.push(own.length);
+      add(status[p.l]);
+      ends.push(own.length);
+      p.r.forEach(from(region));
+      ends.push(own.length);
+      p.cs.forEach(function (c) { add(valueIds.country[c]); });
+      p.rs.forEach(function (r) { regionCountries[r].forEach(add); });
+      ends.push(own.length);
+      p.e.forEach(from(expertise));
+      ends.push(own.length);
+      p.d.forEach(from(industry));
+      ends.push(own.length);
+      p.a.forEach(function (a) { add(valueIds.language[a]); });
+      ends.push(own.length);
       p.ids = Int32Array.from(own);
+      p.ends = ends;
     });
   }
+
 
   // ---------------------------------------------------------------- filter, count, sort
 

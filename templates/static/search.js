@@ -68,7 +68,14 @@
       // it has loaded on every search. Results map to partners through the index stage's list.
       engine = Promise.all([
         import(root + "pagefind/pagefind.js").then(function (pf) {
-          return pf.options({ baseUrl: root }).then(function () { return pf; });
+          // The main index alone (program and status pages, and the page of partner words):
+          // a search there takes a millisecond, whatever the number of partners. Started at
+          // once, so its files load while the page reads the partner list.
+          if (pf.createInstance) {
+            words = pf.createInstance({ basePath: root + "pagefind/", baseUrl: root });
+          }
+          return Promise.all([pf.options({ baseUrl: root }), words && words.options({ baseUrl: root })])
+            .then(function () { return pf; });
         }),
         fetch(root + "pagefind/partner-index.json").then(function (r) {
           if (!r.ok) throw new Error("pagefind/partner-index.json: HTTP " + r.status);
@@ -80,14 +87,13 @@
         var seen = {};
         Object.keys(slugOf).forEach(function (id) { seen[slugOf[id]] = true; });
         slugList = Object.keys(seen).sort();
-        if (both[1].words && pf.createInstance) {
-          // The main index alone (program and status pages, and the page of partner words):
-          // a search there takes a millisecond, whatever the number of partners.
-          wordList = both[1].words;
-          words = pf.createInstance({ basePath: root + "pagefind/", baseUrl: root });
-        }
         indexes = both[1].indexes;
-        return words ? words.options({ baseUrl: root }).then(function () { return pf; }) : everyIndex(pf);
+        if (words && both[1].words) {
+          wordList = both[1].words;
+          return pf;
+        }
+        words = null; // an index without word lists: every search searches every index
+        return everyIndex(pf);
       });
       engine.catch(function () { engine = null; });
     }
