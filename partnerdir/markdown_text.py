@@ -106,6 +106,14 @@ _NOT_PLAIN_MARKDOWN = re.compile(r"[<>&`\\\[\]#_=\x00-\x09\x0b-\x1f\x7f-\x9f]")
 _NOT_PARAGRAPH_LINE = re.compile(r"[ +\->]|\*(?!\*[^ *])|\d+\.")
 
 
+class _PlainHtml(str):
+    """HTML made by `_plain_markdown`: only p, ul, li, blockquote and strong tags, and text
+    without '<', '>' or '&', so its words are its text between the tags."""
+
+
+_TAG = re.compile(r"<[^>]*>")
+
+
 def _plain_markdown(text: str) -> str | None:
     """Markdown's HTML for a text in the plain subset, or None to leave it to Markdown."""
     lines = text.split("\n")
@@ -151,7 +159,7 @@ def _plain_markdown(text: str) -> str | None:
             blocks.append(f"<p>{body}</p>")
             last = "p"
         start = end
-    return "\n".join(blocks) if blocks else None
+    return _PlainHtml("\n".join(blocks)) if blocks else None
 
 
 def _plain_text_of(lines: list[str]) -> str | None:
@@ -345,9 +353,12 @@ def plain_text(text: str, limit: int = 200) -> str:
     """A description's first words without markup, for meta descriptions and link previews."""
     same = "<" not in text and (_ORDERED_LINE.search(text) is None or _BULLET_LINE.search(text) is None)
     html = _converted(text, ("sane_lists",) if same else ())
-    words = " ".join(nh3.clean(html, tags=set(), clean_content_tags=set(DROPPED_WITH_CONTENT)).split())
-    # nh3 escapes text for HTML; the caller escapes again when it inserts the text.
-    words = html_lib.unescape(words)
+    if isinstance(html, _PlainHtml):  # what the sanitizer would leave: the text between the tags
+        words = " ".join(_TAG.sub("", html).split())
+    else:
+        words = " ".join(nh3.clean(html, tags=set(), clean_content_tags=set(DROPPED_WITH_CONTENT)).split())
+        # nh3 escapes text for HTML; the caller escapes again when it inserts the text.
+        words = html_lib.unescape(words)
     if len(words) <= limit:
         return words
     cut = words[: limit - 1].rsplit(" ", 1)[0]

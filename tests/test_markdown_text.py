@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import html
+
 import markdown
+import nh3
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -89,3 +92,16 @@ def test_a_typical_description_takes_the_plain_path_and_others_do_not():
     for other in ("# Heading", "a *b*", "[link](https://a.example)", "1. first", "    code", "a  \nb",
                   "x & y", "<b>x</b>", "- a\n\n- b", "Title\n====="):
         assert _plain_markdown(other) is None, other
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.sampled_from(PLAIN_PIECES), max_size=50).map("".join))
+@example('A **bold** "start".\n\n- one\n- **two** items\n\n> quoted — someone')
+def test_a_summary_from_the_plain_path_is_what_the_sanitizer_leaves(text):
+    lists = markdown_text._ORDERED_LINE.search(text) and markdown_text._BULLET_LINE.search(text)
+    made = markdown_text._convert(text, () if lists or "<" in text else ("sane_lists",))
+    words = " ".join(nh3.clean(made, tags=set(), clean_content_tags=set()).split())
+    markdown_text.plain_text.cache_clear()
+    markdown_text._converted.cache_clear()
+    summary = markdown_text.plain_text(text, limit=10_000)
+    assert summary == html.unescape(words)
