@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import http.server
+import json
 import re
 import threading
 import time
@@ -575,3 +576,28 @@ def test_the_partner_word_lists_find_exactly_what_pagefind_finds_in_every_index(
     assert not differ, list(differ.items())[:5]
     assert sum(1 for full, _ in found.values() if full) > len(queries) // 2  # most queries find partners
     assert any(0 < len(full) < TOTAL // 2 for full, _ in found.values())
+
+
+def test_a_shared_link_lists_its_partners_with_excerpts_of_the_cards_shown_only(page, split_site, split_url):
+    """A ?q= link answers from the word lists; Pagefind reads the passages of the cards on screen,
+    not of every partner found."""
+    size = json.loads((split_site / "directory.json").read_text())["page_size"]
+    words = indexed_words(split_site)
+    common = max(sorted(set().union(*words.values())),
+                 key=lambda w: sum(1 for ws in words.values() if w in ws))
+    assert len(partners_with(split_site, common)) > size
+    requests = record_requests(page)
+    open_directory(page, split_url, f"?q={common}")
+    wait_for_count(page, f"\u201c{common}\u201d")
+    assert partners_with(split_site, common) <= set(shown_slugs(page)) <= \
+        partners_with(split_site, common, prefix=True) | partners_with(split_site, common[:-1], prefix=True)
+    page.goto("about:blank")
+    requests.clear()
+    open_directory(page, split_url, f"?q={common}")
+    wait_for_count(page, f"\u201c{common}\u201d")
+    shown = page.locator("#cards .card").count()
+    assert shown == size < matched(page)
+    page.wait_for_function("n => document.querySelectorAll('#cards .card .excerpt').length === n", arg=shown)
+    assert page.locator("#cards .card .excerpt mark").count() >= shown
+    fragments = {u for u in requests if u.endswith(".pf_fragment")}
+    assert shown <= len(fragments) <= shown + 3  # the cards' passages, and up to 3 other pages
