@@ -448,6 +448,8 @@ def _materialise(partners: list, memo: Memo) -> None:
         return
     with no_gc():
         real = {id(p): p._decoded() for p in stored}
+        if len(stored) > 1000:
+            gc.freeze()  # millions of objects that live as long as the build: never scan them
     partners[:] = [real.get(id(p), p) for p in partners]
     for kept in (memo.awards, memo.listed, memo.encoded, memo.views, memo.pages):
         for slug, entry in kept.items():
