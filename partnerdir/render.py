@@ -250,10 +250,6 @@ class _Renderer:
             self.cards[view.slug] = Markup(self.card_template.render(p=view).strip())
         return self.cards[view.slug]
 
-    def card_texts(self, slugs: list[str]) -> list[str]:
-        """The cards of these partners, as plain strings to send between processes."""
-        return [str(self.card(self.d.views[slug])) for slug in slugs]
-
     def card_lines(self, views: list[PartnerView]) -> Markup:
         """Cards one per line: a listing page of 3,000 cards joined here rather than by a template loop."""
         cards = self.cards
@@ -349,12 +345,11 @@ class _Renderer:
         # or two), so the workers finish within moments of each other.
         work += [("partners", chunk) for chunk in parallel.chunks(todo, max(count * 8, len(todo) // 100))]
         if listing is None and count > 1:
-            # Made once, before the workers fork, rather than again by each of the six workers
-            # that make listing pages; on every core, as they take a third of a second at 10,000.
-            missing = [slug for slug in todo if slug not in self.cards]
-            pieces = parallel.chunks(missing, count)
-            for piece, made in zip(pieces, parallel.fork_map(self.card_texts, pieces, count), strict=True):
-                self.cards.update(zip(piece, map(Markup, made), strict=True))
+            # Made here once, before the workers fork, rather than again by each of the six
+            # workers that make listing pages. (Made by two forked workers instead, they took
+            # longer and twice the CPU: forking a process of 500 MB costs more than they save.)
+            for slug in todo:
+                self.card(d.views[slug])
         by_maker: dict[int, list[Page]] = dict(listing.pages) if listing is not None else {}
         listed_files: dict[str, Any] = dict(listing.files) if listing is not None else {}
         for item, (made, cards, pages) in zip(work, parallel.fork_map(self.work, work, count), strict=True):
