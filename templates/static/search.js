@@ -132,8 +132,12 @@
     if (!words || EXACT.test(q)) return false;
     var unsafe = wordList.unsafe || [];
     return !terms(q).some(function (t) {
-      t = t.toLowerCase();
-      return unsafe.some(function (u) { return u.slice(0, 3) === t.slice(0, 3); });
+      // Pagefind compares words lowercased and without accents; a stem may end a word early.
+      t = t.toLowerCase().normalize("NFD").replace(/\p{M}/gu, "");
+      return unsafe.some(function (u) {
+        var n = Math.min(3, u.length, t.length);
+        return u.slice(0, n) === t.slice(0, n);
+      });
     });
   }
 
