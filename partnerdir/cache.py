@@ -16,7 +16,10 @@ search is on. Two levels of reuse follow from it:
 * On disk, between processes (`record_cache`): the same per-record results keyed by each
   record's content, which the first build of a process loads instead of checking and rendering
   every record again; a new `build` after an edit, or CI with a restored .cache/, redoes only
-  the records that changed.
+  the records that changed. Unchanged partners stay undecoded (`StoredPartner`) unless a
+  listing needs them, and stored pages go into a new site as hard links.
+* A snapshot of the last build into an output folder (`snapshot`), with which a new process
+  rebuilds an edit that changes no listing without reading any other record.
 
 A reused value is always one that a cold build would compute again byte for byte; the tests
 build cold and warm after edits to records, programs.yaml and templates and compare the trees.

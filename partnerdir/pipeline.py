@@ -67,7 +67,8 @@ def build_site(paths: Paths, as_of: dt.date, base_url: str | None = None, search
     Builds are incremental (see `cache`): nothing is done when no input changed since the last
     successful build into `out`, and otherwise only changed records are read, checked and
     rendered again (within one process, such as `serve`, and across processes through the
-    record cache in .cache/records/) and only files whose bytes changed are written.
+    record cache in .cache/records/; a new process whose edits change no listing reads no other
+    record at all, see `snapshot`) and only files whose bytes changed are written.
     `changed` names files known to have changed, which are always read again;
     `remember=False` keeps no rendered pages for a next build in this process (the command
     line builds once, and a large site's pages need not stay in memory). `in_place=True`

@@ -465,3 +465,23 @@ def test_a_site_made_from_the_cache_decodes_no_partner_it_does_not_show_anew(pro
     zeta = next(p for p in stored if p.slug == "zeta")
     assert zeta.name == "Zeta Data" and zeta.model_dump()["name"] == "Zeta Data"  # reads like a partner
     same_as_cold(project, out, "from the cache")
+
+
+def test_pages_that_cannot_be_linked_from_the_cache_are_written(project, monkeypatch):
+    """A cache on another file system (or one that refuses links) costs copying, nothing else."""
+    import errno
+
+    out = project / "site"
+    paths = paths_for(project, out)
+    new_process_build(paths)
+    expected = tree(out)
+    shutil.rmtree(out)
+
+    def refuse(*args, **kwargs):
+        raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+    monkeypatch.setattr(os, "link", refuse)
+    result = new_process_build(paths)
+    assert tree(out) == expected and result.written == result.files
+    page = out / "partners" / "zeta" / "index.html"
+    assert page.stat().st_nlink == 1
