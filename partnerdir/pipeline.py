@@ -127,6 +127,10 @@ def _build_site(paths: Paths, as_of: dt.date, base_url: str | None, search: bool
         memo.start(state, as_of, base_url, search)
         memo.forget(list(changed or []))
         checked = cache.check_reusing(paths, as_of, memo, state)
+        if remember and checked.ok:
+            # A process that keeps its builds (serve) decodes the partners read from the cache
+            # now, at once, rather than in the first rebuild whose listings change.
+            cache._materialise(checked.partners, memo)
     if not checked.ok:
         progress.done()
         result.problems = checked.problems
