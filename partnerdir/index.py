@@ -496,11 +496,14 @@ class PartnerWords:
             return None
         main = output
         page_id, read = _word_page_in(main, len(self.tokens))
-        for i, stem in enumerate(self.stems):
-            if read[i] != [stem]:
-                self.unsafe.add(stem)
-        known = set(self.stems)
-        self.unsafe.update(w for words in read.values() for w in words if w not in known)
+        # A location must read as its own word and nothing else: Pagefind also files the joined
+        # parts of some words ("24×7" as "247") at another location, which would then answer
+        # for the wrong word. Every word involved is unsafe; queries near it search every index.
+        for location, found in read.items():
+            expected = [self.stems[location]] if location < len(self.stems) else []
+            if found != expected:
+                self.unsafe.update(found)
+                self.unsafe.update(expected)
         slugs = sorted(set(ids.values()))
         number = {slug: n for n, slug in enumerate(slugs)}
         folder = output / WORD_FOLDER

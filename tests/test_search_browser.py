@@ -27,7 +27,7 @@ from partnerdir.pipeline import build_site
 from partnerdir.project import Paths
 from tests.browser import axe_violations, free_port, serve_folder, watch_page
 from tests.site_records import parse, project_paths, record, write_records
-from tests.test_index import partner_fragments, split_copy
+from tests.test_index import index_words, indexes, partner_fragments, split_copy
 
 pytestmark = pytest.mark.browser
 
@@ -544,11 +544,14 @@ FULL_SEARCH = """async (queries) => {
 
 
 def queries_for(site) -> list[str]:
-    """Every word the partner pages hold, a short and a longer prefix of each, pairs of words,
-    and queries Pagefind treats specially (no such word, dropped characters, accents)."""
+    """Every word the partner pages hold and every word Pagefind filed for them, a short and a
+    longer prefix of each, pairs of words, and queries Pagefind treats specially (no such word,
+    dropped characters, accents)."""
     words = sorted(set().union(*indexed_words(site).values()))
     assert len(words) > 100
-    out = list(words)
+    # and every word as Pagefind filed it ("24×7" is also "247"; stems: "chines")
+    filed = sorted({w for index in indexes(site)[1:] for w, pages in index_words(index).items() if pages})
+    out = sorted(set(words) | set(filed))
     out += sorted({w[:3] for w in words} | {w[:5] for w in words if len(w) > 5} | {w[:-1] for w in words})
     out += [f"{a} {b}" for a, b in zip(words[::7], words[3::7], strict=False)]
     out += ["zqxjv", "bank zqxjvw", "Open-Banking", "OPEN banking", "caf\u00e9", "bank &", "&", "b",
