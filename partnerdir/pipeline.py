@@ -185,7 +185,7 @@ def _build_site(paths: Paths, as_of: dt.date, base_url: str | None, search: bool
             # A site made from nothing (CI with a restored cache) gets the stored pages as links.
             linked: dict[str, str] = {}
             if previous is None and not in_place:
-                with clock("write"):
+                with clock("cache"):  # (timed with the stage before: pages taken from the cache)
                     linked = cache.link_pages(memo, stage, restore)
             writer = SiteWriter(stage, previous or linked, in_place=in_place or sparse,
                                 base=out if sparse else None, site=out)
