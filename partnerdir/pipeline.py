@@ -296,33 +296,48 @@ def _quick_build(paths: Paths, out: Path, as_of: dt.date, base_url: str | None, 
         return False
     written = 0
     new_manifest = dict(manifest)
+    if not pages:  # nothing to write; the lock still keeps another build's record from being overwritten
+        try:
+            with _holding(out, last):
+                return _quick_done(paths, out, state, result, summary, snap, store, plan, partners, pages,
+                                   manifest, new_manifest, json_pieces, csv_pieces, 0, clock)
+        except WriteError as e:
+            result.problems = [Problem(relative(out), message=str(e))]
+            return True
     with clock("render"):
-        if pages:
-            from .pages import partner_path
+        from .pages import partner_path
 
-            try:
-                with _holding(out, last), sparse_staged(out) as (stage, writers):
-                    writer = SiteWriter(stage, manifest, in_place=True, base=out, site=out)
-                    writers.append(writer)
-                    for name, digest, patches in ((snapshot.JSON, json_digest, json_patches),
-                                                  (snapshot.CSV, csv_digest, csv_patches)):
-                        if manifest.get(name) != digest:
-                            snapshot.patch_file(out / name, stage / name, patches)
-                            new_manifest[name] = digest
-                            written += 1
-                    for slug, (html, _, _, _) in pages.items():
-                        path = partner_path(slug)
-                        new_manifest[path], changed = writer.put(path, html)
-                        written += changed
-                    writer.finish(manifest)
-                    cache.forget_last(paths, out)  # until the changes are all moved in
-            except WriteError as e:
-                result.problems = [Problem(relative(out), message=str(e))]
-                return True
-            except OSError as e:
-                result.problems = [Problem(relative(Path(e.filename or out)),
-                                           message=f"cannot write the site: {e.strerror or e}")]
-                return True
+        try:
+            with _holding(out, last), sparse_staged(out) as (stage, writers):
+                writer = SiteWriter(stage, manifest, in_place=True, base=out, site=out)
+                writers.append(writer)
+                for name, digest, patches in ((snapshot.JSON, json_digest, json_patches),
+                                              (snapshot.CSV, csv_digest, csv_patches)):
+                    if manifest.get(name) != digest:
+                        snapshot.patch_file(out / name, stage / name, patches)
+                        new_manifest[name] = digest
+                        written += 1
+                for slug, (html, _, _, _) in pages.items():
+                    path = partner_path(slug)
+                    new_manifest[path], changed = writer.put(path, html)
+                    written += changed
+                writer.finish(manifest)
+                cache.forget_last(paths, out)  # until the changes are all moved in
+        except WriteError as e:
+            result.problems = [Problem(relative(out), message=str(e))]
+            return True
+        except OSError as e:
+            result.problems = [Problem(relative(Path(e.filename or out)),
+                                       message=f"cannot write the site: {e.strerror or e}")]
+            return True
+    return _quick_done(paths, out, state, result, summary, snap, store, plan, partners, pages, manifest,
+                       new_manifest, json_pieces, csv_pieces, written, clock)
+
+
+def _quick_done(paths: Paths, out: Path, state, result: BuildResult, summary: dict, snap: dict, store, plan,
+                partners: list, pages: dict, manifest: dict, new_manifest: dict, json_pieces: tuple,
+                csv_pieces: tuple, written: int, clock) -> bool:
+    """The quick rebuild's record cache, snapshot, result and build record."""
     with clock("cache"):
         build = _remember_quick(store, out, snap, state, plan, partners, pages, manifest, new_manifest,
                                 json_pieces, csv_pieces)
