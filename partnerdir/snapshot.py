@@ -30,6 +30,8 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .write import _copy_range
+
 FORMAT = 1
 # More changed records than this go the ordinary way, which checks them on every core.
 MOST_CHANGED = 40
@@ -180,28 +182,11 @@ def patch_file(source: Path, target: Path, pieces: list[tuple[int, int, bytes]])
     with open(source, "rb") as src, open(target, "wb") as dst:
         at = 0
         for offset, length, data in pieces:
-            _copy(src, dst, at, offset - at)
+            _copy_range(src, dst, at, offset - at)
             dst.write(data)
             at = offset + length
         size = os.fstat(src.fileno()).st_size
-        _copy(src, dst, at, size - at)
-
-
-def _copy(src, dst, offset: int, count: int) -> None:
-    dst.flush()
-    done = 0
-    while done < count:
-        try:
-            n = os.copy_file_range(src.fileno(), dst.fileno(), count - done, offset + done)
-        except (AttributeError, OSError):
-            n = 0
-        if n <= 0:  # not supported here: through this process
-            src.seek(offset + done)
-            dst.write(src.read(count - done))
-            dst.flush()
-            return
-        done += n
-    dst.seek(0, os.SEEK_END)
+        _copy_range(src, dst, at, size - at)
 
 
 def replaced(pieces: tuple[list[bytes], list[int]], new: dict[int, bytes]) -> tuple:
