@@ -233,6 +233,7 @@ class Memo:
     listed: dict[str, tuple[object, object, str]] = field(default_factory=dict)
     listing: tuple[str, object] | None = None  # (listing_key, render.Listing) of the last build
     directory: tuple[str, object] | None = None  # (listing_key, pages.Directory) of the last build
+    kept_pages: object | None = None  # render.KeptPages: each listing page as the last build made it
     record_files: tuple[object, tuple] | None = None  # (folder listing, record_files' answer)
     views: dict[str, tuple] = field(default_factory=dict)  # for pages.directory(known=)
     # On disk, between processes (record_cache): the store for the current keys, each record
@@ -260,6 +261,7 @@ class Memo:
             self.pages.clear()
             self.listing = None
             self.directory = None
+            self.kept_pages = None
             self.store = None
         self.record_key, self.render_key = record_key, render_key
 

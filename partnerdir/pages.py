@@ -65,6 +65,10 @@ class Page:
     title: str
     description: str = ""
     in_sitemap: bool = True
+    # Context keys the template only hands to `fragment` (render.py): a rebuild in which
+    # nothing else of the page changed puts the new fragment between the page's kept pieces
+    # instead of rendering it again (the directory's facet counts, on each of its 400 pages).
+    fragment_only: tuple[str, ...] = ()
 
     @property
     def url_path(self) -> str:
@@ -204,7 +208,8 @@ def directory_pages(d: Directory) -> Iterator[Page]:
             "level_names": {lv.id: lv.name for lv in d.rules.levels},
         }
         title = d.rules.site.title if number == 1 else f"{d.rules.site.title}, page {number}"
-        yield Page(path, "directory.html", context, title, d.rules.site.description)
+        yield Page(path, "directory.html", context, title, d.rules.site.description,
+                   fragment_only=("facets",))
 
 
 def partner_pages(d: Directory) -> Iterator[Page]:

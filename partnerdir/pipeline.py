@@ -121,7 +121,7 @@ def _build_site(paths: Paths, as_of: dt.date, base_url: str | None, search: bool
     with clock("check"):
         # Loaded only now: a build with nothing to do answers before these libraries load.
         from .award import review_report
-        from .render import BaseUrlError, Site, render_site
+        from .render import BaseUrlError, KeptPages, Site, render_site
 
         memo = cache.memo_for(out)
         memo.start(state, as_of, base_url, search)
@@ -168,6 +168,8 @@ def _build_site(paths: Paths, as_of: dt.date, base_url: str | None, search: bool
         else:
             restore = kept  # nothing listed changed: its files may be in the cache
     listings: list = []
+    if remember and memo.kept_pages is None:
+        memo.kept_pages = KeptPages()
     in_place = in_place and previous is not None
     # With no search index to make from the whole tree, a rebuild stages only the files that
     # change and moves them in (`write.sparse_staged`) instead of copying the site to swap it.
@@ -197,7 +199,8 @@ def _build_site(paths: Paths, as_of: dt.date, base_url: str | None, search: bool
                 with clock("render", len(d.partners)):
                     files = render_site(d, paths.templates, paths.static, paths.content, site,
                                         search=search, reuse=reused, rendered=rendered, sink=writer,
-                                        listing=listing, listing_out=listings, keep_pages=remember)
+                                        listing=listing, listing_out=listings, keep_pages=remember,
+                                        kept_pages=memo.kept_pages if remember else None)
             except Exception as e:  # a mistake in a template, reported like a mistake in a record
                 problem = _template_problem(e, paths.templates)
                 if problem is None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -21,9 +21,10 @@ from markupsafe import Markup, escape
 
 from . import export, parallel, recommend
 from .award import amount, number
-from .facets import FACETS
+from .facets import FACETS, FacetValue
 from .pages import PAGE_MAKERS, Directory, Page, PartnerView, partner_page, partner_pages, partner_path
 from .rules import country_name
+from .write import content_hash
 
 if TYPE_CHECKING:
     from .write import SiteWriter
@@ -139,7 +140,8 @@ def render_site(d: Directory, templates: Path, static: Path, content: Path, site
                 reuse: dict[str, tuple] | None = None,
                 rendered: dict[str, tuple[bytes, str, str, str]] | None = None,
                 sink: SiteWriter | None = None, listing: Listing | None = None,
-                listing_out: list[Listing] | None = None, keep_pages: bool = True) -> dict[str, Any]:
+                listing_out: list[Listing] | None = None, keep_pages: bool = True,
+                kept_pages: KeptPages | None = None) -> dict[str, Any]:
     """Every file of the site except the search index.
 
     The work comes in independent pieces (each open data file, each kind of listing page, the
@@ -156,19 +158,23 @@ def render_site(d: Directory, templates: Path, static: Path, content: Path, site
     `listing` is the `Listing` of an earlier build whose listed data (everything about every
     partner but its description) is unchanged and whose files are still in place: those
     pages and files are not made again. The listing made is appended to `listing_out`.
+
+    `kept_pages` (with a `sink`) holds what the last build in this process made of each listing
+    page (`KeptPages`): a page whose inputs are the same is not rendered again, and it is
+    brought up to date with this build's pages.
     """
     files = static_files(static)
     fingerprints = {path: hashlib.sha256(data).hexdigest()[:10] for path, data in files.items()}
     reuse = reuse or {}
     count = parallel.workers(processes) if len(d.order) >= parallel.MIN_PARTNERS else 1
     try:
-        made, listed = _Renderer(d, templates, site, fingerprints, search, sink).render_all(
+        made, listed = _Renderer(d, templates, site, fingerprints, search, sink, kept_pages).render_all(
             count, reuse, rendered, listing, listing_out, keep_pages)
     except Exception:
         if count == 1:
             raise
         # Run it again here, so a template mistake is reported with its own file and line.
-        made, listed = _Renderer(d, templates, site, fingerprints, search, sink).render_all(
+        made, listed = _Renderer(d, templates, site, fingerprints, search, sink, kept_pages).render_all(
             1, reuse, rendered, listing, listing_out, keep_pages)
 
     for site_path, source in sorted(d.logos.items()):
@@ -193,6 +199,105 @@ class Listing:
     files: dict[str, Any]  # path -> bytes, or what the sink returned for them
 
 
+@dataclass
+class KeptPages:
+    """What a build in this process made of each listing page, for the next one to reuse.
+
+    A page is kept as the digest of its inputs (`_signature`: its context and address, cards
+    by the identity of their `PartnerView`, which an unchanged partner keeps from build to
+    build), the hash of its bytes and, for a page with `Page.fragment_only` context, its text
+    around the fragments with the fragments' calls. A rebuild after an edit to listed data
+    (a country served added, a name changed) then renders only the pages that list the edited
+    partner or whose members changed: at 10,000 partners, a dozen of 700 pages.
+
+    Only valid under one render key (templates, rules, base URL, search, as-of date: `cache.Memo`
+    drops it when that changes). `alive` holds the views the signatures name by identity, so no
+    new view can take the address of one they name.
+    """
+
+    pages: dict[str, tuple] = field(default_factory=dict)  # path -> (signature, hash, pieces, calls)
+    alive: object = None
+
+
+class _NoSignature(Exception):
+    """A context value whose inputs cannot be told apart from its text: the page is rendered."""
+
+
+_SIGNED_PLAIN = frozenset({str, int, float, bool, type(None), dt.date, Markup})
+
+
+def _signature(page: Page, skip: tuple[str, ...] = (), reprs: dict[int, Any] | None = None) -> str:
+    """A digest of everything a listing page's bytes depend on besides the render key: its
+    address, template and context (but `skip`), cards by identity.
+
+    `reprs` keeps what was made of each object by id, for the pages of one page maker, whose
+    contexts share lists (the directory's 400 page addresses on each of its pages): they must
+    all stay alive while it is used.
+    """
+    reprs = {} if reprs is None else reprs
+
+    def sign(value: Any) -> Any:
+        kind = type(value)
+        if kind in _SIGNED_PLAIN:
+            return value if kind is str else (kind.__name__, value)
+        if kind is PartnerView:
+            return ("view", id(value))
+        if kind is FacetValue:
+            return value
+        made = reprs.get(id(value))
+        if made is not None:
+            return made
+        if kind is list or kind is tuple:
+            if value and type(value[0]) is PartnerView and all(type(v) is PartnerView for v in value):
+                made = (kind.__name__, "views", tuple(map(id, value)))
+            else:
+                made = (kind.__name__, tuple(map(sign, value)))
+            if len(value) > 16:  # shared by many pages, perhaps: signed once, as a digest
+                made = hashlib.blake2b(repr(made).encode(), digest_size=16).hexdigest()
+            reprs[id(value)] = made
+            return made
+        if kind is dict:
+            made = reprs[id(value)] = ("dict", tuple((k, sign(v)) for k, v in value.items()))
+            return made
+        text = repr(value)  # rules' models and dataclasses: their repr is their value
+        if " object at 0x" in text:
+            raise _NoSignature(text)
+        made = reprs[id(value)] = ("object", text)
+        return made
+
+    # (the context itself is not signed as a dict: one made here would be cached by its id,
+    # which the next page's could take)
+    context = tuple((k, sign(v)) for k, v in page.context.items() if k not in skip)
+    signed = (page.path, page.template, page.title, page.description, page.in_sitemap, skip, context)
+    return hashlib.blake2b(repr(signed).encode(), digest_size=16).hexdigest()
+
+
+class _FragmentArgument:
+    """A context value (`Page.fragment_only`) that the template may only hand to `fragment`:
+    anything else it does with it stops the render, and the page is rendered as any other."""
+
+    __slots__ = ("_fragment_key", "_fragment_value")
+
+    def __init__(self, key: str, value: Any) -> None:
+        self._fragment_key = key
+        self._fragment_value = value
+
+    def _used(self, *args: Any, **kwargs: Any) -> Any:
+        raise _FragmentArgumentUsed(self._fragment_key)
+
+    __getattr__ = __getitem__ = __iter__ = __len__ = __bool__ = __str__ = __html__ = __contains__ = _used
+    __call__ = __eq__ = _used
+    __hash__ = None  # type: ignore[assignment]
+
+
+class _FragmentArgumentUsed(Exception):
+    pass
+
+
+# Stands for a fragment in a page rendered in pieces; a NUL never comes out of a template.
+_PIECE = "\x00fragment\x00"
+
+
 # Open data made whole; partners.json and partners.csv are put together from entries and rows
 # made with the partner pages.
 EXPORTS: dict[str, Callable[[Directory, Site], bytes]] = {
@@ -205,10 +310,13 @@ class _Renderer:
     """The templates with the site's globals, and each partner's card rendered once."""
 
     def __init__(self, d: Directory, templates: Path, site: Site, fingerprints: dict[str, str],
-                 search: bool, sink: SiteWriter | None = None) -> None:
+                 search: bool, sink: SiteWriter | None = None, kept_pages: KeptPages | None = None) -> None:
         self.d = d
         self.site = site
         self.sink = sink
+        self.kept_pages = kept_pages if sink is not None else None
+        self.calls: list[tuple[str, tuple[tuple[str, str], ...]]] | None = None  # see `pieces`
+        self.signed: dict[int, Any] = {}  # see `_signature`
         self.keep_pages = False  # send partner pages' bytes back too, for the caller to reuse
         self.cards: dict[str, Markup] = {}
         self.fragments: dict[tuple, tuple[dict, Markup]] = {}
@@ -261,6 +369,12 @@ class _Renderer:
     def fragment(self, name: str, **context: Any) -> Markup:
         """A partial template that depends on nothing but its arguments, rendered once for the same
         argument objects: the directory's facet links, the same on each of its 400 pages."""
+        wrapped = [k for k, v in context.items() if type(v) is _FragmentArgument]
+        if wrapped:  # a page rendered in pieces (`pieces`): the fragment goes in later
+            if self.calls is None or len(wrapped) != len(context):
+                raise _FragmentArgumentUsed(name)
+            self.calls.append((name, tuple(sorted((k, v._fragment_key) for k, v in context.items()))))
+            return Markup(_PIECE)
         key = (name, *((k, id(v)) for k, v in sorted(context.items())))
         if key not in self.fragments:  # the arguments are kept, so their ids stay theirs
             self.fragments[key] = (context, Markup(self.env.get_template(name).render(**context)))
@@ -285,6 +399,73 @@ class _Renderer:
         html = template.render(**page.context, page=page, canonical=self.site.url(page.url_path))
         return html.encode("utf-8")
 
+    def pieces(self, page: Page) -> tuple[list[str], tuple] | None:
+        """A page with `fragment_only` context as its text around the fragments and the
+        fragments' calls (name, (argument, context key) pairs); None if its template does
+        anything else with that context, or the text holds what stands for a fragment."""
+        template = self.env.get_template(page.template)
+        context = dict(page.context)
+        for key in page.fragment_only:
+            context[key] = _FragmentArgument(key, context[key])
+        self.calls = []
+        try:
+            html = template.render(**context, page=page, canonical=self.site.url(page.url_path))
+        except _FragmentArgumentUsed:
+            return None
+        finally:
+            calls, self.calls = self.calls, None
+        pieces = html.split(_PIECE)
+        if len(pieces) != len(calls) + 1:
+            return None
+        return pieces, tuple(calls)
+
+    def fragments_of(self, page: Page, calls: tuple) -> list[Markup]:
+        """This build's fragments of a page rendered in pieces."""
+        return [self.fragment(name, **{arg: page.context[key] for arg, key in args}) for name, args in calls]
+
+    @staticmethod
+    def joined(pieces: list[str], fragments: list[Markup]) -> bytes:
+        """A page's pieces with its fragments between them."""
+        parts = [pieces[0]]
+        for fragment, piece in zip(fragments, pieces[1:], strict=True):
+            parts += (fragment, piece)
+        return "".join(parts).encode("utf-8")
+
+    def listing_page(self, page: Page, kept: dict[str, tuple]) -> tuple[Any, str | None]:
+        """A listing page's bytes (or, when the last build's are still right, a function that
+        makes them) and, if known, their hash; what to keep of it goes into `kept`."""
+        last = self.kept_pages.pages.get(page.path) if self.kept_pages is not None else None
+        try:
+            signature = _signature(page, page.fragment_only, self.signed)
+        except _NoSignature:
+            return self.page(page), None
+        on_disk = last is not None and self.sink is not None and self.sink.previous.get(page.path) == last[1]
+        if on_disk and last[0] == signature:
+            _, digest, pieces, calls, fragments = last
+            if pieces is None:
+                kept[page.path] = last
+                return (lambda: self.page(page)), digest
+            made = self.fragments_of(page, calls)
+            if len(made) == len(fragments) and all(a == b for a, b in zip(made, fragments, strict=True)):
+                kept[page.path] = last
+                return (lambda: self.joined(pieces, made)), digest
+            data = self.joined(pieces, made)
+            digest = content_hash(data)
+            kept[page.path] = (signature, digest, pieces, calls, made)
+            return data, digest
+        split = self.pieces(page) if page.fragment_only else None
+        if split is None:
+            data = self.page(page)
+            digest = content_hash(data)
+            kept[page.path] = (signature, digest, None, (), [])
+            return data, digest
+        pieces, calls = split
+        made = self.fragments_of(page, calls)
+        data = self.joined(pieces, made)
+        digest = content_hash(data)
+        kept[page.path] = (signature, digest, pieces, calls, made)
+        return data, digest
+
     def partners(self, slugs: list[str]) -> tuple[list[tuple[str, bytes]], dict[str, tuple]]:
         """Partner pages, and each partner's card, open data entry and row, and (if kept) page."""
         out = []
@@ -298,22 +479,30 @@ class _Renderer:
                            export.partner_csv_row(self.d, slug, self.site), html if self.keep_pages else None)
         return out, extra
 
-    def work(self, item: tuple) -> tuple[list[tuple[str, Any]], dict[str, tuple], list[Page]]:
-        """One piece of work: its files, partner cards and data entries made, its pages."""
+    def work(self, item: tuple) -> tuple[list[tuple[str, Any]], dict[str, tuple], list[Page],
+                                         dict[str, tuple]]:
+        """One piece of work: its files, partner cards and data entries made, its pages, and
+        what to keep of those pages for the next build (`KeptPages`)."""
         kind, value = item
         extra: dict[str, tuple] = {}
         pages: list[Page] = []
+        kept: dict[str, tuple] = {}
         if kind == "partners":
             made, extra = self.partners(value)
         elif kind == "export":
             made = [(value, EXPORTS[value](self.d, self.site))]
         else:
             full = list(PAGE_MAKERS[value](self.d))
-            made = [(page.path, self.page(page)) for page in full]
             pages = [_address(page) for page in full]
+            if self.kept_pages is not None and self.sink is not None:
+                put = self.sink.put
+                self.signed = {}  # for the pages of `full`, which stay alive until it is done
+                return [(page.path, put(page.path, *self.listing_page(page, kept))) for page in full], \
+                    extra, pages, kept
+            made = [(page.path, self.page(page)) for page in full]
         if self.sink is not None:
-            return [(path, self.sink.put(path, data)) for path, data in made], extra, pages
-        return made, extra, pages
+            return [(path, self.sink.put(path, data)) for path, data in made], extra, pages, kept
+        return made, extra, pages, kept
 
     def render_all(self, count: int, reuse: dict[str, tuple],
                    rendered: dict[str, tuple[bytes, str, str, str]] | None, listing: Listing | None = None,
@@ -352,17 +541,23 @@ class _Renderer:
                 self.card(d.views[slug])
         by_maker: dict[int, list[Page]] = dict(listing.pages) if listing is not None else {}
         listed_files: dict[str, Any] = dict(listing.files) if listing is not None else {}
-        for item, (made, cards, pages) in zip(work, parallel.fork_map(self.work, work, count), strict=True):
+        kept_pages: dict[str, tuple] = {}
+        results = parallel.fork_map(self.work, work, count)
+        for item, (made, cards, pages, kept) in zip(work, results, strict=True):
             files.update(made)
             if item[0] == "maker" or item[1] in LISTING_EXPORTS:
                 listed_files.update(made)
             if item[0] == "maker":
                 by_maker[item[1]] = pages
+                kept_pages.update(kept)
             for slug, (card, entry, row, page) in cards.items():
                 entries[slug], rows[slug] = entry, row
                 if rendered is not None:
                     rendered[slug] = (page, card, entry, row)
         files.update(listed_files)
+        if self.kept_pages is not None and listing is None:  # every listing page was made or kept
+            self.kept_pages.pages = kept_pages
+            self.kept_pages.alive = d.views
         if listing_out is not None:
             listing_out.append(Listing(by_maker, listed_files))
         if self.sink is not None:  # written as it is put together: 100 MB at 10,000 partners

@@ -8,6 +8,7 @@ cold, into a new folder with nothing to reuse. The two trees must be byte-identi
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import shutil
 import subprocess
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from partnerdir import cache, parallel
+from partnerdir import cache, parallel, render
 from partnerdir.pipeline import build_site
 from partnerdir.project import ROOT, Paths
 from partnerdir.write import WriteError, staged, sync_tree, write_tree
@@ -136,6 +137,72 @@ def test_warm_builds_after_edits_match_cold_builds(project, in_place):
             assert warm.written == 3, warm.written  # its page, partners.json and partners.csv
     assert "Partner Finder" in got["index.html"].decode()
     assert "new-partner" not in "".join(got)
+
+
+def many_partners(count: int) -> dict[str, dict]:
+    """Enough partners for several directory pages, serving and headquartered in a few countries."""
+    countries = ["DE", "FR", "NL", "US", "JP"]
+    return {f"member-{i:02d}": record(f"Member {i:02d} Consulting", countries_served=[countries[i % 5]],
+                                      headquarters={"city": "Somewhere", "country": countries[(i + 1) % 5]},
+                                      certifications=certifications(i % 4), joined=dt.date(2025, 3, 1))
+            for i in range(count)}
+
+
+@pytest.mark.parametrize("workers", ["1", ""], ids=["one-core", "every-core"])
+def test_edits_to_listed_data_rebuild_in_place_as_a_cold_build_does(project, monkeypatch, workers):
+    """What `serve` does after an edit that changes listings: a country served added or
+    removed, a name (and so the order of cards), a status, a partner removed at the review and
+    back again. Each warm site equals a cold build's, and on one core (where the renders can be
+    counted) a country added renders only the pages that list the partner, not all of them."""
+    monkeypatch.setenv("PARTNERDIR_WORKERS", workers)
+    write_records(project / "content", many_partners(60))  # three directory pages
+    settle(project / "content")
+    warm_out = project / "warm" / "site"
+    paths = paths_for(project, warm_out)
+    assert build_site(paths, AS_OF, search=False, in_place=True).ok
+    rendered: list[str] = []
+    page = render._Renderer.page
+
+    def counted(self, made):
+        rendered.append(made.path)
+        return page(self, made)
+    monkeypatch.setattr(render._Renderer, "page", counted)
+
+    def member(step: int, **fields) -> None:
+        data = {**many_partners(60)["member-07"], "description": f"Edit {step}.", **fields}
+        write_records(project / "content", {"member-07": data})
+
+    steps = [
+        ("country added", lambda step: member(step, countries_served=["US", "IS"])),
+        ("country removed", lambda step: member(step, countries_served=["IS"])),
+        ("name changed", lambda step: member(step, name="Aardvark Member Consulting")),
+        ("status changed", lambda step: member(step, certifications=certifications(12))),
+        ("removed at the review", lambda step: member(step, joined=dt.date(2023, 1, 1), certifications=[])),
+        ("listed again", lambda step: member(step)),
+        ("another name", lambda step: write_records(project / "content", {
+            "member-30": {**many_partners(60)["member-30"], "name": "Zulu Consulting"}})),
+    ]
+    for step, (label, edit) in enumerate(steps, start=1):
+        edit(step)
+        edited = [project / "content" / f"member-{'30' if label == 'another name' else '07'}.yaml"]
+        settle(*edited, offset=step)  # only the edited file: the others keep their checked partners
+        rendered.clear()
+        warm = build_site(paths, AS_OF, search=False, in_place=True, changed=edited)
+        assert warm.ok, (label, [p.text() for p in warm.problems])
+        listing = [path for path in rendered if not path.startswith("partners/")]
+        expected, expected_tree = cold(project, label.replace(" ", "-"))
+        got = tree(warm_out)
+        assert sorted(got) == sorted(expected_tree), label
+        assert [p for p in got if got[p] != expected_tree[p]] == [], label
+        assert (warm.listed, warm.files, warm.pages, warm.review) == \
+            (expected.listed, expected.files, expected.pages, expected.review), label
+        if label == "country added" and workers == "1":
+            # its country pages, region, topics, program and status: not the other directory pages,
+            # whose new facet counts go between their kept pieces
+            assert "countries/is/index.html" in listing and "page/3/index.html" not in listing, listing
+            assert len(listing) < 20, listing
+    home = got["index.html"].decode()
+    assert "Zulu Consulting" in got["page/3/index.html"].decode() and "Aardvark" not in home
 
 
 def test_a_build_on_every_core_is_the_same_as_a_build_on_one(project, monkeypatch):
