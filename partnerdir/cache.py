@@ -889,12 +889,16 @@ def directory_reusing(partners: list[Partner], awards: dict[str, Award], rules: 
         listed = {p.slug: p for p in partners if not awards[p.slug].removed}
         if list(listed) == list(last.partners):  # type: ignore[attr-defined]
             d = replace(last, rules=rules, as_of=as_of, partners=listed, awards=awards)  # type: ignore[type-var]
+            if "matching" in last.__dict__:  # the same views in the same order: the same memberships
+                d.__dict__["matching"] = last.__dict__["matching"]
             for slug, partner in listed.items():
                 memo.views[slug] = (partner, awards[slug], d.views[slug])
             memo.directory = (key, d)
             return d
     _materialise(partners, memo)  # every listing is made again: they read every partner
-    d = directory(partners, awards, rules, as_of, known=memo.views)
+    last = memo.directory[1] if memo.directory is not None and not isinstance(memo.directory[1], tuple) \
+        else None
+    d = directory(partners, awards, rules, as_of, known=memo.views, last=last)
     memo.directory = (key, d)
     return d
 

@@ -7,6 +7,7 @@ Paths are relative to the site root; templates prefix links with the site's root
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import re
 import zlib
@@ -16,7 +17,16 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from .award import Award, describe, evidence, quantity
-from .facets import FACET_BY_KEY, FACETS, FacetValue, facet_values, memberships, value_path
+from .facets import (
+    FACET_BY_KEY,
+    FACETS,
+    FacetValue,
+    counts_changed,
+    facet_counts,
+    facet_values,
+    memberships,
+    value_path,
+)
 from .markdown_text import plain_text, render_markdown
 from .recommend import country_recommendations, page_context
 from .rules import Rules, country_name, language_name
@@ -90,6 +100,7 @@ class Directory:
     order: list[str]  # slugs by status then name: the default order everywhere
     facets: dict[str, list[FacetValue]]
     logos: dict[str, str]  # site path -> source path of every logo to copy
+    counts: dict[str, Counter] | None = None  # facet_counts of the views, for the next build's
 
     @cached_property
     def matching(self) -> dict[str, dict[str, list[str]]]:
@@ -159,12 +170,15 @@ def partner_view(partner: Partner, award: Award, rules: Rules) -> PartnerView:
 
 
 def directory(partners: list[Partner], awards: dict[str, Award], rules: Rules, as_of: dt.date,
-              known: dict[str, tuple[Partner, Award, PartnerView]] | None = None) -> Directory:
+              known: dict[str, tuple[Partner, Award, PartnerView]] | None = None,
+              last: Directory | None = None) -> Directory:
     """The public directory: partners the January review removed are left out of everything.
 
     `known` holds views made by an earlier build in this process, by slug with the partner and
     award they were made from; a view whose partner and award are the same objects is reused,
-    and the views made are put there.
+    and the views made are put there. `last`, the directory of an earlier build under the same
+    rules, lets facet counts and memberships be brought up to date from it (`_changed_from`)
+    instead of made again from every partner.
     """
     listed = {p.slug: p for p in partners if not awards[p.slug].removed}
     views = {}
@@ -178,9 +192,46 @@ def directory(partners: list[Partner], awards: dict[str, Award], rules: Rules, a
     by_name = sorted(listed.values(), key=name_key)
     order = [p.slug for p in sorted(by_name, key=lambda p: -views[p.slug].level_rank)]
     hq_countries = {p.headquarters.country for p in listed.values()}
-    facets = facet_values(rules, {s: v.member for s, v in views.items()}, extra_countries=hq_countries)
+    changed = None
+    if last is not None and last.counts is not None:
+        changed = [slug for slug in {**last.views, **views} if last.views.get(slug) is not views.get(slug)]
+        counts = counts_changed(last.counts, [last.views[s].member for s in changed if s in last.views],
+                                [views[s].member for s in changed if s in views])
+    else:
+        counts = facet_counts(v.member for v in views.values())
+    facets = facet_values(rules, {s: v.member for s, v in views.items()}, extra_countries=hq_countries,
+                          counts=counts)
     logos = {p.logo: p.logo for p in listed.values() if p.logo}
-    return Directory(rules, as_of, listed, awards, views, order, facets, logos)
+    d = Directory(rules, as_of, listed, awards, views, order, facets, logos, counts)
+    if last is not None and changed is not None and "matching" in last.__dict__ and last.order == order:
+        d.__dict__["matching"] = _changed_from(last, views, changed)  # (the cached_property's value)
+    return d
+
+
+def _changed_from(last: Directory, views: dict[str, PartnerView], changed: list[str]) -> dict:
+    """`Directory.matching` of a directory with the same order as `last` whose `changed`
+    partners' views differ: only the lists of the values they joined or left are made again."""
+    matching = {key: dict(by_value) for key, by_value in last.matching.items()}
+    position = None
+    for slug in changed:
+        old = last.views[slug].member if slug in last.views else {}
+        new = views[slug].member if slug in views else {}
+        for key in {*old, *new}:
+            before, after = set(old.get(key, ())), set(new.get(key, ()))
+            by_value = matching.setdefault(key, {})
+            for value in before - after:
+                slugs = [s for s in by_value[value] if s != slug]
+                if slugs:
+                    by_value[value] = slugs
+                else:
+                    del by_value[value]
+            for value in after - before:
+                if position is None:
+                    position = {s: i for i, s in enumerate(last.order)}
+                slugs = list(by_value.get(value, ()))
+                slugs.insert(bisect.bisect(slugs, position[slug], key=position.__getitem__), slug)
+                by_value[value] = slugs
+    return matching
 
 
 # --------------------------------------------------------------------------------------------
