@@ -226,7 +226,13 @@ class _NoSignature(Exception):
 _SIGNED_PLAIN = frozenset({str, int, float, bool, type(None), dt.date, Markup})
 
 
-def _signature(page: Page, skip: tuple[str, ...] = (), reprs: dict[int, Any] | None = None) -> str:
+def _card_list(value: Any) -> bool:
+    """A context value that is a list of cards (what `_CardList` stands for in pieces)."""
+    return type(value) is list and bool(value) and all(type(v) is PartnerView for v in value)
+
+
+def _signature(page: Page, skip: tuple[str, ...] = (), reprs: dict[int, Any] | None = None,
+               pieces: bool = False) -> str:
     """A digest of everything a listing page's bytes depend on besides the render key: its
     address, template and context (but `skip`), cards by identity.
 
@@ -267,8 +273,11 @@ def _signature(page: Page, skip: tuple[str, ...] = (), reprs: dict[int, Any] | N
 
     # (the context itself is not signed as a dict: one made here would be cached by its id,
     # which the next page's could take)
-    context = tuple((k, sign(v)) for k, v in page.context.items() if k not in skip)
-    signed = (page.path, page.template, page.title, page.description, page.in_sitemap, skip, context)
+    # With `pieces`, a list of cards counts by its length alone: its cards go between the
+    # page's pieces (`_Renderer.pieces`).
+    context = tuple((k, ("cards", len(v)) if pieces and _card_list(v) else sign(v))
+                    for k, v in page.context.items() if k not in skip)
+    signed = (page.path, page.template, page.title, page.description, page.in_sitemap, skip, pieces, context)
     return hashlib.blake2b(repr(signed).encode(), digest_size=16).hexdigest()
 
 
@@ -294,6 +303,26 @@ class _FragmentArgumentUsed(Exception):
     pass
 
 
+class _CardList(list):
+    """A list of cards in a page rendered in pieces: its length may be asked ("12 partners")
+    and it may be handed to `card_lines`, whose cards go in later; anything that reads its
+    items stops the render, and the page is rendered as any other."""
+
+    __slots__ = ("key",)
+
+    def __init__(self, key: str, items: list) -> None:
+        super().__init__(items)
+        self.key = key
+
+    def _used(self, *args: Any, **kwargs: Any) -> Any:
+        raise _FragmentArgumentUsed(self.key)
+
+    __iter__ = __getitem__ = __contains__ = __reversed__ = __add__ = __radd__ = __mul__ = __rmul__ = _used
+    __repr__ = __str__ = __eq__ = __ne__ = __lt__ = __le__ = __gt__ = __ge__ = _used
+    copy = index = count = _used
+    __hash__ = None  # type: ignore[assignment]
+
+
 # Stands for a fragment in a page rendered in pieces; a NUL never comes out of a template.
 _PIECE = "\x00fragment\x00"
 
@@ -315,7 +344,7 @@ class _Renderer:
         self.site = site
         self.sink = sink
         self.kept_pages = kept_pages if sink is not None else None
-        self.calls: list[tuple[str, tuple[tuple[str, str], ...]]] | None = None  # see `pieces`
+        self.calls: list[tuple] | None = None  # see `pieces`
         self.signed: dict[int, Any] = {}  # see `_signature`
         self.keep_pages = False  # send partner pages' bytes back too, for the caller to reuse
         self.cards: dict[str, Markup] = {}
@@ -360,6 +389,9 @@ class _Renderer:
 
     def card_lines(self, views: list[PartnerView]) -> Markup:
         """Cards one per line: a listing page of 3,000 cards joined here rather than by a template loop."""
+        if type(views) is _CardList and self.calls is not None:  # a page rendered in pieces
+            self.calls.append(("cards", views.key, None))
+            return Markup(_PIECE)
         cards = self.cards
         for view in views:
             if view.slug not in cards:
@@ -373,7 +405,8 @@ class _Renderer:
         if wrapped:  # a page rendered in pieces (`pieces`): the fragment goes in later
             if self.calls is None or len(wrapped) != len(context):
                 raise _FragmentArgumentUsed(name)
-            self.calls.append((name, tuple(sorted((k, v._fragment_key) for k, v in context.items()))))
+            keys = tuple(sorted((k, v._fragment_key) for k, v in context.items()))
+            self.calls.append(("fragment", name, keys))
             return Markup(_PIECE)
         key = (name, *((k, id(v)) for k, v in sorted(context.items())))
         if key not in self.fragments:  # the arguments are kept, so their ids stay theirs
@@ -400,13 +433,17 @@ class _Renderer:
         return html.encode("utf-8")
 
     def pieces(self, page: Page) -> tuple[list[str], tuple] | None:
-        """A page with `fragment_only` context as its text around the fragments and the
-        fragments' calls (name, (argument, context key) pairs); None if its template does
-        anything else with that context, or the text holds what stands for a fragment."""
+        """A page as its text around its fragments (of `fragment_only` context) and lists of
+        cards, and their calls: ("fragment", name, (argument, context key) pairs) or ("cards",
+        context key, None). None if its template does anything else with that context, or the
+        text holds what stands for a fragment."""
         template = self.env.get_template(page.template)
         context = dict(page.context)
         for key in page.fragment_only:
             context[key] = _FragmentArgument(key, context[key])
+        for key, value in page.context.items():
+            if key not in page.fragment_only and _card_list(value):
+                context[key] = _CardList(key, value)
         self.calls = []
         try:
             html = template.render(**context, page=page, canonical=self.site.url(page.url_path))
@@ -420,8 +457,16 @@ class _Renderer:
         return pieces, tuple(calls)
 
     def fragments_of(self, page: Page, calls: tuple) -> list[Markup]:
-        """This build's fragments of a page rendered in pieces."""
-        return [self.fragment(name, **{arg: page.context[key] for arg, key in args}) for name, args in calls]
+        """This build's fragments and card lists of a page rendered in pieces."""
+        return [self.fragment(name, **{arg: page.context[key] for arg, key in args}) if kind == "fragment"
+                else self.card_lines(page.context[name]) for kind, name, args in calls]
+
+    @staticmethod
+    def inputs_of(page: Page, calls: tuple, fragments: list[Markup]) -> list:
+        """What each fragment of a page in pieces shows: its text, or its cards' views by
+        identity (a view's card is the same while it is the same view)."""
+        return [made if call[0] == "fragment" else tuple(map(id, page.context[call[1]]))
+                for call, made in zip(calls, fragments, strict=True)]
 
     @staticmethod
     def joined(pieces: list[str], fragments: list[Markup]) -> bytes:
@@ -433,27 +478,19 @@ class _Renderer:
 
     def listing_page(self, page: Page, kept: dict[str, tuple]) -> tuple[Any, str | None]:
         """A listing page's bytes (or, when the last build's are still right, a function that
-        makes them) and, if known, their hash; what to keep of it goes into `kept`."""
+        makes them) and, if known, their hash; what to keep of it goes into `kept`:
+        (signature, hash, pieces or None, calls, what the fragments show)."""
         last = self.kept_pages.pages.get(page.path) if self.kept_pages is not None else None
+        on_disk = last is not None and self.sink is not None and self.sink.previous.get(page.path) == last[1]
         try:
-            signature = _signature(page, page.fragment_only, self.signed)
+            if on_disk:
+                signature = _signature(page, page.fragment_only, self.signed, pieces=last[2] is not None)
+                if signature == last[0]:
+                    return self.kept_page(page, last, kept)
+            split = self.pieces(page)
+            signature = _signature(page, page.fragment_only, self.signed, pieces=split is not None)
         except _NoSignature:
             return self.page(page), None
-        on_disk = last is not None and self.sink is not None and self.sink.previous.get(page.path) == last[1]
-        if on_disk and last[0] == signature:
-            _, digest, pieces, calls, fragments = last
-            if pieces is None:
-                kept[page.path] = last
-                return (lambda: self.page(page)), digest
-            made = self.fragments_of(page, calls)
-            if len(made) == len(fragments) and all(a == b for a, b in zip(made, fragments, strict=True)):
-                kept[page.path] = last
-                return (lambda: self.joined(pieces, made)), digest
-            data = self.joined(pieces, made)
-            digest = content_hash(data)
-            kept[page.path] = (signature, digest, pieces, calls, made)
-            return data, digest
-        split = self.pieces(page) if page.fragment_only else None
         if split is None:
             data = self.page(page)
             digest = content_hash(data)
@@ -463,7 +500,25 @@ class _Renderer:
         made = self.fragments_of(page, calls)
         data = self.joined(pieces, made)
         digest = content_hash(data)
-        kept[page.path] = (signature, digest, pieces, calls, made)
+        kept[page.path] = (signature, digest, pieces, calls, self.inputs_of(page, calls, made))
+        return data, digest
+
+    def kept_page(self, page: Page, last: tuple, kept: dict[str, tuple]) -> tuple[Any, str | None]:
+        """A listing page whose signature is the last build's: the same bytes, or its pieces
+        with this build's fragments and cards between them."""
+        signature, digest, pieces, calls, inputs = last
+        if pieces is None:
+            kept[page.path] = last
+            return (lambda: self.page(page)), digest
+        now = [self.fragment(name, **{arg: page.context[key] for arg, key in args}) if kind == "fragment"
+               else tuple(map(id, page.context[name])) for kind, name, args in calls]
+        if len(now) == len(inputs) and all(a == b for a, b in zip(now, inputs, strict=True)):
+            kept[page.path] = last
+            return (lambda: self.joined(pieces, self.fragments_of(page, calls))), digest
+        made = self.fragments_of(page, calls)
+        data = self.joined(pieces, made)
+        digest = content_hash(data)
+        kept[page.path] = (signature, digest, pieces, calls, self.inputs_of(page, calls, made))
         return data, digest
 
     def partners(self, slugs: list[str]) -> tuple[list[tuple[str, bytes]], dict[str, tuple]]:
@@ -539,6 +594,11 @@ class _Renderer:
             # longer and twice the CPU: forking a process of 500 MB costs more than they save.)
             for slug in todo:
                 self.card(d.views[slug])
+        if listing is None and count > 1 and self.kept_pages is not None:
+            # Likewise what several workers' pages ask of the directory, which a build that
+            # keeps its pages (serve) also keeps for the next build to bring up to date.
+            d.matching  # noqa: B018 (a cached property)
+            recommend._for_directory(d)
         by_maker: dict[int, list[Page]] = dict(listing.pages) if listing is not None else {}
         listed_files: dict[str, Any] = dict(listing.files) if listing is not None else {}
         kept_pages: dict[str, tuple] = {}

@@ -161,12 +161,12 @@ def test_edits_to_listed_data_rebuild_in_place_as_a_cold_build_does(project, mon
     paths = paths_for(project, warm_out)
     assert build_site(paths, AS_OF, search=False, in_place=True).ok
     rendered: list[str] = []
-    page = render._Renderer.page
-
-    def counted(self, made):
-        rendered.append(made.path)
-        return page(self, made)
-    monkeypatch.setattr(render._Renderer, "page", counted)
+    methods = {name: getattr(render._Renderer, name) for name in ("page", "pieces")}
+    for name in methods:  # the two ways a page's template is rendered
+        def counted(self, made, name=name):
+            rendered.append(made.path)
+            return methods[name](self, made)
+        monkeypatch.setattr(render._Renderer, name, counted)
 
     def member(step: int, **fields) -> None:
         data = {**many_partners(60)["member-07"], "description": f"Edit {step}.", **fields}
@@ -197,10 +197,13 @@ def test_edits_to_listed_data_rebuild_in_place_as_a_cold_build_does(project, mon
         assert (warm.listed, warm.files, warm.pages, warm.review) == \
             (expected.listed, expected.files, expected.pages, expected.review), label
         if label == "country added" and workers == "1":
-            # its country pages, region, topics, program and status: not the other directory pages,
-            # whose new facet counts go between their kept pieces
+            # the pages it joins or whose own text changes (a count, a new country's page, the
+            # country index); not the pages that list it already, whose kept pieces take its new
+            # card, nor the other directory pages, whose pieces take the new facet counts
             assert "countries/is/index.html" in listing and "page/3/index.html" not in listing, listing
-            assert len(listing) < 20, listing
+            assert "countries/us/index.html" in listing, listing
+            assert "expertise/integration/index.html" not in listing, listing  # its card changed, no count
+            assert len(listing) < 15, listing
     home = got["index.html"].decode()
     assert "Zulu Consulting" in got["page/3/index.html"].decode() and "Aardvark" not in home
 
