@@ -101,6 +101,8 @@ class Directory:
     facets: dict[str, list[FacetValue]]
     logos: dict[str, str]  # site path -> source path of every logo to copy
     counts: dict[str, Counter] | None = None  # facet_counts of the views, for the next build's
+    # recommend.recommend_data's summaries (slug -> (partner, award, summary)), for the next build's
+    summaries: dict[str, tuple] = field(default_factory=dict)
 
     @cached_property
     def matching(self) -> dict[str, dict[str, list[str]]]:
@@ -202,7 +204,8 @@ def directory(partners: list[Partner], awards: dict[str, Award], rules: Rules, a
     facets = facet_values(rules, {s: v.member for s, v in views.items()}, extra_countries=hq_countries,
                           counts=counts)
     logos = {p.logo: p.logo for p in listed.values() if p.logo}
-    d = Directory(rules, as_of, listed, awards, views, order, facets, logos, counts)
+    d = Directory(rules, as_of, listed, awards, views, order, facets, logos, counts,
+                  last.summaries if last is not None else {})
     if last is not None and changed is not None and "matching" in last.__dict__ and last.order == order:
         d.__dict__["matching"] = _changed_from(last, views, changed)  # (the cached_property's value)
     return d

@@ -94,15 +94,29 @@ def summary(partner, award: Award, rules: Rules, as_of: dt.date) -> dict:
     }
 
 
-def recommend_data(partners: Iterable, awards: Mapping[str, Award], rules: Rules, as_of: dt.date) -> Data:
+def recommend_data(partners: Iterable, awards: Mapping[str, Award], rules: Rules, as_of: dt.date,
+                   known: dict[str, tuple] | None = None) -> Data:
     """Everything the ranking needs, as JSON-ready data: names, weights and one summary per partner.
 
     Removed partners are left out, so no page can recommend them. Partners are in tie-break
-    order (name, then slug); a partner's page is partners/<slug>/.
+    order (name, then slug); a partner's page is partners/<slug>/. `known` holds the summaries
+    an earlier build under the same rules and as-of date made (slug -> (partner, award,
+    summary)): one whose partner and award are the same objects is reused (`serve` rebuilds
+    after one edit), and the summaries made are put there.
     """
     listed = [p for p in partners if p.slug in awards and not awards[p.slug].removed]
     listed.sort(key=lambda p: (p.name.casefold(), p.name, p.slug))
-    summaries = [summary(p, awards[p.slug], rules, as_of) for p in listed]
+    if known is None:
+        summaries = [summary(p, awards[p.slug], rules, as_of) for p in listed]
+    else:
+        summaries = []
+        for p in listed:
+            hit = known.get(p.slug)
+            award = awards[p.slug]
+            summaries.append(hit[2] if hit is not None and hit[0] is p and hit[1] is award
+                             else summary(p, award, rules, as_of))
+        known.clear()
+        known.update((p.slug, (p, awards[p.slug], made)) for p, made in zip(listed, summaries, strict=True))
     languages = sorted({code for s in summaries for code in s["languages"]})
     months = rules.metrics["successful_projects"].window_months or 36
     return {
@@ -420,7 +434,7 @@ def _for_directory(d) -> tuple[Data, dict[str, list[Result]]]:
     cached = _BUILT.get(id(d))
     if cached is not None and cached[0] is d:
         return cached[1], cached[2]
-    data = recommend_data(d.partners.values(), d.awards, d.rules, d.as_of)
+    data = recommend_data(d.partners.values(), d.awards, d.rules, d.as_of, getattr(d, "summaries", None))
     countries = [v.id for v in d.facets["country"]]
     by_country = for_countries(data, countries, d.rules.recommend.country_page)
     _BUILT.clear()  # one build at a time; `serve` rebuilds with a new Directory
