@@ -228,7 +228,7 @@ _SIGNED_PLAIN = frozenset({str, int, float, bool, type(None), dt.date, Markup})
 
 def _card_list(value: Any) -> bool:
     """A context value that is a list of cards (what `_CardList` stands for in pieces)."""
-    return type(value) is list and bool(value) and all(type(v) is PartnerView for v in value)
+    return type(value) is list and bool(value) and set(map(type, value)) == {PartnerView}
 
 
 def _signature(page: Page, skip: tuple[str, ...] = (), reprs: dict[int, Any] | None = None,
@@ -254,7 +254,7 @@ def _signature(page: Page, skip: tuple[str, ...] = (), reprs: dict[int, Any] | N
         if made is not None:
             return made
         if kind is list or kind is tuple:
-            if value and type(value[0]) is PartnerView and all(type(v) is PartnerView for v in value):
+            if value and type(value[0]) is PartnerView and set(map(type, value)) == {PartnerView}:
                 made = (kind.__name__, "views", tuple(map(id, value)))
             else:
                 made = (kind.__name__, tuple(map(sign, value)))
