@@ -170,6 +170,8 @@ def _build_site(paths: Paths, as_of: dt.date, base_url: str | None, search: bool
     listings: list = []
     if remember and memo.kept_pages is None:
         memo.kept_pages = KeptPages()
+    if memo.kept_pages is not None:  # what listings show of each partner now (see `cache.listing_key`)
+        memo.kept_pages.tokens = {slug: made[2] for slug, made in memo.listed.items()}
     in_place = in_place and previous is not None
     # With no search index to make from the whole tree, a rebuild stages only the files that
     # change and moves them in (`write.sparse_staged`) instead of copying the site to swap it.

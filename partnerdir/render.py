@@ -10,6 +10,7 @@ import datetime as dt
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from operator import attrgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -204,19 +205,21 @@ class KeptPages:
     """What a build in this process made of each listing page, for the next one to reuse.
 
     A page is kept as the digest of its inputs (`_signature`: its context and address, cards
-    by the identity of their `PartnerView`, which an unchanged partner keeps from build to
-    build), the hash of its bytes and, for a page with `Page.fragment_only` context, its text
-    around the fragments with the fragments' calls. A rebuild after an edit to listed data
-    (a country served added, a name changed) then renders only the pages that list the edited
-    partner or whose members changed: at 10,000 partners, a dozen of 700 pages.
+    by their partner's `tokens`), the hash of its bytes and, if its template allows, its text
+    around its fragments (`Page.fragment_only` context) and lists of cards, with their calls.
+    A rebuild after an edit to listed data (a country served added, a name changed) then
+    renders only the pages whose own text changes (a count, a new member): at 10,000 partners,
+    a few of 700 pages; the others get the partner's new card or the new facet counts between
+    their kept pieces.
 
     Only valid under one render key (templates, rules, base URL, search, as-of date: `cache.Memo`
-    drops it when that changes). `alive` holds the views the signatures name by identity, so no
-    new view can take the address of one they name.
+    drops it when that changes, and the on-disk copy is stored under it).
     """
 
-    pages: dict[str, tuple] = field(default_factory=dict)  # path -> (signature, hash, pieces, calls)
-    alive: object = None
+    pages: dict[str, tuple] = field(default_factory=dict)  # path -> (signature, hash, pieces, calls, inputs)
+    # slug -> digest of what listings show of the partner (`cache.listing_key`): a card is the
+    # same while its partner's token is
+    tokens: dict[str, str] = field(default_factory=dict)
 
 
 class _NoSignature(Exception):
@@ -231,10 +234,19 @@ def _card_list(value: Any) -> bool:
     return type(value) is list and bool(value) and set(map(type, value)) == {PartnerView}
 
 
-def _signature(page: Page, skip: tuple[str, ...] = (), reprs: dict[int, Any] | None = None,
-               pieces: bool = False) -> str:
+def _card_inputs(views: list[PartnerView], tokens: dict[str, str]) -> tuple:
+    """A list of cards as its partners' slugs and tokens (`KeptPages.tokens`)."""
+    slugs = tuple(map(_SLUG, views))
+    return slugs, tuple(map(tokens.__getitem__, slugs))
+
+
+_SLUG = attrgetter("slug")
+
+
+def _signature(page: Page, tokens: dict[str, str], skip: tuple[str, ...] = (),
+               reprs: dict[int, Any] | None = None, pieces: bool = False) -> str:
     """A digest of everything a listing page's bytes depend on besides the render key: its
-    address, template and context (but `skip`), cards by identity.
+    address, template and context (but `skip`), cards by their partners' `tokens`.
 
     `reprs` keeps what was made of each object by id, for the pages of one page maker, whose
     contexts share lists (the directory's 400 page addresses on each of its pages): they must
@@ -247,7 +259,7 @@ def _signature(page: Page, skip: tuple[str, ...] = (), reprs: dict[int, Any] | N
         if kind in _SIGNED_PLAIN:
             return value if kind is str else (kind.__name__, value)
         if kind is PartnerView:
-            return ("view", id(value))
+            return ("view", value.slug, tokens[value.slug])
         if kind is FacetValue:
             return value
         made = reprs.get(id(value))
@@ -255,7 +267,7 @@ def _signature(page: Page, skip: tuple[str, ...] = (), reprs: dict[int, Any] | N
             return made
         if kind is list or kind is tuple:
             if value and type(value[0]) is PartnerView and set(map(type, value)) == {PartnerView}:
-                made = (kind.__name__, "views", tuple(map(id, value)))
+                made = (kind.__name__, "views", _card_inputs(value, tokens))
             else:
                 made = (kind.__name__, tuple(map(sign, value)))
             if len(value) > 16:  # shared by many pages, perhaps: signed once, as a digest
@@ -346,6 +358,7 @@ class _Renderer:
         self.kept_pages = kept_pages if sink is not None else None
         self.calls: list[tuple] | None = None  # see `pieces`
         self.signed: dict[int, Any] = {}  # see `_signature`
+        self.fragment_digests: dict[int, str] = {}
         self.keep_pages = False  # send partner pages' bytes back too, for the caller to reuse
         self.cards: dict[str, Markup] = {}
         self.fragments: dict[tuple, tuple[dict, Markup]] = {}
@@ -461,11 +474,19 @@ class _Renderer:
         return [self.fragment(name, **{arg: page.context[key] for arg, key in args}) if kind == "fragment"
                 else self.card_lines(page.context[name]) for kind, name, args in calls]
 
-    @staticmethod
-    def inputs_of(page: Page, calls: tuple, fragments: list[Markup]) -> list:
-        """What each fragment of a page in pieces shows: its text, or its cards' views by
-        identity (a view's card is the same while it is the same view)."""
-        return [made if call[0] == "fragment" else tuple(map(id, page.context[call[1]]))
+    def fragment_digest(self, fragment: Markup) -> str:
+        """A fragment's hash, made once per fragment (they are kept, so their ids stay theirs)."""
+        digest = self.fragment_digests.get(id(fragment))
+        if digest is None:
+            digest = self.fragment_digests[id(fragment)] = content_hash(fragment.encode("utf-8"))
+            self.fragments[("digest", id(fragment))] = ({}, fragment)  # kept
+        return digest
+
+    def inputs_of(self, page: Page, calls: tuple, fragments: list[Markup]) -> list:
+        """What each fragment of a page in pieces shows: its hash, or its cards' partners and
+        their tokens."""
+        return [self.fragment_digest(made) if call[0] == "fragment"
+                else _card_inputs(page.context[call[1]], self.kept_pages.tokens)  # type: ignore[union-attr]
                 for call, made in zip(calls, fragments, strict=True)]
 
     @staticmethod
@@ -480,15 +501,18 @@ class _Renderer:
         """A listing page's bytes (or, when the last build's are still right, a function that
         makes them) and, if known, their hash; what to keep of it goes into `kept`:
         (signature, hash, pieces or None, calls, what the fragments show)."""
-        last = self.kept_pages.pages.get(page.path) if self.kept_pages is not None else None
+        assert self.kept_pages is not None
+        last = self.kept_pages.pages.get(page.path)
+        tokens = self.kept_pages.tokens
         on_disk = last is not None and self.sink is not None and self.sink.previous.get(page.path) == last[1]
         try:
             if on_disk:
-                signature = _signature(page, page.fragment_only, self.signed, pieces=last[2] is not None)
+                signature = _signature(page, tokens, page.fragment_only, self.signed,
+                                       pieces=last[2] is not None)
                 if signature == last[0]:
                     return self.kept_page(page, last, kept)
             split = self.pieces(page)
-            signature = _signature(page, page.fragment_only, self.signed, pieces=split is not None)
+            signature = _signature(page, tokens, page.fragment_only, self.signed, pieces=split is not None)
         except _NoSignature:
             return self.page(page), None
         if split is None:
@@ -510,8 +534,10 @@ class _Renderer:
         if pieces is None:
             kept[page.path] = last
             return (lambda: self.page(page)), digest
-        now = [self.fragment(name, **{arg: page.context[key] for arg, key in args}) if kind == "fragment"
-               else tuple(map(id, page.context[name])) for kind, name, args in calls]
+        tokens = self.kept_pages.tokens  # type: ignore[union-attr]
+        now = [self.fragment_digest(self.fragment(name, **{arg: page.context[key] for arg, key in args}))
+               if kind == "fragment" else _card_inputs(page.context[name], tokens)
+               for kind, name, args in calls]
         if len(now) == len(inputs) and all(a == b for a, b in zip(now, inputs, strict=True)):
             kept[page.path] = last
             return (lambda: self.joined(pieces, self.fragments_of(page, calls))), digest
@@ -617,7 +643,6 @@ class _Renderer:
         files.update(listed_files)
         if self.kept_pages is not None and listing is None:  # every listing page was made or kept
             self.kept_pages.pages = kept_pages
-            self.kept_pages.alive = d.views
         if listing_out is not None:
             listing_out.append(Listing(by_maker, listed_files))
         if self.sink is not None:  # written as it is put together: 100 MB at 10,000 partners
