@@ -234,6 +234,7 @@ class Memo:
     listing: tuple[str, object] | None = None  # (listing_key, render.Listing) of the last build
     directory: tuple[str, object] | None = None  # (listing_key, pages.Directory) of the last build
     kept_pages: object | None = None  # render.KeptPages: each listing page as the last build made it
+    kept_saved: object | None = None  # the KeptPages.pages last written to or read from the disk
     record_files: tuple[object, tuple] | None = None  # (folder listing, record_files' answer)
     views: dict[str, tuple] = field(default_factory=dict)  # for pages.directory(known=)
     # On disk, between processes (record_cache): the store for the current keys, each record
@@ -262,6 +263,7 @@ class Memo:
             self.listing = None
             self.directory = None
             self.kept_pages = None
+            self.kept_saved = None
             self.store = None
         self.record_key, self.render_key = record_key, render_key
 
@@ -870,6 +872,46 @@ def save_listing(memo: Memo) -> None:
             made = (list(d.order), {facet: [encode(v) for v in values] for facet, values in d.facets.items()},
                     dict(d.logos))
     store.save_listing((key, pages, {path: digest for path, (digest, _) in listing.files.items()}, made))
+
+
+KEPT_PAGES = "kept-pages.bin"
+
+
+def load_kept_pages(memo: Memo) -> None:
+    """`memo.kept_pages`, from the disk if this process has none: what the last build under
+    these keys made of each listing page (`render.KeptPages`), so a new `build` after an edit
+    to listed data, or `serve`'s first such rebuild, renders only the listing pages that change.
+    Entries not in the expected shape are all dropped (then every listing page is made)."""
+    from .record_cache import read
+    from .render import KeptPages
+
+    if memo.kept_pages is not None:
+        return
+    store = memo.store
+    data = read(store.render_folder / KEPT_PAGES, store.render_key) if store is not None else None
+    pages: dict[str, tuple] = {}
+    if isinstance(data, dict):
+        for path, entry in data.items():
+            if not (isinstance(path, str) and type(entry) is tuple and len(entry) == 5
+                    and isinstance(entry[0], str) and isinstance(entry[1], str)
+                    and (entry[2] is None or type(entry[2]) is list) and type(entry[3]) is tuple
+                    and type(entry[4]) is list):
+                pages = {}
+                break
+            pages[path] = entry
+    memo.kept_pages = KeptPages(pages=pages)
+    memo.kept_saved = pages
+
+
+def save_kept_pages(memo: Memo) -> None:
+    """Keep `memo.kept_pages` on disk when this build changed it; failing to only costs time."""
+    from .record_cache import write
+
+    kept, store = memo.kept_pages, memo.store
+    if kept is None or store is None or kept.pages is memo.kept_saved:  # type: ignore[attr-defined]
+        return
+    if write(store.render_folder / KEPT_PAGES, store.render_key, kept.pages):  # type: ignore[attr-defined]
+        memo.kept_saved = kept.pages  # type: ignore[attr-defined]
 
 
 def directory_reusing(partners: list[Partner], awards: dict[str, Award], rules: Rules, as_of: dt.date,

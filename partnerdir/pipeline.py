@@ -168,6 +168,8 @@ def _build_site(paths: Paths, as_of: dt.date, base_url: str | None, search: bool
         else:
             restore = kept  # nothing listed changed: its files may be in the cache
     listings: list = []
+    if remember or previous is not None:  # (a cold build makes its listing pages the plain way)
+        cache.load_kept_pages(memo)
     if remember and memo.kept_pages is None:
         memo.kept_pages = KeptPages()
     if memo.kept_pages is not None:  # what listings show of each partner now (see `cache.listing_key`)
@@ -202,7 +204,7 @@ def _build_site(paths: Paths, as_of: dt.date, base_url: str | None, search: bool
                     files = render_site(d, paths.templates, paths.static, paths.content, site,
                                         search=search, reuse=reused, rendered=rendered, sink=writer,
                                         listing=listing, listing_out=listings, keep_pages=remember,
-                                        kept_pages=memo.kept_pages if remember else None)
+                                        kept_pages=memo.kept_pages)
             except Exception as e:  # a mistake in a template, reported like a mistake in a record
                 problem = _template_problem(e, paths.templates)
                 if problem is None:
@@ -239,6 +241,7 @@ def _build_site(paths: Paths, as_of: dt.date, base_url: str | None, search: bool
     with clock("cache"):
         cache.save_rendered(d.order, memo, out, hashes)
         cache.save_listing(memo)
+        cache.save_kept_pages(memo)
         build = None
         if not search and not in_place:  # what a new process needs to rebuild an edit quickly
             from . import snapshot

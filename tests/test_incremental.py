@@ -208,6 +208,41 @@ def test_edits_to_listed_data_rebuild_in_place_as_a_cold_build_does(project, mon
     assert "Zulu Consulting" in got["page/3/index.html"].decode() and "Aardvark" not in home
 
 
+def test_a_new_build_process_takes_the_kept_listing_pages_from_the_cache(project, monkeypatch):
+    """`build` after edits to listed data, each in a new process: the listing pages kept on
+    disk by the one before let it render only those that change, and the site is a cold build's."""
+    monkeypatch.setenv("PARTNERDIR_WORKERS", "1")
+    write_records(project / "content", many_partners(60))
+    settle(project / "content")
+    out = project / "site"
+    paths = paths_for(project, out)
+    rendered: list[str] = []
+    methods = {name: getattr(render._Renderer, name) for name in ("page", "pieces")}
+    for name in methods:
+        def counted(self, made, name=name):
+            rendered.append(made.path)
+            return methods[name](self, made)
+        monkeypatch.setattr(render._Renderer, name, counted)
+    edited = project / "content" / "member-07.yaml"
+    for step, countries in enumerate([["US", "IS"], ["IS"], ["NL"]]):
+        if step:
+            write_records(project / "content", {"member-07": {**many_partners(60)["member-07"],
+                                                              "countries_served": countries}})
+            settle(edited, offset=step)
+        cache._MEMOS.clear()  # a new process
+        rendered.clear()
+        result = build_site(paths, AS_OF, search=False, remember=False)
+        assert result.ok, [p.text() for p in result.problems]
+        listing = [path for path in rendered if not path.startswith("partners/")]
+        if step == 2:  # the build before kept its listing pages
+            assert "countries/nl/index.html" in listing and "page/2/index.html" not in listing, listing
+            assert len(listing) < 15, listing
+        expected = cold(project, f"step-{step}")[1]
+        got = tree(out)
+        assert sorted(got) == sorted(expected)
+        assert [p for p in got if got[p] != expected[p]] == [], step
+
+
 def test_a_build_on_every_core_is_the_same_as_a_build_on_one(project, monkeypatch):
     parallel_out, serial_out = project / "parallel" / "site", project / "serial" / "site"
     assert build_site(paths_for(project, parallel_out), AS_OF, search=False).ok
