@@ -1,0 +1,83 @@
+"""The directory a rebuild brings up to date from the last one is the directory made from nothing.
+
+`serve` (and `cache.directory_reusing`) pass the last build's Directory to `pages.directory`,
+which then changes its facet counts and memberships for the partners whose cards changed
+instead of counting 10,000 partners again. Every page with a count or a list of partners reads
+these, so any difference would show as a wrong number or a missing card.
+"""
+
+from __future__ import annotations
+
+from partnerdir.award import award_all
+from partnerdir.check import check
+from partnerdir.facets import counts_changed, facet_counts
+from partnerdir.pages import Directory, directory
+
+from .site_records import AS_OF, SMALL, project_paths, record, write_records
+
+
+def checked(tmp_path, records: dict[str, dict]):
+    content = write_records(tmp_path / "content", records)
+    result = check(project_paths(tmp_path, content), AS_OF)
+    assert result.ok, [p.text() for p in result.problems]
+    return result.rules, result.partners, award_all(result.partners, result.rules, AS_OF)
+
+
+def same(a: Directory, b: Directory) -> None:
+    assert a.order == b.order
+    assert a.facets == b.facets
+    assert a.matching == b.matching
+    assert {s: v.member for s, v in a.views.items()} == {s: v.member for s, v in b.views.items()}
+
+
+def edited(tmp_path, last: Directory, known: dict, slug: str, **fields) -> tuple[Directory, Directory]:
+    """The directory after one record is edited: brought up to date from `last`, and made from nothing."""
+    base = {**SMALL, "zeta": record("Zeta", countries_served=["NL"])}
+    rules, partners, awards = checked(tmp_path, {**base, slug: {**base[slug], **fields}})
+    # unchanged partners keep their checked partner, award and view, as a rebuild does
+    old = {p.slug: p for p in last.partners.values()}
+    partners = [old[p.slug] if p.slug != slug and p.slug in old else p for p in partners]
+    awards = {s: last.awards[s] if s != slug and s in last.awards else a for s, a in awards.items()}
+    return (directory(partners, awards, rules, AS_OF, known=known, last=last),
+            directory(partners, awards, rules, AS_OF))
+
+
+def test_facet_counts_brought_up_to_date_are_the_counts_made_again():
+    before = [{"country": ["DE", "FR"], "program": ["a"]}, {"country": ["FR"], "program": ["a", "b"]}]
+    after = [before[0], {"country": ["IS"], "program": ["b"]}]
+    changed = counts_changed(facet_counts(before), [before[1]], [after[1]])
+    assert changed == facet_counts(after)
+    assert "FR" in changed["country"] and changed["country"]["FR"] == 1
+    assert "a" in changed["program"] and changed["program"]["a"] == 1
+    gone = counts_changed(facet_counts(before), [before[0]], [])
+    assert "DE" not in gone["country"]  # a value nobody matches any more has no count, as made again
+
+
+def test_a_country_added_or_removed_changes_counts_and_members_as_a_new_directory(tmp_path):
+    rules, partners, awards = checked(tmp_path, {**SMALL, "zeta": record("Zeta", countries_served=["NL"])})
+    known: dict = {}
+    last = directory(partners, awards, rules, AS_OF, known=known)
+    last.matching  # noqa: B018 (a rebuild finds it made: pages asked for it)
+    warm, cold = edited(tmp_path / "a", last, known, "zeta", countries_served=["NL", "BR"])
+    same(warm, cold)
+    assert warm.matching["country"]["BR"] == ["zeta"]  # nobody else serves Latin America
+    assert any(v.id == "BR" and v.count == 1 for v in warm.facets["country"])
+    assert warm.matching["country"]["NL"] == ["alpha-var", "zeta"]  # in the directory's order
+    warm.matching  # noqa: B018
+    again, cold = edited(tmp_path / "b", warm, known, "zeta", countries_served=["NL"])
+    same(again, cold)
+    assert "BR" not in again.matching["country"]
+    assert all(v.id != "BR" for v in again.facets["country"])  # no page for a country nobody serves
+
+
+def test_a_partner_removed_at_the_review_leaves_every_count_and_list(tmp_path):
+    rules, partners, awards = checked(tmp_path, {**SMALL, "zeta": record("Zeta", countries_served=["NL"])})
+    known: dict = {}
+    last = directory(partners, awards, rules, AS_OF, known=known)
+    last.matching  # noqa: B018
+    warm, cold = edited(tmp_path / "a", last, known, "beta-integration",
+                        joined=SMALL["omega-removed"]["joined"], certifications=[], projects=[])
+    assert "beta-integration" not in warm.partners
+    same(warm, cold)
+    assert all("beta-integration" not in slugs
+               for by_value in warm.matching.values() for slugs in by_value.values())
