@@ -471,11 +471,15 @@ def test_after_a_quick_search_the_list_follows_every_key(page, built_site, site_
         const find = window.partnerSearch.find;
         window.partnerSearch.find = q => { console.log("search " + q); return find(q); };
     }""")
+    # The first search also starts Pagefind's WebAssembly, which a busy machine can take
+    # longer than a quick search over: the one that sets the pace is the one after it.
+    search(page, "bat")
+    page.locator("#q").fill("")
     search(page, "ban")
     events.clear()
     page.locator("#q").press_sequentially("king", delay=30)  # quicker than the pause
     wait_for_count(page, "\u201cbanking\u201d")
-    assert {"search bank", "search banki"} <= set(events)
+    assert {"search bank", "search banki"} <= set(events), events
     assert set(shown_slugs(page)) >= partners_with(built_site, "banking")
 
 
