@@ -462,7 +462,7 @@ def test_words_typed_fetch_the_index_before_the_pause(page, built_site, site_url
     assert searches and "index" in events[:events.index(searches[0])], events  # fetched before any search
 
 
-def test_after_a_quick_search_the_list_follows_every_key(page, built_site, site_url):
+def test_after_a_quick_search_the_list_follows_the_keys(page, built_site, site_url):
     """Searches of 43 partners take milliseconds: no reason to wait for the visitor to pause."""
     open_directory(page, site_url)
     events: list[str] = []
@@ -479,7 +479,10 @@ def test_after_a_quick_search_the_list_follows_every_key(page, built_site, site_
     events.clear()
     page.locator("#q").press_sequentially("king", delay=30)  # quicker than the pause
     wait_for_count(page, "\u201cbanking\u201d")
-    assert {"search bank", "search banki"} <= set(events), events
+    # Waiting for the pause would search "banking" alone. Each search's own time decides the
+    # next key's wait, and one slowed by the machine makes the next key wait, so at least one
+    # of the words typed on the way is asked, not every one.
+    assert {"search bank", "search banki", "search bankin"} & set(events), events
     assert set(shown_slugs(page)) >= partners_with(built_site, "banking")
 
 
