@@ -397,21 +397,15 @@ def _check_changed(paths: Paths, as_of: dt.date, base_url: str | None, snap: dic
 
 def _render_changed(paths: Paths, made: list, rules, as_of: dt.date, site) -> dict | None:
     """slug -> (page, card, partners.json entry, partners.csv row) of each changed listed partner."""
-    import hashlib
-
     from .pages import Directory, partner_view
-    from .render import _Renderer, static_files
+    from .render import partner_pieces
 
     listed = [(partner, granted) for _, partner, granted, _ in made if not granted.removed]
     if not listed:
         return {}
     d = Directory(rules, as_of, {p.slug: p for p, _ in listed}, {p.slug: a for p, a in listed},
                   {p.slug: partner_view(p, a, rules) for p, a in listed}, [p.slug for p, _ in listed], {}, {})
-    static = static_files(paths.static)  # fingerprinted as `render.render_site` does
-    fingerprints = {path: hashlib.sha256(data).hexdigest()[:10] for path, data in static.items()}
-    renderer = _Renderer(d, paths.templates, site, fingerprints, False)
-    renderer.keep_pages = True
-    files, extra = renderer.partners(d.order)
+    files, extra = partner_pieces(d, paths.templates, paths.static, site)
     return {slug: (html, *extra[slug][:3]) for (_, html), slug in zip(files, d.order, strict=True)}
 
 

@@ -136,6 +136,19 @@ def static_files(static: Path) -> dict[str, bytes]:
     return files
 
 
+def fingerprinted(files: dict[str, bytes]) -> dict[str, str]:
+    """Each static file's version for its URL (`?v=`), so browsers fetch it again when it changes."""
+    return {path: hashlib.sha256(data).hexdigest()[:10] for path, data in files.items()}
+
+
+def partner_pieces(d: Directory, templates: Path, static: Path, site: Site) -> tuple[list, dict]:
+    """The pages, cards, partners.json entries and partners.csv rows of `d`'s partners alone, as
+    a rebuild that keeps every listing (`pipeline`'s quick rebuild) needs them."""
+    renderer = _Renderer(d, templates, site, fingerprinted(static_files(static)), False)
+    renderer.keep_pages = True
+    return renderer.partners(d.order)
+
+
 def render_site(d: Directory, templates: Path, static: Path, content: Path, site: Site,
                 search: bool = False, processes: int | None = None,
                 reuse: dict[str, tuple] | None = None,
@@ -165,7 +178,7 @@ def render_site(d: Directory, templates: Path, static: Path, content: Path, site
     brought up to date with this build's pages.
     """
     files = static_files(static)
-    fingerprints = {path: hashlib.sha256(data).hexdigest()[:10] for path, data in files.items()}
+    fingerprints = fingerprinted(files)
     reuse = reuse or {}
     count = parallel.workers(processes) if len(d.order) >= parallel.MIN_PARTNERS else 1
     try:
