@@ -245,6 +245,8 @@ class Memo:
     stored: dict[str, object] = field(default_factory=dict)  # content key -> checked entry as stored
     encoded: dict[str, tuple] = field(default_factory=dict)  # slug -> (partner, award, plain forms)
     links: dict[str, str] = field(default_factory=dict)  # site path -> hash: stored pages to link
+    # slug -> (partner, award, recommend.summary): made with the cache entry, for Directory.summaries
+    summaries: dict[str, tuple] = field(default_factory=dict)
 
     def start(self, state: InputState, as_of: dt.date, base_url: str | None, search: bool) -> None:
         """Drop whatever the changed shared inputs make stale."""
@@ -258,6 +260,7 @@ class Memo:
             self.content_keys.clear()
             self.slug_keys.clear()
             self.stored.clear()
+            self.summaries.clear()
         if render_key != self.render_key:
             self.pages.clear()
             self.listing = None
@@ -388,8 +391,8 @@ def _from_disk(store, files: list[Path], state: InputState, memo: Memo, partners
             entry = entries.get(key) if key is not None else None
             try:
                 blob, listed, head = entry  # type: ignore[misc]
-                slug, source, award_data, view_data = marshal.loads(head)
-                partner = StoredPartner(slug, source, blob, decode_partner)
+                slug, source, award_data, view_data, shallow, summary = marshal.loads(head)
+                partner = StoredPartner(slug, source, blob, decode_partner, shallow)
                 award = decode_award(award_data)
                 view = decode_view(view_data) if view_data is not None else None
             except Exception:  # not stored, or stored in a shape this code cannot read: check it
@@ -402,6 +405,8 @@ def _from_disk(store, files: list[Path], state: InputState, memo: Memo, partners
             memo.encoded[partner.slug] = (partner, award, entry)
             if view is not None:
                 memo.views[partner.slug] = (partner, award, view)
+            if summary is not None:
+                memo.summaries[partner.slug] = (partner, award, summary)
             meta = state.records.get(name)
             if meta is not None and name not in state.racy:
                 kept[name] = (meta, partner)
@@ -412,25 +417,40 @@ def _from_disk(store, files: list[Path], state: InputState, memo: Memo, partners
 
 class StoredPartner:
     """A checked partner read back from the record cache, decoded only when something needs
-    more of it than its slug and file (`StoredPartner.__getattr__`).
+    more of it than its slug, file and listed fields (`StoredPartner.__getattr__`).
 
     Decoding 10,000 partners with their certifications and projects took most of a second; a
     build whose listings are unchanged (CI with a restored cache and no site, an edited
     description) needs no more of an unchanged partner than its slug, file, award, card and
-    stored page. Anything else asked of it (a field, a pydantic method) is answered by the
-    decoded partner, so it reads like one; only `isinstance` tells them apart.
+    stored page, and a build whose listings changed needs only the fields listings show (its
+    name, places, programs, ...: `SHALLOW`), which are kept apart and decoded one by one.
+    Anything else asked of it (its evidence, a pydantic method) is answered by the decoded
+    partner, so it reads like one; only `isinstance` tells them apart.
     """
 
-    __slots__ = ("slug", "source", "_blob", "_decode", "_partner")
+    __slots__ = ("slug", "source", "_blob", "_decode", "_partner", "_shallow", "_fields")
 
-    def __init__(self, slug: str, source: str, blob: bytes, decode) -> None:
+    def __init__(self, slug: str, source: str, blob: bytes, decode, shallow: list | None = None) -> None:
         self.slug = slug
         self.source = source
         self._blob = blob
         self._decode = decode
         self._partner = None
+        self._shallow = shallow  # the SHALLOW fields' plain values, in order
+        self._fields: dict | None = None  # those decoded so far
 
     def __getattr__(self, name: str):
+        if self._partner is None and self._shallow is not None:
+            plan = _shallow_plan()
+            at = plan.get(name)
+            if at is not None:
+                fields = self._fields
+                if fields is None:
+                    fields = self._fields = {}
+                elif name in fields:
+                    return fields[name]
+                value = fields[name] = at[1](self._shallow[at[0]])
+                return value
         return getattr(self._decoded(), name)
 
     def _decoded(self):
@@ -438,10 +458,38 @@ class StoredPartner:
         if partner is None:
             partner = self._partner = self._decode(marshal.loads(self._blob))
             self._blob = b""
+            self._shallow = self._fields = None
         return partner
 
     def __repr__(self) -> str:
         return f"StoredPartner({self.slug!r})"
+
+
+# Fields a listing may read of every partner (cards, facets, place pages, directory.json, the
+# review report); the others are the description and the evidence, which only the partner's
+# own page, its open data and its recommendation summary read (and those are stored made).
+_HEAVY = ("description", "certifications", "projects", "subscription_sales")
+_SHALLOW_PLAN: dict[str, tuple[int, object]] = {}
+
+
+def _shallow_plan() -> dict[str, tuple[int, object]]:
+    """Field name -> (its place among the shallow values, how to decode it)."""
+    if not _SHALLOW_PLAN:
+        from .plain_data import field_decoders
+        from .validate import Partner as PartnerType
+
+        decoders = field_decoders(PartnerType)
+        names = [n for n in PartnerType.model_fields if n not in _HEAVY]
+        _SHALLOW_PLAN.update((n, (i, decoders[n])) for i, n in enumerate(names))
+    return _SHALLOW_PLAN
+
+
+def _shallow_values(partner_data: tuple) -> list:
+    """The plain values of the shallow fields, from a partner's `plain_data` form."""
+    from .validate import Partner as PartnerType
+
+    values = partner_data[0]
+    return [v for n, v in zip(PartnerType.model_fields, values, strict=True) if n not in _HEAVY]
 
 
 def _materialise(partners: list, memo: Memo) -> None:
@@ -458,7 +506,7 @@ def _materialise(partners: list, memo: Memo) -> None:
         if len(stored) > 1000:
             gc.freeze()  # millions of objects that live as long as the build: never scan them
     partners[:] = [real.get(id(p), p) for p in partners]
-    for kept in (memo.awards, memo.listed, memo.encoded, memo.views, memo.pages):
+    for kept in (memo.awards, memo.listed, memo.encoded, memo.views, memo.pages, memo.summaries):
         for slug, entry in kept.items():
             if id(entry[0]) in real:
                 kept[slug] = (real[id(entry[0])], *entry[1:])
@@ -511,11 +559,13 @@ def _read_keys(names: list[str]) -> list[str | None]:
     return [key for made in parallel.fork_map(job, parallel.chunks(names, count * 4), count) for key in made]
 
 
-def encode_new(partners: list[Partner], awards: dict[str, Award], rules: Rules, memo: Memo) -> None:
+def encode_new(partners: list[Partner], awards: dict[str, Award], rules: Rules, as_of: dt.date,
+               memo: Memo) -> None:
     """The cache entry (and listing digest) of every partner not read from the cache or seen by
     an earlier build of this process, made by forked workers when there are many: a cold build
     of 10,000 partners would otherwise spend seconds here on one core. Each entry is one
-    marshal blob, far smaller in memory than the tuples it holds."""
+    marshal blob, far smaller in memory than the tuples it holds. The recommendation summaries
+    made with them go to `memo.summaries` (the render stage needs them too)."""
     from . import parallel
     from .record_cache import no_gc
 
@@ -532,7 +582,11 @@ def encode_new(partners: list[Partner], awards: dict[str, Award], rules: Rules, 
         return hit[2] if hit is not None and hit[0] is p and hit[1] is awards[p.slug] else None
 
     def job(span: tuple[int, int]) -> bytes:  # workers get positions, not pickled partners
-        return marshal.dumps([_entry(p, awards[p.slug], rules, view(p)) for p in todo[span[0]:span[1]]])
+        made = []
+        for p in todo[span[0]:span[1]]:
+            summary = _summary(p, awards[p.slug], rules, as_of)
+            made.append((_entry(p, awards[p.slug], rules, as_of, view(p), summary), summary))
+        return marshal.dumps(made)
 
     count = parallel.workers() if len(todo) >= parallel.MIN_PARTNERS else 1
     spans, start = [], 0
@@ -541,22 +595,36 @@ def encode_new(partners: list[Partner], awards: dict[str, Award], rules: Rules, 
         start += len(chunk)
     with no_gc():
         for (first, end), made in zip(spans, parallel.fork_map(job, spans, count), strict=True):
-            for p, entry in zip(todo[first:end], marshal.loads(made), strict=True):
-                memo.encoded[p.slug] = (p, awards[p.slug], entry)
+            for p, (entry, summary) in zip(todo[first:end], marshal.loads(made), strict=True):
+                award = awards[p.slug]
+                memo.encoded[p.slug] = (p, award, entry)
+                if summary is not None:
+                    memo.summaries[p.slug] = (p, award, summary)
 
 
-def _entry(partner: Partner, award: Award, rules: Rules, view: object = None) -> tuple[bytes, str, bytes]:
+def _entry(partner: Partner, award: Award, rules: Rules, as_of: dt.date, view: object = None,
+           summary: dict | None = None) -> tuple[bytes, str, bytes]:
     """What the cache keeps of a checked record: the partner in `plain_data` form as one marshal
-    blob, the digest of what listings show of it, and its slug, file, award and card's view as
-    another (`StoredPartner`: most builds never need the rest). `view` is the card's view when
-    it is already made."""
+    blob, the digest of what listings show of it, and as another its slug, file, award, card's
+    view, the fields listings read (`StoredPartner`: most builds never need the rest) and its
+    recommendation summary (listed partners only). `view` and `summary` are passed when made."""
     from .pages import PartnerView, partner_view
     from .plain_data import codec
 
     partner_data, award_data, listed = _encode(partner, award)
     view = None if award.removed else codec(PartnerView)[0](view or partner_view(partner, award, rules))
+    if summary is None:
+        summary = _summary(partner, award, rules, as_of)
     return (marshal.dumps(partner_data), listed,
-            marshal.dumps((partner.slug, partner.source, award_data, view)))
+            marshal.dumps((partner.slug, partner.source, award_data, view, _shallow_values(partner_data),
+                           summary)))
+
+
+def _summary(partner: Partner, award: Award, rules: Rules, as_of: dt.date) -> dict | None:
+    """The partner's recommendation summary (`recommend.summary`), None if it is not listed."""
+    from .recommend import summary
+
+    return None if award.removed else summary(partner, award, rules, as_of)
 
 
 def _encode(partner: Partner, award: Award) -> tuple:
@@ -936,13 +1004,25 @@ def directory_reusing(partners: list[Partner], awards: dict[str, Award], rules: 
             for slug, partner in listed.items():
                 memo.views[slug] = (partner, awards[slug], d.views[slug])
             memo.directory = (key, d)
+            _add_summaries(d, memo)
             return d
-    _materialise(partners, memo)  # every listing is made again: they read every partner
+    # Every listing is made again. They read only the listed fields of unchanged partners read
+    # from the cache, which a `StoredPartner` answers without decoding the rest.
     last = memo.directory[1] if memo.directory is not None and not isinstance(memo.directory[1], tuple) \
         else None
     d = directory(partners, awards, rules, as_of, known=memo.views, last=last)
     memo.directory = (key, d)
+    _add_summaries(d, memo)
     return d
+
+
+def _add_summaries(d, memo: Memo) -> None:
+    """The recommendation summaries made with the cache entries, for `recommend.recommend_data`
+    to reuse (`Directory.summaries`: it takes one only for the same partner and award objects)."""
+    summaries = d.summaries
+    for slug, made in memo.summaries.items():
+        if slug not in summaries and slug in d.partners:
+            summaries[slug] = made
 
 
 def _stored_directory(partners: list[Partner], awards: dict[str, Award], rules: Rules, as_of: dt.date,

@@ -146,7 +146,7 @@ def _build_site(paths: Paths, as_of: dt.date, base_url: str | None, search: bool
 
     with clock("award", len(checked.partners)):
         awards = cache.award_reusing(checked.partners, rules, as_of, memo)
-        cache.encode_new(checked.partners, awards, rules, memo)
+        cache.encode_new(checked.partners, awards, rules, as_of, memo)
         listing_key = cache.listing_key(checked.partners, awards, memo)
         cache.load_listing(memo)  # the last build's directory, if its listing key is this one
         d = cache.directory_reusing(checked.partners, awards, rules, as_of, memo, listing_key)
@@ -387,7 +387,7 @@ def _check_changed(paths: Paths, as_of: dt.date, base_url: str | None, snap: dic
         if partner.slug != slug:
             return None
         granted = award(partner, rules, as_of)
-        entry = cache._entry(partner, granted, rules)
+        entry = cache._entry(partner, granted, rules, as_of)
         _, listed, _, removed = snap["partners"][slug]
         if entry[1] != listed or bool(granted.removed) != removed:
             return None  # what listing pages show changed: the ordinary rebuild

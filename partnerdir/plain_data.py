@@ -150,3 +150,9 @@ def _dataclass_codec(cls: type) -> Codec:
 def codec(cls: type) -> Codec:
     """(encode, decode) for a pydantic model or dataclass: object <-> marshal-able tuples."""
     return _codec(cls)
+
+
+def field_decoders(cls: type[BaseModel]) -> dict[str, Callable[[Any], Any]]:
+    """Each field's own decoder, for a reader that decodes a model's fields one by one
+    (`cache.StoredPartner`) from the values `codec(cls)` encodes."""
+    return {name: _codec(info.annotation)[1] for name, info in cls.model_fields.items()}

@@ -450,9 +450,10 @@ def test_a_quick_rebuild_that_fails_before_writing_leaves_it_to_the_ordinary_reb
 
 
 def test_a_site_made_from_the_cache_decodes_no_partner_it_does_not_show_anew(project):
-    """With a restored cache and no site, every page, card and entry comes from the cache: only
-    the partner the January review removed is read in full (its review line names its joining
-    date); the others stay as they were stored until something asks for more than their slug."""
+    """With a restored cache and no site, every page, card and entry comes from the cache: no
+    partner is decoded whole (the review line of the partner the January review removed names
+    its joining date, one of the fields kept apart); they stay as they were stored until
+    something asks for their description or evidence."""
     out = project / "site"
     paths = paths_for(project, out)
     first = new_process_build(paths)
@@ -461,7 +462,7 @@ def test_a_site_made_from_the_cache_decodes_no_partner_it_does_not_show_anew(pro
     assert again.review == first.review and len(again.review) == 1
     stored = [partner for _, partner in cache.memo_for(out).records.values()]
     assert stored and all(isinstance(p, cache.StoredPartner) for p in stored)
-    assert sorted(p.slug for p in stored if p._partner is not None) == ["omega-removed"]
+    assert [p.slug for p in stored if p._partner is not None] == []
     zeta = next(p for p in stored if p.slug == "zeta")
     assert zeta.name == "Zeta Data" and zeta.model_dump()["name"] == "Zeta Data"  # reads like a partner
     same_as_cold(project, out, "from the cache")
@@ -485,3 +486,34 @@ def test_pages_that_cannot_be_linked_from_the_cache_are_written(project, monkeyp
     assert tree(out) == expected and result.written == result.files
     page = out / "partners" / "zeta" / "index.html"
     assert page.stat().st_nlink == 1
+
+
+def test_edits_to_listed_data_in_new_processes_match_builds_from_nothing(project):
+    """Edits that change what listing pages show (a country served added and removed, the status
+    level earned, the name, a partner removed at the January review and back), each built by a
+    new process from the last one's output and cache: the same site as a build from nothing,
+    with every other partner's listed fields, card and recommendation summary taken from the
+    cache, none of them decoded whole."""
+    out = project / "site"
+    paths = paths_for(project, out)
+    new_process_build(paths)
+    zeta = {"name": "Zeta Data", "body": "*Zeta* text."}
+    edits = [
+        ("a country served added (a new country page)", {"countries_served": ["DE", "IS"]}),
+        ("the country removed again", {"countries_served": ["DE"]}),
+        ("the status level earned", {"certifications": certifications(3)}),
+        ("the name changed (its place in every list)", {"name": "Aardvark Data", "certifications": []}),
+        ("removed at the review", {"joined": dt.date(2023, 1, 1)}),
+        ("back on the site", {"joined": dt.date(2026, 2, 1), "regions_served": ["emea"]}),
+    ]
+    for step, (name, fields) in enumerate(edits, start=1):
+        zeta.update(fields)
+        write_records(project / "content", {"zeta": record(**zeta)})
+        settle(project / "content", offset=step)
+        result = new_process_build(paths)
+        assert 0 < result.written < result.files, name
+        stored = [p for _, p in cache.memo_for(out).records.values() if isinstance(p, cache.StoredPartner)]
+        assert len(stored) == len(SMALL), name  # every partner but the edited one from the cache
+        assert [p.slug for p in stored if p._partner is not None] == [], name
+        assert any("zeta" in line for line in result.review) == (name == "removed at the review"), name
+        same_as_cold(project, out, f"listed-{step}")
