@@ -942,6 +942,36 @@ def save_listing(memo: Memo) -> None:
     store.save_listing((key, pages, {path: digest for path, (digest, _) in listing.files.items()}, made))
 
 
+COMPILED = "templates.bin"
+
+
+def load_compiled(store) -> None:
+    """The templates an earlier process compiled under these keys (`render.compiled_templates`),
+    unless this process has compiled some already."""
+    from .record_cache import read
+    from .render import compiled_templates
+
+    compiled = compiled_templates()
+    if store is None or compiled:
+        return
+    data = read(store.render_folder / COMPILED, store.render_key)
+    if isinstance(data, dict) and all(isinstance(k, str) and isinstance(v, bytes) for k, v in data.items()):
+        compiled.update(data)
+        store.compiled_seen = dict(data)
+
+
+def save_compiled(store) -> None:
+    """Keep the compiled templates on disk when this process compiled any new."""
+    from .record_cache import write
+    from .render import compiled_templates
+
+    compiled = compiled_templates()
+    if store is None or not compiled or compiled == store.compiled_seen:
+        return
+    if write(store.render_folder / COMPILED, store.render_key, compiled):
+        store.compiled_seen = dict(compiled)
+
+
 KEPT_PAGES = "kept-pages.bin"
 
 

@@ -157,6 +157,7 @@ def _build_site(paths: Paths, as_of: dt.date, base_url: str | None, search: bool
     with clock("cache"):
         cache.save_checked(memo, checked.partners, awards, state)
         cache.pages_from_disk(checked.partners, memo, previous)
+        cache.load_compiled(memo.store)
     reused = cache.pages_to_reuse(checked.partners, memo)
     rendered: dict[str, tuple[bytes, str, str, str]] = {}
     listing = restore = None
@@ -242,6 +243,7 @@ def _build_site(paths: Paths, as_of: dt.date, base_url: str | None, search: bool
         cache.save_rendered(d.order, memo, out, hashes)
         cache.save_listing(memo)
         cache.save_kept_pages(memo)
+        cache.save_compiled(memo.store)
         build = None
         if not search and not in_place:  # what a new process needs to rebuild an edit quickly
             from . import snapshot
@@ -288,6 +290,7 @@ def _quick_build(paths: Paths, out: Path, as_of: dt.date, base_url: str | None, 
             return False
         partners, rules, site = made
         with clock("render"):
+            cache.load_compiled(store)
             pages = _render_changed(paths, partners, rules, as_of, site) if partners else {}
             json_new, csv_new = {}, {}
             index = {slug: i for i, slug in enumerate(snap["order"])} if pages else {}
@@ -443,6 +446,7 @@ def _remember_quick(store, out: Path, snap: dict, state, plan, made: list, pages
         store.checked.update(checked, dropped)
         store.rendered.update(rendered, dropped)
         store.save_stats()
+        cache.save_compiled(store)
         return snapshot.update(store, out, snap, records, partners, json_pieces, csv_pieces)
     except Exception:  # a cache that cannot be brought up to date only makes the next build slower
         return None

@@ -19,6 +19,8 @@ folder. Under .cache/records/:
   one is trusted without being read;
 * `p-<render key>/site-<output>.bin`: what the last build into an output folder made
   (`snapshot`), for a new process's quick rebuild of an edit.
+* `p-<render key>/templates.bin`: the templates as Jinja compiled them, so a new process
+  does not compile them again (Jinja checks each against its source before using it).
 
 Entries are spread over 256 shards by key, so an edit rewrites two small files, not the whole
 cache. Every file starts with a hash of the rest and is written to a temporary name and renamed
@@ -238,6 +240,7 @@ class Store:
         self.files: dict[str, tuple] | None = None  # path -> (metadata, content key), as on disk
         self.pages = self.render_folder / "pages"
         self.listing_seen: object = None
+        self.compiled_seen: dict[str, bytes] | None = None  # templates.bin as last read or written
         self.kept_pages: set[str] | None = None  # what `keep_pages` left in `pages`, once known
         self.stats: dict[str, tuple[int, int]] | None = None  # page hash -> (size, mtime) when kept
         self.stats_changed = False

@@ -83,6 +83,13 @@ class _CompiledTemplates(BytecodeCache):
 _COMPILED = _CompiledTemplates()
 
 
+def compiled_templates() -> dict[str, bytes]:
+    """The templates compiled in this process (Jinja's bucket key -> bytecode, which Jinja checks
+    against the template's source and its own version before using it), for the build cache to
+    keep between processes: compiling them took a fifth of a second of every new `build`."""
+    return _COMPILED.compiled
+
+
 class _Environment(Environment):
     """Jinja2 with a faster `{{ d.key }}` for the plain dicts page contexts are made of.
 

@@ -517,3 +517,29 @@ def test_edits_to_listed_data_in_new_processes_match_builds_from_nothing(project
         assert [p.slug for p in stored if p._partner is not None] == [], name
         assert any("zeta" in line for line in result.review) == (name == "removed at the review"), name
         same_as_cold(project, out, f"listed-{step}")
+
+
+def test_a_new_process_takes_the_compiled_templates_from_the_cache(project, monkeypatch):
+    """Jinja compiles the templates once per project and settings, not once per `build`."""
+    import jinja2
+
+    from partnerdir import render
+
+    out = project / "site"
+    paths = paths_for(project, out)
+    new_process_build(paths)
+    render.compiled_templates().clear()  # as in a new process
+    compiled: list[str] = []
+    original = jinja2.Environment.compile
+
+    def counting(self, source, name=None, filename=None, raw=False, defer_init=False):
+        compiled.append(name)
+        return original(self, source, name, filename, raw, defer_init)
+
+    monkeypatch.setattr(jinja2.Environment, "compile", counting)
+    write_records(project / "content", {"zeta": record("Zeta Data", countries_served=["DE", "IS"],
+                                                       body="*Zeta* text.")})
+    settle(project / "content", offset=5)
+    new_process_build(paths)
+    assert compiled == []
+    same_as_cold(project, out, "compiled templates")
