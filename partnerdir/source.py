@@ -282,9 +282,8 @@ _FLOW_SEQ = re.compile(r"\[[^\[\]{}]*\]")
 # A {mapping} split into separators, keys and values, each value a [list] or a token whose
 # own syntax is checked when it is first seen.
 # A key only where a word starts: tried inside every long word, it would take quadratic time.
-_FLOW_PAIR = re.compile(
-    r"(?<![A-Za-z0-9_])(" + _KEY + r"): +(\[[^\[\]{}]*\]|[^,\[\]{} ]+(?: +[^,\[\]{} ]+)*)"
-)
+_FLOW_VALUE = r"\[[^\[\]{}]*\]|[^,\[\]{} ]+(?: +[^,\[\]{} ]+)*"
+_FLOW_PAIR = re.compile(r"(?<![A-Za-z0-9_])(" + _KEY + r"): +(" + _FLOW_VALUE + ")")
 _SEPARATORS = ["{}"] + ["|".join(["{"] + [","] * (n - 1) + ["}"]) for n in range(1, 100)]
 _TEXT_KEYS: set[str] = set()  # keys known to be read as text
 
@@ -370,6 +369,47 @@ def _line_value(text: str):
     return _BLOCK_VALUES[text]
 
 
+class _Shape:
+    """The keys of a list's first {mapping} item, in order, and a pattern that reads an item
+    written with the same keys in the same order, "{key: value, key: value}", in one match.
+
+    A list of certifications or projects is tens of such items; `_line_value` takes each apart
+    with a search for keys, then checks what is around them, which took half the time to read
+    a record. What the pattern matches `_line_value` reads as the same keys with the same values
+    (each value the same token, checked and made by `_FLOW_VALUES` alike); an item it does not
+    match goes to `_line_value`.
+    """
+
+    __slots__ = ("keys", "pattern")
+
+    def __init__(self, keys: tuple[str, ...]):
+        self.keys = keys
+        self.pattern = re.compile(
+            r"\{" + ", ".join(re.escape(key) + ": +(" + _FLOW_VALUE + ")" for key in keys) + r"\}")
+
+
+_SHAPES: dict[tuple[str, ...], _Shape] = {}
+
+
+def _shape(item) -> _Shape | None:
+    if item.__class__ is not dict or not item:
+        return None
+    keys = tuple(item)  # text keys, distinct: `_line_value` made the mapping
+    shape = _SHAPES.get(keys)
+    if shape is None and len(_SHAPES) < 1000:
+        shape = _SHAPES[keys] = _Shape(keys)
+    return shape
+
+
+def _item_value(text: str, shape: _Shape | None):
+    """A list item's value: read with the shape of the list's first item if it matches."""
+    if shape is not None:
+        found = shape.pattern.fullmatch(text)
+        if found is not None:
+            return dict(zip(shape.keys, map(_FLOW_VALUES.__getitem__, found.groups()), strict=True))
+    return _line_value(text)
+
+
 def _read_plain(text: str) -> dict:
     """The record's fields if its text is in the plain subset; raises _NotPlain otherwise."""
     # isprintable() refuses tabs, carriage returns, U+0085, U+2028, U+2029 and the byte order
@@ -405,15 +445,17 @@ def _read_plain(text: str) -> dict:
         if not rest:  # a list of one-line items, or nothing
             items: list | None = None
             dash = ""  # the first item's indentation and "- "; every item has the same
+            shape = None
             while i < count:
                 line = lines[i]
                 if dash and line.startswith(dash):
-                    items.append(_line_value(line[len(dash):].strip(" ")))  # type: ignore[union-attr]
+                    items.append(_item_value(line[len(dash):].strip(" "), shape))  # type: ignore[union-attr]
                 else:
                     body = line.lstrip(" ")
                     if not dash and body[:2] == "- ":
                         dash = line[:len(line) - len(body) + 2]
                         items = [_line_value(body[2:].strip(" "))]
+                        shape = _shape(items[0])
                     elif body and body[0] != "#":
                         break
                 i += 1

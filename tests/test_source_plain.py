@@ -236,7 +236,11 @@ def test_the_edge_cases_do_use_the_plain_path_where_they_should():
     assert _read_plain("a: |\n  x\n\n  y\n\n") == {"a": "x\n\ny\n"}
     assert _read_plain("a:\n- x\nb:\n  - {c: d}\n") == {"a": ["x"], "b": [{"c": "d"}]}
     assert _read_plain("a: x:y\n") == {"a": "x:y"}
-    for text in ("a: 2024-02-30\n", "a: {b: c, b: d}\n", "a: x # c\n", "a: 1\na: 2\n", "a: 1"):
+    # Items after the first with its keys are read with its shape; others as the first was.
+    assert _read_plain("a:\n- {b: c, d: [e]}\n- {b: 1, d: []}\n- {d: x, b: y}\n- {b: z}\n") == {
+        "a": [{"b": "c", "d": ["e"]}, {"b": 1, "d": []}, {"d": "x", "b": "y"}, {"b": "z"}]}
+    for text in ("a: 2024-02-30\n", "a: {b: c, b: d}\n", "a: x # c\n", "a: 1\na: 2\n", "a: 1",
+                 "a:\n- {b: c}\n- {b: 2024-02-30}\n", "a:\n- {b: c, d: e}\n- {b: c, d: e # f}\n"):
         with pytest.raises(_NotPlain):
             _read_plain(text)
 
@@ -345,3 +349,21 @@ _CORNERS = [
 @pytest.mark.parametrize("text", _CORNERS)
 def test_yaml_corners_read_the_same_or_step_aside(text):
     reads_alike_or_steps_aside(text)
+
+
+_ITEM_KEYS = st.lists(st.sampled_from(["a", "b", "c", "true", "x:y"]), min_size=1, max_size=3, unique=True)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(data=st.data())
+def test_list_items_written_like_the_first_read_the_same_or_step_aside(data):
+    """A list of {mapping} items, most with the first item's keys (read with its shape after the
+    first), some with others, with YAML's indicators in their values and odd spacing."""
+    keys = data.draw(_ITEM_KEYS)
+    items = []
+    for _ in range(data.draw(st.integers(2, 4))):
+        these = keys if data.draw(st.integers(0, 3)) else data.draw(_ITEM_KEYS)
+        pairs = [f"{k}{data.draw(st.sampled_from([': ', ': ', ':  ', ':']))}{data.draw(_SCALAR | _SEQ)}"
+                 for k in these]
+        items.append("- {" + data.draw(st.sampled_from([", ", ", ", ",", " , "])).join(pairs) + "}")
+    reads_alike_or_steps_aside("x:\n" + "\n".join(items) + "\n")
