@@ -16,6 +16,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 
+from markupsafe import Markup
+
 from .award import Award, describe, evidence, quantity
 from .facets import (
     FACET_BY_KEY,
@@ -275,15 +277,65 @@ def partner_path(slug: str) -> str:
     return f"partners/{slug}/index.html"
 
 
-def partner_page(d: Directory, slug: str) -> Page:
-    """One partner's page: it depends on that partner alone, so builds render them in parallel."""
+def partner_page(d: Directory, slug: str, root: str) -> Page:
+    """One partner's page: it depends on that partner alone, so builds render them in parallel.
+    `root` is the site's root path, which its links start with."""
     partner = d.partners[slug]
-    context = partner_context(partner, d.awards[slug], d.views[slug], d.rules, d.as_of)
+    context = partner_context(partner, d.awards[slug], d.views[slug], d.rules, d.as_of, root)
     return Page(partner_path(slug), "partner.html", context, partner.name, context["summary"])
 
 
+class _Links(dict):
+    """Key -> `<a href="{root}{folder}/{path}/">{name}</a>`, each made once for a build.
+
+    A partner page links each region, country, expertise, industry and language it names; made
+    by the template, those links were a third of its expressions (each an escape and a yield),
+    and they are the same on every page that names the same place or topic.
+    """
+
+    def __init__(self, prefix: str, path: Callable[[str], str], name: Callable[[str], str]) -> None:
+        super().__init__()
+        self.prefix = prefix
+        self.path = path
+        self.name = name
+
+    def __missing__(self, key: str) -> Markup:
+        link = self[key] = Markup('<a href="{}{}/">{}</a>').format(self.prefix, self.path(key), self.name(key))
+        return link
+
+
+_LINKS: dict[tuple[int, str], tuple[Rules, dict[str, _Links]]] = {}
+
+
+def _links(rules: Rules, root: str) -> dict[str, _Links]:
+    """The link tables of one set of rules under one root path (see `_Links`)."""
+    kept = _LINKS.get((id(rules), root))
+    if kept is not None and kept[0] is rules:
+        return kept[1]
+
+    def names(items: dict) -> Callable[[str], str]:
+        return lambda key: items[key].name
+
+    tables = {
+        "regions": _Links(root + "regions/", str, names(rules.region_by_id)),
+        "countries": _Links(root + "countries/", str.lower, country_name),
+        "expertise": _Links(root + "expertise/", str, names(rules.expertise_by_id)),
+        "industries": _Links(root + "industries/", str, names(rules.industry_by_id)),
+        "languages": _Links(root + "languages/", str.lower, language_name),
+    }
+    if len(_LINKS) > 16:
+        _LINKS.clear()
+    _LINKS[(id(rules), root)] = (rules, tables)
+    return tables
+
+
+def _link_list(links: _Links, keys: list[str], known: dict | None = None) -> Markup:
+    """The links of `keys` (those in `known`, if given), comma-separated."""
+    return Markup(", ".join([links[k] for k in keys if known is None or k in known]))
+
+
 def partner_context(partner: Partner, award: Award, view: PartnerView, rules: Rules,
-                    as_of: dt.date) -> dict:
+                    as_of: dt.date, root: str) -> dict:
     programs = rules.program_by_id
     listed = [programs[p] for p in partner.programs if p in programs]
     member = rules.implied_programs(partner.programs)
@@ -294,6 +346,7 @@ def partner_context(partner: Partner, award: Award, view: PartnerView, rules: Ru
         via = [programs[p].name for p in partner.programs if p in programs and pid in programs[p].implies]
         implied.append({"program": programs[pid], "via": via})
     explained = describe(award, rules)
+    links = _links(rules, root)
     return {
         "partner": partner,
         "view": view,
@@ -305,12 +358,12 @@ def partner_context(partner: Partner, award: Award, view: PartnerView, rules: Ru
         "description_html": render_markdown(partner.description),
         "programs": listed,
         "implied": implied,
-        "regions_served": [rules.region_by_id[r] for r in partner.regions_served if r in rules.region_by_id],
-        # (folder of the country's page, name): the template does no lookups or filters per row.
-        "countries_served": [(c.lower(), country_name(c)) for c in partner.countries_served],
-        "expertise": [rules.expertise_by_id[e] for e in partner.expertise if e in rules.expertise_by_id],
-        "industries": [rules.industry_by_id[i] for i in partner.industries if i in rules.industry_by_id],
-        "languages": [(c.lower(), language_name(c)) for c in partner.languages],
+        # Links to the pages of the places and topics named, comma-separated (see `_Links`).
+        "regions_served": _link_list(links["regions"], partner.regions_served, rules.region_by_id),
+        "countries_served": _link_list(links["countries"], partner.countries_served),
+        "expertise": _link_list(links["expertise"], partner.expertise, rules.expertise_by_id),
+        "industries": _link_list(links["industries"], partner.industries, rules.industry_by_id),
+        "languages": _link_list(links["languages"], partner.languages),
         "joined": partner.joined.isoformat(),
         **evidence_summary(partner, rules, as_of),
     }

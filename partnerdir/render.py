@@ -572,7 +572,7 @@ class _Renderer:
         out = []
         extra = {}
         for slug in slugs:
-            page = partner_page(self.d, slug)
+            page = partner_page(self.d, slug, self.site.root)
             html = self.page(page)
             out.append((page.path, html))
             extra[slug] = (str(self.card(self.d.views[slug])),
