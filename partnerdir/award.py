@@ -435,20 +435,30 @@ def review_report(partners: Iterable, awards: dict[str, Award], rules: Rules) ->
     return [r.text(rules) for r in removals(partners, awards)]
 
 
-def evidence(partner, rules: Rules, as_of: dt.date) -> tuple[EvidenceLine, ...]:
-    """Which items of a record count on `as_of`, with a short reason for each, for pages and explain."""
+def evidence_counts(partner, rules: Rules, as_of: dt.date) -> tuple[list[bool], list[bool]]:
+    """Which certifications and which projects of a record count on `as_of` (`evidence` says
+    why each does or does not): certifications issued by then and not expired, successful
+    projects on a supported distribution completed within the window, as `_Evidence` measures."""
     plan = _plan(rules)
-    out: list[EvidenceLine] = []
-    for i, c in enumerate(partner.certifications):
-        if c.issued > as_of:
-            out.append(EvidenceLine("certifications", i, False, f"issued after {as_of.isoformat()}"))
-        elif c.expires < as_of:
-            out.append(EvidenceLine("certifications", i, False, f"expired {c.expires.isoformat()}"))
-        else:
-            out.append(EvidenceLine("certifications", i, True, f"current until {c.expires.isoformat()}"))
     start = add_months(as_of, -plan.months)
-    for i, p in enumerate(partner.projects):
-        if p.outcome != "successful":
+    supported = plan.supported
+    return ([c.issued <= as_of <= c.expires for c in partner.certifications],
+            [p.outcome == "successful" and p.distribution in supported and start <= p.completed <= as_of
+             for p in partner.projects])
+
+
+def project_evidence(partner, indexes: Iterable[int], rules: Rules, as_of: dt.date,
+                     counts: list[bool]) -> list[EvidenceLine]:
+    """The evidence lines of some of a record's projects (`counts` from `evidence_counts`)."""
+    plan = _plan(rules)
+    start = add_months(as_of, -plan.months)
+    out = []
+    for i in indexes:
+        p = partner.projects[i]
+        if counts[i]:
+            last = _leaves_window(p.completed, plan.months) - _ONE_DAY
+            out.append(EvidenceLine("projects", i, True, f"counts until {last.isoformat()}"))
+        elif p.outcome != "successful":
             out.append(EvidenceLine("projects", i, False, f"outcome {p.outcome}"))
         elif p.distribution not in plan.supported:
             dist = rules.distribution_by_id.get(p.distribution)
@@ -456,12 +466,25 @@ def evidence(partner, rules: Rules, as_of: dt.date) -> tuple[EvidenceLine, ...]:
             out.append(EvidenceLine("projects", i, False, f"{name} is not a supported distribution"))
         elif p.completed > as_of:
             out.append(EvidenceLine("projects", i, False, f"completed after {as_of.isoformat()}"))
-        elif p.completed < start:
+        else:
             out.append(EvidenceLine("projects", i, False,
                                     f"completed before the {plan.months}-month window ({start.isoformat()})"))
+    return out
+
+
+def evidence(partner, rules: Rules, as_of: dt.date) -> tuple[EvidenceLine, ...]:
+    """Which items of a record count on `as_of`, with a short reason for each, for pages and explain."""
+    plan = _plan(rules)
+    certs, projects = evidence_counts(partner, rules, as_of)
+    out: list[EvidenceLine] = []
+    for i, c in enumerate(partner.certifications):
+        if certs[i]:
+            out.append(EvidenceLine("certifications", i, True, f"current until {c.expires.isoformat()}"))
+        elif c.issued > as_of:
+            out.append(EvidenceLine("certifications", i, False, f"issued after {as_of.isoformat()}"))
         else:
-            last = _leaves_window(p.completed, plan.months) - _ONE_DAY
-            out.append(EvidenceLine("projects", i, True, f"counts until {last.isoformat()}"))
+            out.append(EvidenceLine("certifications", i, False, f"expired {c.expires.isoformat()}"))
+    out += project_evidence(partner, range(len(partner.projects)), rules, as_of, projects)
     first = as_of.year - plan.years + 1
     for i, s in enumerate(partner.subscription_sales):
         if s.year > as_of.year:
