@@ -192,47 +192,37 @@ def directory_json(d: Directory, site: Site) -> bytes:
     Ids repeated on every partner are indexes into the tables at the top; countries and
     languages are short codes already. Partners come in name order; the script sorts by
     status or joining date from there, with the same ties as the pre-rendered pages.
+
+    Each partner's entry is encoded apart and kept with the directory (`Directory.encoded`,
+    which the next build's directory in this process takes over), so a rebuild in `serve`
+    after an edit to listed data encodes only the changed partners' entries: the same bytes as
+    encoding the whole file at once.
     """
     rules = d.rules
-    programs = [p.id for p in rules.programs]
-    regions = [r.id for r in rules.regions]
-    expertise = [e.id for e in rules.expertise]
-    industries = [i.id for i in rules.industries]
-    index = {name: {v: i for i, v in enumerate(ids)} for name, ids in
-             (("p", programs), ("r", regions), ("e", expertise), ("i", industries))}
-
+    index = _indexes(rules)
+    kept = d.encoded.setdefault("directory.json", {})
+    if kept.get("") != index:  # made with other tables
+        kept.clear()
     countries: set[str] = set()
     languages: set[str] = set()
     served_regions: set[str] = set()
     rows = []
+    now: dict[str, object] = {"": index}
     for partner in sorted(d.partners.values(), key=name_key):
-        view = d.views[partner.slug]
+        slug = partner.slug
+        view = d.views[slug]
         member = view.member
-        row = {
-            "s": partner.slug,
-            "n": partner.name,
-            "l": view.level_rank,
-            "j": partner.joined.isoformat(),
-            "i": view.initials,
-            "h": view.hue,
-            "c": partner.headquarters.city,
-            "q": partner.headquarters.country,
-            "p": [index["p"][x] for x in partner.programs if x in index["p"]],
-            "m": [index["p"][x] for x in member["program"]],
-            "r": [index["r"][x] for x in member["region"]],
-            "cs": list(partner.countries_served),
-            "rs": [index["r"][x] for x in partner.regions_served if x in index["r"]],
-            "e": [index["e"][x] for x in partner.expertise if x in index["e"]],
-            "d": [index["i"][x] for x in partner.industries if x in index["i"]],
-            "a": list(partner.languages),
-        }
-        if view.logo:
-            row["g"] = view.logo
-        rows.append(row)
+        known = kept.get(slug)
+        if known is None or known[0] is not partner or known[1] is not view:  # type: ignore[index]
+            known = (partner, view, _compact(_directory_row(partner, view, index)))
+        now[slug] = known
+        rows.append(known[2])  # type: ignore[index]
         countries.update(member["country"])
         countries.add(partner.headquarters.country)
         languages.update(partner.languages)
         served_regions.update(partner.regions_served)
+    kept.clear()
+    kept.update(now)
 
     data = {
         "as_of": d.as_of.isoformat(),
@@ -247,6 +237,41 @@ def directory_json(d: Directory, site: Site) -> bytes:
         "countries": {c: country_name(c) for c in sorted(countries)},
         "languages": {c: language_name(c) for c in sorted(languages)},
         "region_countries": {r.id: list(r.countries) for r in rules.regions if r.id in served_regions},
-        "partners": rows,
     }
-    return (json.dumps(data, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
+    # json.dumps of `data` with "partners": rows last, put together from its pieces (kept:
+    # slug -> (partner, view, its entry), and "" -> the tables' indexes they were made with)
+    head = _compact(data)
+    return (head[:-1] + ',"partners":[' + ",".join(rows) + "]}\n").encode("utf-8")
+
+
+def _indexes(rules) -> dict[str, dict[str, int]]:
+    """Each table's position of an id (programs, regions, expertise, industries)."""
+    return {name: {v: i for i, v in enumerate(ids)} for name, ids in
+            (("p", [p.id for p in rules.programs]), ("r", [r.id for r in rules.regions]),
+             ("e", [e.id for e in rules.expertise]), ("i", [i.id for i in rules.industries]))}
+
+
+def _directory_row(partner, view, index: dict[str, dict[str, int]]) -> dict:
+    """One partner's entry in directory.json."""
+    member = view.member
+    row = {
+        "s": partner.slug,
+        "n": partner.name,
+        "l": view.level_rank,
+        "j": partner.joined.isoformat(),
+        "i": view.initials,
+        "h": view.hue,
+        "c": partner.headquarters.city,
+        "q": partner.headquarters.country,
+        "p": [index["p"][x] for x in partner.programs if x in index["p"]],
+        "m": [index["p"][x] for x in member["program"]],
+        "r": [index["r"][x] for x in member["region"]],
+        "cs": list(partner.countries_served),
+        "rs": [index["r"][x] for x in partner.regions_served if x in index["r"]],
+        "e": [index["e"][x] for x in partner.expertise if x in index["e"]],
+        "d": [index["i"][x] for x in partner.industries if x in index["i"]],
+        "a": list(partner.languages),
+    }
+    if view.logo:
+        row["g"] = view.logo
+    return row

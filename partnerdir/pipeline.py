@@ -18,6 +18,7 @@ import importlib
 import importlib.util
 import os
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Iterator
@@ -77,6 +78,7 @@ def build_site(paths: Paths, as_of: dt.date, base_url: str | None = None, search
     failed build may then leave the folder half updated, and the next build rewrites it.
     The result is the same site a build from nothing makes.
     """
+    wait_persisted()  # (a `serve` rebuild's cache, saved behind it)
     if not (remember and cache.memo_for(out or paths.out).records):
         return _build_site(paths, as_of, base_url, search, out, changed, progress, remember, in_place)
     # A rebuild in a process that keeps its last build (serve): the collector's full passes
@@ -239,7 +241,12 @@ def _build_site(paths: Paths, as_of: dt.date, base_url: str | None, search: bool
     if listings:
         unchanged = {path: (digest, False) for path, (digest, _) in listings[0].files.items()}
         memo.listing = (listing_key, type(listings[0])(listings[0].pages, unchanged))
-    with clock("cache"):
+    result.files = len(files)
+    result.pages = sum(1 for p in files if p.endswith(".html"))
+    result.written = sum(1 for _, written in files.values() if written)
+
+    def persist() -> None:
+        """The cache and the build record on disk, for later builds."""
         cache.save_rendered(d.order, memo, out, hashes)
         cache.save_listing(memo)
         cache.save_kept_pages(memo)
@@ -249,16 +256,46 @@ def _build_site(paths: Paths, as_of: dt.date, base_url: str | None, search: bool
             from . import snapshot
 
             build = snapshot.save(memo, state, d, site, out, hashes)
-    if not remember:  # their pages were not kept: a later build takes them from the disk
-        memo.pages.clear()
-    result.files = len(files)
-    result.pages = sum(1 for p in files if p.endswith(".html"))
-    result.written = sum(1 for _, written in files.values() if written)
-    manifest = hashes
+        if not remember:  # their pages were not kept: a later build takes them from the disk
+            memo.pages.clear()
+        cache.save_last(paths, out, state, {**_summary_data(result), "build": build}, hashes)
+
     progress.done()
     result.ok = True
-    cache.save_last(paths, out, state, {**_summary_data(result), "build": build}, manifest)
+    if in_place:  # serve's preview is right now: the disk is brought up to date behind it
+        _persist_later(out, persist)
+    else:
+        with clock("cache"):
+            persist()
     return result
+
+
+# Each output folder's cache still being saved by a thread (`_persist_later`).
+_PERSISTING: dict[Path, threading.Thread] = {}
+
+
+def _persist_later(out: Path, persist) -> None:
+    """Save the cache and build record after `serve` rebuilt its preview in place, in a thread,
+    so the browser reloads without waiting for it: the next build in this process waits for it
+    (`wait_persisted`), and another process finds no build record (`cache.forget_last` at the
+    start of an in-place build) until it is all saved, and so rebuilds everything, as after a
+    failed save, which only costs time."""
+
+    def run() -> None:
+        try:
+            persist()
+        except Exception:  # the next build finds no build record, and makes everything again
+            traceback.print_exc()
+
+    thread = threading.Thread(target=run, name="save the build's cache")
+    _PERSISTING[out] = thread
+    thread.start()
+
+
+def wait_persisted() -> None:
+    """Wait until every cache a build in this process is saving is saved (`_persist_later`)."""
+    while _PERSISTING:
+        _PERSISTING.popitem()[1].join()
 
 
 def _quick_build(paths: Paths, out: Path, as_of: dt.date, base_url: str | None, state, last: dict,

@@ -443,9 +443,35 @@ def _for_directory(d) -> tuple[Data, dict[str, list[Result]]]:
 
 
 def recommend_json(d) -> bytes:
-    """/recommend.json: what the page's script ranks, compact and byte-identical for the same input."""
+    """/recommend.json: what the page's script ranks, compact and byte-identical for the same input.
+
+    Each partner's summary is encoded apart and kept with the directory by the summary object
+    (`Directory.encoded`, which the next build's directory in this process takes over, as it
+    does the summaries `recommend_data` reuses for unchanged partners): a `serve` rebuild after
+    an edit to listed data encodes one summary, not 10,000, and puts the same bytes together.
+    """
     data, _ = _for_directory(d)
-    return (json.dumps(data, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
+    head = {key: value for key, value in data.items() if key != "partners"}
+    # id of a summary -> (the summary, kept so its id stays its own; its JSON)
+    kept = d.encoded.setdefault("recommend.json", {}) if hasattr(d, "encoded") else {}
+    now: dict[int, tuple[dict, str]] = {}
+    parts = []
+    for made in data["partners"]:
+        known = kept.get(id(made))
+        if known is None or known[0] is not made:
+            known = (made, _compact(made))
+        now[id(made)] = known
+        parts.append(known[1])
+    kept.clear()
+    kept.update(now)
+    if list(data)[-1] != "partners":  # (the pieces below are the whole when "partners" comes last)
+        return (_compact(data) + "\n").encode("utf-8")
+    return (_compact(head)[:-1] + ',"partners":[' + ",".join(parts) + "]}\n").encode("utf-8")
+
+
+def _compact(data) -> str:
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+
 
 
 def page_context(d) -> dict:

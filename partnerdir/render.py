@@ -188,6 +188,13 @@ def render_site(d: Directory, templates: Path, static: Path, content: Path, site
     fingerprints = fingerprinted(files)
     reuse = reuse or {}
     count = parallel.workers(processes) if len(d.order) >= parallel.MIN_PARTNERS else 1
+    if kept_pages is not None and kept_pages.pages and sink is not None and \
+            sum(1 for slug in d.order if slug not in reuse) < parallel.MIN_PARTNERS:
+        # A rebuild after a few edits, whose listing pages are kept: little is rendered, and
+        # forking workers (copying this process's page tables, twice its memory touched) cost
+        # more than they saved; here, too, what is made is kept for the next rebuild
+        # (`KeptPages.views`, the open data's entries).
+        count = 1
     try:
         made, listed = _Renderer(d, templates, site, fingerprints, search, sink, kept_pages).render_all(
             count, reuse, rendered, listing, listing_out, keep_pages)
@@ -240,6 +247,11 @@ class KeptPages:
     # slug -> digest of what listings show of the partner (`cache.listing_key`): a card is the
     # same while its partner's token is
     tokens: dict[str, str] = field(default_factory=dict)
+    # path -> the lists of cards (PartnerView objects) the page showed when its entry in `pages`
+    # was made or last confirmed, in this process only (never stored): the same view objects
+    # again, or equal ones, are the same cards, told without signing every card of every list
+    # (a million of them on the country pages at 10,000 partners)
+    views: dict[str, list[list]] = field(default_factory=dict)
 
 
 class _NoSignature(Exception):
@@ -251,7 +263,8 @@ _SIGNED_PLAIN = frozenset({str, int, float, bool, type(None), dt.date, Markup})
 
 def _card_list(value: Any) -> bool:
     """A context value that is a list of cards (what `_CardList` stands for in pieces)."""
-    return type(value) is list and bool(value) and set(map(type, value)) == {PartnerView}
+    return type(value) is list and bool(value) and type(value[0]) is PartnerView and \
+        set(map(type, value)) == {PartnerView}
 
 
 def _card_inputs(views: list[PartnerView], tokens: dict[str, str]) -> tuple:
@@ -379,6 +392,7 @@ class _Renderer:
         self.calls: list[tuple] | None = None  # see `pieces`
         self.signed: dict[int, Any] = {}  # see `_signature`
         self.fragment_digests: dict[int, str] = {}
+        self.views_seen: dict[str, list[list]] = {}  # see `KeptPages.views`
         self.keep_pages = False  # send partner pages' bytes back too, for the caller to reuse
         self.cards: dict[str, Markup] = {}
         self.fragments: dict[tuple, tuple[dict, Markup]] = {}
@@ -505,9 +519,31 @@ class _Renderer:
     def inputs_of(self, page: Page, calls: tuple, fragments: list[Markup]) -> list:
         """What each fragment of a page in pieces shows: its hash, or its cards' partners and
         their tokens."""
+        self.views_seen[page.path] = [page.context[call[1]] for call in calls if call[0] == "cards"]
         return [self.fragment_digest(made) if call[0] == "fragment"
                 else _card_inputs(page.context[call[1]], self.kept_pages.tokens)  # type: ignore[union-attr]
                 for call, made in zip(calls, fragments, strict=True)]
+
+    def inputs_now(self, page: Page, calls: tuple, inputs: list) -> list:
+        """`inputs_of` this build's page, for a page kept in pieces whose last `inputs` are known:
+        a list of the same cards as the last build's (`KeptPages.views`) has its last inputs."""
+        tokens = self.kept_pages.tokens  # type: ignore[union-attr]
+        seen = self.kept_pages.views.get(page.path)  # type: ignore[union-attr]
+        lists = []
+        now = []
+        for j, (kind, name, args) in enumerate(calls):
+            if kind == "fragment":
+                now.append(self.fragment_digest(self.fragment(name, **{arg: page.context[key]
+                                                                       for arg, key in args})))
+                continue
+            views = page.context[name]
+            if seen is not None and len(seen) > len(lists) and j < len(inputs) and views == seen[len(lists)]:
+                now.append(inputs[j])  # (list equality: identical views first, then equal ones)
+            else:
+                now.append(_card_inputs(views, tokens))
+            lists.append(views)
+        self.views_seen[page.path] = lists
+        return now
 
     @staticmethod
     def joined(pieces: list[str], fragments: list[Markup]) -> bytes:
@@ -554,17 +590,13 @@ class _Renderer:
         if pieces is None:
             kept[page.path] = last
             return (lambda: self.page(page)), digest
-        tokens = self.kept_pages.tokens  # type: ignore[union-attr]
-        now = [self.fragment_digest(self.fragment(name, **{arg: page.context[key] for arg, key in args}))
-               if kind == "fragment" else _card_inputs(page.context[name], tokens)
-               for kind, name, args in calls]
+        now = self.inputs_now(page, calls, inputs)
         if len(now) == len(inputs) and all(a == b for a, b in zip(now, inputs, strict=True)):
             kept[page.path] = last
             return (lambda: self.joined(pieces, self.fragments_of(page, calls))), digest
-        made = self.fragments_of(page, calls)
-        data = self.joined(pieces, made)
+        data = self.joined(pieces, self.fragments_of(page, calls))
         digest = content_hash(data)
-        kept[page.path] = (signature, digest, pieces, calls, self.inputs_of(page, calls, made))
+        kept[page.path] = (signature, digest, pieces, calls, now)  # (`inputs_of` these fragments)
         return data, digest
 
     def partners(self, slugs: list[str]) -> tuple[list[tuple[str, bytes]], dict[str, tuple]]:
@@ -663,6 +695,8 @@ class _Renderer:
         files.update(listed_files)
         if self.kept_pages is not None and listing is None:  # every listing page was made or kept
             self.kept_pages.pages = kept_pages
+            # (what forked workers saw stays in them: then no page has its lists of cards known)
+            self.kept_pages.views = self.views_seen if count <= 1 or len(work) <= 1 else {}
         if listing_out is not None:
             listing_out.append(Listing(by_maker, listed_files))
         if self.sink is not None:  # written as it is put together: 100 MB at 10,000 partners

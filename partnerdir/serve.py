@@ -25,7 +25,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from .pipeline import BuildResult, build_site
+from .pipeline import BuildResult, build_site, wait_persisted
 from .problems import Problem, format_problems, relative
 from .project import Paths
 
@@ -381,5 +381,6 @@ def run(args, paths: Paths, as_of: dt.date) -> int:
         if state["building"] is not None:
             print("Waiting for the current build to finish …", flush=True)
         executor.shutdown(wait=True)
+        wait_persisted()  # the last rebuild's cache, saved behind the preview, is whole on disk
     print("Stopped.", flush=True)
     return 0

@@ -1,0 +1,199 @@
+"""`serve`'s rebuild after an edit to listed data: quick, and still exactly a cold build's site.
+
+The preview is rebuilt in place in the serving process, which keeps what it made (kept listing
+pages with the cards they showed, open data entries); the cache on disk is saved behind it by a
+thread, and must be whole for the next build, in this process or a new one.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import pytest
+
+from partnerdir import cache, export, pipeline, recommend, render
+from partnerdir.pipeline import build_site
+
+from .site_records import AS_OF, write_records
+from .test_incremental import cold, make_project, many_partners, paths_for, settle, tree
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    return make_project(tmp_path, monkeypatch)
+
+
+def _count_renders(monkeypatch) -> list[str]:
+    """The paths of the pages whose templates are rendered from here on."""
+    rendered: list[str] = []
+    methods = {name: getattr(render._Renderer, name) for name in ("page", "pieces")}
+    for name in methods:  # the two ways a page's template is rendered
+        def counted(self, made, name=name):
+            rendered.append(made.path)
+            return methods[name](self, made)
+        monkeypatch.setattr(render._Renderer, name, counted)
+    return rendered
+
+
+def _serve_countries(project, step: int, countries: list[str]):
+    edited = project / "content" / "member-07.yaml"
+    write_records(project / "content", {"member-07": {**many_partners(60)["member-07"],
+                                                      "countries_served": countries}})
+    settle(edited, offset=step)
+    return edited
+
+
+def test_the_preview_is_there_before_its_cache_is_saved_and_the_cache_is_whole_after(project, monkeypatch):
+    """The in-place rebuild returns with the site right while its cache is still being saved;
+    meanwhile another process finds no build record (so it would rebuild everything, never
+    trust a half-saved cache); the next build in the process waits for the save; and a new
+    process after that takes the kept listing pages from the disk and renders only those that
+    change, its site a cold build's."""
+    monkeypatch.setenv("PARTNERDIR_WORKERS", "1")
+    write_records(project / "content", many_partners(60))
+    settle(project / "content")
+    out = project / "preview"
+    paths = paths_for(project, out)
+    assert build_site(paths, AS_OF, search=False, in_place=True).ok
+
+    saved = threading.Event()
+    save = cache.save_kept_pages
+
+    def slow_save(memo) -> None:
+        time.sleep(0.5)
+        save(memo)
+        saved.set()
+
+    monkeypatch.setattr(cache, "save_kept_pages", slow_save)
+    edited = _serve_countries(project, 1, ["US", "IS"])
+    result = build_site(paths, AS_OF, search=False, in_place=True, changed=[edited])
+    assert result.ok and result.written > 0
+    assert not saved.is_set()  # returned before the cache was saved …
+    assert cache.load_last(paths, out) is None  # … and no process trusts the disk meanwhile
+    expected = cold(project, "is")[1]
+    got = tree(out)
+    assert sorted(got) == sorted(expected)
+    assert [p for p in got if got[p] != expected[p]] == []
+
+    again = build_site(paths, AS_OF, search=False, in_place=True)  # waits for the save
+    assert saved.is_set() and again.ok and again.unchanged
+    assert cache.load_last(paths, out) is not None
+
+    rendered = _count_renders(monkeypatch)
+    cache._MEMOS.clear()  # a new process
+    _serve_countries(project, 2, ["NL"])
+    result = build_site(paths, AS_OF, search=False, remember=False)
+    assert result.ok, [p.text() for p in result.problems]
+    listing = [path for path in rendered if not path.startswith("partners/")]
+    assert "countries/nl/index.html" in listing and "page/2/index.html" not in listing, listing
+    assert len(listing) < 15, listing
+    expected = cold(project, "nl")[1]
+    got = tree(out)
+    assert sorted(got) == sorted(expected)
+    assert [p for p in got if got[p] != expected[p]] == []
+
+
+def test_a_failed_save_behind_the_preview_leaves_no_build_record_and_the_next_build_is_whole(
+        project, monkeypatch, capsys):
+    """A save that fails in its thread is reported in the terminal and costs only time: with
+    no build record the next build makes the whole site again, a cold build's."""
+    monkeypatch.setenv("PARTNERDIR_WORKERS", "1")
+    write_records(project / "content", many_partners(30))
+    settle(project / "content")
+    out = project / "preview"
+    paths = paths_for(project, out)
+    assert build_site(paths, AS_OF, search=False, in_place=True).ok
+
+    def broken(*args, **kwargs) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(cache, "save_rendered", broken)
+    edited = _serve_countries(project, 1, ["IS"])
+    assert build_site(paths, AS_OF, search=False, in_place=True, changed=[edited]).ok
+    pipeline.wait_persisted()
+    assert "No space left on device" in capsys.readouterr().err
+    assert cache.load_last(paths, out) is None
+    monkeypatch.undo()
+    monkeypatch.setenv("PARTNERDIR_WORKERS", "1")
+    result = build_site(paths, AS_OF, search=False, in_place=True)
+    assert result.ok and not result.unchanged
+    expected = cold(project, "after")[1]
+    assert tree(out) == expected
+
+
+def test_listed_edits_in_one_process_reuse_what_did_not_change(project, monkeypatch):
+    """Rebuilds after edits to listed data in one process: directory.json and recommend.json
+    encode only the changed partner's entry again, the kept pages' card lists are recognised
+    by their cards, and after each edit the site is a cold build's."""
+    monkeypatch.setenv("PARTNERDIR_WORKERS", "1")
+    write_records(project / "content", many_partners(60))
+    settle(project / "content")
+    out = project / "preview"
+    paths = paths_for(project, out)
+    assert build_site(paths, AS_OF, search=False, in_place=True).ok
+    rows = []
+    make_row = export._directory_row
+    monkeypatch.setattr(export, "_directory_row", lambda partner, *a: rows.append(partner.slug) or
+                        make_row(partner, *a))
+    signed: list[list[str]] = []  # the card lists of kept pages told card by card
+    checking = []
+    card_inputs, inputs_now = render._card_inputs, render._Renderer.inputs_now
+
+    def told(views, tokens):
+        if checking:
+            signed.append([view.slug for view in views])
+        return card_inputs(views, tokens)
+
+    def checked(self, *args):
+        checking.append(True)
+        try:
+            return inputs_now(self, *args)
+        finally:
+            checking.pop()
+
+    monkeypatch.setattr(render, "_card_inputs", told)
+    monkeypatch.setattr(render._Renderer, "inputs_now", checked)
+    for step, countries in enumerate([["US", "IS"], ["IS"], ["NL", "US"]], start=1):
+        edited = _serve_countries(project, step, countries)
+        rows.clear()
+        signed.clear()
+        result = build_site(paths, AS_OF, search=False, in_place=True, changed=[edited])
+        assert result.ok
+        pipeline.wait_persisted()
+        assert rows == ["member-07"]
+        if step > 1:  # (the first rebuild knows no page's cards yet)
+            # of the kept pages' card lists, only those that show the edited partner's new card
+            # are told card by card
+            assert signed and all("member-07" in slugs for slugs in signed), signed
+        expected = cold(project, f"step-{step}")[1]
+        got = tree(out)
+        assert [p for p in got if got.get(p) != expected.get(p)] == [], step
+        assert sorted(got) == sorted(expected)
+        assert json.loads(got["recommend.json"])["partners"]
+
+
+def test_directory_json_and_recommend_json_from_kept_entries_equal_ones_made_whole(project, monkeypatch):
+    """The open data put together from entries kept by an earlier build equals the same files
+    encoded whole (json.dumps of the data), partner by partner and in the tables at the top."""
+    monkeypatch.setenv("PARTNERDIR_WORKERS", "1")
+    write_records(project / "content", many_partners(20))
+    settle(project / "content")
+    out = project / "preview"
+    paths = paths_for(project, out)
+    assert build_site(paths, AS_OF, search=False, in_place=True).ok
+    edited = _serve_countries(project, 1, ["IS", "NL"])
+    assert build_site(paths, AS_OF, search=False, in_place=True, changed=[edited]).ok
+    pipeline.wait_persisted()
+    d = cache.memo_for(out).directory[1]
+    assert d.encoded["directory.json"] and d.encoded["recommend.json"]  # kept from the builds before
+    kept_directory = export.directory_json(d, None)
+    kept_recommend = recommend.recommend_json(d)
+    d.encoded.clear()
+    assert export.directory_json(d, None) == kept_directory
+    data, _ = recommend._for_directory(d)
+    whole = (json.dumps(data, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
+    assert recommend.recommend_json(d) == kept_recommend == whole
+    assert json.loads(kept_directory)["countries"]["IS"] == "Iceland"
+    assert (out / "directory.json").read_bytes() == kept_directory
