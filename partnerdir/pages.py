@@ -18,7 +18,7 @@ from functools import cached_property
 
 from markupsafe import Markup
 
-from .award import Award, describe, evidence, quantity
+from .award import Award, describe, evidence_counts, project_evidence, quantity
 from .facets import (
     FACET_BY_KEY,
     FACETS,
@@ -303,10 +303,11 @@ class _Links(dict):
         self.name = name
 
     def __missing__(self, key: str) -> Markup:
-        link = self[key] = Markup('<a href="{}{}/">{}</a>').format(self.prefix, self.path(key), self.name(key))
+        link = self[key] = _LINK.format(self.prefix, self.path(key), self.name(key))
         return link
 
 
+_LINK = Markup('<a href="{}{}/">{}</a>')  # (format escapes what it is given)
 _LINKS: dict[tuple[int, str], tuple[Rules, dict[str, _Links]]] = {}
 
 
@@ -357,6 +358,7 @@ def partner_context(partner: Partner, award: Award, view: PartnerView, rules: Ru
         "status": explained,
         "status_level": rules.level_by_id[award.level],
         "next_level": rules.level_by_id[award.next_level] if award.next_level else None,
+        "has_level": award.level != rules.levels[0].id,  # (not provisional)
         "summary": plain_text(partner.description),
         "description_html": render_markdown(partner.description),
         "programs": listed,
@@ -373,49 +375,48 @@ def partner_context(partner: Partner, award: Award, view: PartnerView, rules: Ru
 
 
 def evidence_summary(partner: Partner, rules: Rules, as_of: dt.date) -> dict:
-    """Certifications per product and a projects summary, from the same evidence rules as the award."""
-    lines = evidence(partner, rules, as_of)
-    counts = {(e.kind, e.index): e for e in lines}
-    per_product: dict[str, dict] = {}
+    """Certifications per product and a projects summary, from the same evidence rules as the award.
+
+    Rows are tuples and lists joined here, in the order the page shows them, so the template
+    does one expression per value and no lookups or filters.
+    """
+    cert_counts, project_counts = evidence_counts(partner, rules, as_of)
+    per_product: dict[str, tuple[list[int], set[str]]] = {}
+    certification_by_id = rules.certification_by_id
     for i, c in enumerate(partner.certifications):
-        cert = rules.certification_by_id.get(c.certification)
+        cert = certification_by_id.get(c.certification)
         if cert is None:
             continue
-        row = per_product.setdefault(cert.product, {"current": 0, "holders": set(), "lapsed": 0})
-        line = counts.get(("certifications", i))
-        if line is not None and line.counts:
-            row["current"] += 1
-            row["holders"].add(c.holder)
-        else:
-            row["lapsed"] += 1
-    certifications = [
-        {"product": prod, "current": per_product[prod.id]["current"],
-         "engineers": len(per_product[prod.id]["holders"]), "lapsed": per_product[prod.id]["lapsed"]}
-        for prod in rules.products if prod.id in per_product
-    ]
+        row = per_product.get(cert.product)
+        if row is None:
+            row = per_product[cert.product] = ([0], set())
+        if cert_counts[i]:
+            row[0][0] += 1
+            row[1].add(c.holder)
+    # (product name, current certifications, certified engineers)
+    certifications = [(prod.name, per_product[prod.id][0][0], len(per_product[prod.id][1]))
+                      for prod in rules.products if prod.id in per_product]
 
-    counted = [p for i, p in enumerate(partner.projects)
-               if (line := counts.get(("projects", i))) is not None and line.counts]
-    by_product = Counter(prod for p in counted for prod in p.products)
-    recent = sorted(enumerate(partner.projects), key=lambda ip: (ip[1].completed, ip[0]), reverse=True)
-    projects = {
-        "total": len(partner.projects),
-        "counted": len(counted),
-        "successful": sum(1 for p in partner.projects if p.outcome == "successful"),
-        "by_product": [(rules.product_by_id[pid], by_product[pid]) for pid in rules.product_by_id
-                       if by_product[pid]],
-        "countries": sorted({country_name(p.country) for p in partner.projects}, key=str.casefold),
+    projects = partner.projects
+    by_product = Counter(prod for i, p in enumerate(projects) if project_counts[i] for prod in p.products)
+    recent = sorted(range(len(projects)), key=lambda i: (projects[i].completed, i), reverse=True)[:6]
+    product_by_id = rules.product_by_id
+    return {"certifications": certifications, "projects": {
+        "total": len(projects),
+        "counted": sum(project_counts),
+        "successful": sum(1 for p in projects if p.outcome == "successful"),
+        "by_product": ", ".join(f"{product_by_id[pid].name} {by_product[pid]}" for pid in product_by_id
+                                if by_product[pid]),
+        "countries": ", ".join(sorted({country_name(p.country) for p in projects}, key=str.casefold)),
+        # (title, completed, country, products, counts, why not)
         "recent": [
-            {"project": p,
-             "completed": p.completed.isoformat(),
-             "products": [rules.product_by_id[x].name for x in p.products if x in rules.product_by_id],
-             "country": country_name(p.country),
-             "counts": counts[("projects", i)].counts if ("projects", i) in counts else False,
-             "note": counts[("projects", i)].note if ("projects", i) in counts else ""}
-            for i, p in recent[:6]
+            (projects[i].title, projects[i].completed.isoformat(), country_name(projects[i].country),
+             ", ".join([product_by_id[x].name for x in projects[i].products if x in product_by_id]),
+             line.counts, line.note)
+            for i, line in zip(recent, project_evidence(partner, recent, rules, as_of, project_counts),
+                               strict=True)
         ],
-    }
-    return {"certifications": certifications, "projects": projects}
+    }}
 
 
 def criteria(rules: Rules, program_id: str, level_id: str) -> str:
