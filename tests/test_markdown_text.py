@@ -105,3 +105,26 @@ def test_a_summary_from_the_plain_path_is_what_the_sanitizer_leaves(text):
     markdown_text._converted.cache_clear()
     summary = markdown_text.plain_text(text, limit=10_000)
     assert summary == html.unescape(words)
+
+
+def sanitized(text: str) -> str:
+    """A description's HTML as the sanitizer leaves Markdown's, headings shifted."""
+    made = markdown_text._HEADING.sub(markdown_text._shift_heading, full(text, ("sane_lists",)))
+    return nh3.clean(made, tags=set(markdown_text.ALLOWED_TAGS),
+                     clean_content_tags=set(markdown_text.DROPPED_WITH_CONTENT),
+                     attributes={k: set(v) for k, v in markdown_text.ALLOWED_ATTRIBUTES.items()},
+                     attribute_filter=markdown_text._only_absolute_links,
+                     url_schemes=set(markdown_text.URL_SCHEMES), link_rel=markdown_text.LINK_REL,
+                     strip_comments=True).strip()
+
+
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.sampled_from(PLAIN_PIECES + ["<", ">", "&", "\u2028", "\ufeff", "\u200b", "\U0001fffe"]),
+                max_size=50).map("".join))
+@example('A **bold** "start".\n\n- one\n- **two** items\n\n> quoted — someone')
+@example("a\u00a0b")
+def test_a_description_from_the_plain_path_is_what_the_sanitizer_leaves(text):
+    """The plain path's HTML is not sanitized again: it must be what sanitizing Markdown's gives."""
+    markdown_text.render_markdown.cache_clear()
+    markdown_text._converted.cache_clear()
+    assert markdown_text.render_markdown(text) == sanitized(text)
