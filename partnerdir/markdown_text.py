@@ -103,6 +103,7 @@ def _never_taking(text: str) -> tuple[str, ...]:
 # characters, '=' (setext headings) and '*' outside '**' pairs.
 _NOT_PLAIN_MARKDOWN = re.compile(r"[<>&`\\\[\]#_=\x00-\x09\x0b-\x1f\x7f-\x9f]")
 # Lines that could start anything but a paragraph's text (lists, rules, code, ordered lists).
+_PLAIN_ASCII = bytes(c for c in range(0x20, 0x7F) if chr(c) not in "<&`\\[]#_=") + b"\n"
 _NOT_PARAGRAPH_LINE = re.compile(r"[ +\->]|\*(?!\*[^ *])|\d+\.")
 
 
@@ -118,9 +119,16 @@ def _plain_markdown(text: str) -> str | None:
     """Markdown's HTML for a text in the plain subset, or None to leave it to Markdown."""
     lines = text.split("\n")
     quoted = [line[2:] if line[:2] == "> " else None for line in lines]
-    bare = "\n".join(line if inner is None else inner for line, inner in zip(lines, quoted, strict=True))
-    if _NOT_PLAIN_MARKDOWN.search(bare) or not bare.replace("\n", "").isprintable():
+    # Every '>' starts a quoted line; otherwise what is refused is looked for only among the
+    # characters other than the plain ASCII ones, which are few (a search through all of them
+    # took a fifth of the time to convert a description).
+    if text.count(">") != len(quoted) - quoted.count(None):
         return None
+    rest = text.encode("utf-8", "surrogatepass").translate(None, _PLAIN_ASCII)
+    if rest:
+        rest_text = rest.decode("utf-8", "surrogatepass")
+        if _NOT_PLAIN_MARKDOWN.search(rest_text) or not rest_text.isprintable():
+            return None
     blocks: list[str] = []
     last = ""  # the kind of the block before: a second list or quote would join the first
     start = 0
