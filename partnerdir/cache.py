@@ -290,6 +290,11 @@ def memo_for(out: Path) -> Memo:
     return _MEMOS.setdefault(str(out.resolve()), Memo())
 
 
+def forget_memo(out: Path) -> None:
+    """Drop what this process kept of builds into `out`: the next one starts from the disk."""
+    _MEMOS.pop(str(out.resolve()), None)
+
+
 # ----------------------------------------------------------------------------------------------
 # The check and award stages, reusing what the memo holds
 
@@ -784,9 +789,12 @@ def listing_key(partners: list[Partner], awards: dict[str, Award], memo: Memo) -
 # Rendered partner pieces and listing pages, on disk
 
 
-def pages_from_disk(partners: list[Partner], memo: Memo, previous: dict | None) -> None:
+def pages_from_disk(partners: list[Partner], memo: Memo, previous: dict | None,
+                    open_data: set[str] | None = None) -> None:
     """Add to `memo.pages` the stored page, card, open data entry and row of each partner
-    whose record the on-disk cache holds and that this process has not rendered.
+    whose record the on-disk cache holds and that this process has not rendered; with
+    `open_data`, the entry and row only of those slugs (None for the others: partners.json and
+    partners.csv are patched around them, `snapshot`).
 
     A page the last build left in the output (same path, same hash) is only read if the
     output lost it after all; any other is read now and used only if its bytes still match
@@ -808,14 +816,21 @@ def pages_from_disk(partners: list[Partner], memo: Memo, previous: dict | None) 
     if not wanted:
         return
     previous = previous or {}
+    entries = store.open_data.load(wanted if open_data is None else
+                                   [key for key, partner in wanted.items() if partner.slug in open_data])
     for key, entry in store.rendered.load(wanted).items():
         partner = wanted[key]
         try:
-            card, json_entry, row, digest = entry  # type: ignore[misc]
-            if not (isinstance(card, str) and isinstance(json_entry, bytes) and isinstance(row, str)
-                    and isinstance(digest, str)):
+            card, digest = entry  # type: ignore[misc]
+            if open_data is None or partner.slug in open_data:
+                json_entry, row = entries[key]  # type: ignore[misc]
+                if not (isinstance(json_entry, bytes) and isinstance(row, str)):
+                    continue
+            else:
+                json_entry = row = None
+            if not (isinstance(card, str) and isinstance(digest, str)):
                 continue
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, KeyError):
             continue
         path = partner_path(partner.slug)
         if previous.get(path) != digest:
@@ -872,15 +887,19 @@ def restore_listing(listing, memo: Memo, writer, previous: dict | None) -> bool:
     return True
 
 
-def save_rendered(order: list[str], memo: Memo, out: Path, hashes: dict[str, str]) -> None:
+def save_rendered(order: list[str], memo: Memo, out: Path, hashes: dict[str, str],
+                  open_data: tuple[dict[str, object], list[str]] | None = None) -> None:
     """Keep every listed partner's card, open data entry, row and page on disk, and the
-    listing pages and files (for a build with no site to start from)."""
+    listing pages and files (for a build with no site to start from). `open_data`, from a
+    build that patched partners.json and partners.csv, holds the only entries and rows that
+    changed (by content key) and the keys of those they replace."""
     from .pages import partner_path
 
     store = memo.store
     if store is None:
         return
     entries: dict[str, object] = {}
+    data: dict[str, object] = {}
     pages: dict[str, str] = {}
     for slug in order:
         key = memo.slug_keys.get(slug)
@@ -888,11 +907,19 @@ def save_rendered(order: list[str], memo: Memo, out: Path, hashes: dict[str, str
         path = partner_path(slug)
         if key is None or made is None or hashes.get(path) is None:
             continue
-        entries[key] = (str(made[1][1]), made[1][2], made[1][3], hashes[path])
+        entries[key] = (str(made[1][1]), hashes[path])
+        if open_data is None:
+            if made[1][2] is None or made[1][3] is None:
+                continue  # (not loaded: never the case without `open_data`)
+            data[key] = (made[1][2], made[1][3])
         pages[path] = hashes[path]
     if memo.listing is not None:
         pages.update((path, hashes[path]) for path in memo.listing[1].files if path in hashes)
     store.rendered.save(entries)
+    if open_data is None:
+        store.open_data.save(data)
+    else:
+        store.open_data.update(*open_data)
     store.keep_pages(pages, out)
     store.prune_folders()
 

@@ -95,7 +95,7 @@ def build_site(paths: Paths, as_of: dt.date, base_url: str | None = None, search
 
 def _build_site(paths: Paths, as_of: dt.date, base_url: str | None, search: bool, out: Path | None,
                 changed: list[Path] | None, progress: Progress | None, remember: bool,
-                in_place: bool) -> BuildResult:
+                in_place: bool, patching: bool = True) -> BuildResult:
     out = out or paths.out
     progress = progress or Progress.quiet()
     result = BuildResult(ok=False, out=out, as_of=as_of)
@@ -158,7 +158,16 @@ def _build_site(paths: Paths, as_of: dt.date, base_url: str | None, search: bool
     previous = (last or {}).get("manifest")
     with clock("cache"):
         cache.save_checked(memo, checked.partners, awards, state)
-        cache.pages_from_disk(checked.partners, memo, previous)
+        # A new process whose listed partners are the last build's patches partners.json and
+        # partners.csv around the changed partners (`snapshot.OpenData`): the others' entries
+        # and rows, nine tenths of the cache's bytes, are not even read.
+        patch = None
+        if patching and previous is not None and not (remember or search or in_place):
+            from . import snapshot
+
+            patch = snapshot.open_data_plan(memo.store, out, (last or {}).get("summary", {}).get("build"),
+                                            previous, list(d.partners), memo.slug_keys)
+        cache.pages_from_disk(checked.partners, memo, previous, patch.changed if patch is not None else None)
         cache.load_compiled(memo.store)
     reused = cache.pages_to_reuse(checked.partners, memo)
     rendered: dict[str, tuple[bytes, str, str, str]] = {}
@@ -207,7 +216,10 @@ def _build_site(paths: Paths, as_of: dt.date, base_url: str | None, search: bool
                     files = render_site(d, paths.templates, paths.static, paths.content, site,
                                         search=search, reuse=reused, rendered=rendered, sink=writer,
                                         listing=listing, listing_out=listings, keep_pages=remember,
-                                        kept_pages=memo.kept_pages)
+                                        kept_pages=memo.kept_pages, open_data=patch is None)
+                if patch is not None:
+                    open_files, open_pieces = _patch_open_data(patch, out, stage, rendered, memo)
+                    files.update(open_files)
             except Exception as e:  # a mistake in a template, reported like a mistake in a record
                 problem = _template_problem(e, paths.templates)
                 if problem is None:
@@ -236,8 +248,13 @@ def _build_site(paths: Paths, as_of: dt.date, base_url: str | None, search: bool
         progress.done()
         result.problems = [e.problem]
         return result
+    except _PatchFailed:  # nothing was moved into `out`: the ordinary way, from nothing kept
+        cache.forget_memo(out)
+        return _build_site(paths, as_of, base_url, search, out, changed, progress, remember, in_place,
+                           patching=False)
     hashes = {path: digest for path, (digest, _) in files.items()}
     cache.remember_pages(checked.partners, rendered, reused, memo, hashes)
+    open_changes = _open_data_changes(patch, memo) if patch is not None else None
     if listings:
         unchanged = {path: (digest, False) for path, (digest, _) in listings[0].files.items()}
         memo.listing = (listing_key, type(listings[0])(listings[0].pages, unchanged))
@@ -247,7 +264,7 @@ def _build_site(paths: Paths, as_of: dt.date, base_url: str | None, search: bool
 
     def persist() -> None:
         """The cache and the build record on disk, for later builds."""
-        cache.save_rendered(d.order, memo, out, hashes)
+        cache.save_rendered(d.order, memo, out, hashes, open_changes)
         cache.save_listing(memo)
         cache.save_kept_pages(memo)
         cache.save_compiled(memo.store)
@@ -255,7 +272,8 @@ def _build_site(paths: Paths, as_of: dt.date, base_url: str | None, search: bool
         if not search and not in_place:  # what a new process needs to rebuild an edit quickly
             from . import snapshot
 
-            build = snapshot.save(memo, state, d, site, out, hashes)
+            build = snapshot.save(memo, state, d, site, out, hashes,
+                                  open_pieces if patch is not None else None)
         if not remember:  # their pages were not kept: a later build takes them from the disk
             memo.pages.clear()
         cache.save_last(paths, out, state, {**_summary_data(result), "build": build}, hashes)
@@ -465,7 +483,7 @@ def _remember_quick(store, out: Path, snap: dict, state, plan, made: list, pages
             if name in state.racy or snap["records"][name][0] != meta:
                 old = snap["records"][name]
                 records[name] = (None if name in state.racy else meta, plan.keys.get(name, old[1]), old[2])
-        checked, rendered, dropped = {}, {}, []
+        checked, rendered, open_data, dropped = {}, {}, {}, []
         for name, partner, _, entry in made:
             slug = partner.slug
             old_key, _, old_page, removed = snap["partners"][slug]
@@ -476,12 +494,14 @@ def _remember_quick(store, out: Path, snap: dict, state, plan, made: list, pages
             partners[slug] = (key, entry[1], page, removed)
             if slug in pages:
                 _, card, json_entry, row = pages[slug]
-                rendered[key] = (str(card), json_entry, row, page)
+                rendered[key] = (str(card), page)
+                open_data[key] = (json_entry, row)
                 store.link_page(out / partner_path(slug), page)
                 if old_page != page and old_page not in new_manifest.values():
                     store.drop_page(old_page)
         store.checked.update(checked, dropped)
         store.rendered.update(rendered, dropped)
+        store.open_data.update(open_data, dropped)
         store.save_stats()
         cache.save_compiled(store)
         return snapshot.update(store, out, snap, records, partners, json_pieces, csv_pieces)
@@ -526,6 +546,43 @@ def _holding(out: Path, last: dict | None) -> Iterator[None]:
             raise WriteError(f"another build replaced {relative(out)}/ while this one was running; "
                              "build again")
         yield
+
+
+class _PatchFailed(Exception):
+    """Patching the open data files went wrong: the build is made again the ordinary way."""
+
+
+def _patch_open_data(patch, out: Path, stage: Path, rendered: dict, memo) -> tuple[dict, dict]:
+    """partners.json and partners.csv patched around the changed partners' entries and rows,
+    which this build rendered or took from the cache (`cache.pages_from_disk`)."""
+    from . import snapshot
+
+    entries, rows = {}, {}
+    for slug in patch.changed:
+        made = rendered.get(slug)
+        if made is not None:
+            entries[slug], rows[slug] = made[2], made[3]
+            continue
+        kept = memo.pages.get(slug)
+        if kept is None or kept[1][2] is None or kept[1][3] is None:
+            raise _PatchFailed(slug)
+        entries[slug], rows[slug] = kept[1][2], kept[1][3]
+    try:
+        return snapshot.patch_open_data(patch, out, stage, entries, rows)
+    except (KeyError, IndexError, ValueError, TypeError) as e:  # not the shape expected
+        raise _PatchFailed(str(e)) from e
+
+
+def _open_data_changes(patch, memo) -> tuple[dict[str, tuple], list[str]]:
+    """The changed partners' entries and rows by content key, and the keys of those they
+    replace, for the record cache (`cache.save_rendered`)."""
+    added = {}
+    for slug in patch.changed:
+        key = memo.slug_keys.get(slug)
+        made = memo.pages.get(slug)
+        if key is not None and made is not None and made[1][2] is not None:
+            added[key] = (made[1][2], made[1][3])
+    return added, [patch.snap["partners"][slug][0] for slug in patch.changed]
 
 
 class _StageFailed(Exception):

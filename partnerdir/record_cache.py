@@ -11,8 +11,10 @@ folder. Under .cache/records/:
   are not even read (files changed in the last two seconds always are, as in `cache`);
 * `r-<record key>/checked-XX.bin`: by content key, the checked partner, its award, its card's
   view and the digest of what listing pages show of it (`plain_data` form, marshal);
-* `p-<render key>/rendered-XX.bin`: by content key, the partner's card, partners.json entry,
-  partners.csv row and page hash; `p-<render key>/listing.bin`: the listing pages last made;
+* `p-<render key>/rendered-XX.bin`: by content key, the partner's card and page hash;
+  `p-<render key>/opendata-XX.bin`: its partners.json entry and partners.csv row, apart, as
+  a rebuild that patches those files (`snapshot`) needs only the changed partners' (they are
+  nine tenths of the bytes); `p-<render key>/listing.bin`: the listing pages last made;
 * `p-<render key>/pages/<hash>`: partner pages and listing files by content hash, hard links
   to the files the build wrote (and linked into a new site the same way, never copied);
   `p-<render key>/pages.bin`: their sizes and modification times when kept, so an unchanged
@@ -237,6 +239,7 @@ class Store:
         self.record_key, self.render_key = record_key, render_key
         self.checked = Shelf(self.record_folder, "checked", record_key)
         self.rendered = Shelf(self.render_folder, "rendered", render_key)
+        self.open_data = Shelf(self.render_folder, "opendata", render_key)
         self.files: dict[str, tuple] | None = None  # path -> (metadata, content key), as on disk
         self.pages = self.render_folder / "pages"
         self.listing_seen: object = None

@@ -162,7 +162,7 @@ def render_site(d: Directory, templates: Path, static: Path, content: Path, site
                 rendered: dict[str, tuple[bytes, str, str, str]] | None = None,
                 sink: SiteWriter | None = None, listing: Listing | None = None,
                 listing_out: list[Listing] | None = None, keep_pages: bool = True,
-                kept_pages: KeptPages | None = None) -> dict[str, Any]:
+                kept_pages: KeptPages | None = None, open_data: bool = True) -> dict[str, Any]:
     """Every file of the site except the search index.
 
     The work comes in independent pieces (each open data file, each kind of listing page, the
@@ -183,6 +183,9 @@ def render_site(d: Directory, templates: Path, static: Path, content: Path, site
     `kept_pages` (with a `sink`) holds what the last build in this process made of each listing
     page (`KeptPages`): a page whose inputs are the same is not rendered again, and it is
     brought up to date with this build's pages.
+
+    `open_data=False` leaves partners.json and partners.csv out (the caller patches them, and
+    `reuse` then need not hold the unchanged partners' entries and rows).
     """
     files = static_files(static)
     fingerprints = fingerprinted(files)
@@ -197,13 +200,13 @@ def render_site(d: Directory, templates: Path, static: Path, content: Path, site
         count = 1
     try:
         made, listed = _Renderer(d, templates, site, fingerprints, search, sink, kept_pages).render_all(
-            count, reuse, rendered, listing, listing_out, keep_pages)
+            count, reuse, rendered, listing, listing_out, keep_pages, open_data)
     except Exception:
         if count == 1:
             raise
         # Run it again here, so a template mistake is reported with its own file and line.
         made, listed = _Renderer(d, templates, site, fingerprints, search, sink, kept_pages).render_all(
-            1, reuse, rendered, listing, listing_out, keep_pages)
+            1, reuse, rendered, listing, listing_out, keep_pages, open_data)
 
     for site_path, source in sorted(d.logos.items()):
         files[site_path] = (content / source).read_bytes()
@@ -640,7 +643,7 @@ class _Renderer:
     def render_all(self, count: int, reuse: dict[str, tuple],
                    rendered: dict[str, tuple[bytes, str, str, str]] | None, listing: Listing | None = None,
                    listing_out: list[Listing] | None = None,
-                   keep_pages: bool = True) -> tuple[dict[str, Any], list[Page]]:
+                   keep_pages: bool = True, open_data: bool = True) -> tuple[dict[str, Any], list[Page]]:
         """The files, and every page in `PAGE_MAKERS` order (for the sitemap)."""
         d = self.d
         self.keep_pages = rendered is not None and keep_pages
@@ -699,6 +702,8 @@ class _Renderer:
             self.kept_pages.views = self.views_seen if count <= 1 or len(work) <= 1 else {}
         if listing_out is not None:
             listing_out.append(Listing(by_maker, listed_files))
+        if not open_data:  # the caller patches them (`render_site`)
+            return files, _listed(d.order, by_maker)
         if self.sink is not None:  # written as it is put together: 100 MB at 10,000 partners
             files["partners.json"] = self.sink.put_chunks(
                 "partners.json", export.partners_json_chunks(d, self.site, entries))

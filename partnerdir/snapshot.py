@@ -86,10 +86,11 @@ def _pieces(out: Path, path: str, digest: str | None, make) -> tuple[list[bytes]
     return hashes, [len(piece) for piece in pieces]
 
 
-def save(memo, state, d, site, out: Path, hashes: dict[str, str]) -> str | None:
+def save(memo, state, d, site, out: Path, hashes: dict[str, str], pieces: dict | None = None) -> str | None:
     """Write the snapshot of the build that just made `hashes` (site path -> hash) into `out`;
     the build's name to keep in its record, or None when there is none to trust (a record
-    file changed while the build read it, say)."""
+    file changed while the build read it, say). `pieces` holds partners.json's and
+    partners.csv's pieces when the build patched them (`patch_open_data`)."""
     from . import export
     from .pages import partner_path
     from .record_cache import write
@@ -120,13 +121,19 @@ def save(memo, state, d, site, out: Path, hashes: dict[str, str]) -> str | None:
         records[name] = (meta, keyed[1], slug)
         partners[slug] = (keyed[1], listed[2], page, removed)
     order = sorted(d.partners)
-    try:
-        entries = {slug: memo.pages[slug][1][2] for slug in order}
-        rows = {slug: memo.pages[slug][1][3] for slug in order}
-    except (KeyError, IndexError):
-        return None
-    json_pieces = _pieces(out, JSON, hashes.get(JSON), lambda: export.partners_json_chunks(d, site, entries))
-    csv_pieces = _pieces(out, CSV, hashes.get(CSV), lambda: export.partners_csv_chunks(d, site, rows))
+    if pieces is not None:
+        json_pieces, csv_pieces = pieces[JSON], pieces[CSV]
+        if _joined(json_pieces[0]) != hashes.get(JSON) or _joined(csv_pieces[0]) != hashes.get(CSV):
+            return None
+    else:
+        try:
+            entries = {slug: memo.pages[slug][1][2] for slug in order}
+            rows = {slug: memo.pages[slug][1][3] for slug in order}
+        except (KeyError, IndexError):
+            return None
+        json_pieces = _pieces(out, JSON, hashes.get(JSON),
+                              lambda: export.partners_json_chunks(d, site, entries))
+        csv_pieces = _pieces(out, CSV, hashes.get(CSV), lambda: export.partners_csv_chunks(d, site, rows))
     if json_pieces is None or csv_pieces is None or len(json_pieces[0]) != 2 * len(order) + 2 \
             or len(csv_pieces[0]) != len(order) + 1:
         return None
@@ -204,6 +211,57 @@ def replaced(pieces: tuple[list[bytes], list[int]], new: dict[int, bytes]) -> tu
         hashes[i] = _piece_hash(new[i])
         lengths[i] = len(new[i])
     return (hashes, lengths), _joined(hashes), patches, at
+
+
+@dataclass
+class OpenData:
+    """The last build's partners.json and partners.csv (its snapshot), to patch around the
+    entries and rows of the partners that changed since."""
+
+    snap: dict
+    changed: set[str]  # slugs whose record changed: their entries and rows are made or loaded
+
+
+# More changed partners than this: the files are made whole, from every entry.
+MOST_PATCHED = 1000
+
+
+def open_data_plan(store, out: Path, build: str | None, manifest: dict, listed: list[str],
+                   slug_keys: dict[str, str]) -> OpenData | None:
+    """Whether a build whose listed partners (`listed`, by slug) are the last build's can patch
+    its open data files: they are as the snapshot describes them, and few records changed
+    (by their content keys, `slug_keys`); None when they must be made whole."""
+    snap = load(store, out, build)
+    if snap is None or sorted(listed) != snap["order"]:
+        return None
+    for name, (hashes, lengths) in ((JSON, snap["json"]), (CSV, snap["csv"])):
+        try:
+            if manifest.get(name) != _joined(hashes) or os.stat(out / name).st_size != sum(lengths):
+                return None
+        except OSError:
+            return None
+    partners = snap["partners"]
+    changed = {slug for slug in snap["order"] if slug_keys.get(slug) != partners[slug][0]}
+    return OpenData(snap, changed) if len(changed) <= MOST_PATCHED else None
+
+
+def patch_open_data(plan: OpenData, out: Path, stage: Path, entries: dict[str, bytes],
+                    rows: dict[str, str]) -> tuple[dict[str, tuple[str, bool]], dict[str, tuple]]:
+    """partners.json and partners.csv written into `stage` as the last build's with the changed
+    partners' `entries` and `rows` in place (or left as they are, when they come out the
+    same): (site path -> (hash, written)), and the files' new pieces for the next snapshot."""
+    index = {slug: i for i, slug in enumerate(plan.snap["order"])}
+    json_new = {2 + 2 * index[slug]: entries[slug] for slug in plan.changed}
+    csv_new = {1 + index[slug]: rows[slug].encode("utf-8") for slug in plan.changed}
+    files, pieces = {}, {}
+    for name, new in ((JSON, json_new), (CSV, csv_new)):
+        made, digest, patches, _ = replaced(plan.snap["json" if name == JSON else "csv"], new)
+        written = digest != _joined(plan.snap["json" if name == JSON else "csv"][0])
+        if written:
+            patch_file(out / name, stage / name, patches)
+        files[name] = (digest, written)
+        pieces[name] = made
+    return files, pieces
 
 
 def update(store, out: Path, snap: dict, records: dict[str, tuple], partners: dict[str, tuple],

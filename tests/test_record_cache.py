@@ -488,15 +488,26 @@ def test_pages_that_cannot_be_linked_from_the_cache_are_written(project, monkeyp
     assert page.stat().st_nlink == 1
 
 
-def test_edits_to_listed_data_in_new_processes_match_builds_from_nothing(project):
+def test_edits_to_listed_data_in_new_processes_match_builds_from_nothing(project, monkeypatch):
     """Edits that change what listing pages show (a country served added and removed, the status
     level earned, the name, a partner removed at the January review and back), each built by a
     new process from the last one's output and cache: the same site as a build from nothing,
     with every other partner's listed fields, card and recommendation summary taken from the
-    cache, none of them decoded whole."""
+    cache, none of them decoded whole, and partners.json and partners.csv patched around the
+    edited partner's entry while the same partners are listed."""
+    from partnerdir import snapshot
+
     out = project / "site"
     paths = paths_for(project, out)
     new_process_build(paths)
+    patched: list[set[str]] = []
+    original = snapshot.patch_open_data
+
+    def patching(plan, *args):
+        patched.append(set(plan.changed))
+        return original(plan, *args)
+
+    monkeypatch.setattr(snapshot, "patch_open_data", patching)
     zeta = {"name": "Zeta Data", "body": "*Zeta* text."}
     edits = [
         ("a country served added (a new country page)", {"countries_served": ["DE", "IS"]}),
@@ -510,8 +521,11 @@ def test_edits_to_listed_data_in_new_processes_match_builds_from_nothing(project
         zeta.update(fields)
         write_records(project / "content", {"zeta": record(**zeta)})
         settle(project / "content", offset=step)
+        patched.clear()
         result = new_process_build(paths)
         assert 0 < result.written < result.files, name
+        # (a partner leaving or joining the list makes the files whole)
+        assert patched == ([] if "review" in name or "back" in name else [{"zeta"}]), name
         stored = [p for _, p in cache.memo_for(out).records.values() if isinstance(p, cache.StoredPartner)]
         assert len(stored) == len(SMALL), name  # every partner but the edited one from the cache
         assert [p.slug for p in stored if p._partner is not None] == [], name
@@ -543,3 +557,28 @@ def test_a_new_process_takes_the_compiled_templates_from_the_cache(project, monk
     new_process_build(paths)
     assert compiled == []
     same_as_cold(project, out, "compiled templates")
+
+
+@pytest.mark.parametrize("how", ["patch fails", "file replaced"])
+def test_open_data_that_cannot_be_patched_is_made_whole(project, monkeypatch, how):
+    """partners.json and partners.csv are patched only when they are the files the last build
+    wrote, and anything unexpected while patching makes the build again the ordinary way:
+    either way, the site a build from nothing makes."""
+    from partnerdir import snapshot
+
+    out = project / "site"
+    paths = paths_for(project, out)
+    new_process_build(paths)
+    if how == "patch fails":
+        def broken(*args):
+            raise ValueError("not today")
+
+        monkeypatch.setattr(snapshot, "patch_open_data", broken)
+    else:
+        data = (out / "partners.csv").read_bytes()
+        (out / "partners.csv").write_bytes(data + b"zeta,by hand\r\n")
+    write_records(project / "content", {"zeta": record("Zeta Data", countries_served=["DE", "NO"],
+                                                       body="*Zeta* text.")})
+    settle(project / "content", offset=5)
+    new_process_build(paths)
+    same_as_cold(project, out, how)
