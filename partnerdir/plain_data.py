@@ -97,11 +97,15 @@ def _model_codec(cls: type[BaseModel]) -> Codec:
     setter = object.__setattr__
     new = cls.__new__
 
+    every = tuple(sorted(names))  # the fields set of a model built with all of them, mostly
+
     def encode(obj: BaseModel) -> tuple:
         values = list(getter(obj.__dict__))
         for i, _, e, _ in special:
             values[i] = e(values[i])
-        return values, tuple(sorted(obj.__pydantic_fields_set__))  # sorted: the same in every process
+        fields_set = obj.__pydantic_fields_set__
+        # sorted: the same in every process
+        return values, every if len(fields_set) == len(every) else tuple(sorted(fields_set))
 
     def decode(data: tuple) -> BaseModel:
         values, fields_set = data
