@@ -203,23 +203,21 @@ def directory_json(d: Directory, site: Site) -> bytes:
     kept = d.encoded.setdefault("directory.json", {})
     if kept.get("") != index:  # made with other tables
         kept.clear()
-    countries: set[str] = set()
-    languages: set[str] = set()
+    # The countries listed partners serve or have their head office in, and the languages they
+    # speak, are the country and language facets' values (`facets.facet_values`).
+    countries = {value.id for value in d.facets["country"]}
+    languages = {value.id for value in d.facets["language"]}
     served_regions: set[str] = set()
     rows = []
     now: dict[str, object] = {"": index}
     for partner in sorted(d.partners.values(), key=name_key):
         slug = partner.slug
         view = d.views[slug]
-        member = view.member
         known = kept.get(slug)
         if known is None or known[0] is not partner or known[1] is not view:  # type: ignore[index]
             known = (partner, view, _compact(_directory_row(partner, view, index)))
         now[slug] = known
         rows.append(known[2])  # type: ignore[index]
-        countries.update(member["country"])
-        countries.add(partner.headquarters.country)
-        languages.update(partner.languages)
         served_regions.update(partner.regions_served)
     kept.clear()
     kept.update(now)

@@ -108,6 +108,11 @@ class Directory:
     # open data entries as encoded for this directory's partners (file -> its kept entries, see
     # export.directory_json and recommend.recommend_json), for the next build's
     encoded: dict[str, dict] = field(default_factory=dict)
+    # (facet key, value) -> its `matching_views`, made once; the next build's directory in this
+    # process takes over those that none of its changed partners is or was in (`directory`),
+    # so a rebuild after one edit does not make a million cards' lists again, and the pages
+    # that show them find them the same objects as before (render.KeptPages.views)
+    listed_views: dict[tuple[str, str], list[PartnerView]] = field(default_factory=dict)
 
     @cached_property
     def matching(self) -> dict[str, dict[str, list[str]]]:
@@ -125,7 +130,13 @@ class Directory:
         return {key: dict(by_value) for key, by_value in out.items()}
 
     def matching_views(self, key: str, value: str) -> list[PartnerView]:
-        return [self.views[s] for s in self.matching.get(key, {}).get(value, ())]
+        """The views of the partners matching a facet value, in `order` (the same list for every
+        page that asks: none changes it)."""
+        made = self.listed_views.get((key, value))
+        if made is None:
+            made = self.listed_views[(key, value)] = [self.views[s] for s in
+                                                      self.matching.get(key, {}).get(value, ())]
+        return made
 
 
 def initials(name: str) -> str:
@@ -213,6 +224,12 @@ def directory(partners: list[Partner], awards: dict[str, Award], rules: Rules, a
                   last.summaries if last is not None else {}, last.encoded if last is not None else {})
     if last is not None and changed is not None and "matching" in last.__dict__ and last.order == order:
         d.__dict__["matching"] = _changed_from(last, views, changed)  # (the cached_property's value)
+        # the lists of cards of values no changed partner is or was in: the same partners' same views
+        was = [last.views.get(s) for s in changed] + [views.get(s) for s in changed]
+        touched = {(key, value) for view in was if view is not None
+                   for key, values in view.member.items() for value in values}
+        d.listed_views.update((made, cards) for made, cards in last.listed_views.items()
+                              if made not in touched)
     return d
 
 

@@ -255,6 +255,10 @@ class KeptPages:
     # again, or equal ones, are the same cards, told without signing every card of every list
     # (a million of them on the country pages at 10,000 partners)
     views: dict[str, list[list]] = field(default_factory=dict)
+    # path -> (its entry in `pages`, the page's bytes, where each fragment is in them) for pages
+    # of up to `_SPLICED` bytes, in this process only: the directory's 400 pages, which a
+    # changed facet count changes, are made again by putting the new counts in their bytes
+    made: dict[str, tuple[tuple, bytes, list[tuple[int, int]]]] = field(default_factory=dict)
 
 
 class _NoSignature(Exception):
@@ -371,6 +375,10 @@ class _CardList(list):
     __hash__ = None  # type: ignore[assignment]
 
 
+# The largest page whose bytes `KeptPages.made` keeps (a directory page is 70 KB at 10,000
+# partners; a country page may list thousands of cards).
+_SPLICED = 256 << 10
+
 # Stands for a fragment in a page rendered in pieces; a NUL never comes out of a template.
 _PIECE = "\x00fragment\x00"
 
@@ -396,6 +404,8 @@ class _Renderer:
         self.signed: dict[int, Any] = {}  # see `_signature`
         self.fragment_digests: dict[int, str] = {}
         self.views_seen: dict[str, list[list]] = {}  # see `KeptPages.views`
+        self.made: dict[str, tuple] = {}  # see `KeptPages.made`
+        self.encoded: dict[int, tuple[Markup, bytes]] = {}  # a shared fragment's bytes, by its id
         self.keep_pages = False  # send partner pages' bytes back too, for the caller to reuse
         self.cards: dict[str, Markup] = {}
         self.fragments: dict[tuple, tuple[dict, Markup]] = {}
@@ -540,7 +550,8 @@ class _Renderer:
                                                                        for arg, key in args})))
                 continue
             views = page.context[name]
-            if seen is not None and len(seen) > len(lists) and j < len(inputs) and views == seen[len(lists)]:
+            if seen is not None and len(seen) > len(lists) and j < len(inputs) and \
+                    (views is seen[len(lists)] or views == seen[len(lists)]):
                 now.append(inputs[j])  # (list equality: identical views first, then equal ones)
             else:
                 now.append(_card_inputs(views, tokens))
@@ -555,6 +566,49 @@ class _Renderer:
         for fragment, piece in zip(fragments, pieces[1:], strict=True):
             parts += (fragment, piece)
         return "".join(parts).encode("utf-8")
+
+    def joined_kept(self, path: str, entry: tuple, fragments: list[Markup]) -> bytes:
+        """`joined`, and for a small page the bytes with where each fragment is, kept for the
+        next build (`KeptPages.made`)."""
+        pieces = entry[2]
+        data = self.joined(pieces, fragments)
+        if len(data) <= _SPLICED:
+            spans = []
+            at = len(pieces[0].encode("utf-8"))
+            for fragment, piece in zip(fragments, pieces[1:], strict=True):
+                end = at + len(fragment.encode("utf-8"))
+                spans.append((at, end))
+                at = end + len(piece.encode("utf-8"))
+            self.made[path] = (entry, data, spans)
+        return data
+
+    def spliced(self, page: Page, made: tuple, calls: tuple, now: list,
+                inputs: list) -> tuple[bytes, list[tuple[int, int]]]:
+        """A kept page's last bytes (`KeptPages.made`) with the fragments whose inputs changed
+        made again and put in their place."""
+        _, data, spans = made
+        parts = []
+        at = 0
+        new_spans = []
+        shift = 0
+        for (kind, name, args), (start, end), a, b in zip(calls, spans, now, inputs, strict=True):
+            if a == b:
+                new_spans.append((start + shift, end + shift))
+                continue
+            if kind == "fragment":
+                fragment = self.fragment(name, **{arg: page.context[key] for arg, key in args})
+                known = self.encoded.get(id(fragment))
+                if known is None or known[0] is not fragment:
+                    known = self.encoded[id(fragment)] = (fragment, fragment.encode("utf-8"))
+                encoded = known[1]
+            else:
+                encoded = self.card_lines(page.context[name]).encode("utf-8")
+            parts += (data[at:start], encoded)
+            at = end
+            new_spans.append((start + shift, start + shift + len(encoded)))
+            shift += len(encoded) - (end - start)
+        parts.append(data[at:])
+        return b"".join(parts), new_spans
 
     def listing_page(self, page: Page, kept: dict[str, tuple]) -> tuple[Any, str | None]:
         """A listing page's bytes (or, when the last build's are still right, a function that
@@ -581,9 +635,12 @@ class _Renderer:
             return data, digest
         pieces, calls = split
         made = self.fragments_of(page, calls)
-        data = self.joined(pieces, made)
+        entry = (signature, None, pieces, calls, self.inputs_of(page, calls, made))
+        data = self.joined_kept(page.path, entry, made)
         digest = content_hash(data)
-        kept[page.path] = (signature, digest, pieces, calls, self.inputs_of(page, calls, made))
+        kept[page.path] = entry = (signature, digest, *entry[2:])
+        if page.path in self.made:
+            self.made[page.path] = (entry, *self.made[page.path][1:])
         return data, digest
 
     def kept_page(self, page: Page, last: tuple, kept: dict[str, tuple]) -> tuple[Any, str | None]:
@@ -594,12 +651,27 @@ class _Renderer:
             kept[page.path] = last
             return (lambda: self.page(page)), digest
         now = self.inputs_now(page, calls, inputs)
+        made = self.kept_pages.made.get(page.path)  # type: ignore[union-attr]
+        if made is not None and made[0] is not last:
+            made = None
         if len(now) == len(inputs) and all(a == b for a, b in zip(now, inputs, strict=True)):
             kept[page.path] = last
+            if made is not None:
+                self.made[page.path] = made
+                return made[1], digest
             return (lambda: self.joined(pieces, self.fragments_of(page, calls))), digest
-        data = self.joined(pieces, self.fragments_of(page, calls))
+        if made is not None and len(now) == len(inputs):
+            data, spans = self.spliced(page, made, calls, now, inputs)
+            digest = content_hash(data)
+            kept[page.path] = entry = (signature, digest, pieces, calls, now)
+            self.made[page.path] = (entry, data, spans)
+            return data, digest
+        entry = (signature, None, pieces, calls, now)  # (`inputs_of` these fragments)
+        data = self.joined_kept(page.path, entry, self.fragments_of(page, calls))
         digest = content_hash(data)
-        kept[page.path] = (signature, digest, pieces, calls, now)  # (`inputs_of` these fragments)
+        kept[page.path] = entry = (signature, digest, pieces, calls, now)
+        if page.path in self.made:
+            self.made[page.path] = (entry, *self.made[page.path][1:])
         return data, digest
 
     def partners(self, slugs: list[str]) -> tuple[list[tuple[str, bytes]], dict[str, tuple]]:
@@ -700,6 +772,7 @@ class _Renderer:
             self.kept_pages.pages = kept_pages
             # (what forked workers saw stays in them: then no page has its lists of cards known)
             self.kept_pages.views = self.views_seen if count <= 1 or len(work) <= 1 else {}
+            self.kept_pages.made = self.made if count <= 1 or len(work) <= 1 else {}
         if listing_out is not None:
             listing_out.append(Listing(by_maker, listed_files))
         if not open_data:  # the caller patches them (`render_site`)
@@ -728,8 +801,8 @@ def _listed(order: list[str], by_maker: dict[int, list[Page]]) -> list[Page]:
     """Every page in `PAGE_MAKERS` order (for the sitemap), checked to have its own path."""
     sources = (order, *(by_maker.get(i) for i, make in enumerate(PAGE_MAKERS) if make is not partner_pages))
     if _LISTED and len(_LISTED[0][0]) == len(sources) and \
-            all(a is b for a, b in zip(_LISTED[0][0], sources, strict=True)):
-        return _LISTED[0][1]
+            all(a is b or a == b for a, b in zip(_LISTED[0][0], sources, strict=True)):
+        return _LISTED[0][1]  # (a rebuild's page addresses are new objects, the same as before)
     listed: list[Page] = []
     for i, make in enumerate(PAGE_MAKERS):
         if make is partner_pages:

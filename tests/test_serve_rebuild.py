@@ -195,5 +195,10 @@ def test_directory_json_and_recommend_json_from_kept_entries_equal_ones_made_who
     data, _ = recommend._for_directory(d)
     whole = (json.dumps(data, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
     assert recommend.recommend_json(d) == kept_recommend == whole
-    assert json.loads(kept_directory)["countries"]["IS"] == "Iceland"
+    made = json.loads(kept_directory)
+    assert made["countries"]["IS"] == "Iceland"
+    # every country a listed partner serves or is headquartered in, every language one speaks
+    assert set(made["countries"]) == {c for p in d.partners.values() for c in
+                                      [*d.views[p.slug].member["country"], p.headquarters.country]}
+    assert set(made["languages"]) == {code for p in d.partners.values() for code in p.languages}
     assert (out / "directory.json").read_bytes() == kept_directory
