@@ -39,6 +39,7 @@ import hashlib
 import marshal
 import os
 import shutil
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -327,6 +328,7 @@ class Store:
         """Hard-link stored pages into a new site folder (site path -> hash): no bytes copied.
         Safe because no build writes into a file in place, in the site or here. Those that
         could not be linked are left out of the answer (and are written as usual)."""
+        wait_deleted()
         linked = {}
         made: set[str] = set()
         for path, digest in files.items():
@@ -345,6 +347,7 @@ class Store:
         """Keep the pages just written (site path -> hash) by hard-linking them from `folder`;
         delete stored pages that no page has any more. A page that cannot be linked is simply
         not kept (a later build renders it again)."""
+        wait_deleted()
         wanted = set(written.values())
         if self.kept_pages is not None and wanted == self.kept_pages:
             return  # (the common case in `serve`: pages are stored, not listed again)
@@ -364,17 +367,16 @@ class Store:
                 stored.add(digest)
             except OSError:
                 continue
-        for name in stored - wanted:
-            try:
-                os.unlink(self.pages / name)
-            except OSError:
-                pass
+        stale = stored - wanted
+        for name in stale:
             self._forget(name)
         self.kept_pages = wanted & stored
         self.save_stats()
+        _delete_later(self.pages, stale)
 
     def link_page(self, source: Path, digest: str) -> None:
         """Keep one page just written (see `keep_pages`)."""
+        wait_deleted()
         try:
             self.pages.mkdir(parents=True, exist_ok=True)
             os.link(source, self.pages / digest)
@@ -408,3 +410,36 @@ class Store:
                         leftover.unlink()
                 except OSError:
                     pass
+
+
+# The thread deleting pages no entry names any more (`_delete_later`), if one is running.
+_DELETING: list[threading.Thread] = []
+
+
+def _delete_later(folder: Path, names: set[str]) -> None:
+    """Delete these stored pages behind the build: each is the last link to a page the site
+    replaced, and freeing 450 of them (the directory pages after an edit to listed data) took
+    the file system up to a second. The thread does not keep the process alive: what it has not
+    deleted when the process ends, the next build finds among the pages (`keep_pages` lists
+    them) and deletes. Anything that links pages waits for it first (`wait_deleted`), so it
+    never deletes a page kept again meanwhile."""
+    if not names:
+        return
+
+    def run() -> None:
+        for name in names:
+            try:
+                os.unlink(folder / name)
+            except OSError:
+                pass
+
+    wait_deleted()
+    thread = threading.Thread(target=run, name="delete stale pages", daemon=True)
+    _DELETING.append(thread)
+    thread.start()
+
+
+def wait_deleted() -> None:
+    """Until the stale pages a build of this process left to delete are deleted."""
+    while _DELETING:
+        _DELETING.pop().join()

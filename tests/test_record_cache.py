@@ -222,6 +222,7 @@ def test_the_cache_keeps_only_what_current_records_need(project):
     assert stored_entries(records, "checked") == count - 1
     listed = len(list((out / "partners").iterdir()))
     assert stored_entries(records, "rendered") == listed
+    record_cache.wait_deleted()  # (stale pages are deleted behind the build)
     stored = {p.name for p in records.glob("p-*/pages/*")}
     site = tree(out)
     pages = {content_hash(data) for path, data in site.items() if path.startswith("partners/")}
