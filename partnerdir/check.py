@@ -77,7 +77,7 @@ def check_files(content: Path, files: list[Path], problems: list, rules: Rules,
     so nothing a long-lived process made before lingers.
     """
     from . import parallel
-    from .load import read_record, shown_paths
+    from .load import RawRecord, read_record, shown_paths
 
     max_bytes = rules.limits.record_max_bytes
     cores = parallel.workers(workers)
@@ -87,7 +87,13 @@ def check_files(content: Path, files: list[Path], problems: list, rules: Rules,
 
     def read(batch: list[Path]) -> list:
         shown = shown_paths(batch)
-        return [read_record(path, max_bytes, name) for path, name in zip(batch, shown, strict=True)]
+        results = [read_record(path, max_bytes, name) for path, name in zip(batch, shown, strict=True)]
+        for result in results:
+            if isinstance(result, RawRecord):
+                # Put back by the caller, which has the same paths: a worker's records come
+                # through pickle, which made a Path again from its parts for each of them.
+                result.path = None  # type: ignore[assignment]
+        return results
 
     found: list[tuple[list[Partner], list[Problem]] | None] = [None] * len(batches)
     problems = list(problems)
@@ -98,7 +104,11 @@ def check_files(content: Path, files: list[Path], problems: list, rules: Rules,
     try:
         for index, results in parallel.fork_share(read, batches, count):
             got = time.perf_counter()
-            raws = [r for r in results if not isinstance(r, Problem)]
+            raws = []
+            for result, path in zip(results, batches[index], strict=True):
+                if not isinstance(result, Problem):
+                    result.path = path
+                    raws.append(result)
             partners, batch_problems = validate(raws, rules, as_of, content)
             found[index] = (partners, [r for r in results if isinstance(r, Problem)] + batch_problems)
             if each is not None:
