@@ -311,17 +311,24 @@ def _plain_value(text: str):
 
 class _Values(dict):
     """Token -> value, each token's syntax checked and value made once: ids, codes and dates
-    repeat across records. Only immutable values are kept; a [list] is made anew each time."""
+    repeat across records. Only immutable values are kept; a [list] is kept as a tuple of its
+    items (a project's products, a record's languages...) and made anew from it each time."""
 
     def __init__(self, syntax: re.Pattern, flow: bool):
         super().__init__()
         self.syntax = syntax
         self.flow = flow
+        self.lists: dict[str, tuple] = {}
 
     def __missing__(self, token: str):
         if self.flow and token[:1] == "[":
-            inner = token[1:-1].strip(" ")
-            return [self[item.strip(" ")] for item in inner.split(",")] if inner else []
+            items = self.lists.get(token)
+            if items is None:
+                inner = token[1:-1].strip(" ")
+                items = tuple([self[item.strip(" ")] for item in inner.split(",")] if inner else ())
+                if len(self.lists) < 50_000:
+                    self.lists[token] = items
+            return list(items)
         if self.syntax.fullmatch(token) is None:
             raise _NotPlain
         value = token[1:-1] if token[0] == '"' or token[0] == "'" else _plain_value(token)
