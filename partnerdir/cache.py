@@ -433,7 +433,12 @@ class StoredPartner:
     partner, so it reads like one; only `isinstance` tells them apart.
     """
 
-    __slots__ = ("slug", "source", "_blob", "_decode", "_partner", "_shallow", "__dict__")
+    # The listed fields get a slot each, empty until one is read (`__getattr__` fills them all):
+    # read like any attribute after that, as the listings read 200,000 of them.
+    __slots__ = ("slug", "source", "_blob", "_decode", "_partner", "_shallow",
+                 "name", "website", "logo", "joined", "programs", "headquarters", "countries_served",
+                 "regions_served", "remote_delivery", "expertise", "industries", "languages", "contact",
+                 "format")
 
     def __init__(self, slug: str, source: str, blob: bytes, decode, shallow: list | None = None) -> None:
         self.slug = slug
@@ -441,20 +446,17 @@ class StoredPartner:
         self._blob = blob
         self._decode = decode
         self._partner = None
-        self._shallow = shallow  # the SHALLOW fields' plain values, in order
+        self._shallow = shallow  # the listed fields' plain values, in `_shallow_plan` order
 
-    def __getattr__(self, name: str):
-        # (called only for names not found: the shallow fields, once decoded, are found in the
-        # instance's __dict__ as a plain attribute is, a listing reads 200,000 of them)
+    def __getattr__(self, name: str):  # (only for what is not set: see __slots__)
         shallow = self._shallow
         if shallow is not None and self._partner is None:
             plan = _shallow_plan()
             if name in plan:
-                fields = self.__dict__
-                for field_name, (i, decode) in plan.items():
-                    fields[field_name] = decode(shallow[i])
                 self._shallow = None
-                return fields[name]
+                for field_name, (i, decode) in plan.items():
+                    object.__setattr__(self, field_name, decode(shallow[i]))
+                return object.__getattribute__(self, name)
         return getattr(self._decoded(), name)
 
     def _decoded(self):
@@ -463,7 +465,6 @@ class StoredPartner:
             partner = self._partner = self._decode(marshal.loads(self._blob))
             self._blob = b""
             self._shallow = None
-            self.__dict__.clear()  # from now on, everything is the partner's
         return partner
 
     def __repr__(self) -> str:
@@ -471,22 +472,25 @@ class StoredPartner:
 
 
 # Fields a listing may read of every partner (cards, facets, place pages, directory.json, the
-# review report); the others are the description and the evidence, which only the partner's
-# own page, its open data and its recommendation summary read (and those are stored made).
+# review report) are kept apart: all but these, the description and the evidence, which only the
+# partner's own page, its open data and its recommendation summary read (those are stored made).
 _HEAVY = ("description", "certifications", "projects", "subscription_sales")
-_SHALLOW_PLAN: dict[str, tuple[int, object]] = {}
+_SHALLOW_PLAN: list[dict[str, tuple[int, object]]] = []
 
 
 def _shallow_plan() -> dict[str, tuple[int, object]]:
-    """Field name -> (its place among the shallow values, how to decode it)."""
+    """Listed field name -> (its place among the values kept apart, how to decode it); empty
+    (every partner is then decoded whole) if the model's fields are not `StoredPartner`'s slots."""
     if not _SHALLOW_PLAN:
         from .plain_data import field_decoders
         from .validate import Partner as PartnerType
 
         decoders = field_decoders(PartnerType)
         names = [n for n in PartnerType.model_fields if n not in _HEAVY]
-        _SHALLOW_PLAN.update((n, (i, decoders[n])) for i, n in enumerate(names))
-    return _SHALLOW_PLAN
+        slots = set(StoredPartner.__slots__) - {"_blob", "_decode", "_partner", "_shallow"}
+        plan = {n: (i, decoders[n]) for i, n in enumerate(names) if n not in ("slug", "source")}
+        _SHALLOW_PLAN.append(plan if set(names) == slots else {})
+    return _SHALLOW_PLAN[0]
 
 
 def _shallow_values(partner_data: tuple) -> list:

@@ -53,15 +53,24 @@ def _piece_hash(piece: bytes) -> bytes:
     return hashlib.blake2b(piece, digest_size=16).digest()
 
 
+# The last snapshot loaded, with its file and build: the quick rebuild and, when it cannot be
+# done, the ordinary rebuild's open data (`open_data_plan`) both ask for it.
+_LOADED: list[tuple[Path, str, dict]] = []
+
+
 def load(store, out: Path, build: str | None) -> dict | None:
     """The snapshot of the build `build` (from the last build's record), if it is on disk whole."""
     from .record_cache import read
 
     if store is None or not build:
         return None
-    data = read(_path(store, out), store.render_key)
+    path = _path(store, out)
+    if _LOADED and _LOADED[0][:2] == (path, build):
+        return _LOADED[0][2]  # (never changed in place: `update` makes a new one)
+    data = read(path, store.render_key)
     if not isinstance(data, dict) or data.get("format") != FORMAT or data.get("build") != build:
         return None
+    _LOADED[:] = [(path, build, data)]
     return data
 
 

@@ -583,3 +583,31 @@ def test_open_data_that_cannot_be_patched_is_made_whole(project, monkeypatch, ho
     settle(project / "content", offset=5)
     new_process_build(paths)
     same_as_cold(project, out, how)
+
+
+def test_a_partner_read_from_the_cache_reads_like_the_partner_it_was(project):
+    """Every field, the listed ones kept apart and the rest decoded when first asked for, and
+    its plain form (what the cache stores of it), are those of the partner checked."""
+    from partnerdir.plain_data import codec
+    from partnerdir.validate import Partner
+
+    out = project / "site"
+    paths = paths_for(project, out)
+    first = new_process_build(paths)
+    checked = {p.slug: p for _, p in cache.memo_for(out).records.values()}
+    assert first.ok and not any(isinstance(p, cache.StoredPartner) for p in checked.values())
+    new_process_build(paths)  # (nothing changed: nothing read)
+    write_records(project / "content", {"zeta": record("Zeta Data", countries_served=["DE", "IS"],
+                                                       body="*Zeta* text.")})
+    settle(project / "content", offset=4)
+    new_process_build(paths)
+    kept = cache.memo_for(out).records.values()
+    stored = {p.slug: p for _, p in kept if isinstance(p, cache.StoredPartner)}
+    assert stored and "alpha-var" in stored
+    encode = codec(Partner)[0]
+    for slug, partner in stored.items():
+        assert partner.name == checked[slug].name and partner.headquarters == checked[slug].headquarters
+        assert partner._partner is None  # (listed fields only, so far)
+        assert encode(partner) == encode(checked[slug])
+        assert partner.model_dump() == checked[slug].model_dump()
+        assert partner.certifications == checked[slug].certifications
