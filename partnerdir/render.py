@@ -300,8 +300,8 @@ def _signature(page: Page, tokens: dict[str, str], skip: tuple[str, ...] = (),
             return value if kind is str else (kind.__name__, value)
         if kind is PartnerView:
             return ("view", value.slug, tokens[value.slug])
-        if kind is FacetValue:
-            return value
+        if kind is FacetValue:  # (as a tuple, whose repr is made in C, unlike a dataclass's)
+            return ("value", value.facet, value.id, value.name, value.path, value.count)
         made = reprs.get(id(value))
         if made is not None:
             return made
@@ -752,11 +752,19 @@ class _Renderer:
             # keeps its pages (serve) also keeps for the next build to bring up to date.
             d.matching  # noqa: B018 (a cached property)
             recommend._for_directory(d)
+        made_here = {}
+        if listing is None and count > 1 and self.kept_pages is not None and keep_pages:
+            # In a process that keeps its builds (serve), directory.json and recommend.json are
+            # made here too, so that their entries are kept with the directory
+            # (`Directory.encoded`) for the next build's, which after an edit to listed data
+            # encodes only the edited partners' again.
+            made_here = {item: self.work(item) for item in [("export", name) for name in LISTING_EXPORTS]}
+            work = [item for item in work if item not in made_here]
         by_maker: dict[int, list[Page]] = dict(listing.pages) if listing is not None else {}
         listed_files: dict[str, Any] = dict(listing.files) if listing is not None else {}
         kept_pages: dict[str, tuple] = {}
         results = parallel.fork_map(self.work, work, count)
-        for item, (made, cards, pages, kept) in zip(work, results, strict=True):
+        for item, (made, cards, pages, kept) in [*made_here.items(), *zip(work, results, strict=True)]:
             files.update(made)
             if item[0] == "maker" or item[1] in LISTING_EXPORTS:
                 listed_files.update(made)

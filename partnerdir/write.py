@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -61,7 +62,10 @@ def locked(out: Path) -> Iterator[None]:
         os.write(fd, str(os.getpid()).encode())
         yield
     finally:
-        os.close(fd)  # closing releases the lock
+        try:
+            _writes_done()  # a build that failed may have left files being written by threads
+        finally:
+            os.close(fd)  # closing releases the lock
 
 
 def _check_output(out: Path) -> None:
@@ -162,9 +166,16 @@ def sparse_staged(out: Path) -> Iterator[tuple[Path, list[SiteWriter]]]:
     try:
         yield stage, writers
     except BaseException:
+        for writer in writers:  # (files still being written by its threads)
+            try:
+                writer.written()
+            except OSError:
+                pass
         shutil.rmtree(stage, ignore_errors=True)
         raise
     try:
+        for writer in writers:
+            writer.written()
         kept = apply_changes(stage, out, set().union(*(w.removed for w in writers)), aside=stage)
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
@@ -296,6 +307,7 @@ class SiteWriter:
                 return digest, True
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(WRITERS, thread_name_prefix="write")
+                _WRITING.add(self)
             self._writing.append(self._pool.submit(_write_replacing, str(target), data))
             return digest, True
         os.unlink(target)
@@ -382,6 +394,7 @@ class SiteWriter:
         pool, self._pool = self._pool, None
         if pool is not None:
             pool.shutdown(wait=True)
+            _WRITING.discard(self)
         writing, self._writing = self._writing, []
         for done in writing:
             done.result()
@@ -412,6 +425,16 @@ class SiteWriter:
 
 BIG = 4 << 20  # a replaced file this large is freed in the background
 WRITERS = 2  # threads that write an in-place rebuild's files
+_WRITING: weakref.WeakSet[SiteWriter] = weakref.WeakSet()  # writers whose threads may be writing
+
+
+def _writes_done() -> None:
+    """Wait for every writer's threads (their errors are the build's, which has ended)."""
+    for writer in list(_WRITING):
+        try:
+            writer.written()
+        except OSError:
+            pass
 
 
 def _write_replacing(target: str, data: bytes) -> None:

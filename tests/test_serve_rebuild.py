@@ -123,11 +123,13 @@ def test_a_failed_save_behind_the_preview_leaves_no_build_record_and_the_next_bu
     assert tree(out) == expected
 
 
-def test_listed_edits_in_one_process_reuse_what_did_not_change(project, monkeypatch):
+@pytest.mark.parametrize("workers", ["1", ""], ids=["one-core", "every-core"])
+def test_listed_edits_in_one_process_reuse_what_did_not_change(project, monkeypatch, workers):
     """Rebuilds after edits to listed data in one process: directory.json and recommend.json
-    encode only the changed partner's entry again, the kept pages' card lists are recognised
-    by their cards, and after each edit the site is a cold build's."""
-    monkeypatch.setenv("PARTNERDIR_WORKERS", "1")
+    encode only the changed partner's entry again (also after a first build on every core,
+    whose workers made the listing pages), the kept pages' card lists are recognised by their
+    cards, and after each edit the site is a cold build's."""
+    monkeypatch.setenv("PARTNERDIR_WORKERS", workers)
     write_records(project / "content", many_partners(60))
     settle(project / "content")
     out = project / "preview"
@@ -202,3 +204,21 @@ def test_directory_json_and_recommend_json_from_kept_entries_equal_ones_made_who
                                       [*d.views[p.slug].member["country"], p.headquarters.country]}
     assert set(made["languages"]) == {code for p in d.partners.values() for code in p.languages}
     assert (out / "directory.json").read_bytes() == kept_directory
+
+
+def test_an_in_place_write_that_fails_in_its_thread_fails_at_finish_and_the_others_are_written(tmp_path):
+    """serve's in-place rebuild writes its files from threads: one that cannot be written
+    (a file where its folder should be) is reported when the writer finishes, as an error the
+    build turns into a problem, and the files that could be written are whole."""
+    from partnerdir.write import SiteWriter, content_hash, write_tree
+
+    out = tmp_path / "site"
+    write_tree(out, {"index.html": b"home", "blocked": b"a file"})
+    writer = SiteWriter(out, {"index.html": content_hash(b"home"), "blocked": content_hash(b"a file")},
+                        in_place=True)
+    assert writer.put("index.html", b"new home") == (content_hash(b"new home"), True)
+    writer.put("blocked/index.html", b"cannot be: 'blocked' is a file")
+    with pytest.raises(OSError):
+        writer.finish({"index.html", "blocked/index.html"})
+    assert (out / "index.html").read_bytes() == b"new home"
+    assert sorted(p.name for p in out.iterdir()) == ["blocked", "index.html"]
