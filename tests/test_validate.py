@@ -530,3 +530,8 @@ def test_the_one_pass_text_checks_find_exactly_what_the_separate_ones_find():
         schema._CONTROL_IN_TEXT.findall(every))
     assert set(schema._SPACE.findall(every)) == {c for c in every if c.isspace()}
     assert "\u202e" in invisible and "\t" not in set(schema._SUSPECT_IN_TEXT.findall(every))
+    # A description's printable ASCII, tabs and line breaks are not searched at all.
+    assert schema._SUSPECT_IN_TEXT.findall(schema._ASCII_TEXT.decode()) == []
+    for suspect in ("\u202e", "\x07", "\x85", "\U000e0041"):
+        with pytest.raises(ValueError, match=f"U\\+{ord(suspect):04X}"):
+            schema._lines("Plain words.\n\n" + suspect + " more words\n")
