@@ -72,7 +72,9 @@ def _plain_text(value: str, *, multiline: bool) -> str:
 
 
 def _line(value: str) -> str:
-    if _SUSPECT_IN_LINE.search(value) is None and (stripped := value.strip()):
+    # (Printable ASCII holds no suspect character, and is two C calls to recognise.)
+    if (value.isascii() and value.isprintable() or _SUSPECT_IN_LINE.search(value) is None) \
+            and (stripped := value.strip()):
         return stripped
     return _plain_text(value, multiline=False)  # which says what is wrong
 
