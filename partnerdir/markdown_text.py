@@ -364,8 +364,12 @@ def render_markdown(text: str) -> Markup:
 @functools.lru_cache(maxsize=20_000)
 def plain_text(text: str, limit: int = 200) -> str:
     """A description's first words without markup, for meta descriptions and link previews."""
-    same = "<" not in text and (_ORDERED_LINE.search(text) is None or _BULLET_LINE.search(text) is None)
-    html = _converted(text, ("sane_lists",) if same else ())
+    # The page's HTML first (render_markdown asks for it next): a text in the plain subset
+    # converts the same with any extensions, so the lists need not be looked at.
+    html = _converted(text, ("sane_lists",))
+    if not isinstance(html, _PlainHtml) and ("<" in text or _ORDERED_LINE.search(text) is not None
+                                             and _BULLET_LINE.search(text) is not None):
+        html = _converted(text, ())
     if isinstance(html, _PlainHtml):  # what the sanitizer would leave: the text between the tags
         words = " ".join(_TAG.sub("", html).split())
     else:
