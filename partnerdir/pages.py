@@ -225,12 +225,25 @@ def directory(partners: list[Partner], awards: dict[str, Award], rules: Rules, a
     if last is not None and changed is not None and "matching" in last.__dict__ and last.order == order:
         d.__dict__["matching"] = _changed_from(last, views, changed)  # (the cached_property's value)
         # the lists of cards of values no changed partner is or was in: the same partners' same views
-        was = [last.views.get(s) for s in changed] + [views.get(s) for s in changed]
-        touched = {(key, value) for view in was if view is not None
-                   for key, values in view.member.items() for value in values}
+        touched = _touched(rules, [last.views.get(s) for s in changed] + [views.get(s) for s in changed])
         d.listed_views.update((made, cards) for made, cards in last.listed_views.items()
                               if made not in touched)
     return d
+
+
+def _touched(rules: Rules, views: list[PartnerView | None]) -> set[tuple[str, str]]:
+    """The keys of `Directory.listed_views` whose lists hold any of `views`: the values they
+    match, and the place pages' lists of partners headquartered in a country or region and
+    serving a region (`place_pages`)."""
+    touched = set()
+    for view in views:
+        if view is None:
+            continue
+        touched.update((key, value) for key, values in view.member.items() for value in values)
+        touched.update(("serving-region", value) for value in view.member.get("region", ()))
+        touched.add(("hq", view.hq_country))
+        touched.update(("hq-region", r.id) for r in rules.regions if view.hq_country in r.countries)
+    return touched
 
 
 def _changed_from(last: Directory, views: dict[str, PartnerView], changed: list[str]) -> dict:
@@ -514,9 +527,14 @@ def place_pages(d: Directory) -> Iterator[Page]:
     by_region: dict[str, list[FacetValue]] = defaultdict(list)
     for v in country_values:
         by_region[rules.region_of_country.get(v.id, "")].append(v)
-    hq: dict[str, list[str]] = defaultdict(list)
-    for slug in d.order:
-        hq[d.views[slug].hq_country].append(slug)
+    hq: dict[str, list[str]] = {}
+
+    def headquartered(code: str) -> list[PartnerView]:
+        if not hq:  # (made only when a list is not kept from the last build's directory)
+            for slug in d.order:
+                hq.setdefault(d.views[slug].hq_country, []).append(slug)
+        return [d.views[s] for s in hq.get(code, [])]
+
     region_names = {r.id: r.name for r in rules.regions}
 
     yield Page("regions/index.html", "browse.html",
@@ -535,9 +553,11 @@ def place_pages(d: Directory) -> Iterator[Page]:
             "kind": "region",
             "region": region,
             "name": region.name,
-            "hq": [d.views[s] for s in d.order if d.views[s].hq_country in countries],
-            "serving": [view for view in d.matching_views("region", v.id)
-                        if _serves_region(d.partners[view.slug], region.id, countries)],
+            "hq": _kept(d, ("hq-region", v.id),
+                        lambda c=countries: [d.views[s] for s in d.order if d.views[s].hq_country in c]),
+            "serving": _kept(d, ("serving-region", v.id), lambda r=region.id, c=countries: [
+                view for view in d.matching_views("region", r)
+                if _serves_region(d.partners[view.slug], r, c)]),
             "countries": by_region.get(region.id, []),
             "neighbours": [rules.region_by_id[n] for n in region.neighbours if n in rules.region_by_id],
             "region_paths": {r.id: value_path("region", r.id) for r in region_values},
@@ -551,13 +571,21 @@ def place_pages(d: Directory) -> Iterator[Page]:
             "code": v.id,
             "name": v.name,
             "region": rules.region_by_id.get(region_id) if region_id else None,
-            "hq": [d.views[s] for s in hq.get(v.id, [])],
+            "hq": _kept(d, ("hq", v.id), lambda code=v.id: headquartered(code)),
             "serving": d.matching_views("country", v.id),
             "region_paths": {r.id: value_path("region", r.id) for r in region_values},
             "recommended": country_recommendations(d, v.id),
         }
         yield Page(value_path("country", v.id) + "index.html", "place.html", context,
                    f"Partners in {v.name}", f"Partners headquartered in or serving {v.name}.")
+
+
+def _kept(d: Directory, key: tuple[str, str], make: Callable[[], list[PartnerView]]) -> list[PartnerView]:
+    """A list of cards of a place page, made once and kept like `Directory.matching_views`'s."""
+    made = d.listed_views.get(key)
+    if made is None:
+        made = d.listed_views[key] = make()
+    return made
 
 
 def _serves_region(partner: Partner, region_id: str, countries: set[str]) -> bool:

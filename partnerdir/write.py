@@ -243,7 +243,10 @@ def _link_copy(source: Path, target: Path) -> None:
 
 
 def content_hash(data: bytes) -> str:
-    return hashlib.blake2b(data, digest_size=16).hexdigest()
+    """A file's identity (128 bits): SHA-256, which processors' SHA instructions make twice as
+    fast as BLAKE2b here (a build hashes every file it writes: 470 MB at 10,000 partners, and
+    the 28 MB of directory pages an edit to listed data changes)."""
+    return hashlib.sha256(data).hexdigest()[:32]
 
 
 class SiteWriter:

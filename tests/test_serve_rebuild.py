@@ -37,10 +37,10 @@ def _count_renders(monkeypatch) -> list[str]:
     return rendered
 
 
-def _serve_countries(project, step: int, countries: list[str]):
+def _serve_countries(project, step: int, countries: list[str], **fields):
     edited = project / "content" / "member-07.yaml"
     write_records(project / "content", {"member-07": {**many_partners(60)["member-07"],
-                                                      "countries_served": countries}})
+                                                      "countries_served": countries, **fields}})
     settle(edited, offset=step)
     return edited
 
@@ -157,8 +157,10 @@ def test_listed_edits_in_one_process_reuse_what_did_not_change(project, monkeypa
 
     monkeypatch.setattr(render, "_card_inputs", told)
     monkeypatch.setattr(render._Renderer, "inputs_now", checked)
-    for step, countries in enumerate([["US", "IS"], ["IS"], ["NL", "US"]], start=1):
-        edited = _serve_countries(project, step, countries)
+    moved = {"headquarters": {"city": "Tokyo", "country": "JP"}}  # (another region's partners)
+    for step, (countries, fields) in enumerate([(["US", "IS"], {}), (["IS"], {}), (["NL", "US"], {}),
+                                                (["NL", "US"], moved), (["IS"], moved)], start=1):
+        edited = _serve_countries(project, step, countries, **fields)
         rows.clear()
         signed.clear()
         result = build_site(paths, AS_OF, search=False, in_place=True, changed=[edited])
