@@ -361,6 +361,21 @@ def render_markdown(text: str) -> Markup:
     return Markup(clean.strip())
 
 
+def _first_words(html: _PlainHtml, limit: int) -> str:
+    """The text between the tags, one space between words, as far as a summary of `limit`
+    characters needs it: the words of a part of the HTML are the first of the whole's
+    (the last perhaps cut short), so only a part is read, larger until it holds enough."""
+    size = 4 * limit + 100
+    while True:
+        part = html[:size]
+        if len(part) < len(html) and part.rfind("<") > part.rfind(">"):
+            part = part[:part.rfind("<")]  # not half a tag
+        words = " ".join(_TAG.sub("", part).split())
+        if len(words) > limit or size >= len(html):
+            return words
+        size *= 4
+
+
 @functools.lru_cache(maxsize=20_000)
 def plain_text(text: str, limit: int = 200) -> str:
     """A description's first words without markup, for meta descriptions and link previews."""
@@ -371,7 +386,7 @@ def plain_text(text: str, limit: int = 200) -> str:
                                              and _BULLET_LINE.search(text) is not None):
         html = _converted(text, ())
     if isinstance(html, _PlainHtml):  # what the sanitizer would leave: the text between the tags
-        words = " ".join(_TAG.sub("", html).split())
+        words = _first_words(html, limit)
     else:
         words = " ".join(nh3.clean(html, tags=set(), clean_content_tags=set(DROPPED_WITH_CONTENT)).split())
         # nh3 escapes text for HTML; the caller escapes again when it inserts the text.

@@ -128,3 +128,29 @@ def test_a_description_from_the_plain_path_is_what_the_sanitizer_leaves(text):
     markdown_text.render_markdown.cache_clear()
     markdown_text._converted.cache_clear()
     assert markdown_text.render_markdown(text) == sanitized(text)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.sampled_from(PLAIN_PIECES), max_size=120).map("".join), st.integers(1, 80))
+@example("**" + "long" * 300 + "** words after", 3)
+def test_a_summary_reads_only_as_much_of_the_html_as_it_needs(text, limit):
+    """The first words of part of the HTML are the first words of all of it, as many as the summary uses."""
+    made = markdown_text._plain_markdown(text)
+    if made is None:
+        return
+    every = " ".join(markdown_text._TAG.sub("", made).split())
+    first = markdown_text._first_words(made, limit)
+    assert every.startswith(first) and (first == every or len(first) > limit)
+    markdown_text.plain_text.cache_clear()
+    markdown_text._converted.cache_clear()
+    cut = every[: limit - 1].rsplit(" ", 1)[0].rstrip(",.;:") + "…"
+    assert markdown_text.plain_text(text, limit) == (every if len(every) <= limit else cut)
+
+
+def test_a_summary_never_takes_half_a_tag_for_words():
+    for gap in range(1, 40):
+        made = markdown_text._plain_markdown("word " * gap + "**bold** end\n\n- item **x**\n\n> quote")
+        every = " ".join(markdown_text._TAG.sub("", made).split())
+        for limit in range(1, 60):
+            first = markdown_text._first_words(made, limit)
+            assert every.startswith(first) and (first == every or len(first) > limit), (gap, limit, first)
