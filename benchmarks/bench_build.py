@@ -46,7 +46,7 @@ from pathlib import Path
 sys.path.insert(0, sys.argv[1])
 content, out, cache_dir = (Path(a) for a in sys.argv[2:5])
 mode, search = sys.argv[5], sys.argv[6] == "1"
-from partnerdir import cache, check
+from partnerdir import cache, check, pipeline
 from partnerdir.pipeline import build_site
 from partnerdir.project import Paths
 
@@ -82,8 +82,11 @@ as_of = dt.date(2026, 11, 15)
 report = {}
 def build(label):
     check.last_check.clear()
+    # serve saves a rebuild's cache behind its preview, while the editor types the next change
+    getattr(pipeline, "wait_persisted", lambda: None)()
     start, before = time.perf_counter(), cpu()
-    result = build_site(paths, as_of, search=search, remember=mode == "serve")
+    # (serve rebuilds its preview in place; its first build, into a new folder, is a whole one)
+    result = build_site(paths, as_of, search=search, remember=mode == "serve", in_place=mode == "serve")
     wall = time.perf_counter() - start
     assert result.ok, [p.text() for p in result.problems[:5]]
     stages = {}
