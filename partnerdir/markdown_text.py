@@ -102,9 +102,11 @@ def _never_taking(text: str) -> tuple[str, ...]:
 # generated texts. Refused anywhere: every character other syntax starts with, control
 # characters, '=' (setext headings) and '*' outside '**' pairs.
 _NOT_PLAIN_MARKDOWN = re.compile(r"[<>&`\\\[\]#_=\x00-\x09\x0b-\x1f\x7f-\x9f]")
-# Lines that could start anything but a paragraph's text (lists, rules, code, ordered lists).
+# Printable ASCII (and line breaks) that is neither refused above nor a control character.
 _PLAIN_ASCII = bytes(c for c in range(0x20, 0x7F) if chr(c) not in "<&`\\[]#_=") + b"\n"
-_NOT_PARAGRAPH_LINE = re.compile(r"[ +\->]|\*(?!\*[^ *])|\d+\.")
+# Lines that could start anything but a paragraph's text (lists, rules, code, ordered lists:
+# a number and a full stop followed by a space or tab; "2020." ending a line is text).
+_NOT_PARAGRAPH_LINE = re.compile(r"[ +\->]|\*(?!\*[^ *])|\d+\.[ \t]")
 
 
 class _PlainHtml(str):

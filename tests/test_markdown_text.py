@@ -78,6 +78,8 @@ PLAIN_PIECES = ["word", "Word two", "é —", '"quoted"', ".", ",", "3", "2014."
 @example("text\n- not a list", ("sane_lists",))
 @example("text\n> quote", ("sane_lists",))
 @example("**a**b**c** and word**bold**word", ("sane_lists",))
+@example("projects since\n2020.\n\n2014.\nand 1.\n\n3.5 x", ())
+@example("a\n1.\n\n2020.", ("sane_lists",))
 def test_the_plain_path_makes_what_markdown_makes(text, extensions):
     assert markdown_text._convert(text, extensions) == full(text, extensions)
 
@@ -89,8 +91,9 @@ def test_a_typical_description_takes_the_plain_path_and_others_do_not():
         "<p>Northwind is a <strong>Lisbon</strong> integrator.</p>\n<p>Services:</p>\n"
         "<ul>\n<li>reviews</li>\n<li>migrations</li>\n</ul>\n"
         "<blockquote>\n<p>\"They documented everything.\" — a customer</p>\n</blockquote>")
-    for other in ("# Heading", "a *b*", "[link](https://a.example)", "1. first", "    code", "a  \nb",
-                  "x & y", "<b>x</b>", "- a\n\n- b", "Title\n====="):
+    assert _plain_markdown("Delivering since\n2020.") == "<p>Delivering since\n2020.</p>"
+    for other in ("# Heading", "a *b*", "[link](https://a.example)", "1. first", "a\n2. b", "    code",
+                  "a  \nb", "x & y", "<b>x</b>", "- a\n\n- b", "Title\n====="):
         assert _plain_markdown(other) is None, other
 
 
