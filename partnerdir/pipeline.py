@@ -582,7 +582,8 @@ def _open_data_changes(patch, memo) -> tuple[dict[str, tuple], list[str]]:
         made = memo.pages.get(slug)
         if key is not None and made is not None and made[1][2] is not None:
             added[key] = (made[1][2], made[1][3])
-    return added, [patch.snap["partners"][slug][0] for slug in patch.changed]
+    partners = patch.snap["partners"]
+    return added, [partners[slug][0] for slug in patch.changed | patch.dropped if slug in partners]
 
 
 class _StageFailed(Exception):

@@ -224,11 +224,14 @@ def replaced(pieces: tuple[list[bytes], list[int]], new: dict[int, bytes]) -> tu
 
 @dataclass
 class OpenData:
-    """The last build's partners.json and partners.csv (its snapshot), to patch around the
-    entries and rows of the partners that changed since."""
+    """The last build's partners.json and partners.csv (its snapshot), to patch into this
+    build's: the entries and rows of the partners that changed or joined the list since are
+    made, those of partners that left it dropped, the others copied from the files."""
 
     snap: dict
-    changed: set[str]  # slugs whose record changed: their entries and rows are made or loaded
+    order: list[str]  # the listed partners now, by slug (the files' order)
+    changed: set[str]  # slugs whose entries and rows are made or loaded: edited, or new in the list
+    dropped: set[str]  # slugs listed by the last build and not by this one
 
 
 # More changed partners than this: the files are made whole, from every entry.
@@ -237,11 +240,12 @@ MOST_PATCHED = 1000
 
 def open_data_plan(store, out: Path, build: str | None, manifest: dict, listed: list[str],
                    slug_keys: dict[str, str]) -> OpenData | None:
-    """Whether a build whose listed partners (`listed`, by slug) are the last build's can patch
-    its open data files: they are as the snapshot describes them, and few records changed
-    (by their content keys, `slug_keys`); None when they must be made whole."""
+    """Whether a build listing the partners `listed` (by slug) can patch the last build's open
+    data files: they are as the snapshot describes them, both builds list someone, and few
+    records changed (by their content keys, `slug_keys`); None when they must be made whole."""
     snap = load(store, out, build)
-    if snap is None or sorted(listed) != snap["order"]:
+    order = sorted(listed)
+    if snap is None or not order or not snap["order"]:
         return None
     for name, (hashes, lengths) in ((JSON, snap["json"]), (CSV, snap["csv"])):
         try:
@@ -250,27 +254,84 @@ def open_data_plan(store, out: Path, build: str | None, manifest: dict, listed: 
         except OSError:
             return None
     partners = snap["partners"]
-    changed = {slug for slug in snap["order"] if slug_keys.get(slug) != partners[slug][0]}
-    return OpenData(snap, changed) if len(changed) <= MOST_PATCHED else None
+    before = set(snap["order"])
+    changed = {slug for slug in order if slug not in before or slug_keys.get(slug) != partners[slug][0]}
+    if len(changed) > MOST_PATCHED:
+        return None
+    return OpenData(snap, order, changed, before - set(order))
 
 
 def patch_open_data(plan: OpenData, out: Path, stage: Path, entries: dict[str, bytes],
                     rows: dict[str, str]) -> tuple[dict[str, tuple[str, bool]], dict[str, tuple]]:
     """partners.json and partners.csv written into `stage` as the last build's with the changed
-    partners' `entries` and `rows` in place (or left as they are, when they come out the
-    same): (site path -> (hash, written)), and the files' new pieces for the next snapshot."""
-    index = {slug: i for i, slug in enumerate(plan.snap["order"])}
-    json_new = {2 + 2 * index[slug]: entries[slug] for slug in plan.changed}
-    csv_new = {1 + index[slug]: rows[slug].encode("utf-8") for slug in plan.changed}
+    partners' `entries` and `rows` in their places and the dropped partners' taken out (or left
+    as they are, when they come out the same): (site path -> (hash, written)), and the files'
+    new pieces for the next snapshot."""
+    last = {slug: i for i, slug in enumerate(plan.snap["order"])}
+    # Each file as pieces, each either the last file's piece at an index or new bytes:
+    # partners.json is its head, then a separator ("\n" before the first entry, ",\n" before
+    # the others) and an entry per partner, then its tail; partners.csv its head and a row each.
+    json_parts: list[int | bytes] = [0]
+    csv_parts: list[int | bytes] = [0]
+    for i, slug in enumerate(plan.order):
+        j = last.get(slug)
+        if j is not None and (i == 0) == (j == 0):
+            json_parts.append(1 + 2 * j)
+        else:
+            json_parts.append(b"\n" if i == 0 else b",\n")
+        if slug in plan.changed:
+            json_parts.append(entries[slug])
+            csv_parts.append(rows[slug].encode("utf-8"))
+        else:
+            json_parts.append(2 + 2 * last[slug])  # (unchanged: listed before)
+            csv_parts.append(1 + last[slug])
+    json_parts.append(len(plan.snap["json"][0]) - 1)
     files, pieces = {}, {}
-    for name, new in ((JSON, json_new), (CSV, csv_new)):
-        made, digest, patches, _ = replaced(plan.snap["json" if name == JSON else "csv"], new)
-        written = digest != _joined(plan.snap["json" if name == JSON else "csv"][0])
+    for name, parts, old in ((JSON, json_parts, plan.snap["json"]), (CSV, csv_parts, plan.snap["csv"])):
+        made, segments = _pieced(old, parts)
+        digest = _joined(made[0])
+        written = digest != _joined(old[0])
         if written:
-            patch_file(out / name, stage / name, patches)
+            _write_segments(out / name, stage / name, segments)
         files[name] = (digest, written)
         pieces[name] = made
     return files, pieces
+
+
+def _pieced(old: tuple[list[bytes], list[int]], parts: list) -> tuple[tuple, list]:
+    """The new file's pieces' hashes and lengths, and how to write it: (offset, length) ranges
+    of the old file, runs of old pieces joined into one, and new bytes."""
+    hashes, lengths = old
+    offsets = []
+    at = 0
+    for length in lengths:
+        offsets.append(at)
+        at += length
+    new_hashes, new_lengths, segments = [], [], []
+    for part in parts:
+        if isinstance(part, int):
+            new_hashes.append(hashes[part])
+            new_lengths.append(lengths[part])
+            start, length = offsets[part], lengths[part]
+            if segments and type(segments[-1]) is tuple and sum(segments[-1]) == start:
+                segments[-1] = (segments[-1][0], segments[-1][1] + length)
+            else:
+                segments.append((start, length))
+        else:
+            new_hashes.append(_piece_hash(part))
+            new_lengths.append(len(part))
+            segments.append(part)
+    return (new_hashes, new_lengths), segments
+
+
+def _write_segments(source: Path, target: Path, segments: list) -> None:
+    """`target` made of ranges of `source` (copied by the kernel where it can) and new bytes."""
+    with open(source, "rb") as src, open(target, "wb") as dst:
+        for segment in segments:
+            if type(segment) is tuple:
+                _copy_range(src, dst, *segment)
+            else:
+                dst.write(segment)
 
 
 def update(store, out: Path, snap: dict, records: dict[str, tuple], partners: dict[str, tuple],

@@ -495,7 +495,7 @@ def test_edits_to_listed_data_in_new_processes_match_builds_from_nothing(project
     new process from the last one's output and cache: the same site as a build from nothing,
     with every other partner's listed fields, card and recommendation summary taken from the
     cache, none of them decoded whole, and partners.json and partners.csv patched around the
-    edited partner's entry while the same partners are listed."""
+    edited partner's entry."""
     from partnerdir import snapshot
 
     out = project / "site"
@@ -525,8 +525,8 @@ def test_edits_to_listed_data_in_new_processes_match_builds_from_nothing(project
         patched.clear()
         result = new_process_build(paths)
         assert 0 < result.written < result.files, name
-        # (a partner leaving or joining the list makes the files whole)
-        assert patched == ([] if "review" in name or "back" in name else [{"zeta"}]), name
+        # (a partner leaving the list is taken out of them, one joining it put in)
+        assert patched == ([set()] if "review" in name else [{"zeta"}]), name
         stored = [p for _, p in cache.memo_for(out).records.values() if isinstance(p, cache.StoredPartner)]
         assert len(stored) == len(SMALL), name  # every partner but the edited one from the cache
         assert [p.slug for p in stored if p._partner is not None] == [], name
@@ -611,3 +611,33 @@ def test_a_partner_read_from_the_cache_reads_like_the_partner_it_was(project):
         assert encode(partner) == encode(checked[slug])
         assert partner.model_dump() == checked[slug].model_dump()
         assert partner.certifications == checked[slug].certifications
+
+
+def test_partners_joining_and_leaving_the_list_are_patched_into_the_open_data(project, monkeypatch):
+    """A record added first or last in slug order, and deleted again, in new processes:
+    partners.json and partners.csv get its entry and row put in or taken out (the separator
+    before the first entry differs from the others') and equal a build from nothing's."""
+    from partnerdir import snapshot
+
+    out = project / "site"
+    paths = paths_for(project, out)
+    new_process_build(paths)
+    patched: list[tuple[set[str], set[str]]] = []
+    original = snapshot.patch_open_data
+
+    def patching(plan, *args):
+        patched.append((set(plan.changed), set(plan.dropped)))
+        return original(plan, *args)
+
+    monkeypatch.setattr(snapshot, "patch_open_data", patching)
+    steps = [("aaa-first", "add"), ("aaa-first", "delete"), ("zzz-last", "add"), ("zzz-last", "delete")]
+    for step, (slug, action) in enumerate(steps, start=1):
+        if action == "add":
+            write_records(project / "content", {slug: record(f"{slug} Oy", countries_served=["FI"])})
+        else:
+            (project / "content" / f"{slug}.yaml").unlink()
+        settle(project / "content", offset=step)
+        patched.clear()
+        new_process_build(paths)
+        assert patched == ([({slug}, set())] if action == "add" else [(set(), {slug})]), (slug, action)
+        same_as_cold(project, out, f"{slug}-{action}")
