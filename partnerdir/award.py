@@ -14,7 +14,7 @@ import calendar
 import datetime as dt
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 from .rules import METRICS, Rules
@@ -153,6 +153,7 @@ class _Plan:
     review_day: int
     provisional_years: int
     history_years: int
+    amounts: dict[tuple[str, float], str] = field(default_factory=dict)  # see `amount`
 
 
 _PLANS: dict[int, tuple[Rules, _Plan]] = {}
@@ -516,7 +517,14 @@ def _is_money(rules: Rules, metric: str) -> bool:
 
 def amount(rules: Rules, metric: str, value: float) -> str:
     """A metric value with its unit: '9' or 'USD 450,000'."""
-    return f"{rules.metrics[metric].unit} {number(value)}" if _is_money(rules, metric) else number(value)
+    made = _plan(rules).amounts
+    key = (metric, value)
+    text = made.get(key)
+    if text is None:  # (a page shows a dozen: levels' minimums and values that repeat)
+        text = f"{rules.metrics[metric].unit} {number(value)}" if _is_money(rules, metric) else number(value)
+        if len(made) < 100_000:
+            made[key] = text
+    return text
 
 
 def quantity(rules: Rules, metric: str, value: float) -> str:
