@@ -758,8 +758,8 @@ class _Renderer:
             # made here too, so that their entries are kept with the directory
             # (`Directory.encoded`) for the next build's, which after an edit to listed data
             # encodes only the edited partners' again.
-            made_here = {item: self.work(item) for item in [("export", name) for name in LISTING_EXPORTS]}
-            work = [item for item in work if item not in made_here]
+            made_here = {("export", name): self.work(("export", name)) for name in LISTING_EXPORTS}
+            work = [item for item in work if item[0] != "export" or item not in made_here]
         by_maker: dict[int, list[Page]] = dict(listing.pages) if listing is not None else {}
         listed_files: dict[str, Any] = dict(listing.files) if listing is not None else {}
         kept_pages: dict[str, tuple] = {}
@@ -778,9 +778,12 @@ class _Renderer:
         files.update(listed_files)
         if self.kept_pages is not None and listing is None:  # every listing page was made or kept
             self.kept_pages.pages = kept_pages
-            # (what forked workers saw stays in them: then no page has its lists of cards known)
-            self.kept_pages.views = self.views_seen if count <= 1 or len(work) <= 1 else {}
-            self.kept_pages.made = self.made if count <= 1 or len(work) <= 1 else {}
+            here = count <= 1 or len(work) <= 1
+            # (what forked workers saw stays in them: a process that keeps its builds (serve)
+            # finds the cards of their pages again by the partners they showed)
+            self.kept_pages.views = self.views_seen if here else _views_of(kept_pages, d.views) \
+                if keep_pages else {}
+            self.kept_pages.made = self.made if here else {}
         if listing_out is not None:
             listing_out.append(Listing(by_maker, listed_files))
         if not open_data:  # the caller patches them (`render_site`)
@@ -796,6 +799,20 @@ class _Renderer:
         else:
             files["partners.csv"] = export.partners_csv(d, self.site, rows)
         return files, _listed(d.order, by_maker)
+
+
+def _views_of(pages: dict[str, tuple], views: dict[str, PartnerView]) -> dict[str, list[list]]:
+    """`KeptPages.views` of kept pages made by forked workers in this build: their lists of
+    cards, from the partners their inputs name (this build's views of them)."""
+    out = {}
+    for path, (_, _, pieces, calls, inputs) in pages.items():
+        if pieces is not None:
+            try:
+                out[path] = [[views[slug] for slug in shown[0]]
+                             for call, shown in zip(calls, inputs, strict=True) if call[0] == "cards"]
+            except (KeyError, TypeError, ValueError):  # not this build's: told card by card
+                continue
+    return out
 
 
 # The last `_listed` answer and what it was made from (kept, so their ids stay theirs), and the
