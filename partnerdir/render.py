@@ -23,7 +23,16 @@ from markupsafe import Markup, escape
 from . import export, parallel, recommend
 from .award import amount, number
 from .facets import FACETS, FacetValue
-from .pages import PAGE_MAKERS, Directory, Page, PartnerView, partner_page, partner_pages, partner_path
+from .pages import (
+    PAGE_MAKERS,
+    Directory,
+    Page,
+    PartnerView,
+    partner_page,
+    partner_pages,
+    partner_path,
+    place_pages,
+)
 from .rules import country_name
 from .write import content_hash
 
@@ -759,6 +768,13 @@ class _Renderer:
             # (`Directory.encoded`) for the next build's, which after an edit to listed data
             # encodes only the edited partners' again.
             made_here = {("export", name): self.work(("export", name)) for name in LISTING_EXPORTS}
+            # Likewise the lists of cards of facet values and places (`Directory.listed_views`),
+            # which the workers then need not make, for the next build's directory to take over.
+            for key, by_value in d.matching.items():
+                for value in by_value:
+                    d.matching_views(key, value)
+            for _ in place_pages(d):
+                pass
             work = [item for item in work if item[0] != "export" or item not in made_here]
         by_maker: dict[int, list[Page]] = dict(listing.pages) if listing is not None else {}
         listed_files: dict[str, Any] = dict(listing.files) if listing is not None else {}

@@ -140,6 +140,8 @@ def test_listed_edits_in_one_process_reuse_what_did_not_change(project, monkeypa
                         render_all(self, count, *a, **k))
     assert build_site(paths, AS_OF, search=False, in_place=True).ok
     assert runs == ([1] if workers == "1" else [parallel.workers()]) and (workers or runs[0] > 1)
+    # the lists of cards the next build's directory takes over were made in this process
+    assert ("country", "US") in cache.memo_for(out).directory[1].listed_views
     rows = []
     make_row = export._directory_row
     monkeypatch.setattr(export, "_directory_row", lambda partner, *a: rows.append(partner.slug) or
