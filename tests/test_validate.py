@@ -176,6 +176,8 @@ CASES = [
         "did you mean 'api-manager-developer'?"),
     bad("unknown product", ("products: [api-manager]", "products: [api-manger]"), 20, 16,
         "projects[0].products[0]", "unknown product 'api-manger'", "did you mean 'api-manager'?"),
+    bad("product listed twice", ("products: [api-manager]", "products: [api-manager, api-manager]"), 20, 29,
+        "projects[0].products[1]", "'api-manager' is listed twice", "remove the repeated entry"),
     bad("unknown distribution", ("distribution: supported", "distribution: suported"), 21, 5,
         "projects[0].distribution", "unknown distribution 'suported'", "did you mean 'supported'?"),
     # web addresses
