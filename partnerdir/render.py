@@ -728,7 +728,8 @@ class _Renderer:
         """The files, and every page in `PAGE_MAKERS` order (for the sitemap)."""
         d = self.d
         self.keep_pages = rendered is not None and keep_pages
-        for name in self.env.list_templates(filter_func=lambda n: n.endswith(".html")):
+        # (the pages' templates and what they include, such as the logo)
+        for name in self.env.list_templates(filter_func=lambda n: n.endswith((".html", ".svg"))):
             try:
                 self.env.get_template(name)  # compiled once, before the workers fork
             except TemplateError:
