@@ -771,12 +771,17 @@ class _Renderer:
             made_here = {("export", name): self.work(("export", name)) for name in LISTING_EXPORTS}
             # Likewise the lists of cards of facet values and places (`Directory.listed_views`),
             # which the workers then need not make, for the next build's directory to take over.
-            for key, by_value in d.matching.items():
-                for value in by_value:
-                    d.matching_views(key, value)
-            for _ in place_pages(d):
-                pass
+            _listed_views(d)
             work = [item for item in work if item[0] != "export" or item not in made_here]
+        if listing is not None and keep_pages and self.kept_pages is not None and self.kept_pages.pages \
+                and not self.kept_pages.views:
+            # A process that keeps its builds (serve) whose listing pages were all kept (its first
+            # build, from the cache on disk): what its first rebuild after an edit to listed data
+            # would otherwise make from nothing is made now, before anyone waits for that rebuild.
+            self.kept_pages.views = _views_of(self.kept_pages.pages, d.views)
+            _listed_views(d)
+            export.directory_json(d, self.site)  # (their entries are kept with the directory)
+            recommend.recommend_json(d)
         by_maker: dict[int, list[Page]] = dict(listing.pages) if listing is not None else {}
         listed_files: dict[str, Any] = dict(listing.files) if listing is not None else {}
         kept_pages: dict[str, tuple] = {}
@@ -816,6 +821,15 @@ class _Renderer:
         else:
             files["partners.csv"] = export.partners_csv(d, self.site, rows)
         return files, _listed(d.order, by_maker)
+
+
+def _listed_views(d: Directory) -> None:
+    """Every list of cards of a facet value or place page made (`Directory.listed_views`)."""
+    for key, by_value in d.matching.items():
+        for value in by_value:
+            d.matching_views(key, value)
+    for _ in place_pages(d):
+        pass
 
 
 def _views_of(pages: dict[str, tuple], views: dict[str, PartnerView]) -> dict[str, list[list]]:

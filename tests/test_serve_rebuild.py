@@ -37,6 +37,29 @@ def _count_renders(monkeypatch) -> list[str]:
     return rendered
 
 
+def _count_told(monkeypatch) -> list[list[str]]:
+    """The partners of each card list of a kept page told card by card from here on."""
+    signed: list[list[str]] = []
+    checking = []
+    card_inputs, inputs_now = render._card_inputs, render._Renderer.inputs_now
+
+    def told(views, tokens):
+        if checking:
+            signed.append([view.slug for view in views])
+        return card_inputs(views, tokens)
+
+    def checked(self, *args):
+        checking.append(True)
+        try:
+            return inputs_now(self, *args)
+        finally:
+            checking.pop()
+
+    monkeypatch.setattr(render, "_card_inputs", told)
+    monkeypatch.setattr(render._Renderer, "inputs_now", checked)
+    return signed
+
+
 def _serve_countries(project, step: int, countries: list[str], **fields):
     edited = project / "content" / "member-07.yaml"
     write_records(project / "content", {"member-07": {**many_partners(60)["member-07"],
@@ -146,24 +169,7 @@ def test_listed_edits_in_one_process_reuse_what_did_not_change(project, monkeypa
     make_row = export._directory_row
     monkeypatch.setattr(export, "_directory_row", lambda partner, *a: rows.append(partner.slug) or
                         make_row(partner, *a))
-    signed: list[list[str]] = []  # the card lists of kept pages told card by card
-    checking = []
-    card_inputs, inputs_now = render._card_inputs, render._Renderer.inputs_now
-
-    def told(views, tokens):
-        if checking:
-            signed.append([view.slug for view in views])
-        return card_inputs(views, tokens)
-
-    def checked(self, *args):
-        checking.append(True)
-        try:
-            return inputs_now(self, *args)
-        finally:
-            checking.pop()
-
-    monkeypatch.setattr(render, "_card_inputs", told)
-    monkeypatch.setattr(render._Renderer, "inputs_now", checked)
+    signed = _count_told(monkeypatch)
     moved = {"headquarters": {"city": "Tokyo", "country": "JP"}}  # (another region's partners)
     for step, (countries, fields) in enumerate([(["US", "IS"], {}), (["IS"], {}), (["NL", "US"], {}),
                                                 (["NL", "US"], moved), (["IS"], moved)], start=1):
@@ -230,3 +236,36 @@ def test_an_in_place_write_that_fails_in_its_thread_fails_at_finish_and_the_othe
         writer.finish({"index.html", "blocked/index.html"})
     assert (out / "index.html").read_bytes() == b"new home"
     assert sorted(p.name for p in out.iterdir()) == ["blocked", "index.html"]
+
+
+def test_serve_started_from_the_disk_cache_rebuilds_a_listed_edit_from_what_it_kept(project, monkeypatch):
+    """`serve` started on a project whose cache a `build` filled (its first build takes every
+    page from the cache and renders no listing page): its first rebuild after an edit to
+    listed data already finds the kept pages' card lists and the open data's entries in
+    memory, and its site is a cold build's."""
+    monkeypatch.setenv("PARTNERDIR_WORKERS", "")
+    write_records(project / "content", many_partners(60))
+    settle(project / "content")
+    assert build_site(paths_for(project, project / "site"), AS_OF, search=False, remember=False).ok
+    cache._MEMOS.clear()  # serve, a new process, with the same cache folder
+    out = project / "preview"
+    paths = paths_for(project, out)
+    rendered = _count_renders(monkeypatch)
+    assert build_site(paths, AS_OF, search=False, in_place=True).ok
+    assert [path for path in rendered if not path.startswith("partners/")] == []  # all from the cache
+    rows = []
+    make_row = export._directory_row
+    monkeypatch.setattr(export, "_directory_row", lambda partner, *a: rows.append(partner.slug) or
+                        make_row(partner, *a))
+    told = _count_told(monkeypatch)
+    edited = _serve_countries(project, 1, ["US", "IS"])
+    rendered.clear()
+    assert build_site(paths, AS_OF, search=False, in_place=True, changed=[edited]).ok
+    assert rows == ["member-07"]
+    again = {path for path in rendered if not path.startswith("partners/")}  # rendered whole
+    assert told and all("member-07" in slugs for slugs in told), told
+    assert 0 < len(again) < 15, again
+    expected = cold(project, "is")[1]
+    got = tree(out)
+    assert sorted(got) == sorted(expected)
+    assert [p for p in got if got[p] != expected[p]] == []
