@@ -180,11 +180,12 @@ def _build_site(paths: Paths, as_of: dt.date, base_url: str | None, search: bool
         else:
             restore = kept  # nothing listed changed: its files may be in the cache
     listings: list = []
-    if remember or previous is not None:
+    if remember or previous is not None or not search:
+        # (A build from nothing keeps its listing pages too, so that the next build after an
+        # edit to listed data, in a new process, renders only the pages that change; one with
+        # its output folder deleted, as CI restores .cache/, keeps those of the cache.)
         cache.load_kept_pages(memo)
-    if memo.kept_pages is None and (remember or not search):
-        # A build from nothing keeps its listing pages too, so that the next build after an
-        # edit to listed data, in a new process, renders only the pages that change.
+    if remember and memo.kept_pages is None:
         memo.kept_pages = KeptPages()
     if memo.kept_pages is not None:  # what listings show of each partner now (see `cache.listing_key`)
         memo.kept_pages.tokens = {slug: made[2] for slug, made in memo.listed.items()}

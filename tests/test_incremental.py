@@ -243,6 +243,20 @@ def test_a_new_build_process_takes_the_kept_listing_pages_from_the_cache(project
         got = tree(out)
         assert sorted(got) == sorted(expected)
         assert [p for p in got if got[p] != expected[p]] == [], step
+    # CI: the output folder gone, the cache restored; the build after it keeps its kept pages
+    shutil.rmtree(out)
+    cache._MEMOS.clear()
+    assert build_site(paths, AS_OF, search=False, remember=False).ok
+    write_records(project / "content", {"member-07": {**many_partners(60)["member-07"],
+                                                      "countries_served": ["US"]}})
+    settle(edited, offset=5)
+    cache._MEMOS.clear()
+    rendered.clear()
+    assert build_site(paths, AS_OF, search=False, remember=False).ok
+    listing = [path for path in rendered if not path.startswith("partners/")]
+    assert "page/2/index.html" not in listing and len(listing) < 15, listing
+    expected = cold(project, "after-ci")[1]
+    assert tree(out) == expected
 
 
 def test_a_build_on_every_core_is_the_same_as_a_build_on_one(project, monkeypatch):
