@@ -419,10 +419,10 @@ _DELETING: list[threading.Thread] = []
 def _delete_later(folder: Path, names: set[str]) -> None:
     """Delete these stored pages behind the build: each is the last link to a page the site
     replaced, and freeing 450 of them (the directory pages after an edit to listed data) took
-    the file system up to a second. The thread does not keep the process alive: what it has not
-    deleted when the process ends, the next build finds among the pages (`keep_pages` lists
-    them) and deletes. Anything that links pages waits for it first (`wait_deleted`), so it
-    never deletes a page kept again meanwhile."""
+    the file system up to a second. The process waits for the thread before it ends (a daemon
+    thread, cut short at every exit, left thousands behind); what a killed process leaves, the
+    next build finds among the pages (`keep_pages` lists them) and deletes. Anything that links
+    pages waits for it first (`wait_deleted`), so it never deletes a page kept again meanwhile."""
     if not names:
         return
 
@@ -434,7 +434,7 @@ def _delete_later(folder: Path, names: set[str]) -> None:
                 pass
 
     wait_deleted()
-    thread = threading.Thread(target=run, name="delete stale pages", daemon=True)
+    thread = threading.Thread(target=run, name="delete stale pages")
     _DELETING.append(thread)
     thread.start()
 

@@ -641,3 +641,19 @@ def test_partners_joining_and_leaving_the_list_are_patched_into_the_open_data(pr
         new_process_build(paths)
         assert patched == ([({slug}, set())] if action == "add" else [(set(), {slug})]), (slug, action)
         same_as_cold(project, out, f"{slug}-{action}")
+
+
+def test_stale_pages_are_deleted_when_the_build_process_ends(project):
+    """The pages a build replaces are deleted from the cache behind it, before its process
+    ends: after edits to listed data in new `build` processes, the cache keeps only pages of
+    the site."""
+    out, cache_folder = project / "site", project / ".cache"
+    build_process(project, out, cache_folder)
+    for step, countries in enumerate((["DE", "IS"], ["DE"], ["DE", "NO"]), start=1):
+        write_records(project / "content", {"zeta": record("Zeta Data", countries_served=countries,
+                                                           body="*Zeta* text.")})
+        settle(project / "content", offset=step)
+        build_process(project, out, cache_folder)
+    site = {content_hash(data) for data in tree(out).values()}
+    stored = {p.name for p in (cache_folder / "records").glob("p-*/pages/*")}
+    assert stored and stored <= site
