@@ -211,8 +211,9 @@ def directory(partners: list[Partner], awards: dict[str, Award], rules: Rules, a
     order = [p.slug for p in sorted(by_name, key=lambda p: -views[p.slug].level_rank)]
     hq_countries = {p.headquarters.country for p in listed.values()}
     changed = None
-    if last is not None and last.counts is not None:
+    if last is not None:
         changed = [slug for slug in {**last.views, **views} if last.views.get(slug) is not views.get(slug)]
+    if last is not None and last.counts is not None and changed is not None:
         counts = counts_changed(last.counts, [last.views[s].member for s in changed if s in last.views],
                                 [views[s].member for s in changed if s in views])
     else:

@@ -22,7 +22,7 @@ from markupsafe import Markup, escape
 
 from . import export, parallel, recommend
 from .award import amount, number
-from .facets import FACETS, FacetValue
+from .facets import FACETS, FacetValue, facet_counts
 from .pages import (
     PAGE_MAKERS,
     Directory,
@@ -779,6 +779,8 @@ class _Renderer:
             # build, from the cache on disk): what its first rebuild after an edit to listed data
             # would otherwise make from nothing is made now, before anyone waits for that rebuild.
             self.kept_pages.views = _views_of(self.kept_pages.pages, d.views)
+            if d.counts is None:  # (a directory made from the disk cache's order and facets)
+                d.counts = facet_counts(view.member for view in d.views.values())
             _listed_views(d)
             export.directory_json(d, self.site)  # (their entries are kept with the directory)
             recommend.recommend_json(d)

@@ -258,10 +258,12 @@ def test_serve_started_from_the_disk_cache_rebuilds_a_listed_edit_from_what_it_k
     monkeypatch.setattr(export, "_directory_row", lambda partner, *a: rows.append(partner.slug) or
                         make_row(partner, *a))
     told = _count_told(monkeypatch)
+    germany = cache.memo_for(out).directory[1].listed_views[("country", "DE")]  # made after the build
     edited = _serve_countries(project, 1, ["US", "IS"])
     rendered.clear()
     assert build_site(paths, AS_OF, search=False, in_place=True, changed=[edited]).ok
     assert rows == ["member-07"]
+    assert cache.memo_for(out).directory[1].listed_views[("country", "DE")] is germany  # taken over
     again = {path for path in rendered if not path.startswith("partners/")}  # rendered whole
     assert told and all("member-07" in slugs for slugs in told), told
     assert 0 < len(again) < 15, again
