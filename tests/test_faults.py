@@ -350,11 +350,11 @@ def test_a_full_disk(project, capsys, monkeypatch):
     real_put = write.SiteWriter.put
     calls = [0]
 
-    def put(self, path, data):
+    def put(self, path, data, *digest):
         calls[0] += 1
         if calls[0] > 5:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self.folder / path))
-        return real_put(self, path, data)
+        return real_put(self, path, data, *digest)
 
     monkeypatch.setattr(write.SiteWriter, "put", put)
     before = tree(project / "site")
