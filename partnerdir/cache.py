@@ -398,7 +398,7 @@ def _from_disk(store, files: list[Path], state: InputState, memo: Memo, partners
                 blob, listed, head = entry  # type: ignore[misc]
                 slug, source, award_data, view_data, shallow, summary = marshal.loads(head)
                 partner = StoredPartner(slug, source, blob, decode_partner, shallow)
-                award = decode_award(award_data)
+                award = StoredAward(award_data, decode_award)
                 view = decode_view(view_data) if view_data is not None else None
             except Exception:  # not stored, or stored in a shape this code cannot read: check it
                 todo.append(path)
@@ -469,6 +469,45 @@ class StoredPartner:
 
     def __repr__(self) -> str:
         return f"StoredPartner({self.slug!r})"
+
+
+class StoredAward:
+    """An award read back from the record cache, decoded when something asks more of it than
+    whether the January review removed the partner (all a listing asks of an unchanged
+    partner's award: its card's view, listing digest and summary are stored made). Decoding
+    10,000 awards took a sixth of a second."""
+
+    __slots__ = ("removed", "_data", "_decode", "_award")
+
+    def __init__(self, data: list, decode) -> None:
+        self.removed = bool(data[_award_removed()])
+        self._data = data
+        self._decode = decode
+        self._award = None
+
+    def __getattr__(self, name: str):
+        award = self._award
+        if award is None:
+            award = self._award = self._decode(self._data)
+            self._data = None
+        return getattr(award, name)
+
+    def __repr__(self) -> str:
+        return f"StoredAward({self.slug!r})"
+
+
+_AWARD_REMOVED: list[int] = []
+
+
+def _award_removed() -> int:
+    """Where `removed` is among an award's plain values."""
+    if not _AWARD_REMOVED:
+        import dataclasses
+
+        from .award import Award as AwardType
+
+        _AWARD_REMOVED.append([f.name for f in dataclasses.fields(AwardType)].index("removed"))
+    return _AWARD_REMOVED[0]
 
 
 # Fields a listing may read of every partner (cards, facets, place pages, directory.json, the
