@@ -530,6 +530,9 @@ def test_edits_to_listed_data_in_new_processes_match_builds_from_nothing(project
         stored = [p for _, p in cache.memo_for(out).records.values() if isinstance(p, cache.StoredPartner)]
         assert len(stored) == len(SMALL), name  # every partner but the edited one from the cache
         assert [p.slug for p in stored if p._partner is not None] == [], name
+        awards = [a for _, a in cache.memo_for(out).awards.values() if isinstance(a, cache.StoredAward)]
+        assert len(awards) == len(SMALL), name  # and only those the review removed were decoded:
+        assert [a.slug for a in awards if a._award is not None and not a.removed] == [], name
         assert any("zeta" in line for line in result.review) == (name == "removed at the review"), name
         same_as_cold(project, out, f"listed-{step}")
 
@@ -588,6 +591,7 @@ def test_open_data_that_cannot_be_patched_is_made_whole(project, monkeypatch, ho
 def test_a_partner_read_from_the_cache_reads_like_the_partner_it_was(project):
     """Every field, the listed ones kept apart and the rest decoded when first asked for, and
     its plain form (what the cache stores of it), are those of the partner checked."""
+    from partnerdir.award import award_json
     from partnerdir.plain_data import codec
     from partnerdir.validate import Partner
 
@@ -595,6 +599,7 @@ def test_a_partner_read_from_the_cache_reads_like_the_partner_it_was(project):
     paths = paths_for(project, out)
     first = new_process_build(paths)
     checked = {p.slug: p for _, p in cache.memo_for(out).records.values()}
+    granted = {slug: award for slug, (_, award) in cache.memo_for(out).awards.items()}
     assert first.ok and not any(isinstance(p, cache.StoredPartner) for p in checked.values())
     new_process_build(paths)  # (nothing changed: nothing read)
     write_records(project / "content", {"zeta": record("Zeta Data", countries_served=["DE", "IS"],
@@ -611,6 +616,9 @@ def test_a_partner_read_from_the_cache_reads_like_the_partner_it_was(project):
         assert encode(partner) == encode(checked[slug])
         assert partner.model_dump() == checked[slug].model_dump()
         assert partner.certifications == checked[slug].certifications
+        award = cache.memo_for(out).awards[slug][1]
+        assert isinstance(award, cache.StoredAward) and award.removed == granted[slug].removed
+        assert award_json(award) == award_json(granted[slug])
 
 
 def test_partners_joining_and_leaving_the_list_are_patched_into_the_open_data(project, monkeypatch):
