@@ -336,12 +336,7 @@ class SiteWriter:
                 raise
             shutil.rmtree(name)  # an old folder where the new site has a file
             fd = os.open(name, _NEW_FILE, 0o666)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-        finally:
-            os.close(fd)
+        _write_all(fd, data)
 
     def put_chunks(self, path: str, chunks: Iterable[bytes]) -> tuple[str, bool]:
         """`put` for a file made piece by piece (partners.json: 100 MB at 10,000 partners).
@@ -440,6 +435,17 @@ def _writes_done() -> None:
             pass
 
 
+def _write_all(fd: int, data: bytes) -> None:
+    """All of `data` written to a new file's descriptor, which is then closed (os.write may
+    write less than it is given)."""
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+    finally:
+        os.close(fd)
+
+
 def _write_replacing(target: str, data: bytes) -> None:
     """A live site's file replaced in one step by a new one, never written into (the cache may
     share it), its folder made if there is none."""
@@ -450,12 +456,7 @@ def _write_replacing(target: str, data: bytes) -> None:
     except FileNotFoundError:
         os.makedirs(folder, exist_ok=True)
         fd = os.open(temporary, _NEW_FILE, 0o666)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
-    finally:
-        os.close(fd)
+    _write_all(fd, data)
     _replace(Path(temporary), Path(target))
 
 

@@ -148,6 +148,19 @@ def many_partners(count: int) -> dict[str, dict]:
             for i in range(count)}
 
 
+def count_renders(monkeypatch) -> list[str]:
+    """The paths of the pages whose templates are rendered in this process from here on (the
+    renders of forked workers are not seen: count on one core)."""
+    rendered: list[str] = []
+    methods = {name: getattr(render._Renderer, name) for name in ("page", "pieces")}
+    for name in methods:  # the two ways a page's template is rendered
+        def counted(self, made, name=name):
+            rendered.append(made.path)
+            return methods[name](self, made)
+        monkeypatch.setattr(render._Renderer, name, counted)
+    return rendered
+
+
 @pytest.mark.parametrize("workers", ["1", ""], ids=["one-core", "every-core"])
 def test_edits_to_listed_data_rebuild_in_place_as_a_cold_build_does(project, monkeypatch, workers):
     """What `serve` does after an edit that changes listings: a country served added or
@@ -160,13 +173,7 @@ def test_edits_to_listed_data_rebuild_in_place_as_a_cold_build_does(project, mon
     warm_out = project / "warm" / "site"
     paths = paths_for(project, warm_out)
     assert build_site(paths, AS_OF, search=False, in_place=True).ok
-    rendered: list[str] = []
-    methods = {name: getattr(render._Renderer, name) for name in ("page", "pieces")}
-    for name in methods:  # the two ways a page's template is rendered
-        def counted(self, made, name=name):
-            rendered.append(made.path)
-            return methods[name](self, made)
-        monkeypatch.setattr(render._Renderer, name, counted)
+    rendered = count_renders(monkeypatch)
 
     def member(step: int, **fields) -> None:
         data = {**many_partners(60)["member-07"], "description": f"Edit {step}.", **fields}
@@ -217,13 +224,7 @@ def test_a_new_build_process_takes_the_kept_listing_pages_from_the_cache(project
     settle(project / "content")
     out = project / "site"
     paths = paths_for(project, out)
-    rendered: list[str] = []
-    methods = {name: getattr(render._Renderer, name) for name in ("page", "pieces")}
-    for name in methods:
-        def counted(self, made, name=name):
-            rendered.append(made.path)
-            return methods[name](self, made)
-        monkeypatch.setattr(render._Renderer, name, counted)
+    rendered = count_renders(monkeypatch)
     edited = project / "content" / "member-07.yaml"
     for step, countries in enumerate([["US", "IS"], ["IS"], ["NL"]]):
         if step:

@@ -17,24 +17,12 @@ from partnerdir import cache, export, parallel, pipeline, recommend, render
 from partnerdir.pipeline import build_site
 
 from .site_records import AS_OF, write_records
-from .test_incremental import cold, make_project, many_partners, paths_for, settle, tree
+from .test_incremental import cold, count_renders, make_project, many_partners, paths_for, settle, tree
 
 
 @pytest.fixture
 def project(tmp_path, monkeypatch):
     return make_project(tmp_path, monkeypatch)
-
-
-def _count_renders(monkeypatch) -> list[str]:
-    """The paths of the pages whose templates are rendered from here on."""
-    rendered: list[str] = []
-    methods = {name: getattr(render._Renderer, name) for name in ("page", "pieces")}
-    for name in methods:  # the two ways a page's template is rendered
-        def counted(self, made, name=name):
-            rendered.append(made.path)
-            return methods[name](self, made)
-        monkeypatch.setattr(render._Renderer, name, counted)
-    return rendered
 
 
 def _count_told(monkeypatch) -> list[list[str]]:
@@ -104,7 +92,7 @@ def test_the_preview_is_there_before_its_cache_is_saved_and_the_cache_is_whole_a
     assert saved.is_set() and again.ok and again.unchanged
     assert cache.load_last(paths, out) is not None
 
-    rendered = _count_renders(monkeypatch)
+    rendered = count_renders(monkeypatch)
     cache._MEMOS.clear()  # a new process
     _serve_countries(project, 2, ["NL"])
     result = build_site(paths, AS_OF, search=False, remember=False)
@@ -250,7 +238,7 @@ def test_serve_started_from_the_disk_cache_rebuilds_a_listed_edit_from_what_it_k
     cache._MEMOS.clear()  # serve, a new process, with the same cache folder
     out = project / "preview"
     paths = paths_for(project, out)
-    rendered = _count_renders(monkeypatch)
+    rendered = count_renders(monkeypatch)
     assert build_site(paths, AS_OF, search=False, in_place=True).ok
     assert [path for path in rendered if not path.startswith("partners/")] == []  # all from the cache
     rows = []
