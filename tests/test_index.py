@@ -208,6 +208,21 @@ def test_a_partner_s_facts_are_words_of_their_own_not_joined_to_their_labels(bui
         assert {"headquarters", "expertise", "languages"} <= words, slug
 
 
+def test_a_project_reads_as_title_country_and_products_in_search_excerpts(built_site, sample):
+    """The completion date is kept out of the index, and with it the comma before it: an
+    excerpt reads 'Broker API for a health insurer, Switzerland: ...', not '..., , Switzerland'."""
+    _, _, d = sample
+    shown = 0
+    for slug, fragment in partner_fragments(built_site).items():
+        content = fragment["content"]
+        assert not re.search(r",\s*,", content), (slug, re.findall(r".{40},\s*,.{20}", content))
+        for project in d.partners[slug].projects:
+            if f"{project.title}, " in content:
+                shown += 1
+                assert str(project.completed) not in content, slug
+    assert shown > 10
+
+
 def test_partners_removed_at_review_are_nowhere_in_the_index(built_site, sample):
     checked, awards, _ = sample
     removed = [p for p in checked.partners if awards[p.slug].removed]
