@@ -25,8 +25,16 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _STATUS_DROPPED = ("slug", "removed")
 
 
-def _compact(data) -> str:
+def compact(data) -> str:
+    """JSON without spaces, with non-ASCII text kept as it is (fewer bytes to send)."""
     return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+
+
+def compact_with_list(head: dict, name: str, items: list[str]) -> bytes:
+    """The compact JSON of `head` (not empty) with `name`: a list of `items`, each already
+    compact JSON, as its last member: the bytes `json.dumps` gives for the whole, put together
+    from items a rebuild kept (directory.json, recommend.json)."""
+    return (compact(head)[:-1] + f',"{name}":[' + ",".join(items) + "]}\n").encode("utf-8")
 
 
 # The record's fields as pydantic writes them; the logo follows as a full address instead.
@@ -48,8 +56,8 @@ def partner_json(d: Directory, slug: str, site: Site) -> str:
     for key in _STATUS_DROPPED:
         del status[key]
     logo = site.url(partner.logo) if partner.logo else None
-    return (f'{{"slug":{_compact(slug)},{fields[1:-1]},"logo":{_compact(logo)},'
-            f'"url":{_compact(site.url(d.views[slug].path))},"status":{_compact(status)}}}')
+    return (f'{{"slug":{compact(slug)},{fields[1:-1]},"logo":{compact(logo)},'
+            f'"url":{compact(site.url(d.views[slug].path))},"status":{compact(status)}}}')
 
 
 def partners_json(d: Directory, site: Site, entries: Mapping[str, str | bytes] | None = None) -> bytes:
@@ -104,7 +112,7 @@ def safe_cell(value) -> str:
 def _json_head(as_of: str) -> bytes:
     """The same bytes object for the same date, so `write.SiteWriter.put_chunks` sees the file's
     start unchanged and copies it instead of writing it again."""
-    return ('{"as_of":' + _compact(as_of) + ',"partners":[').encode("utf-8")
+    return ('{"as_of":' + compact(as_of) + ',"partners":[').encode("utf-8")
 
 
 def partners_csv(d: Directory, site: Site, rows: Mapping[str, str] | None = None) -> bytes:
@@ -215,7 +223,7 @@ def directory_json(d: Directory, site: Site) -> bytes:
         view = d.views[slug]
         known = kept.get(slug)
         if known is None or known[0] is not partner or known[1] is not view:  # type: ignore[index]
-            known = (partner, view, _compact(_directory_row(partner, view, index)))
+            known = (partner, view, compact(_directory_row(partner, view, index)))
         now[slug] = known
         rows.append(known[2])  # type: ignore[index]
         served_regions.update(partner.regions_served)
@@ -238,8 +246,7 @@ def directory_json(d: Directory, site: Site) -> bytes:
     }
     # json.dumps of `data` with "partners": rows last, put together from its pieces (kept:
     # slug -> (partner, view, its entry), and "" -> the tables' indexes they were made with)
-    head = _compact(data)
-    return (head[:-1] + ',"partners":[' + ",".join(rows) + "]}\n").encode("utf-8")
+    return compact_with_list(data, "partners", rows)
 
 
 def _indexes(rules) -> dict[str, dict[str, int]]:

@@ -19,7 +19,6 @@ on each partner's position in the data, which Python sorts by name, then slug.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -450,6 +449,8 @@ def recommend_json(d) -> bytes:
     does the summaries `recommend_data` reuses for unchanged partners): a `serve` rebuild after
     an edit to listed data encodes one summary, not 10,000, and puts the same bytes together.
     """
+    from .export import compact, compact_with_list  # (export imports pages, which imports this)
+
     data, _ = _for_directory(d)
     head = {key: value for key, value in data.items() if key != "partners"}
     # id of a summary -> (the summary, kept so its id stays its own; its JSON)
@@ -459,19 +460,14 @@ def recommend_json(d) -> bytes:
     for made in data["partners"]:
         known = kept.get(id(made))
         if known is None or known[0] is not made:
-            known = (made, _compact(made))
+            known = (made, compact(made))
         now[id(made)] = known
         parts.append(known[1])
     kept.clear()
     kept.update(now)
     if list(data)[-1] != "partners":  # (the pieces below are the whole when "partners" comes last)
-        return (_compact(data) + "\n").encode("utf-8")
-    return (_compact(head)[:-1] + ',"partners":[' + ",".join(parts) + "]}\n").encode("utf-8")
-
-
-def _compact(data) -> str:
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
-
+        return (compact(data) + "\n").encode("utf-8")
+    return compact_with_list(head, "partners", parts)
 
 
 def page_context(d) -> dict:
