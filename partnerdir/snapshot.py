@@ -195,14 +195,13 @@ def plan(snap: dict, state) -> Plan | None:
 def patch_file(source: Path, target: Path, pieces: list[tuple[int, int, bytes]]) -> None:
     """`target` made as `source` with byte ranges replaced: (offset, old length, new bytes) in
     file order; the unchanged ranges are copied by the kernel where it can."""
-    with open(source, "rb") as src, open(target, "wb") as dst:
-        at = 0
-        for offset, length, data in pieces:
-            _copy_range(src, dst, at, offset - at)
-            dst.write(data)
-            at = offset + length
-        size = os.fstat(src.fileno()).st_size
-        _copy_range(src, dst, at, size - at)
+    segments: list = []
+    at = 0
+    for offset, length, data in pieces:
+        segments += [(at, offset - at), data]
+        at = offset + length
+    segments.append((at, os.stat(source).st_size - at))
+    _write_segments(source, target, segments)
 
 
 def replaced(pieces: tuple[list[bytes], list[int]], new: dict[int, bytes]) -> tuple:
