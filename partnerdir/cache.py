@@ -35,6 +35,7 @@ import marshal
 import os
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -42,6 +43,8 @@ from typing import TYPE_CHECKING
 from .project import Paths
 
 if TYPE_CHECKING:  # the stages load pydantic and more: only builds with work to do need them
+    from collections.abc import Callable
+
     from .award import Award
     from .check import Checked
     from .rules import Rules
@@ -694,15 +697,18 @@ def _description_index() -> int:
     return list(PartnerType.model_fields).index("description")
 
 
-def save_checked(memo: Memo, partners: list[Partner], awards: dict[str, Award], state: InputState) -> None:
+def save_checked(memo: Memo, partners: list[Partner], awards: dict[str, Award], state: InputState,
+                 later: bool = False) -> Callable[[], None] | None:
     """Keep every checked partner of this build on disk, under its record file's content key.
 
     A file whose metadata changed since the build read it is not kept: the bytes checked may
-    not be the bytes its key was made from.
+    not be the bytes its key was made from. With `later`, the memo is brought up to date now
+    and the files are written by the function returned (a build from nothing has it called
+    while its workers render: 60 MB at 10,000 partners, a quarter of a second).
     """
     store = memo.store
     if store is None:
-        return
+        return None
     by_slug = {p.slug: p for p in partners}
     entries: dict[str, object] = {}
     files: dict[str, tuple] = {}
@@ -729,8 +735,15 @@ def save_checked(memo: Memo, partners: list[Partner], awards: dict[str, Award], 
     memo.slug_keys = slug_keys
     memo.stored = entries
     memo.encoded = {slug: made for slug, made in memo.encoded.items() if by_slug.get(slug) is made[0]}
-    store.checked.save(entries)
-    store.save_files(files)
+
+    def write() -> None:
+        store.checked.save(entries)
+        store.save_files(files)
+
+    if later:
+        return write
+    write()
+    return None
 
 
 def _awarding(memo: Memo, rules: Rules, as_of: dt.date):
@@ -958,12 +971,13 @@ def save_rendered(order: list[str], memo: Memo, out: Path, hashes: dict[str, str
         pages[path] = hashes[path]
     if memo.listing is not None:
         pages.update((path, hashes[path]) for path in memo.listing[1].files if path in hashes)
-    store.rendered.save(entries)
-    if open_data is None:
-        store.open_data.save(data)
-    else:
-        store.open_data.update(*open_data)
-    store.keep_pages(pages, out)
+    with ThreadPoolExecutor(1, thread_name_prefix="save open data") as pool:
+        # (100 MB of entries and rows at 10,000 partners, written while the pages are linked)
+        saved = pool.submit(store.open_data.save, data) if open_data is None else \
+            pool.submit(store.open_data.update, *open_data)
+        store.rendered.save(entries)
+        store.keep_pages(pages, out)
+        saved.result()
     store.prune_folders()
 
 

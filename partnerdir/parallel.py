@@ -44,20 +44,31 @@ def _call(item):
     return _job(item)
 
 
-def fork_map(job: Callable[[Any], Any], items: Sequence, processes: int) -> list:
+def fork_map(job: Callable[[Any], Any], items: Sequence, processes: int,
+             meanwhile: Callable[[], None] | None = None) -> list:
     """[job(item) for item in items], spread over `processes` forked workers.
 
     `job` may use anything this process holds when fork_map is called. An exception in a
     worker is raised here; callers that need the original traceback (a template mistake) run
     the work again in-process.
+
+    `meanwhile`, if given, is called here once the workers are forked, while they work: this
+    process would otherwise only wait for them, and work that needs none of their results
+    (saving to the disk what the build already knows) then costs no time of its own. Called
+    only after the fork, it is never half done in a worker's copy of this process.
     """
     global _job
     if processes <= 1 or len(items) <= 1 or not can_fork():
+        if meanwhile is not None:
+            meanwhile()
         return [job(item) for item in items]
     _job = job
     try:
         with multiprocessing.get_context("fork").Pool(min(processes, len(items))) as pool:
-            return pool.map(_call, items, chunksize=1)
+            results = pool.map_async(_call, items, chunksize=1)
+            if meanwhile is not None:
+                meanwhile()
+            return results.get()
     finally:
         _job = None
 

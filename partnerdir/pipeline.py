@@ -157,7 +157,9 @@ def _build_site(paths: Paths, as_of: dt.date, base_url: str | None, search: bool
 
     previous = (last or {}).get("manifest")
     with clock("cache"):
-        cache.save_checked(memo, checked.partners, awards, state)
+        # A build from nothing writes the checked partners while its workers render, when this
+        # process only waits; a rebuild's next steps read what is saved here.
+        save_checked = cache.save_checked(memo, checked.partners, awards, state, later=previous is None)
         # A new process whose listed partners are the last build's patches partners.json and
         # partners.csv around the changed partners (`snapshot.OpenData`): the others' entries
         # and rows, nine tenths of the cache's bytes, are not even read.
@@ -219,7 +221,8 @@ def _build_site(paths: Paths, as_of: dt.date, base_url: str | None, search: bool
                     files = render_site(d, paths.templates, paths.static, paths.content, site,
                                         search=search, reuse=reused, rendered=rendered, sink=writer,
                                         listing=listing, listing_out=listings, keep_pages=remember,
-                                        kept_pages=memo.kept_pages, open_data=patch is None)
+                                        kept_pages=memo.kept_pages, open_data=patch is None,
+                                        meanwhile=save_checked)
                 if patch is not None:
                     open_files, open_pieces = _patch_open_data(patch, out, stage, rendered, memo)
                     files.update(open_files)

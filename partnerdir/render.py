@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from operator import attrgetter
 from pathlib import Path
@@ -171,7 +172,8 @@ def render_site(d: Directory, templates: Path, static: Path, content: Path, site
                 rendered: dict[str, tuple[bytes, str, str, str]] | None = None,
                 sink: SiteWriter | None = None, listing: Listing | None = None,
                 listing_out: list[Listing] | None = None, keep_pages: bool = True,
-                kept_pages: KeptPages | None = None, open_data: bool = True) -> dict[str, Any]:
+                kept_pages: KeptPages | None = None, open_data: bool = True,
+                meanwhile: Callable[[], None] | None = None) -> dict[str, Any]:
     """Every file of the site except the search index.
 
     The work comes in independent pieces (each open data file, each kind of listing page, the
@@ -195,7 +197,11 @@ def render_site(d: Directory, templates: Path, static: Path, content: Path, site
 
     `open_data=False` leaves partners.json and partners.csv out (the caller patches them, and
     `reuse` then need not hold the unchanged partners' entries and rows).
+
+    `meanwhile` is called once, while the workers render (see `parallel.fork_map`).
     """
+    if meanwhile is not None:
+        meanwhile = _once(meanwhile)
     files = static_files(static)
     fingerprints = fingerprinted(files)
     reuse = reuse or {}
@@ -209,13 +215,13 @@ def render_site(d: Directory, templates: Path, static: Path, content: Path, site
         count = 1
     try:
         made, listed = _Renderer(d, templates, site, fingerprints, search, sink, kept_pages).render_all(
-            count, reuse, rendered, listing, listing_out, keep_pages, open_data)
+            count, reuse, rendered, listing, listing_out, keep_pages, open_data, meanwhile)
     except Exception:
         if count == 1:
             raise
         # Run it again here, so a template mistake is reported with its own file and line.
         made, listed = _Renderer(d, templates, site, fingerprints, search, sink, kept_pages).render_all(
-            1, reuse, rendered, listing, listing_out, keep_pages, open_data)
+            1, reuse, rendered, listing, listing_out, keep_pages, open_data, meanwhile)
 
     for site_path, source in sorted(d.logos.items()):
         files[site_path] = (content / source).read_bytes()
@@ -724,7 +730,8 @@ class _Renderer:
     def render_all(self, count: int, reuse: dict[str, tuple],
                    rendered: dict[str, tuple[bytes, str, str, str]] | None, listing: Listing | None = None,
                    listing_out: list[Listing] | None = None,
-                   keep_pages: bool = True, open_data: bool = True) -> tuple[dict[str, Any], list[Page]]:
+                   keep_pages: bool = True, open_data: bool = True,
+                   meanwhile: Callable[[], None] | None = None) -> tuple[dict[str, Any], list[Page]]:
         """The files, and every page in `PAGE_MAKERS` order (for the sitemap)."""
         d = self.d
         self.keep_pages = rendered is not None and keep_pages
@@ -787,7 +794,7 @@ class _Renderer:
         by_maker: dict[int, list[Page]] = dict(listing.pages) if listing is not None else {}
         listed_files: dict[str, Any] = dict(listing.files) if listing is not None else {}
         kept_pages: dict[str, tuple] = {}
-        results = parallel.fork_map(self.work, work, count)
+        results = parallel.fork_map(self.work, work, count, meanwhile)
         for item, (made, cards, pages, kept) in [*made_here.items(), *zip(work, results, strict=True)]:
             files.update(made)
             if item[0] == "maker" or item[1] in LISTING_EXPORTS:
@@ -812,17 +819,31 @@ class _Renderer:
             listing_out.append(Listing(by_maker, listed_files))
         if not open_data:  # the caller patches them (`render_site`)
             return files, _listed(d.order, by_maker)
-        if self.sink is not None:  # written as it is put together: 100 MB at 10,000 partners
-            files["partners.json"] = self.sink.put_chunks(
-                "partners.json", export.partners_json_chunks(d, self.site, entries))
+        if self.sink is not None:
+            # Written as they are put together (100 MB at 10,000 partners) and patched around
+            # the changed entries and rows when they can be; the two at once, as their hashing
+            # and writing let a second core work.
+            with ThreadPoolExecutor(1, thread_name_prefix="open data") as pool:
+                csv_file = pool.submit(self.sink.put_chunks, "partners.csv",
+                                       export.partners_csv_chunks(d, self.site, rows))
+                files["partners.json"] = self.sink.put_chunks(
+                    "partners.json", export.partners_json_chunks(d, self.site, entries))
+                files["partners.csv"] = csv_file.result()
         else:
             files["partners.json"] = export.partners_json(d, self.site, entries)
-        if self.sink is not None:  # patched around the changed rows when it can be
-            files["partners.csv"] = self.sink.put_chunks(
-                "partners.csv", export.partners_csv_chunks(d, self.site, rows))
-        else:
             files["partners.csv"] = export.partners_csv(d, self.site, rows)
         return files, _listed(d.order, by_maker)
+
+
+def _once(call: Callable[[], None]) -> Callable[[], None]:
+    """`call`, done at most once however often it is asked for (a render run again here)."""
+    done: list[bool] = []
+
+    def once() -> None:
+        if not done:
+            done.append(True)
+            call()
+    return once
 
 
 def _listed_views(d: Directory) -> None:
