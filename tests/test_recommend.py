@@ -174,6 +174,26 @@ def test_recommend_data_leaves_out_removed_partners_and_orders_by_name(rules):
     assert "beta" not in json.dumps(rank(data, {"country": "DE"}))
 
 
+def test_recommend_data_reusing_summaries_matches_a_fresh_build_after_edits_and_removals(rules):
+    """`serve` keeps the summaries between rebuilds: after one partner is edited (new objects)
+    and another removed at the review, the data is what a build from nothing makes, and the
+    kept summaries are only the listed partners' own."""
+    partners = [make_partner("alpha", "Alpha"), make_partner("beta", "Beta"), make_partner("gamma", "Gamma")]
+    awards = {p.slug: make_award(p.slug) for p in partners}
+    known: dict[str, tuple] = {}
+    first = recommend_data(partners, awards, rules, AS_OF, known)
+    assert set(known) == {"alpha", "beta", "gamma"}
+    edited = make_partner("beta", "Beta", countries_served=["DE", "FR"], languages=["de", "fr"])
+    partners = [partners[0], edited, partners[2]]
+    awards = {**awards, "beta": make_award("beta", "gold"), "gamma": make_award("gamma", removed=True)}
+    again = recommend_data(partners, awards, rules, AS_OF, known)
+    assert again == recommend_data(partners, awards, rules, AS_OF)
+    assert again["partners"][0] is first["partners"][0]  # (alpha's, kept)
+    assert [p["slug"] for p in again["partners"]] == ["alpha", "beta"]
+    assert again["partners"][1]["countries"] == ["DE", "FR"] and again["partners"][1]["level"] == "gold"
+    assert set(known) == {"alpha", "beta"} and known["beta"][0] is edited
+
+
 # --------------------------------------------------------------------------------------------
 # Weights in programs.yaml
 
