@@ -13,7 +13,9 @@ data). For those, a new process needs to know only:
 * each partner's listing digest (`cache.listing_key`'s per-partner part), to see that the
   change leaves every listing page, facet count and listing file as it was;
 * the pieces of partners.json and partners.csv (their hashes and lengths, in file order), to
-  patch the changed entries into the files where they are and know the files' new hashes.
+  patch the changed entries into the files where they are and know the files' new hashes;
+* pycountry's language names (`rules.languages`), which it would read all 7,900 ISO 639-3
+  languages to give.
 
 `save` writes that after every build without a search index; `plan` and `apply` use it. The
 snapshot names the build it describes (`build` in the build record's summary), so a snapshot
@@ -103,6 +105,7 @@ def save(memo, state, d, site, out: Path, hashes: dict[str, str], pieces: dict |
     from . import export
     from .pages import partner_path
     from .record_cache import write
+    from .rules import languages
 
     store = memo.store
     if store is None or state.racy:
@@ -148,7 +151,7 @@ def save(memo, state, d, site, out: Path, hashes: dict[str, str], pieces: dict |
         return None
     build = secrets.token_hex(8)
     data = {"format": FORMAT, "build": build, "records": records, "partners": partners, "order": order,
-            "json": json_pieces, "csv": csv_pieces}
+            "json": json_pieces, "csv": csv_pieces, "languages": languages()}
     return build if write(_path(store, out), store.render_key, data) else None
 
 

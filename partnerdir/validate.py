@@ -18,7 +18,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from .load import RawRecord
 from .problems import Problem, field_name
-from .rules import Rules, did_you_mean
+from .rules import Rules, did_you_mean, languages
 from .schema import (
     SLUG_PATTERN,
     Certification,
@@ -161,9 +161,9 @@ def _choices(kind: str, known) -> str:
     return f"the {kind} ids are listed in data/programs.yaml"
 
 
-# Looked up for every project of every record: sets, not pycountry's case-insensitive search.
+# Looked up for every project of every record: a set, not pycountry's case-insensitive search
+# (languages likewise: `rules.languages`).
 _COUNTRY_CODES = frozenset(c.alpha_2 for c in pycountry.countries)
-_LANGUAGE_CODES = frozenset(lang.alpha_2 for lang in pycountry.languages if hasattr(lang, "alpha_2"))
 
 
 def _country(code: str, loc: tuple) -> tuple | None:
@@ -236,7 +236,7 @@ def cross_check(record: Record, stem: str, rules: Rules, as_of: dt.date,
     yield from _ids(rules, "expertise", "expertise", record.expertise, rules.expertise_by_id, ("expertise",))
     yield from _ids(rules, "industries", "industry", record.industries, rules.industry_by_id, ("industries",))
     for i, code in enumerate(record.languages):
-        if code not in _LANGUAGE_CODES:
+        if code not in languages():
             yield ("languages", i), f"unknown language code '{code}'", (
                 "use the ISO 639-1 two-letter code, like en, de or es"
             )
