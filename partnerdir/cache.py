@@ -1096,6 +1096,97 @@ def save_kept_pages(memo: Memo) -> None:
         memo.kept_saved = kept.pages  # type: ignore[attr-defined]
 
 
+EXPORTS_LAYOUT = "listing-exports.bin"
+# The open data files listing every partner's entry (each made apart: `Directory.encoded`).
+_LAYOUT_FILES = ("directory.json", "recommend.json")
+
+
+def _encoded_entries(d, name: str) -> list[tuple[str, str]] | None:
+    """(slug, JSON text) of each partner's entry in the file `name` as `d` last made it, in
+    file order (`export.directory_json` and `recommend.recommend_json` keep them in that order)."""
+    kept = d.encoded.get(name)
+    if not kept:
+        return None
+    if name == "directory.json":
+        return [(slug, made[2]) for slug, made in kept.items() if slug != ""]
+    return [(made[0]["slug"], made[1]) for made in kept.values()]
+
+
+def save_export_layout(memo: Memo, d, out: Path, hashes: dict[str, str]) -> None:
+    """Where each partner's entry is in directory.json and recommend.json as this build wrote
+    them, with its record's content key, so that a new process after an edit to listed data
+    takes the unchanged partners' entries from the files instead of encoding 10,000 of each
+    again (`seed_exports`). Kept only when the file on disk is checked to be those entries."""
+    from .record_cache import write
+    from .write import content_hash
+
+    store = memo.store
+    if store is None:
+        return
+    layouts: dict[str, tuple] = {}
+    for name in _LAYOUT_FILES:
+        entries = _encoded_entries(d, name)
+        digest = hashes.get(name)
+        if not entries or digest is None:
+            continue
+        try:
+            data = (out / name).read_bytes()
+        except OSError:
+            continue
+        encoded = [text.encode("utf-8") for _, text in entries]
+        body = b",".join(encoded) + b"]}\n"
+        if content_hash(data) != digest or not data.endswith(body) or data[-len(body) - 1:-len(body)] != b"[":
+            continue  # not the file these entries made
+        at = len(data) - len(body)
+        rows = []
+        for (slug, _), entry in zip(entries, encoded, strict=True):
+            rows.append((slug, memo.slug_keys.get(slug), at, len(entry)))
+            at += len(entry) + 1
+        index = d.encoded[name].get("") if name == "directory.json" else None
+        layouts[name] = (digest, rows, index)
+    if layouts:
+        write(store.render_folder / EXPORTS_LAYOUT, store.render_key, layouts)
+
+
+def seed_exports(memo: Memo, d, out: Path, previous: dict[str, str]) -> None:
+    """The unchanged partners' directory.json and recommend.json entries taken from the last
+    build's files (`save_export_layout`) into `d.encoded`, where `export.directory_json` and
+    `recommend.recommend_json` find them: an entry is taken only when the file is the one
+    described (its hash, checked on its bytes) and the partner's record has the same content
+    key (entries depend on nothing else under the same render key)."""
+    from .record_cache import read
+    from .write import content_hash
+
+    store = memo.store
+    layouts = read(store.render_folder / EXPORTS_LAYOUT, store.render_key) if store is not None else None
+    if not isinstance(layouts, dict):
+        return
+    for name in _LAYOUT_FILES:
+        try:
+            digest, rows, index = layouts[name]
+            if previous.get(name) != digest or d.encoded.get(name):
+                continue
+            data = (out / name).read_bytes()
+            if content_hash(data) != digest:
+                continue
+            keys = memo.slug_keys
+            known = {slug: data[at:at + length] for slug, key, at, length in rows
+                     if key is not None and keys.get(slug) == key}
+            if name == "directory.json":
+                kept: dict = {"": index}
+                for slug, partner in d.partners.items():
+                    entry = known.get(slug)
+                    if entry is not None:
+                        kept[slug] = (partner, d.views[slug], entry.decode("utf-8"))
+                d.encoded[name] = kept
+            else:
+                from .recommend import keep_encoded
+
+                keep_encoded(d, {slug: entry.decode("utf-8") for slug, entry in known.items()})
+        except Exception:  # missing or not in this shape: the entries are encoded again
+            d.encoded.pop(name, None)
+
+
 def directory_reusing(partners: list[Partner], awards: dict[str, Award], rules: Rules, as_of: dt.date,
                       memo: Memo, key: str):
     """`pages.directory`, or the last build's with this build's partners and awards in it when

@@ -181,6 +181,10 @@ def _build_site(paths: Paths, as_of: dt.date, base_url: str | None, search: bool
             listing = kept  # nothing listed changed, and the files are still there
         else:
             restore = kept  # nothing listed changed: its files may be in the cache
+    if listing is None and restore is None and previous is not None and not (remember or in_place):
+        # (a new process after an edit to listed data: unchanged partners' entries in the
+        # listing files are taken from the last build's files, not encoded again)
+        cache.seed_exports(memo, d, out, previous)
     listings: list = []
     if remember or previous is not None or not search:
         # (A build from nothing keeps its listing pages too, so that the next build after an
@@ -280,6 +284,7 @@ def _build_site(paths: Paths, as_of: dt.date, base_url: str | None, search: bool
 
             build = snapshot.save(memo, state, d, site, out, hashes,
                                   open_pieces if patch is not None else None)
+            cache.save_export_layout(memo, d, out, hashes)
         if not remember:  # their pages were not kept: a later build takes them from the disk
             memo.pages.clear()
         cache.save_last(paths, out, state, {**_summary_data(result), "build": build}, hashes)

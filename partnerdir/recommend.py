@@ -484,6 +484,18 @@ def recommend_json(d) -> bytes:
     return compact_with_list(head, "partners", parts)
 
 
+def keep_encoded(d, known: Mapping[str, str]) -> None:
+    """Partners' summaries as JSON known from the last recommend.json (slug -> text, for
+    partners whose records did not change: `cache.seed_exports`), kept with this build's
+    summaries in `Directory.encoded` for `recommend_json` to use instead of encoding them."""
+    data, _ = _for_directory(d)
+    kept = d.encoded.setdefault("recommend.json", {})
+    for made in data["partners"]:
+        text = known.get(made["slug"])
+        if text is not None:
+            kept[id(made)] = (made, text)
+
+
 def page_context(d) -> dict:
     """The questionnaire's choices, and the country pages to fall back on without JavaScript."""
     data, _ = _for_directory(d)

@@ -537,6 +537,51 @@ def test_edits_to_listed_data_in_new_processes_match_builds_from_nothing(project
         same_as_cold(project, out, f"listed-{step}")
 
 
+def test_a_new_process_encodes_only_the_edited_partners_entries_in_the_listing_files(project, monkeypatch):
+    """After an edit to listed data, a new process takes every other partner's directory.json
+    and recommend.json entry from the last build's files (`cache.seed_exports`), and makes the
+    same files as a build from nothing; a file changed by hand since is not trusted."""
+    from partnerdir import export
+
+    out = project / "site"
+    paths = paths_for(project, out)
+    new_process_build(paths)
+    rows: list[str] = []
+    summaries: list[str] = []
+    row, compact = export._directory_row, export.compact
+
+    def directory_row(partner, *args):
+        rows.append(partner.slug)
+        return row(partner, *args)
+
+    def encoding(data):
+        if isinstance(data, dict) and "hq_region" in data:  # a recommendation summary
+            summaries.append(data["slug"])
+        return compact(data)
+
+    monkeypatch.setattr(export, "_directory_row", directory_row)
+    monkeypatch.setattr(export, "compact", encoding)
+    # (a build from nothing makes those files in its workers: the first rebuild keeps where
+    # each entry is, for the next ones)
+    for step, served in enumerate((["DE", "NL"], ["DE", "IS"], ["DE"], ["DE", "FR"])):
+        zeta = record("Zeta Data", body="*Zeta* text.", countries_served=served)
+        write_records(project / "content", {"zeta": zeta})
+        settle(project / "content", offset=step)
+        if step == 3:  # the last build's directory.json changed by hand: every entry made again
+            listing = out / "directory.json"
+            listing.write_bytes(listing.read_bytes().replace(b"[", b"[ ", 1))
+        rows.clear()
+        summaries.clear()
+        new_process_build(paths)
+        if step == 0:
+            assert len(rows) > 2 and len(summaries) > 2
+        elif step < 3:
+            assert (rows, summaries) == (["zeta"], ["zeta"]), served
+        else:
+            assert "zeta" in rows and len(rows) == len(set(rows)) > 2 and summaries == ["zeta"]
+        same_as_cold(project, out, f"exports-{step}")
+
+
 def test_a_new_process_takes_the_compiled_templates_from_the_cache(project, monkeypatch):
     """Jinja compiles the templates once per project and settings, not once per `build`."""
     import jinja2
