@@ -526,7 +526,7 @@ def _remember_quick(store, out: Path, snap: dict, state, plan, made: list, pages
                 _, card, json_entry, row = pages[slug]
                 rendered[key] = (str(card), page)
                 open_data[key] = (json_entry, row)
-                store.link_page(out / partner_path(slug), page)
+                store.link_page(out / partner_path(slug), page, note=False)
                 # The page it replaces stays among the stored pages until the next ordinary
                 # build deletes the pages no partner has (`record_cache.Store.keep_pages`):
                 # deleting it here waited 15-30 ms on the file system, which was just then

@@ -374,15 +374,18 @@ class Store:
         self.save_stats()
         _delete_later(self.pages, stale)
 
-    def link_page(self, source: Path, digest: str) -> None:
-        """Keep one page just written (see `keep_pages`)."""
+    def link_page(self, source: Path, digest: str, note: bool = True) -> None:
+        """Keep one page just written (see `keep_pages`). `note=False` leaves pages.bin as it
+        is (loading and saving it took a quick rebuild 15 ms): a build that uses the page
+        then reads it once to check it (`intact`)."""
         wait_deleted()
         try:
             self.pages.mkdir(parents=True, exist_ok=True)
             os.link(source, self.pages / digest)
         except OSError:  # already kept, or cannot be: a later build renders it again
             return
-        self._note(digest)
+        if note:
+            self._note(digest)
 
     def drop_page(self, digest: str) -> None:
         try:
