@@ -202,24 +202,34 @@ def directory(partners: list[Partner], awards: dict[str, Award], rules: Rules, a
     views = {}
     for slug, p in listed.items():
         hit = known.get(slug) if known is not None else None
-        views[slug] = hit[2] if hit is not None and hit[0] is p and hit[1] is awards[slug] \
-            else partner_view(p, awards[slug], rules)
-    if known is not None:
+        if hit is not None and hit[0] is p and hit[1] is awards[slug]:
+            views[slug] = hit[2]
+        else:
+            views[slug] = view = partner_view(p, awards[slug], rules)
+            if known is not None:
+                known[slug] = (p, awards[slug], view)
+    if known is not None and len(known) != len(listed):  # (partners no longer listed were in it)
         known.clear()
         known.update((slug, (p, awards[slug], views[slug])) for slug, p in listed.items())
-    by_name = sorted(listed.values(), key=name_key)
-    order = [p.slug for p in sorted(by_name, key=lambda p: -views[p.slug].level_rank)]
-    hq_countries = {p.headquarters.country for p in listed.values()}
     changed = None
     if last is not None:
         changed = [slug for slug in {**last.views, **views} if last.views.get(slug) is not views.get(slug)]
+    if changed is not None and last.views.keys() == views.keys() and \
+            all(name_key(last.partners[s]) == name_key(listed[s]) and
+                last.views[s].level_rank == views[s].level_rank for s in changed):
+        # The same partners, none of the changed ones with another name or status: the same
+        # order (an unchanged view is the same partner's, see `known`), not sorted again.
+        order = list(last.order)
+    else:
+        by_name = sorted(listed.values(), key=name_key)
+        order = [p.slug for p in sorted(by_name, key=lambda p: -views[p.slug].level_rank)]
+    hq_countries = {p.headquarters.country for p in listed.values()}
     if last is not None and last.counts is not None and changed is not None:
         counts = counts_changed(last.counts, [last.views[s].member for s in changed if s in last.views],
                                 [views[s].member for s in changed if s in views])
     else:
         counts = facet_counts(v.member for v in views.values())
-    facets = facet_values(rules, {s: v.member for s, v in views.items()}, extra_countries=hq_countries,
-                          counts=counts)
+    facets = facet_values(rules, {}, extra_countries=hq_countries, counts=counts)  # (`counts` are theirs)
     logos = {p.logo: p.logo for p in listed.values() if p.logo}
     d = Directory(rules, as_of, listed, awards, views, order, facets, logos, counts,
                   last.summaries if last is not None else {}, last.encoded if last is not None else {})
@@ -537,6 +547,9 @@ def place_pages(d: Directory) -> Iterator[Page]:
         return [d.views[s] for s in hq.get(code, [])]
 
     region_names = {r.id: r.name for r in rules.regions}
+    # One dict for every place page (its templates only read it): signed once, not 215 times,
+    # by a rebuild that keeps its listing pages (render.KeptPages).
+    region_paths = {r.id: value_path("region", r.id) for r in region_values}
 
     yield Page("regions/index.html", "browse.html",
                {"facet": FACET_BY_KEY["region"], "groups": [("", region_values)]},
@@ -561,7 +574,7 @@ def place_pages(d: Directory) -> Iterator[Page]:
                 if _serves_region(d.partners[view.slug], r, c)]),
             "countries": by_region.get(region.id, []),
             "neighbours": [rules.region_by_id[n] for n in region.neighbours if n in rules.region_by_id],
-            "region_paths": {r.id: value_path("region", r.id) for r in region_values},
+            "region_paths": region_paths,
         }
         yield Page(f"regions/{region.id}/index.html", "place.html", context, f"Partners in {region.name}",
                    f"Partners headquartered in or serving {region.name}.")
@@ -574,7 +587,7 @@ def place_pages(d: Directory) -> Iterator[Page]:
             "region": rules.region_by_id.get(region_id) if region_id else None,
             "hq": _kept(d, ("hq", v.id), lambda code=v.id: headquartered(code)),
             "serving": d.matching_views("country", v.id),
-            "region_paths": {r.id: value_path("region", r.id) for r in region_values},
+            "region_paths": region_paths,
             "recommended": country_recommendations(d, v.id),
         }
         yield Page(value_path("country", v.id) + "index.html", "place.html", context,
