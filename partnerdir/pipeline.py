@@ -509,10 +509,10 @@ def _remember_quick(store, out: Path, snap: dict, state, plan, made: list, pages
         # differs from it again, to know their content keys)
         records: dict[str, tuple] = {}
         partners: dict[str, tuple] = {}
-        for name, meta in state.records.items():
-            if name in state.racy or snap["records"][name][0] != meta:
-                old = snap["records"][name]
-                records[name] = (None if name in state.racy else meta, plan.keys.get(name, old[1]), old[2])
+        for name in plan.suspects:  # (the files whose metadata changed, or is racy)
+            old = snap["records"][name]
+            records[name] = (None if name in state.racy else state.records[name], plan.keys.get(name, old[1]),
+                             old[2])
         checked, rendered, open_data, dropped = {}, {}, {}, []
         for name, partner, _, entry in made:
             slug = partner.slug

@@ -30,6 +30,7 @@ import hashlib
 import os
 import secrets
 from dataclasses import dataclass, field
+from itertools import accumulate
 from pathlib import Path
 
 from .write import _copy_range
@@ -165,6 +166,7 @@ class Plan:
 
     changed: list[str]  # record file paths whose bytes changed
     keys: dict[str, str] = field(default_factory=dict)  # their new content keys
+    suspects: list[str] = field(default_factory=list)  # those whose metadata changed, or is racy
 
 
 def plan(snap: dict, state) -> Plan | None:
@@ -179,7 +181,7 @@ def plan(snap: dict, state) -> Plan | None:
                 if name in state.racy or records[name][0] != meta]
     if len(suspects) > MOST_CHANGED:
         return None
-    changed = Plan([])
+    changed = Plan([], suspects=suspects)
     for name in suspects:
         _, key, slug = records[name]
         if key is None:
@@ -211,17 +213,13 @@ def replaced(pieces: tuple[list[bytes], list[int]], new: dict[int, bytes]) -> tu
     """The pieces' hashes and lengths with the pieces at some indexes replaced, the file's new
     hash, and the byte ranges to patch (`patch_file`)."""
     hashes, lengths = list(pieces[0]), list(pieces[1])
-    offsets = []
-    at = 0
-    for length in lengths:
-        offsets.append(at)
-        at += length
+    offsets = list(accumulate(pieces[1], initial=0))  # (the last: the old file's size)
     patches = []
     for i in sorted(new):
         patches.append((offsets[i], lengths[i], new[i]))
         hashes[i] = _piece_hash(new[i])
         lengths[i] = len(new[i])
-    return (hashes, lengths), _joined(hashes), patches, at
+    return (hashes, lengths), _joined(hashes), patches, offsets[-1]
 
 
 @dataclass
