@@ -18,6 +18,7 @@ on each partner's position in the data, which Python sorts by name, then slug.
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -393,27 +394,41 @@ def for_countries(data: Data, countries: Iterable[str], limit: int) -> dict[str,
     partners = data["partners"]
     step = data["weights"]["level_step"]
     level_rank = {lv["id"]: i for i, lv in enumerate(data["levels"])}
-    order = [(-step * level_rank.get(p["level"], 0), i) for i, p in enumerate(partners)]
-    at_country: dict[str, list[int]] = {}
-    groups: dict[tuple[str, bool, bool], list[int]] = {}
+    head = {key: value for key, value in data.items() if key != "partners"}
     regions = list(data["regions"])
-    # Partners taken in that order, so every list is made in order (sorting the 300 lists
-    # instead took a third of this at 10,000 partners); a partner not delivering remotely is
-    # in the groups of the regions it serves only.
-    for i in sorted(range(len(partners)), key=order.__getitem__):
-        p = partners[i]
-        for code in {*p["countries"], p["hq"]}:
-            at_country.setdefault(code, []).append(i)
-        home = p["hq_region"]
-        if p["remote"]:
-            served = p["regions"]
-            for region in regions:
-                groups.setdefault((region, region in served, home == region), []).append(i)
-        else:
-            for region in {*p["regions"]}:
-                if region in data["regions"]:
-                    groups.setdefault((region, True, home == region), []).append(i)
+    changed = _changed_since_last(head, partners, limit)
+    if changed is None:
+        order = [(-step * level_rank.get(p["level"], 0), i) for i, p in enumerate(partners)]
+        at_country: dict[str, list[int]] = {}
+        groups: dict[tuple[str, bool, bool], list[int]] = {}
+        # Partners taken in that order, so every list is made in order (sorting the 300 lists
+        # instead took a third of this at 10,000 partners).
+        for i in sorted(range(len(partners)), key=order.__getitem__):
+            codes, keys = _memberships(partners[i], regions)
+            for code in codes:
+                at_country.setdefault(code, []).append(i)
+            for key in keys:
+                groups.setdefault(key, []).append(i)
+    else:
+        # A few partners' summaries changed since the last call (a `serve` rebuild): the last
+        # lists with those partners taken out and put back where they now belong.
+        _, last, order, at_country, groups, _, _ = _LAST_RANKING[0]
+        order, at_country, groups = list(order), dict(at_country), dict(groups)
+        for i in changed:
+            order[i] = (-step * level_rank.get(partners[i]["level"], 0), i)
+        for i in changed:
+            for lists, keys in zip((at_country, groups), _memberships(last[i], regions), strict=True):
+                for key in keys:
+                    lists[key] = [j for j in lists[key] if j != i]
+            for lists, keys in zip((at_country, groups), _memberships(partners[i], regions), strict=True):
+                for key in keys:
+                    made = list(lists.get(key, ()))
+                    bisect.insort(made, i, key=order.__getitem__)
+                    lists[key] = made
     out: dict[str, list[Result]] = {}
+    picks: dict[str, list[int]] = {}
+    unchanged = set(range(len(partners))).difference(changed) if changed is not None else set()
+    last_picks, last_out = (_LAST_RANKING[0][5], _LAST_RANKING[0][6]) if changed is not None else ({}, {})
     for code in countries:
         if code not in data["countries"]:
             out[code] = []
@@ -430,10 +445,47 @@ def for_countries(data: Data, countries: Iterable[str], limit: int) -> dict[str,
                 if i not in here:
                     picked.append(i)
                     best += 1
+        picks[code] = picked
+        if last_picks.get(code) == picked and code in last_out and unchanged.issuperset(picked):
+            out[code] = last_out[code]  # the same candidates, none of them changed
+            continue
         subset = {**data, "partners": [partners[i] for i in sorted(set(picked))]}
         found = _results(subset, normalize(subset, {"country": code}))
         out[code] = [r for r in found if r["reach"] in ("local", "remote")][:limit]
+    _LAST_RANKING[:] = [(head, list(partners), order, at_country, groups, picks, out)]
     return out
+
+
+# The last `for_countries` call's data (but its partners), partners, order, lists, candidates
+# and answer, for the next call to bring up to date when only a few summaries changed.
+_LAST_RANKING: list[tuple] = []
+# More partners changed than this: the lists are made again from every partner.
+_MOST_CHANGED = 50
+
+
+def _changed_since_last(head: dict, partners: list, limit: int) -> list[int] | None:
+    """The positions whose summary is not the same object as in the last call's data, when the
+    rest of the data is equal and the same partners are in the same places; else None."""
+    if not _LAST_RANKING:
+        return None
+    last_head, last, *_ = _LAST_RANKING[0]
+    if len(last) != len(partners) or last_head != head:
+        return None
+    changed = [i for i, (a, b) in enumerate(zip(last, partners, strict=True)) if a is not b]
+    if len(changed) > _MOST_CHANGED or any(last[i]["slug"] != partners[i]["slug"] for i in changed):
+        return None
+    return changed
+
+
+def _memberships(p: dict, regions: list[str]) -> tuple[set[str], set[tuple[str, bool, bool]]]:
+    """The countries whose candidates a partner is among, and its groups (see `for_countries`):
+    a partner not delivering remotely is in the groups of the regions it serves only."""
+    home = p["hq_region"]
+    served = p["regions"]
+    countries = {*p["countries"], p["hq"]}
+    if p["remote"]:
+        return countries, {(region, region in served, home == region) for region in regions}
+    return countries, {(region, True, home == region) for region in served if region in regions}
 
 
 # --------------------------------------------------------------------------------------------

@@ -312,6 +312,27 @@ def test_country_pages_recommend_exactly_the_top_of_the_full_ranking(partners, l
         assert fast[country] == full
 
 
+@settings(max_examples=150, deadline=None)
+@given(summaries(), summaries(), st.lists(st.integers(0, 11), max_size=4), st.integers(1, 4))
+def test_country_pages_after_a_few_partners_changed_match_a_fresh_ranking(partners, others, edits, limit):
+    """`serve` asks again after an edit: the lists of the last call are brought up to date for
+    the partners whose summaries changed (new objects), and the answer is the one made from
+    nothing."""
+    from partnerdir import recommend
+
+    data = {**BASE, "partners": partners}
+    for_countries(data, COUNTRIES, limit)
+    changed = list(partners)
+    for i, j in zip(edits, range(len(others)), strict=False):
+        if i < len(changed):
+            changed[i] = {**others[j], "slug": changed[i]["slug"], "name": changed[i]["name"]}
+    again = {**BASE, "partners": changed}
+    got = for_countries(again, COUNTRIES, limit)
+    recommend._LAST_RANKING.clear()
+    assert got == for_countries(again, COUNTRIES, limit)
+    assert got == for_countries(again, COUNTRIES, limit)  # (asked again with nothing changed)
+
+
 def test_country_page_recommendations_skip_unknown_countries_and_unreachable_partners():
     case = VECTORS["cases"][0]
     data = {**BASE, "partners": case["partners"]}
