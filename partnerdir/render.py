@@ -15,7 +15,6 @@ from operator import attrgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
-from xml.sax.saxutils import escape as xml_escape
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError
 from jinja2.bccache import Bucket, BytecodeCache
@@ -948,6 +947,8 @@ def _check_unique(pages: list[Page]) -> None:
 
 
 def sitemap(pages: list[Page], site: Site, as_of: dt.date) -> bytes:
+    from xml.sax.saxutils import escape as xml_escape  # (here: it loads urllib.request and more)
+
     lines = ['<?xml version="1.0" encoding="UTF-8"?>',
              '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">']
     for page in pages:

@@ -1,23 +1,27 @@
 """What keeps a new `build` process's rebuild of a description edit quick (pipeline._quick_build),
 so that nobody undoes it unknowingly: it takes the language names from the snapshot the last
-build left instead of loading pycountry's 7,900 ISO 639-3 languages, and it runs without the
-cyclic garbage collector, which it leaves as it found it. The site it makes is still the one
-a build from nothing makes.
+build left instead of loading pycountry's 7,900 ISO 639-3 languages, loads no module it does
+not use (urllib.request, for the sitemap), and runs without the cyclic garbage collector,
+which it leaves as it found it. The site it makes is still the one a build from nothing makes.
 """
 
 from __future__ import annotations
 
 import gc
+import json
+import subprocess
+import sys
 
 import pycountry
 import pytest
 
 from partnerdir import cache, rules
 from partnerdir.pipeline import build_site
+from partnerdir.project import ROOT
 
 from .site_records import AS_OF, record, write_records
 from .test_incremental import make_project, paths_for, settle
-from .test_record_cache import new_process_build, ordinary_rebuilds, same_as_cold
+from .test_record_cache import build_process, command, new_process_build, ordinary_rebuilds, same_as_cold
 
 
 @pytest.fixture
@@ -94,3 +98,33 @@ def test_a_language_table_of_the_wrong_shape_is_not_used(table, monkeypatch, fre
     assert rules.language_name("fi") == "Finnish"
     assert rules.languages() == {lang.alpha_2: lang.name for lang in pycountry.languages
                                  if hasattr(lang, "alpha_2")}
+
+
+# Run as the command runs (a new process), reporting what it loaded: modules that only other
+# kinds of build use, and pycountry's language database.
+_REPORT = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+from partnerdir.cli import main
+code = main(sys.argv[2:])
+import pycountry
+print(json.dumps({"code": code, "languages loaded": pycountry.languages._is_loaded,
+                  "sitemap's urllib.request": "urllib.request" in sys.modules}))
+"""
+
+
+def test_a_new_build_process_loads_only_what_a_description_edit_needs(project):
+    out, cache_folder = project / "site", project / ".cache"
+    build_process(project, out, cache_folder)
+    write_records(project / "content", {"zeta": record("Zeta Data", body="*Zeta*, edited.")})
+    settle(project / "content", offset=2)
+    arguments = command(project, out, cache_folder)[2:]  # (after the interpreter and build.py)
+    done = subprocess.run([sys.executable, "-c", _REPORT, str(ROOT), *arguments], cwd=project,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "3 files written" in done.stdout  # the quick rebuild: page, partners.json, partners.csv
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report == {"code": 0, "languages loaded": False, "sitemap's urllib.request": False}
+    page = (out / "partners" / "zeta" / "index.html").read_text(encoding="utf-8")
+    assert "<em>Zeta</em>, edited." in page and "English" in page
+    same_as_cold(project, out, "edited in a new process")
