@@ -239,7 +239,32 @@ def directory(partners: list[Partner], awards: dict[str, Award], rules: Rules, a
         touched = _touched(rules, [last.views.get(s) for s in changed] + [views.get(s) for s in changed])
         d.listed_views.update((made, cards) for made, cards in last.listed_views.items()
                               if made not in touched)
+        _places_changed_from(d, last, changed, touched)
     return d
+
+
+def _places_changed_from(d: Directory, last: Directory, changed: list[str],
+                         touched: set[tuple[str, str]]) -> None:
+    """The place pages' lists of partners headquartered in or serving a place that a changed
+    partner is or was in (`touched`), from the last build's with the same order: the changed
+    partners taken out and put back where they belong now, instead of every partner (or every
+    partner serving a region) being asked again (`place_pages`)."""
+    gone = set(changed)
+    position: dict[str, int] | None = None
+    for key in touched:
+        kind, value = key
+        belongs = _PLACE_LISTS.get(kind)
+        cards = last.listed_views.get(key)
+        if belongs is None or cards is None or (kind != "hq" and value not in d.rules.region_by_id):
+            continue  # (made from every partner by `place_pages`)
+        made = [view for view in cards if view.slug not in gone]
+        for slug in changed:
+            view = d.views.get(slug)
+            if view is not None and belongs(d, value, view):
+                if position is None:
+                    position = {s: i for i, s in enumerate(d.order)}
+                bisect.insort(made, view, key=lambda v: position[v.slug])  # type: ignore[index]
+        d.listed_views[key] = made
 
 
 def _touched(rules: Rules, views: list[PartnerView | None]) -> set[tuple[str, str]]:
@@ -592,6 +617,16 @@ def place_pages(d: Directory) -> Iterator[Page]:
         }
         yield Page(value_path("country", v.id) + "index.html", "place.html", context,
                    f"Partners in {v.name}", f"Partners headquartered in or serving {v.name}.")
+
+
+# Whether a partner is in a place page's list (`place_pages`, kept in `Directory.listed_views`
+# under (kind, value)): headquartered in a country or region, serving a region.
+_PLACE_LISTS: dict[str, Callable[[Directory, str, PartnerView], bool]] = {
+    "hq": lambda d, code, view: view.hq_country == code,
+    "hq-region": lambda d, region, view: view.hq_country in d.rules.region_by_id[region].countries,
+    "serving-region": lambda d, region, view: region in view.member.get("region", ()) and _serves_region(
+        d.partners[view.slug], region, set(d.rules.region_by_id[region].countries)),
+}
 
 
 def _kept(d: Directory, key: tuple[str, str], make: Callable[[], list[PartnerView]]) -> list[PartnerView]:

@@ -70,6 +70,43 @@ def test_a_country_added_or_removed_changes_counts_and_members_as_a_new_director
     assert all(v.id != "BR" for v in again.facets["country"])  # no page for a country nobody serves
 
 
+def place_lists(d: Directory) -> dict[str, tuple[list[str], list[str]]]:
+    """Each place page's partners headquartered there and serving it, by slug."""
+    from partnerdir.pages import place_pages
+
+    return {page.path: ([v.slug for v in page.context["hq"]], [v.slug for v in page.context["serving"]])
+            for page in place_pages(d) if "hq" in page.context}
+
+
+def test_place_pages_lists_brought_up_to_date_are_the_lists_made_again(tmp_path):
+    """A rebuild takes the place pages' lists of partners headquartered in or serving a place
+    from the last build's, with the edited partner taken out and put back (head office moved to
+    another region, regions and countries served changed), and they list the same partners in
+    the same order as a directory made from nothing."""
+    kappa = record("Aaron Kappa", countries_served=["NL"])  # (first of its level by name)
+    rules, partners, awards = checked(tmp_path, {**SMALL, "kappa": kappa})
+    known: dict = {}
+    last = directory(partners, awards, rules, AS_OF, known=known)
+    before = place_lists(last)  # (the pages ask for the lists: the next directory finds them)
+    edits = [{"headquarters": {"city": "Boston", "country": "US"}, "regions_served": ["emea"]},
+             {"headquarters": {"city": "Rome", "country": "IT"}, "countries_served": ["AT", "CA"]},
+             {"countries_served": ["NL"]}]
+    for step, fields in enumerate(edits):
+        records = {**SMALL, "kappa": {**kappa, **fields}}
+        rules, partners, awards = checked(tmp_path / str(step), records)
+        old = {p.slug: p for p in last.partners.values()}
+        partners = [old[p.slug] if p.slug != "kappa" and p.slug in old else p for p in partners]
+        awards = {s: last.awards[s] if s != "kappa" and s in last.awards else a for s, a in awards.items()}
+        warm = directory(partners, awards, rules, AS_OF, known=known, last=last)
+        moved = {("hq", "US"), ("hq-region", "north-america"), ("serving-region", "emea")}
+        assert step or moved <= set(warm.listed_views)  # (brought up to date, not made again)
+        after = place_lists(warm)
+        assert after == place_lists(directory(partners, awards, rules, AS_OF)), fields
+        assert after != before, fields
+        last, before = warm, after
+    assert place_lists(last)["countries/nl/index.html"][1][:2] == ["alpha-var", "kappa"]
+
+
 def test_a_partner_removed_at_the_review_leaves_every_count_and_list(tmp_path):
     rules, partners, awards = checked(tmp_path, {**SMALL, "zeta": record("Zeta", countries_served=["NL"])})
     known: dict = {}
