@@ -499,11 +499,12 @@ def criteria(rules: Rules, program_id: str, level_id: str) -> str:
 def program_pages(d: Directory) -> Iterator[Page]:
     rules = d.rules
     counts = {v.id: v.count for v in d.facets["program"]}
+    levels = _level_counts(d)
     overview = {
         "programs": [{"program": p, "count": counts.get(p.id, 0),
                       "implies": [rules.program_by_id[i] for i in p.implies],
                       "counts": [rules.metrics[m] for m in p.counts]} for p in rules.programs],
-        "levels": [{"level": lv, "count": _level_count(d, lv.id),
+        "levels": [{"level": lv, "count": levels.get(lv.id, 0),
                     "criteria": [(p, criteria(rules, p.id, lv.id)) for p in rules.programs]
                     if lv.minimums else []} for lv in rules.levels],
         "metrics": [(m, rules.metrics[m]) for m in rules.metrics],
@@ -532,8 +533,12 @@ def program_pages(d: Directory) -> Iterator[Page]:
                    f"The {r.name} program was retired in {r.retired}.")
 
 
-def _level_count(d: Directory, level_id: str) -> int:
-    return sum(1 for v in d.views.values() if v.level == level_id)
+def _level_counts(d: Directory) -> dict[str, int]:
+    """How many listed partners hold each status level: the status facet's counts (a partner's
+    status membership is its level), not 10,000 views looked through for each level."""
+    if "status" in d.facets:
+        return {v.id: v.count for v in d.facets["status"]}
+    return Counter(v.level for v in d.views.values())
 
 
 def status_pages(d: Directory) -> Iterator[Page]:

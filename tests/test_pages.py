@@ -118,3 +118,17 @@ def test_a_partner_removed_at_the_review_leaves_every_count_and_list(tmp_path):
     same(warm, cold)
     assert all("beta-integration" not in slugs
                for by_value in warm.matching.values() for slugs in by_value.values())
+
+
+def test_the_programs_page_counts_each_status_level_s_listed_partners(tmp_path):
+    from collections import Counter
+
+    from partnerdir.pages import program_pages
+
+    rules, partners, awards = checked(tmp_path, {**SMALL, "zeta": record("Zeta", countries_served=["NL"])})
+    d = directory(partners, awards, rules, AS_OF)
+    overview = next(program_pages(d)).context
+    held = Counter(v.level for v in d.views.values())
+    assert {row["level"].id: row["count"] for row in overview["levels"]} == \
+        {lv.id: held.get(lv.id, 0) for lv in rules.levels}
+    assert sum(row["count"] for row in overview["levels"]) == len(d.partners) < len(partners)
