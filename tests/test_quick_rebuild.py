@@ -19,17 +19,12 @@ from partnerdir import cache, rules
 from partnerdir.pipeline import build_site
 from partnerdir.project import ROOT
 
+from . import test_record_cache
 from .site_records import AS_OF, record, write_records
-from .test_incremental import make_project, paths_for, settle
+from .test_incremental import paths_for, settle
 from .test_record_cache import build_process, command, new_process_build, ordinary_rebuilds, same_as_cold
 
-
-@pytest.fixture
-def project(tmp_path, monkeypatch):
-    root = make_project(tmp_path, monkeypatch)
-    cache._MEMOS.clear()  # nothing kept in this process from other tests
-    yield root
-    cache._MEMOS.clear()
+project = test_record_cache.project  # the same project fixture
 
 
 class _NotLoaded:
