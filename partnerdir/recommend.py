@@ -452,12 +452,12 @@ def for_countries(data: Data, countries: Iterable[str], limit: int) -> dict[str,
         subset = {**data, "partners": [partners[i] for i in sorted(set(picked))]}
         found = _results(subset, normalize(subset, {"country": code}))
         out[code] = [r for r in found if r["reach"] in ("local", "remote")][:limit]
-    _LAST_RANKING[:] = [(head, list(partners), order, at_country, groups, picks, out)]
+    _LAST_RANKING[:] = [((head, limit), list(partners), order, at_country, groups, picks, out)]
     return out
 
 
-# The last `for_countries` call's data (but its partners), partners, order, lists, candidates
-# and answer, for the next call to bring up to date when only a few summaries changed.
+# The last `for_countries` call's data (but its partners) and limit, partners, order, lists,
+# candidates and answer, for the next call to bring up to date when only a few summaries changed.
 _LAST_RANKING: list[tuple] = []
 # More partners changed than this: the lists are made again from every partner.
 _MOST_CHANGED = 50
@@ -468,8 +468,8 @@ def _changed_since_last(head: dict, partners: list, limit: int) -> list[int] | N
     rest of the data is equal and the same partners are in the same places; else None."""
     if not _LAST_RANKING:
         return None
-    last_head, last, *_ = _LAST_RANKING[0]
-    if len(last) != len(partners) or last_head != head:
+    asked, last, *_ = _LAST_RANKING[0]
+    if len(last) != len(partners) or asked != (head, limit):
         return None
     changed = [i for i, (a, b) in enumerate(zip(last, partners, strict=True)) if a is not b]
     if len(changed) > _MOST_CHANGED or any(last[i]["slug"] != partners[i]["slug"] for i in changed):

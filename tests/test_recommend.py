@@ -331,6 +331,9 @@ def test_country_pages_after_a_few_partners_changed_match_a_fresh_ranking(partne
     recommend._LAST_RANKING.clear()
     assert got == for_countries(again, COUNTRIES, limit)
     assert got == for_countries(again, COUNTRIES, limit)  # (asked again with nothing changed)
+    shorter = for_countries(again, COUNTRIES, limit % 4 + 1)  # (the same data, another length)
+    recommend._LAST_RANKING.clear()
+    assert shorter == for_countries(again, COUNTRIES, limit % 4 + 1)
 
 
 def test_country_page_recommendations_skip_unknown_countries_and_unreachable_partners():
