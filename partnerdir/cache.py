@@ -35,7 +35,6 @@ import marshal
 import os
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -951,6 +950,7 @@ def save_rendered(order: list[str], memo: Memo, out: Path, hashes: dict[str, str
     listing pages and files (for a build with no site to start from). `open_data`, from a
     build that patched partners.json and partners.csv, holds the only entries and rows that
     changed (by content key) and the keys of those they replace."""
+    from . import parallel
     from .pages import partner_path
 
     store = memo.store
@@ -973,13 +973,14 @@ def save_rendered(order: list[str], memo: Memo, out: Path, hashes: dict[str, str
         pages[path] = hashes[path]
     if memo.listing is not None:
         pages.update((path, hashes[path]) for path in memo.listing[1].files if path in hashes)
-    with ThreadPoolExecutor(1, thread_name_prefix="save open data") as pool:
-        # (100 MB of entries and rows at 10,000 partners, written while the pages are linked)
-        saved = pool.submit(store.open_data.save, data) if open_data is None else \
-            pool.submit(store.open_data.update, *open_data)
+    # (100 MB of entries and rows at 10,000 partners, written while the pages are linked)
+    saved = parallel.beside(store.open_data.save, data) if open_data is None else \
+        parallel.beside(store.open_data.update, *open_data)
+    try:
         store.rendered.save(entries)
         store.keep_pages(pages, out)
-        saved.result()
+    finally:
+        saved()
     store.prune_folders()
 
 

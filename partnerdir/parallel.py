@@ -73,6 +73,33 @@ def fork_map(job: Callable[[Any], Any], items: Sequence, processes: int,
         _job = None
 
 
+def beside(call: Callable[..., Any], *args: Any) -> Callable[[], Any]:
+    """Start `call(*args)` in a thread, for work that mostly waits on the disk or hashes large
+    buffers (both let another thread run); the function returned waits for it and returns its
+    result or raises its exception. A plain thread rather than concurrent.futures, whose pools
+    refuse work once the interpreter is exiting: `serve` saves its cache from a thread that
+    may still be at it then."""
+    outcome: list = []
+
+    def run() -> None:
+        try:
+            outcome.append((True, call(*args)))
+        except BaseException as e:  # noqa: BLE001 - handed to whoever waits for it
+            outcome.append((False, e))
+
+    thread = threading.Thread(target=run, name=getattr(call, "__name__", "beside"))
+    thread.start()
+
+    def wait() -> Any:
+        thread.join()
+        ok, value = outcome[0]
+        if not ok:
+            raise value
+        return value
+
+    return wait
+
+
 def chunks(items: Sequence, count: int) -> list[list]:
     """`items` in `count` nearly equal, contiguous slices (order kept when they are joined)."""
     count = max(1, min(count, len(items)))

@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from operator import attrgetter
 from pathlib import Path
@@ -854,12 +853,13 @@ class _Renderer:
             # Written as they are put together (100 MB at 10,000 partners) and patched around
             # the changed entries and rows when they can be; the two at once, as their hashing
             # and writing let a second core work.
-            with ThreadPoolExecutor(1, thread_name_prefix="open data") as pool:
-                csv_file = pool.submit(self.sink.put_chunks, "partners.csv",
+            csv_file = parallel.beside(self.sink.put_chunks, "partners.csv",
                                        export.partners_csv_chunks(d, self.site, rows))
+            try:
                 files["partners.json"] = self.sink.put_chunks(
                     "partners.json", export.partners_json_chunks(d, self.site, entries))
-                files["partners.csv"] = csv_file.result()
+            finally:
+                files["partners.csv"] = csv_file()
         else:
             files["partners.json"] = export.partners_json(d, self.site, entries)
             files["partners.csv"] = export.partners_csv(d, self.site, rows)

@@ -8,6 +8,8 @@ thread, and must be whole for the next build, in this process or a new one.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 import time
 
@@ -15,6 +17,7 @@ import pytest
 
 from partnerdir import cache, export, parallel, pipeline, recommend, render
 from partnerdir.pipeline import build_site
+from partnerdir.project import ROOT
 
 from .site_records import AS_OF, write_records
 from .test_incremental import cold, count_renders, make_project, many_partners, paths_for, settle, tree
@@ -259,3 +262,52 @@ def test_serve_started_from_the_disk_cache_rebuilds_a_listed_edit_from_what_it_k
     got = tree(out)
     assert sorted(got) == sorted(expected)
     assert [p for p in got if got[p] != expected[p]] == []
+
+
+_EXIT_WHILE_SAVING = """
+import datetime as dt, sys, time
+from pathlib import Path
+from partnerdir import cache
+from partnerdir.pipeline import build_site
+from partnerdir.project import Paths
+
+root, edited, step = Path(sys.argv[1]), Path(sys.argv[2]), float(sys.argv[3])
+paths = Paths(content=root / "content", rules=root / "programs.yaml", templates=root / "templates",
+              static=root / "templates" / "static", out=root / "preview", cache=root / ".cache")
+as_of = dt.date.fromisoformat(sys.argv[4])
+assert build_site(paths, as_of, search=False, in_place=True).ok
+save = cache.save_rendered
+
+def slow_save(*args, **kwargs):
+    time.sleep(0.5)  # still saving when the interpreter starts to exit
+    return save(*args, **kwargs)
+
+cache.save_rendered = slow_save
+edited.write_text(Path(sys.argv[5]).read_text())
+later = time.time() - 3600 + step
+import os; os.utime(edited, (later, later))
+assert build_site(paths, as_of, search=False, in_place=True, changed=[edited]).ok
+print("rebuilt", flush=True)
+"""
+
+
+def test_serve_stopped_while_it_saves_its_cache_still_saves_it_whole(project):
+    """`serve` stopped just after a rebuild (Ctrl-C in the terminal) exits while its thread
+    still saves the cache: that thread finishes its work without a traceback, and a new
+    process then finds the site up to date instead of building everything again."""
+    write_records(project / "content", many_partners(30))
+    settle(project / "content")
+    edited = project / "content" / "member-03.yaml"
+    record = many_partners(30)["member-03"]
+    assert record["countries_served"] == ["US"]
+    new_text = write_records(project / "edit", {"member-03": {**record, "countries_served": ["US", "IS"]}})
+    done = subprocess.run([sys.executable, "-c", _EXIT_WHILE_SAVING, str(project), str(edited), "5",
+                           AS_OF.isoformat(), str(new_text / "member-03.yaml")],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and "rebuilt" in done.stdout, done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+    paths = paths_for(project, project / "preview")
+    cache._MEMOS.clear()  # a new process
+    result = build_site(paths, AS_OF, search=False, remember=False)
+    assert result.ok and result.unchanged
+    assert tree(project / "preview") == cold(project, "is")[1]
