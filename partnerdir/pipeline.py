@@ -158,8 +158,11 @@ def _build_site(paths: Paths, as_of: dt.date, base_url: str | None, search: bool
     previous = (last or {}).get("manifest")
     with clock("cache"):
         # A build from nothing writes the checked partners while its workers render, when this
-        # process only waits; a rebuild's next steps read what is saved here.
-        save_checked = cache.save_checked(memo, checked.partners, awards, state, later=previous is None)
+        # process only waits, and serve's preview with the rest of its cache, behind the
+        # preview; any other rebuild's next steps read what is saved here.
+        saved_later = in_place and previous is not None
+        save_checked = cache.save_checked(memo, checked.partners, awards, state,
+                                          later=previous is None or saved_later)
         # A new process whose listed partners are the last build's patches partners.json and
         # partners.csv around the changed partners (`snapshot.OpenData`): the others' entries
         # and rows, nine tenths of the cache's bytes, are not even read.
@@ -226,7 +229,7 @@ def _build_site(paths: Paths, as_of: dt.date, base_url: str | None, search: bool
                                         search=search, reuse=reused, rendered=rendered, sink=writer,
                                         listing=listing, listing_out=listings, keep_pages=remember,
                                         kept_pages=memo.kept_pages, open_data=patch is None,
-                                        meanwhile=save_checked)
+                                        meanwhile=None if saved_later else save_checked)
                 if patch is not None:
                     open_files, open_pieces = _patch_open_data(patch, out, stage, rendered, memo)
                     files.update(open_files)
@@ -274,6 +277,8 @@ def _build_site(paths: Paths, as_of: dt.date, base_url: str | None, search: bool
 
     def persist() -> None:
         """The cache and the build record on disk, for later builds."""
+        if saved_later and save_checked is not None:
+            save_checked()
         cache.save_rendered(d.order, memo, out, hashes, open_changes)
         cache.save_listing(memo)
         cache.save_kept_pages(memo)
