@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from operator import attrgetter
@@ -413,6 +414,7 @@ class _Renderer:
 
     def __init__(self, d: Directory, templates: Path, site: Site, fingerprints: dict[str, str],
                  search: bool, sink: SiteWriter | None = None, kept_pages: KeptPages | None = None) -> None:
+        self.pid = os.getpid()  # (work done in a forked worker runs where this is not the pid)
         self.d = d
         self.site = site
         self.sink = sink
@@ -733,17 +735,21 @@ class _Renderer:
         return out, extra
 
     def work(self, item: tuple) -> tuple[list[tuple[str, Any]], dict[str, tuple], list[Page],
-                                         dict[str, tuple]]:
-        """One piece of work: its files, partner cards and data entries made, its pages, and
-        what to keep of those pages for the next build (`KeptPages`)."""
+                                         dict[str, tuple], dict[str, str] | None]:
+        """One piece of work: its files, partner cards and data entries made, its pages, what
+        to keep of those pages for the next build (`KeptPages`), and for a listing file made
+        by a forked worker, each partner's entry in it (`_entries_made`)."""
         kind, value = item
         extra: dict[str, tuple] = {}
         pages: list[Page] = []
         kept: dict[str, tuple] = {}
+        texts = None
         if kind == "partners":
             made, extra = self.partners(value)
         elif kind == "export":
             made = [(value, EXPORTS[value](self.d, self.site))]
+            if os.getpid() != self.pid:
+                texts = _entries_made(self.d, value)
         else:
             full = list(PAGE_MAKERS[value](self.d))
             pages = [_address(page) for page in full]
@@ -751,11 +757,11 @@ class _Renderer:
                 put = self.sink.put
                 self.signed = {}  # for the pages of `full`, which stay alive until it is done
                 return [(page.path, put(page.path, *self.listing_page(page, kept))) for page in full], \
-                    extra, pages, kept
+                    extra, pages, kept, texts
             made = [(page.path, self.page(page)) for page in full]
         if self.sink is not None:
-            return [(path, self.sink.put(path, data)) for path, data in made], extra, pages, kept
-        return made, extra, pages, kept
+            return [(path, self.sink.put(path, data)) for path, data in made], extra, pages, kept, texts
+        return made, extra, pages, kept, texts
 
     def render_all(self, count: int, reuse: dict[str, tuple],
                    rendered: dict[str, tuple[bytes, str, str, str]] | None, listing: Listing | None = None,
@@ -825,8 +831,12 @@ class _Renderer:
         listed_files: dict[str, Any] = dict(listing.files) if listing is not None else {}
         kept_pages: dict[str, tuple] = {}
         results = parallel.fork_map(self.work, work, count, meanwhile)
-        for item, (made, cards, pages, kept) in [*made_here.items(), *zip(work, results, strict=True)]:
+        for item, (made, cards, pages, kept, texts) in [*made_here.items(), *zip(work, results, strict=True)]:
             files.update(made)
+            if texts is not None and self.kept_pages is not None:
+                # (so that this build can note where each entry is, for a new process's
+                # rebuild after an edit to listed data: `cache.save_export_layout`)
+                _keep_entries_made(d, item[1], texts)
             if item[0] == "maker" or item[1] in LISTING_EXPORTS:
                 listed_files.update(made)
             if item[0] == "maker":
@@ -864,6 +874,27 @@ class _Renderer:
             files["partners.json"] = export.partners_json(d, self.site, entries)
             files["partners.csv"] = export.partners_csv(d, self.site, rows)
         return files, _listed(d.order, by_maker)
+
+
+def _entries_made(d: Directory, name: str) -> dict[str, str] | None:
+    """Each partner's entry (by slug, in file order) in the listing file `name` as this
+    process just made it, kept with `d` (`Directory.encoded`): sent back from a forked worker,
+    whose copy of `d` is gone when it ends."""
+    kept = d.encoded.get(name)
+    if not kept:
+        return None
+    if name == "directory.json":
+        return {slug: made[2] if slug else made for slug, made in kept.items()}
+    return {made[0]["slug"]: made[1] for made in kept.values()}
+
+
+def _keep_entries_made(d: Directory, name: str, texts: dict[str, str]) -> None:
+    """`_entries_made` of a worker, kept with this process's `d` as if it had made them."""
+    if name == "directory.json":
+        d.encoded[name] = {slug: (d.partners[slug], d.views[slug], text) if slug else text
+                           for slug, text in texts.items()}
+    else:
+        recommend.keep_encoded(d, texts)
 
 
 def _once(call: Callable[[], None]) -> Callable[[], None]:
