@@ -1104,7 +1104,7 @@ EXPORTS_LAYOUT = "listing-exports.bin"
 _LAYOUT_FILES = ("directory.json", "recommend.json")
 
 
-def _encoded_entries(d, name: str) -> list[tuple[str, str]] | None:
+def encoded_entries(d, name: str) -> list[tuple[str, str]] | None:
     """(slug, JSON text) of each partner's entry in the file `name` as `d` last made it, in
     file order (`export.directory_json` and `recommend.recommend_json` keep them in that order)."""
     kept = d.encoded.get(name)
@@ -1128,7 +1128,7 @@ def save_export_layout(memo: Memo, d, out: Path, hashes: dict[str, str]) -> None
         return
     layouts: dict[str, tuple] = {}
     for name in _LAYOUT_FILES:
-        entries = _encoded_entries(d, name)
+        entries = encoded_entries(d, name)
         digest = hashes.get(name)
         if not entries or digest is None:
             continue

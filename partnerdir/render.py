@@ -735,7 +735,7 @@ class _Renderer:
         return out, extra
 
     def work(self, item: tuple) -> tuple[list[tuple[str, Any]], dict[str, tuple], list[Page],
-                                         dict[str, tuple], dict[str, str] | None]:
+                                         dict[str, tuple], tuple | None]:
         """One piece of work: its files, partner cards and data entries made, its pages, what
         to keep of those pages for the next build (`KeptPages`), and for a listing file made
         by a forked worker, each partner's entry in it (`_entries_made`)."""
@@ -876,25 +876,26 @@ class _Renderer:
         return files, _listed(d.order, by_maker)
 
 
-def _entries_made(d: Directory, name: str) -> dict[str, str] | None:
-    """Each partner's entry (by slug, in file order) in the listing file `name` as this
-    process just made it, kept with `d` (`Directory.encoded`): sent back from a forked worker,
+def _entries_made(d: Directory, name: str) -> tuple[Any, list[tuple[str, str]]] | None:
+    """The listing file `name`'s entries as this process just made them and kept with `d`
+    (`cache.encoded_entries`), with directory.json's tables: sent back from a forked worker,
     whose copy of `d` is gone when it ends."""
-    kept = d.encoded.get(name)
-    if not kept:
+    from .cache import encoded_entries
+
+    entries = encoded_entries(d, name)
+    if entries is None:
         return None
-    if name == "directory.json":
-        return {slug: made[2] if slug else made for slug, made in kept.items()}
-    return {made[0]["slug"]: made[1] for made in kept.values()}
+    return (d.encoded[name].get("") if name == "directory.json" else None), entries
 
 
-def _keep_entries_made(d: Directory, name: str, texts: dict[str, str]) -> None:
+def _keep_entries_made(d: Directory, name: str, made: tuple[Any, list[tuple[str, str]]]) -> None:
     """`_entries_made` of a worker, kept with this process's `d` as if it had made them."""
+    index, entries = made
     if name == "directory.json":
-        d.encoded[name] = {slug: (d.partners[slug], d.views[slug], text) if slug else text
-                           for slug, text in texts.items()}
+        d.encoded[name] = {"": index, **{slug: (d.partners[slug], d.views[slug], text)
+                                         for slug, text in entries}}
     else:
-        recommend.keep_encoded(d, texts)
+        recommend.keep_encoded(d, dict(entries))
 
 
 def _once(call: Callable[[], None]) -> Callable[[], None]:

@@ -59,18 +59,24 @@ def _serve_countries(project, step: int, countries: list[str], **fields):
     return edited
 
 
+def _previewed(project, monkeypatch, partners: int):
+    """`partners` partners built in place into project/preview on one core, as `serve` starts."""
+    monkeypatch.setenv("PARTNERDIR_WORKERS", "1")
+    write_records(project / "content", many_partners(partners))
+    settle(project / "content")
+    out = project / "preview"
+    paths = paths_for(project, out)
+    assert build_site(paths, AS_OF, search=False, in_place=True).ok
+    return out, paths
+
+
 def test_the_preview_is_there_before_its_cache_is_saved_and_the_cache_is_whole_after(project, monkeypatch):
     """The in-place rebuild returns with the site right while its cache is still being saved;
     meanwhile another process finds no build record (so it would rebuild everything, never
     trust a half-saved cache); the next build in the process waits for the save; and a new
     process after that takes the kept listing pages from the disk and renders only those that
     change, its site a cold build's."""
-    monkeypatch.setenv("PARTNERDIR_WORKERS", "1")
-    write_records(project / "content", many_partners(60))
-    settle(project / "content")
-    out = project / "preview"
-    paths = paths_for(project, out)
-    assert build_site(paths, AS_OF, search=False, in_place=True).ok
+    out, paths = _previewed(project, monkeypatch, 60)
 
     saved = threading.Event()
     save = cache.save_kept_pages
@@ -113,12 +119,7 @@ def test_a_failed_save_behind_the_preview_leaves_no_build_record_and_the_next_bu
         project, monkeypatch, capsys):
     """A save that fails in its thread is reported in the terminal and costs only time: with
     no build record the next build makes the whole site again, a cold build's."""
-    monkeypatch.setenv("PARTNERDIR_WORKERS", "1")
-    write_records(project / "content", many_partners(30))
-    settle(project / "content")
-    out = project / "preview"
-    paths = paths_for(project, out)
-    assert build_site(paths, AS_OF, search=False, in_place=True).ok
+    out, paths = _previewed(project, monkeypatch, 30)
 
     def broken(*args, **kwargs) -> None:
         raise OSError(28, "No space left on device")
@@ -184,12 +185,7 @@ def test_listed_edits_in_one_process_reuse_what_did_not_change(project, monkeypa
 def test_directory_json_and_recommend_json_from_kept_entries_equal_ones_made_whole(project, monkeypatch):
     """The open data put together from entries kept by an earlier build equals the same files
     encoded whole (json.dumps of the data), partner by partner and in the tables at the top."""
-    monkeypatch.setenv("PARTNERDIR_WORKERS", "1")
-    write_records(project / "content", many_partners(20))
-    settle(project / "content")
-    out = project / "preview"
-    paths = paths_for(project, out)
-    assert build_site(paths, AS_OF, search=False, in_place=True).ok
+    out, paths = _previewed(project, monkeypatch, 20)
     edited = _serve_countries(project, 1, ["IS", "NL"])
     assert build_site(paths, AS_OF, search=False, in_place=True, changed=[edited]).ok
     pipeline.wait_persisted()
