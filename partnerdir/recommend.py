@@ -416,10 +416,14 @@ def for_countries(data: Data, countries: Iterable[str], limit: int) -> dict[str,
         order, at_country, groups = list(order), dict(at_country), dict(groups)
         for i in changed:
             order[i] = (-step * level_rank.get(partners[i]["level"], 0), i)
+        # Every changed partner is taken out before any is put back: a list still holding one
+        # at its old place is out of order under the new keys, and bisecting it put the next
+        # one in the wrong place (found by hypothesis, after two partners' levels swapped).
         for i in changed:
             for lists, keys in zip((at_country, groups), _memberships(last[i], regions), strict=True):
                 for key in keys:
                     lists[key] = [j for j in lists[key] if j != i]
+        for i in changed:
             for lists, keys in zip((at_country, groups), _memberships(partners[i], regions), strict=True):
                 for key in keys:
                     made = list(lists.get(key, ()))

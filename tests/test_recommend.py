@@ -12,7 +12,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from partnerdir import award as award_stage
@@ -343,3 +343,50 @@ def test_country_page_recommendations_skip_unknown_countries_and_unreachable_par
     assert [r["slug"] for r in got["DE"]] == ["alpenrest", "cascade"]
     assert got["DE"][0]["reasons"] == ["serves Germany", "Silver status"]
     assert got["ZZ"] == []
+
+
+
+
+def _summary_of(slug: str, level: str = "provisional", hq: str = "AU", countries: tuple = (),
+                programs: tuple = ("value-added-reseller",), languages: tuple = ("de",)) -> dict:
+    region = {"AU": "apac", "MX": "latin-america"}[hq]
+    return {"slug": slug, "name": "Ada", "city": "C", "hq": hq, "hq_region": region, "level": level,
+            "programs": list(programs), "countries": list(countries), "regions": [], "remote": False,
+            "languages": list(languages), "industries": [], "expertise": [], "projects": {},
+            "engineers": {}}
+
+
+# Found by hypothesis (shrunk): two partners change level and place at once, and the second
+# was bisected into a list where the first still stood at its old place.
+_BEFORE = [
+    _summary_of("p00"),
+    _summary_of("p01", countries=("MX", "US"), programs=("value-added-reseller", "fulfillment-reseller")),
+    _summary_of("p02", hq="MX"),
+    _summary_of("p03", languages=("de", "en")),
+    _summary_of("p04", programs=("value-added-reseller", "fulfillment-reseller"), languages=("de", "en")),
+    _summary_of("p05", countries=("AU", "MX", "US"),
+                programs=("value-added-reseller", "fulfillment-reseller")),
+]
+_AFTER = [*_BEFORE[:3], _summary_of("p03", "silver", countries=("MX",)),
+          _summary_of("p04", "platinum", hq="MX"), _BEFORE[5]]
+
+
+@settings(max_examples=100, deadline=None)
+@given(summaries(), summaries(), st.integers(1, 4))
+@example(_BEFORE, _AFTER, 1)
+def test_country_pages_after_any_partners_changed_match_a_fresh_ranking(before, after, limit):
+    """Whatever the last call's partners were (the same slugs in the same places), the answer
+    brought up to date from it is the one made from nothing. Every changed partner must be taken
+    out of the lists before any is put back (a list still holding one at its old place is out
+    of order for the next one's bisection)."""
+    from partnerdir import recommend
+
+    n = min(len(before), len(after))
+    before = before[:n]
+    after = [a if (a["slug"], a["name"]) == (b["slug"], b["name"])  # (unchanged: the same object)
+             else {**a, "slug": b["slug"], "name": b["name"]} for a, b in zip(after, before, strict=False)]
+    recommend._LAST_RANKING.clear()
+    for_countries({**BASE, "partners": before}, COUNTRIES, limit)
+    got = for_countries({**BASE, "partners": after}, COUNTRIES, limit)
+    recommend._LAST_RANKING.clear()
+    assert got == for_countries({**BASE, "partners": after}, COUNTRIES, limit)
