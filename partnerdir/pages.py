@@ -319,6 +319,7 @@ def directory_pages(d: Directory) -> Iterator[Page]:
     # One list for every page, so the template renders its links once (see render.fragment).
     facets = [(f, [v for v in d.facets[f.key] if v.count or f.key in ("program", "status")]) for f in FACETS]
     page_paths = ["" if n == 1 else f"page/{n}/" for n in range(1, pages + 1)]
+    level_names = {lv.id: lv.name for lv in d.rules.levels}
     for number in range(1, pages + 1):
         slugs = d.order[(number - 1) * PAGE_SIZE: number * PAGE_SIZE]
         path = "index.html" if number == 1 else f"page/{number}/index.html"
@@ -329,12 +330,20 @@ def directory_pages(d: Directory) -> Iterator[Page]:
             "page_count": pages,
             "first_index": (number - 1) * PAGE_SIZE + 1,
             "page_paths": page_paths,
-            "facets": facets,
-            "level_names": {lv.id: lv.name for lv in d.rules.levels},
+            "level_names": level_names,
         }
         title = d.rules.site.title if number == 1 else f"{d.rules.site.title}, page {number}"
-        yield Page(path, "directory.html", context, title, d.rules.site.description,
-                   fragment_only=("facets",))
+        if number == 1:
+            # Only the first page lists every facet value with its count: it is where the
+            # filters are. The later pages, for browsing without JavaScript, link to the pages
+            # that list the values (with the same counts) instead of carrying 50 KB of links
+            # each, which an edit changing one count would rewrite 400 times over.
+            context["facets"] = facets
+            yield Page(path, "directory.html", context, title, d.rules.site.description,
+                       fragment_only=("facets",))
+        else:
+            context["browse"] = FACETS
+            yield Page(path, "directory.html", context, title, d.rules.site.description)
 
 
 def partner_pages(d: Directory) -> Iterator[Page]:

@@ -375,7 +375,8 @@ class _FragmentArgumentUsed(Exception):
 
 class _CardList(list):
     """A list of cards in a page rendered in pieces: its length may be asked ("12 partners")
-    and it may be handed to `card_lines`, whose cards go in later; anything that reads its
+    and it may be handed to `card_lines` or `row_lines`, whose cards or rows go in later
+    (one list may be shown both ways); anything that reads its
     items stops the render, and the page is rendered as any other."""
 
     __slots__ = ("key",)
@@ -428,6 +429,8 @@ class _Renderer:
         self.keep_pages = False  # send partner pages' bytes back too, for the caller to reuse
         self.cards: dict[str, Markup] = {}
         self.card_encoded: dict[str, bytes] = {}  # slug -> its card and a newline, as UTF-8
+        self.rows: dict[str, Markup] = {}  # slug -> its row in listing pages' tables
+        self.row_encoded: dict[str, bytes] = {}  # slug -> its row and a newline, as UTF-8
         self.fragments: dict[tuple, tuple[dict, Markup]] = {}
         self.links: dict[int, tuple[list[str], list[str]]] = {}
 
@@ -455,11 +458,13 @@ class _Renderer:
             amount=lambda metric, value: amount(rules, metric, value),
             card=self.card,
             card_lines=self.card_lines,
+            row_lines=self.row_lines,
             fragment=self.fragment,
             page_links=self.page_links,
         )
         self.env = env
         self.card_template = env.get_template("_card.html")
+        self.row_template = env.get_template("_row.html")
 
     def card(self, view: PartnerView) -> Markup:
         """Each card is rendered once and reused on every page that lists the partner."""
@@ -477,6 +482,36 @@ class _Renderer:
             if view.slug not in cards:
                 self.card(view)
         return Markup("".join([line for view in views for line in (cards[view.slug], "\n")]))
+
+    def row(self, view: PartnerView) -> Markup:
+        """A partner's row in the tables of listing pages, rendered once like its card."""
+        if view.slug not in self.rows:
+            self.rows[view.slug] = Markup(self.row_template.render(p=view).strip())
+        return self.rows[view.slug]
+
+    def row_lines(self, views: list[PartnerView]) -> Markup:
+        """Table rows one per line: `card_lines` for the lists of program, status, place and
+        topic pages (thousands of partners on one page at 10,000)."""
+        if type(views) is _CardList and self.calls is not None:  # a page rendered in pieces
+            self.calls.append(("rows", views.key, None))
+            return Markup(_PIECE)
+        return Markup("".join([line for view in views for line in (self.row(view), "\n")]))
+
+    def row_bytes(self, views: list[PartnerView]) -> bytes:
+        """`row_lines` as UTF-8, joined from each row's bytes (see `card_bytes`)."""
+        made = self.row_encoded
+        try:
+            return b"".join(map(made.__getitem__, map(_SLUG, views)))
+        except KeyError:
+            pass
+        for view in views:
+            if view.slug not in made:
+                made[view.slug] = self.row(view).encode("utf-8") + b"\n"
+        return b"".join(map(made.__getitem__, map(_SLUG, views)))
+
+    def lines_bytes(self, kind: str, views: list[PartnerView]) -> bytes:
+        """A page's list of partners ("cards" or "rows", its call's kind) as UTF-8."""
+        return self.row_bytes(views) if kind == "rows" else self.card_bytes(views)
 
     def card_bytes(self, views: list[PartnerView]) -> bytes:
         """`card_lines` as UTF-8, joined from each card's bytes (made once per build): a page of
@@ -529,8 +564,8 @@ class _Renderer:
 
     def pieces(self, page: Page) -> tuple[list[str], tuple] | None:
         """A page as its text around its fragments (of `fragment_only` context) and lists of
-        cards, and their calls: ("fragment", name, (argument, context key) pairs) or ("cards",
-        context key, None). None if its template does anything else with that context, or the
+        cards, and their calls: ("fragment", name, (argument, context key) pairs) or ("cards" or
+        "rows", context key, None). None if its template does anything else with that context, or the
         text holds what stands for a fragment."""
         template = self.env.get_template(page.template)
         context = dict(page.context)
@@ -554,7 +589,7 @@ class _Renderer:
     def fragments_of(self, page: Page, calls: tuple) -> list[Markup | bytes]:
         """This build's fragments and card lists (as UTF-8 bytes) of a page rendered in pieces."""
         return [self.fragment(name, **{arg: page.context[key] for arg, key in args}) if kind == "fragment"
-                else self.card_bytes(page.context[name]) for kind, name, args in calls]
+                else self.lines_bytes(kind, page.context[name]) for kind, name, args in calls]
 
     def fragment_digest(self, fragment: Markup) -> str:
         """A fragment's hash, made once per fragment (they are kept, so their ids stay theirs)."""
@@ -567,7 +602,7 @@ class _Renderer:
     def inputs_of(self, page: Page, calls: tuple, fragments: list[Markup | bytes]) -> list:
         """What each fragment of a page in pieces shows: its hash, or its cards' partners and
         their tokens."""
-        self.views_seen[page.path] = [page.context[call[1]] for call in calls if call[0] == "cards"]
+        self.views_seen[page.path] = [page.context[call[1]] for call in calls if call[0] != "fragment"]
         return [self.fragment_digest(made) if call[0] == "fragment"
                 else _card_inputs(page.context[call[1]], self.kept_pages.tokens)  # type: ignore[union-attr]
                 for call, made in zip(calls, fragments, strict=True)]
@@ -648,7 +683,7 @@ class _Renderer:
                 encoded = self.encoded_fragment(self.fragment(name, **{arg: page.context[key]
                                                                        for arg, key in args}))
             else:
-                encoded = self.card_bytes(page.context[name])
+                encoded = self.lines_bytes(kind, page.context[name])
             parts += (data[at:start], encoded)
             at = end
             new_spans.append((start + shift, start + shift + len(encoded)))
@@ -926,7 +961,7 @@ def _views_of(pages: dict[str, tuple], views: dict[str, PartnerView]) -> dict[st
         if pieces is not None:
             try:
                 out[path] = [[views[slug] for slug in shown[0]]
-                             for call, shown in zip(calls, inputs, strict=True) if call[0] == "cards"]
+                             for call, shown in zip(calls, inputs, strict=True) if call[0] != "fragment"]
             except (KeyError, TypeError, ValueError):  # not this build's: told card by card
                 continue
     return out

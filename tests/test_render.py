@@ -27,6 +27,12 @@ def card_names(node) -> list[str]:
     return [c.find("h3").text for c in node.find_all("li", "card")]
 
 
+def row_names(node) -> list[str]:
+    """The partners a listing page's tables name, a row each."""
+    return [th.text for table in node.find_all("table", "partner-table")
+            for th in table.find("tbody").find_all("th")]
+
+
 def html_files(site):
     return sorted(p for p in site.rglob("*.html"))
 
@@ -58,6 +64,29 @@ def test_a_card_shows_badge_programs_headquarters_places_and_top_expertise(small
     }
     assert card.find("a").attrs["href"] == "/partners/alpha-var/"
     assert card.find("span", "initials").text == "AS"  # GmbH is not an initial
+
+
+def test_listing_pages_show_partners_as_table_rows_with_status_headquarters_and_programs(small):
+    """Program, status, place and topic pages may list thousands of partners: a row each, with
+    column headers a screen reader announces, and no cards (megabytes at 10,000 partners)."""
+    site, _ = small
+    for path in ("programs/fulfillment-reseller/", "status/gold/", "countries/de/", "regions/emea/",
+                 "expertise/identity-access-management/", "industries/healthcare/", "languages/ja/"):
+        doc = page(site, path)
+        # (a country page's few recommended partners stay cards, with the reasons)
+        assert not [li for li in doc.find_all("li", "card") if "rec-card" not in li.attrs["class"]], path
+        for table in doc.find_all("table", "partner-table"):
+            assert [th.text for th in table.find("thead").find_all("th")] == [
+                "Partner", "Status", "Headquarters", "Programs"], path
+            assert all(th.attrs["scope"] == "col" for th in table.find("thead").find_all("th"))
+            labelled = doc.find(id=table.attrs["aria-labelledby"])
+            assert labelled is not None and labelled.text.strip(), path
+    de = page(site, "countries/de/")
+    row = de.find("section", aria_labelledby="hq-title").find("tbody").find("tr")
+    assert row.find("th").attrs["scope"] == "row"
+    assert row.find("th").find("a").attrs["href"] == "/partners/alpha-var/"
+    assert [td.text for td in row.find_all("td")] == ["Gold", "Munich, Germany", "VAR"]
+    assert "level-gold" in row.find("span", "badge").attrs["class"]
 
 
 def test_facet_counts_include_implied_programs_and_served_countries(small):
@@ -235,36 +264,36 @@ def test_program_overview_is_generated_from_programs_yaml(small):
 
 def test_program_pages_list_members_including_implied_ones(small):
     site, _ = small
-    assert card_names(page(site, "programs/certified-integration-partner/")) == [
+    assert row_names(page(site, "programs/certified-integration-partner/")) == [
         "Alpha Systems GmbH", "beta Integration Inc."]
-    assert card_names(page(site, "programs/fulfillment-reseller/")) == [
+    assert row_names(page(site, "programs/fulfillment-reseller/")) == [
         "Alpha Systems GmbH", "Gamma Trading K.K."]
-    assert card_names(page(site, "programs/value-added-reseller/")) == ["Alpha Systems GmbH"]
+    assert row_names(page(site, "programs/value-added-reseller/")) == ["Alpha Systems GmbH"]
 
 
 def test_status_pages_give_criteria_and_holders(small):
     site, _ = small
     gold = page(site, "status/gold/")
-    assert card_names(gold) == ["Alpha Systems GmbH"]
+    assert row_names(gold) == ["Alpha Systems GmbH"]
     assert ("Certified Integration Partner: at least 8 certified engineers and 6 successful projects."
             in gold.text)
     assert "Statuses as of 2026-11-15" in gold.text
-    assert card_names(page(site, "status/platinum/")) == []
+    assert row_names(page(site, "status/platinum/")) == []
     assert "No partner holds Platinum" in page(site, "status/platinum/").text
-    assert card_names(page(site, "status/provisional/")) == ["Delta New Ltd"]
+    assert row_names(page(site, "status/provisional/")) == ["Delta New Ltd"]
 
 
 def test_country_pages_separate_headquartered_and_serving_partners(small):
     site, _ = small
     de = page(site, "countries/de/")
-    assert card_names(de.find("section", aria_labelledby="hq-title")) == ["Alpha Systems GmbH"]
-    assert card_names(de.find("section", aria_labelledby="serving-title")) == ["Alpha Systems GmbH"]
+    assert row_names(de.find("section", aria_labelledby="hq-title")) == ["Alpha Systems GmbH"]
+    assert row_names(de.find("section", aria_labelledby="serving-title")) == ["Alpha Systems GmbH"]
     fr = page(site, "countries/fr/")  # served through the region, nobody headquartered there
-    assert card_names(fr.find("section", aria_labelledby="hq-title")) == []
-    assert card_names(fr.find("section", aria_labelledby="serving-title")) == ["Alpha Systems GmbH"]
+    assert row_names(fr.find("section", aria_labelledby="hq-title")) == []
+    assert row_names(fr.find("section", aria_labelledby="serving-title")) == ["Alpha Systems GmbH"]
     gb = page(site, "countries/gb/")
-    assert card_names(gb.find("section", aria_labelledby="hq-title")) == ["Delta New Ltd"]
-    assert card_names(gb.find("section", aria_labelledby="serving-title")) == ["Alpha Systems GmbH",
+    assert row_names(gb.find("section", aria_labelledby="hq-title")) == ["Delta New Ltd"]
+    assert row_names(gb.find("section", aria_labelledby="serving-title")) == ["Alpha Systems GmbH",
                                                                              "Delta New Ltd"]
     # a page for every country with partners, none for countries without
     assert (site / "countries/au/index.html").is_file()  # the reseller serves all of APAC
@@ -274,21 +303,21 @@ def test_country_pages_separate_headquartered_and_serving_partners(small):
 def test_region_pages(small):
     site, _ = small
     emea = page(site, "regions/emea/")
-    assert card_names(emea.find("section", aria_labelledby="hq-title")) == [
+    assert row_names(emea.find("section", aria_labelledby="hq-title")) == [
         "Alpha Systems GmbH", "Delta New Ltd"]
-    assert card_names(emea.find("section", aria_labelledby="serving-title")) == ["Alpha Systems GmbH",
+    assert row_names(emea.find("section", aria_labelledby="serving-title")) == ["Alpha Systems GmbH",
                                                                                "Delta New Ltd"]
     na = page(site, "regions/north-america/")
-    assert card_names(na.find("section", aria_labelledby="serving-title")) == ["beta Integration Inc."]
+    assert row_names(na.find("section", aria_labelledby="serving-title")) == ["beta Integration Inc."]
     assert not (site / "regions/latin-america/index.html").exists()
 
 
 def test_topic_pages_for_expertise_industries_and_languages(small):
     site, _ = small
-    assert card_names(page(site, "expertise/identity-access-management/")) == [
+    assert row_names(page(site, "expertise/identity-access-management/")) == [
         "Alpha Systems GmbH", "beta Integration Inc."]
-    assert card_names(page(site, "industries/healthcare/")) == ["beta Integration Inc."]
-    assert card_names(page(site, "languages/ja/")) == ["Gamma Trading K.K."]
+    assert row_names(page(site, "industries/healthcare/")) == ["beta Integration Inc."]
+    assert row_names(page(site, "languages/ja/")) == ["Gamma Trading K.K."]
     assert page(site, "languages/").find("a", href="/languages/ja/").text == "Japanese"
 
 

@@ -14,6 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from partnerdir.facets import FACETS as FACET_DEFINITIONS
 from tests.browser import axe_violations, watch_page
 from tests.site_records import parse
 
@@ -32,8 +33,11 @@ def _listed(site) -> list[dict]:
 
 
 def card_slugs(doc) -> list[str]:
-    return [c.find("h3").find("a").attrs["href"].rstrip("/").rsplit("/", 1)[-1]
-            for c in doc.find_all("li", "card")]
+    """The partners a pre-rendered page lists: a listing page's table rows (or cards)."""
+    links = [c.find("h3").find("a") for c in doc.find_all("li", "card")]
+    links += [th.find("a") for table in doc.find_all("table", "partner-table")
+              for th in table.find("tbody").find_all("th")]
+    return [a.attrs["href"].rstrip("/").rsplit("/", 1)[-1] for a in links]
 
 
 @cache
@@ -85,8 +89,10 @@ def wait_for_count(page, text_part):
 
 
 def shown_slugs(page) -> list[str]:
+    """The partners a page shows: the directory's cards, or a listing page's table rows."""
     return page.eval_on_selector_all(
-        ".cards .card-title a", "as => as.map(a => a.getAttribute('href').split('/').filter(Boolean).pop())")
+        ".cards .card-title a, .partner-table tbody th a",
+        "as => as.map(a => a.getAttribute('href').split('/').filter(Boolean).pop())")
 
 
 def matched(page) -> int:
@@ -129,6 +135,15 @@ def test_without_javascript_every_partner_is_listed_and_facets_lead_to_pages(bro
     page.locator("details[data-facet=status] a[data-value=gold]").click()
     assert urlsplit(page.url).path == "/status/gold/"
     assert set(shown_slugs(page)) == members(built_site, "status", "gold")
+
+    # a later page links to the pages that list every value of each facet, with its count
+    page.goto(site_url + "page/2/")
+    browse = page.get_by_role("navigation", name="Browse partners by")
+    assert browse.get_by_role("link").all_inner_texts() == [f.label for f in FACET_DEFINITIONS]
+    browse.get_by_role("link", name="Country served").click()
+    assert urlsplit(page.url).path == "/countries/"
+    page.get_by_role("link", name="Germany").click()
+    assert set(shown_slugs(page)) >= members(built_site, "country", "DE")
     context.close()
 
 
@@ -362,7 +377,7 @@ def test_accessibility_light_and_dark(page, built_site, site_url, scheme):
     page.emulate_media(color_scheme=scheme)
     provisional = next(p["slug"] for p in _listed(built_site) if p["status"]["level"] == "provisional")
     for path in ("", f"partners/{logo_partner(built_site)}/", f"partners/{provisional}/", "programs/",
-                 "countries/de/", "status/gold/"):
+                 "countries/de/", "status/gold/", "page/2/"):
         page.goto(site_url + path)
         page.wait_for_load_state("load")
         violations = axe_violations(page)
