@@ -273,6 +273,11 @@ class KeptPages:
     # of up to `_SPLICED` bytes, in this process only: the directory's 400 pages, which a
     # changed facet count changes, are made again by putting the new counts in their bytes
     made: dict[str, tuple[tuple, bytes, list[tuple[int, int]]]] = field(default_factory=dict)
+    # slug -> (its token, its table row as UTF-8), in this process only: the rows of a listing
+    # page made again (its partner's card changed, or a country gained a partner) are not
+    # rendered again. (By the token of everything listings show, like cards, not of the few
+    # fields the shipped row shows: a site's own _row.html may show any of them.)
+    rows: dict[str, tuple[str, bytes]] = field(default_factory=dict)
 
 
 class _NoSignature(Exception):
@@ -289,7 +294,7 @@ def _card_list(value: Any) -> bool:
 
 
 def _card_inputs(views: list[PartnerView], tokens: dict[str, str]) -> tuple:
-    """A list of cards as its partners' slugs and tokens (`KeptPages.tokens`)."""
+    """A list of cards (or table rows) as its partners' slugs and tokens (`KeptPages.tokens`)."""
     slugs = tuple(map(_SLUG, views))
     return slugs, tuple(map(tokens.__getitem__, slugs))
 
@@ -498,15 +503,27 @@ class _Renderer:
         return Markup("".join([line for view in views for line in (self.row(view), "\n")]))
 
     def row_bytes(self, views: list[PartnerView]) -> bytes:
-        """`row_lines` as UTF-8, joined from each row's bytes (see `card_bytes`)."""
+        """`row_lines` as UTF-8, joined from each row's bytes (see `card_bytes`); rows an
+        earlier build of this process made (`KeptPages.rows`) are taken from it."""
         made = self.row_encoded
         try:
             return b"".join(map(made.__getitem__, map(_SLUG, views)))
         except KeyError:
             pass
+        kept = self.kept_pages.rows if self.kept_pages is not None else None
+        tokens = self.kept_pages.tokens if self.kept_pages is not None else {}
         for view in views:
-            if view.slug not in made:
-                made[view.slug] = self.row(view).encode("utf-8") + b"\n"
+            slug = view.slug
+            if slug in made:
+                continue
+            token = tokens.get(slug)
+            hit = kept.get(slug) if kept is not None else None
+            if hit is not None and token is not None and hit[0] == token:
+                made[slug] = hit[1]
+                continue
+            made[slug] = self.row(view).encode("utf-8") + b"\n"
+            if kept is not None and token is not None:
+                kept[slug] = (token, made[slug])
         return b"".join(map(made.__getitem__, map(_SLUG, views)))
 
     def lines_bytes(self, kind: str, views: list[PartnerView]) -> bytes:
@@ -848,8 +865,10 @@ class _Renderer:
             # encodes only the edited partners' again.
             made_here = {("export", name): self.work(("export", name)) for name in LISTING_EXPORTS}
             # Likewise the lists of cards of facet values and places (`Directory.listed_views`),
-            # which the workers then need not make, for the next build's directory to take over.
+            # which the workers then need not make, for the next build's directory to take over,
+            # and every partner's table row (`KeptPages.rows`), for the listing pages it makes again.
             _listed_views(d)
+            self.row_bytes([d.views[slug] for slug in d.order])
             work = [item for item in work if item[0] != "export" or item not in made_here]
         if listing is not None and keep_pages and self.kept_pages is not None and self.kept_pages.pages \
                 and not self.kept_pages.views:
@@ -860,6 +879,7 @@ class _Renderer:
             if d.counts is None:  # (a directory made from the disk cache's order and facets)
                 d.counts = facet_counts(view.member for view in d.views.values())
             _listed_views(d)
+            self.row_bytes([d.views[slug] for slug in d.order])
             export.directory_json(d, self.site)  # (their entries are kept with the directory)
             recommend.recommend_json(d)
         by_maker: dict[int, list[Page]] = dict(listing.pages) if listing is not None else {}
