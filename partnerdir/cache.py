@@ -1062,6 +1062,7 @@ def save_compiled(store) -> None:
 
 
 KEPT_PAGES = "kept-pages.bin"
+KEPT_ROWS = "kept-rows.bin"  # `KeptPages.row_digests`: each partner's token and the hash of its table row
 
 
 def load_kept_pages(memo: Memo) -> None:
@@ -1086,7 +1087,16 @@ def load_kept_pages(memo: Memo) -> None:
                 pages = {}
                 break
             pages[path] = entry
-    memo.kept_pages = KeptPages(pages=pages)
+    rows = read(store.render_folder / KEPT_ROWS, store.render_key) if store is not None and pages else None
+    row_digests: dict[str, tuple[str, str]] = {}
+    if isinstance(rows, dict):
+        for slug, entry in rows.items():
+            if not (isinstance(slug, str) and type(entry) is tuple and len(entry) == 2
+                    and isinstance(entry[0], str) and isinstance(entry[1], str)):
+                row_digests = {}  # (the rows are hashed again as their tables are made)
+                break
+            row_digests[slug] = entry
+    memo.kept_pages = KeptPages(pages=pages, row_digests=row_digests)
     memo.kept_saved = pages
 
 
@@ -1097,7 +1107,8 @@ def save_kept_pages(memo: Memo) -> None:
     kept, store = memo.kept_pages, memo.store
     if kept is None or store is None or kept.pages is memo.kept_saved:  # type: ignore[attr-defined]
         return
-    if write(store.render_folder / KEPT_PAGES, store.render_key, kept.pages):  # type: ignore[attr-defined]
+    if write(store.render_folder / KEPT_ROWS, store.render_key, kept.row_digests) and \
+            write(store.render_folder / KEPT_PAGES, store.render_key, kept.pages):  # type: ignore[attr-defined]
         memo.kept_saved = kept.pages  # type: ignore[attr-defined]
 
 

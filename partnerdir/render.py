@@ -278,6 +278,10 @@ class KeptPages:
     # rendered again. (By the token of everything listings show, like cards, not of the few
     # fields the shipped row shows: a site's own _row.html may show any of them.)
     rows: dict[str, tuple[str, bytes]] = field(default_factory=dict)
+    # slug -> (its token, the hash of its table row), kept on disk with `pages`: a table is
+    # told apart by its rows' hashes (`_RowDigests`), so an edit that changes a partner's card
+    # but not its row (a country served) leaves the 40 tables listing it as they were
+    row_digests: dict[str, tuple[str, str]] = field(default_factory=dict)
 
 
 class _NoSignature(Exception):
@@ -300,6 +304,26 @@ def _card_inputs(views: list[PartnerView], tokens: dict[str, str]) -> tuple:
 
 
 _SLUG = attrgetter("slug")
+
+
+class _RowDigests(dict):
+    """slug -> the hash of the partner's table row in this build: the last build's while the
+    partner's token (everything listings show) is the same, else made from its row, rendered
+    here when first asked (`_card_inputs` of a table's partners)."""
+
+    def __init__(self, renderer: _Renderer, known: dict[str, str]) -> None:
+        super().__init__(known)
+        self.renderer = renderer
+
+    def __missing__(self, slug: str) -> str:
+        renderer = self.renderer
+        digest = hashlib.blake2b(renderer.row_bytes([renderer.d.views[slug]]), digest_size=12).hexdigest()
+        self[slug] = digest
+        kept = renderer.kept_pages
+        token = kept.tokens.get(slug) if kept is not None else None
+        if token is not None:
+            kept.row_digests[slug] = (token, digest)  # type: ignore[union-attr]
+        return digest
 
 
 def _signature(page: Page, tokens: dict[str, str], skip: tuple[str, ...] = (),
@@ -435,6 +459,7 @@ class _Renderer:
         self.cards: dict[str, Markup] = {}
         self.card_encoded: dict[str, bytes] = {}  # slug -> its card and a newline, as UTF-8
         self.rows: dict[str, Markup] = {}  # slug -> its row in listing pages' tables
+        self.row_digests: _RowDigests | None = None  # see `list_tokens`
         self.row_encoded: dict[str, bytes] = {}  # slug -> its row and a newline, as UTF-8
         self.fragments: dict[tuple, tuple[dict, Markup]] = {}
         self.links: dict[int, tuple[list[str], list[str]]] = {}
@@ -525,6 +550,19 @@ class _Renderer:
             if kept is not None and token is not None:
                 kept[slug] = (token, made[slug])
         return b"".join(map(made.__getitem__, map(_SLUG, views)))
+
+    def list_tokens(self, kind: str) -> dict[str, str]:
+        """What tells a list's partners apart from the last build's: for cards, the tokens of
+        everything a card may show (`KeptPages.tokens`); for table rows, their rows' hashes."""
+        kept = self.kept_pages
+        assert kept is not None
+        if kind != "rows":
+            return kept.tokens
+        if self.row_digests is None:
+            tokens = kept.tokens
+            self.row_digests = _RowDigests(self, {slug: digest for slug, (token, digest)
+                                                  in kept.row_digests.items() if tokens.get(slug) == token})
+        return self.row_digests
 
     def lines_bytes(self, kind: str, views: list[PartnerView]) -> bytes:
         """A page's list of partners ("cards" or "rows", its call's kind) as UTF-8."""
@@ -621,13 +659,12 @@ class _Renderer:
         their tokens."""
         self.views_seen[page.path] = [page.context[call[1]] for call in calls if call[0] != "fragment"]
         return [self.fragment_digest(made) if call[0] == "fragment"
-                else _card_inputs(page.context[call[1]], self.kept_pages.tokens)  # type: ignore[union-attr]
+                else _card_inputs(page.context[call[1]], self.list_tokens(call[0]))
                 for call, made in zip(calls, fragments, strict=True)]
 
     def inputs_now(self, page: Page, calls: tuple, inputs: list) -> list:
         """`inputs_of` this build's page, for a page kept in pieces whose last `inputs` are known:
         a list of the same cards as the last build's (`KeptPages.views`) has its last inputs."""
-        tokens = self.kept_pages.tokens  # type: ignore[union-attr]
         seen = self.kept_pages.views.get(page.path)  # type: ignore[union-attr]
         lists = []
         now = []
@@ -641,7 +678,7 @@ class _Renderer:
                     (views is seen[len(lists)] or views == seen[len(lists)]):
                 now.append(inputs[j])  # (list equality: identical views first, then equal ones)
             else:
-                now.append(_card_inputs(views, tokens))
+                now.append(_card_inputs(views, self.list_tokens(kind)))
             lists.append(views)
         self.views_seen[page.path] = lists
         return now
@@ -910,6 +947,8 @@ class _Renderer:
             self.kept_pages.views = self.views_seen if here else _views_of(kept_pages, d.views) \
                 if keep_pages else {}
             self.kept_pages.made = self.made if here else {}
+            if not here:  # (the rows' hashes that forked workers made, from what their pages show)
+                _keep_row_digests(self.kept_pages, kept_pages)
         if listing_out is not None:
             listing_out.append(Listing(by_maker, listed_files))
         if not open_data:  # the caller patches them (`render_site`)
@@ -951,6 +990,20 @@ def _keep_entries_made(d: Directory, name: str, made: tuple[Any, list[tuple[str,
                                          for slug, text in entries}}
     else:
         recommend.keep_encoded(d, dict(entries))
+
+
+def _keep_row_digests(kept: KeptPages, pages: dict[str, tuple]) -> None:
+    """`KeptPages.row_digests` of the table rows on `pages`, made by forked workers in this
+    build (the partners' tokens are this build's)."""
+    found: dict[str, str] = {}
+    for _, _, pieces, calls, inputs in pages.values():
+        if pieces is not None:
+            for call, shown in zip(calls, inputs, strict=False):
+                if call[0] == "rows":
+                    found.update(zip(*shown, strict=True))
+    tokens = kept.tokens
+    kept.row_digests.update((slug, (tokens[slug], digest)) for slug, digest in found.items()
+                            if slug in tokens)
 
 
 def _once(call: Callable[[], None]) -> Callable[[], None]:
