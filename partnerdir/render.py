@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError, TemplateRuntimeError
 from jinja2.bccache import Bucket, BytecodeCache
 from markupsafe import Markup, escape
 
@@ -495,11 +495,15 @@ class _Renderer:
         self.env = env
         self.card_template = env.get_template("_card.html")
         self.row_template = env.get_template("_row.html")
+        self.card_macro: Any = None  # the templates' `card` and `row` macros, once first needed
+        self.row_macro: Any = None
 
     def card(self, view: PartnerView) -> Markup:
         """Each card is rendered once and reused on every page that lists the partner."""
         if view.slug not in self.cards:
-            self.cards[view.slug] = Markup(self.card_template.render(p=view).strip())
+            if self.card_macro is None:
+                self.card_macro = _macro(self.card_template, "card")
+            self.cards[view.slug] = Markup(str(self.card_macro(view)).strip())
         return self.cards[view.slug]
 
     def card_lines(self, views: list[PartnerView]) -> Markup:
@@ -516,7 +520,9 @@ class _Renderer:
     def row(self, view: PartnerView) -> Markup:
         """A partner's row in the tables of listing pages, rendered once like its card."""
         if view.slug not in self.rows:
-            self.rows[view.slug] = Markup(self.row_template.render(p=view).strip())
+            if self.row_macro is None:
+                self.row_macro = _macro(self.row_template, "row")
+            self.rows[view.slug] = Markup(str(self.row_macro(view)).strip())
         return self.rows[view.slug]
 
     def row_lines(self, views: list[PartnerView]) -> Markup:
@@ -884,11 +890,13 @@ class _Renderer:
         # or two), so the workers finish within moments of each other.
         work += [("partners", chunk) for chunk in parallel.chunks(todo, max(count * 8, len(todo) // 100))]
         if listing is None and count > 1:
-            # Made here once, before the workers fork, rather than again by each of the six
-            # workers that make listing pages. (Made by two forked workers instead, they took
+            # Made here once, before the workers fork, rather than again by each worker that
+            # needs them: cards by the directory's pages and the partners' own, table rows by
+            # the four makers of listing pages. (Made by two forked workers instead, they took
             # longer and twice the CPU: forking a process of 500 MB costs more than they save.)
             for slug in todo:
                 self.card(d.views[slug])
+            self.row_bytes([d.views[slug] for slug in d.order])
         if listing is None and count > 1 and self.kept_pages is not None:
             # Likewise what several workers' pages ask of the directory, which a build that
             # keeps its pages (serve) also keeps for the next build to bring up to date.
@@ -1004,6 +1012,19 @@ def _keep_row_digests(kept: KeptPages, pages: dict[str, tuple]) -> None:
     tokens = kept.tokens
     kept.row_digests.update((slug, (tokens[slug], digest)) for slug, digest in found.items()
                             if slug in tokens)
+
+
+def _macro(template: Any, name: str) -> Any:
+    """The macro `name` of a template that defines one per partner (cards, rows): a site's own
+    template written as a page gets an error that says so, not a traceback."""
+    try:
+        made = getattr(template.module, name, None)  # (its text outside macros rendered once)
+    except TemplateError:  # a page that needs a partner to render, say
+        made = None
+    if made is None or not callable(made):
+        raise TemplateRuntimeError(f"{template.name} must define the macro {name}(p) "
+                                   f"({{% macro {name}(p) %}}...{{% endmacro %}}), called once per partner")
+    return made
 
 
 def _once(call: Callable[[], None]) -> Callable[[], None]:

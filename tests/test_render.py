@@ -473,6 +473,30 @@ def test_a_template_mistake_names_the_template_and_line(tmp_path):
     assert not paths.out.exists()
 
 
+@pytest.mark.parametrize(("name", "macro"), [("_card.html", "card"), ("_row.html", "row")])
+def test_a_card_or_row_template_without_its_macro_is_one_clear_problem(tmp_path, name, macro):
+    """Cards and table rows are macros called once per partner; a site's own template written
+    as a plain page says what it must define instead of failing with a traceback."""
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    for file in (ROOT / "templates").iterdir():
+        if file.is_file():
+            (templates / file.name).write_bytes(file.read_bytes())
+    (templates / name).write_text("<li>{{ p.name }}</li>\n")
+    content = write_records(tmp_path / "content", {"a": record("A")})
+    from partnerdir.pipeline import build_site
+    from tests.site_records import project_paths
+
+    paths = project_paths(tmp_path, content)
+    paths = type(paths)(**{**paths.__dict__, "templates": templates})
+    result = build_site(paths, AS_OF, search=False)
+    assert not result.ok
+    assert [p.message for p in result.problems] == [
+        f"TemplateRuntimeError: {name} must define the macro {macro}(p) "
+        f"({{% macro {macro}(p) %}}...{{% endmacro %}}), called once per partner"]
+    assert not paths.out.exists()
+
+
 # ---------------------------------------------------------------------------------------------- weight
 
 

@@ -77,8 +77,9 @@ def members(site, key: str, value: str) -> frozenset[str]:
     doc = parse((site / link.attrs["href"].lstrip("/") / "index.html").read_bytes())
     if key == "country":
         doc = doc.find("section", aria_labelledby="serving-title")
-    return frozenset(c.find("h3").find("a").attrs["href"].rstrip("/").rsplit("/", 1)[-1]
-                     for c in doc.find_all("li", "card"))
+    rows = [th.find("a") for table in doc.find_all("table", "partner-table")
+            for th in table.find("tbody").find_all("th")]
+    return frozenset(a.attrs["href"].rstrip("/").rsplit("/", 1)[-1] for a in rows)
 
 
 @cache
