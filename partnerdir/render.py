@@ -493,18 +493,21 @@ class _Renderer:
             page_links=self.page_links,
         )
         self.env = env
-        self.card_template = env.get_template("_card.html")
-        self.row_template = env.get_template("_row.html")
-        self.card_macro: Any = None  # the templates' `card` and `row` macros, once first needed
-        self.row_macro: Any = None
+        self.macros: dict[str, Any] = {}  # the `card` and `row` macros, once first needed
 
     def card(self, view: PartnerView) -> Markup:
         """Each card is rendered once and reused on every page that lists the partner."""
-        if view.slug not in self.cards:
-            if self.card_macro is None:
-                self.card_macro = _macro(self.card_template, "card")
-            self.cards[view.slug] = Markup(str(self.card_macro(view)).strip())
-        return self.cards[view.slug]
+        return self._per_partner(self.cards, "card", view)
+
+    def _per_partner(self, made: dict[str, Markup], name: str, view: PartnerView) -> Markup:
+        """The macro `name` of templates/_{name}.html for a partner, called once per build."""
+        found = made.get(view.slug)
+        if found is None:
+            macro = self.macros.get(name)
+            if macro is None:
+                macro = self.macros[name] = _macro(self.env.get_template(f"_{name}.html"), name)
+            found = made[view.slug] = Markup(str(macro(view)).strip())
+        return found
 
     def card_lines(self, views: list[PartnerView]) -> Markup:
         """Cards one per line: a listing page of 3,000 cards joined here rather than by a template loop."""
@@ -519,11 +522,7 @@ class _Renderer:
 
     def row(self, view: PartnerView) -> Markup:
         """A partner's row in the tables of listing pages, rendered once like its card."""
-        if view.slug not in self.rows:
-            if self.row_macro is None:
-                self.row_macro = _macro(self.row_template, "row")
-            self.rows[view.slug] = Markup(str(self.row_macro(view)).strip())
-        return self.rows[view.slug]
+        return self._per_partner(self.rows, "row", view)
 
     def row_lines(self, views: list[PartnerView]) -> Markup:
         """Table rows one per line: `card_lines` for the lists of program, status, place and
