@@ -909,10 +909,9 @@ class _Renderer:
             # encodes only the edited partners' again.
             made_here = {("export", name): self.work(("export", name)) for name in LISTING_EXPORTS}
             # Likewise the lists of cards of facet values and places (`Directory.listed_views`),
-            # which the workers then need not make, for the next build's directory to take over,
-            # and every partner's table row (`KeptPages.rows`), for the listing pages it makes again.
+            # which the workers then need not make, for the next build's directory to take over.
+            # (Every partner's table row, made above, is kept too: `KeptPages.rows`.)
             _listed_views(d)
-            self.row_bytes([d.views[slug] for slug in d.order])
             work = [item for item in work if item[0] != "export" or item not in made_here]
         if listing is not None and keep_pages and self.kept_pages is not None and self.kept_pages.pages \
                 and not self.kept_pages.views:
