@@ -199,7 +199,9 @@ def save_last(paths: Paths, out: Path, state: InputState, summary: dict, manifes
         _ignore_cache_folder(paths.cache)
         temporary = target.with_suffix(f".{os.getpid()}.tmp")
         temporary.write_text(json.dumps(data, separators=(",", ":")), encoding="utf-8")
-        os.replace(temporary, target)
+        from .write import replace
+
+        replace(temporary, target)
     except OSError:
         pass
 

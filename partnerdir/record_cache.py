@@ -45,6 +45,8 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from .write import replace
+
 FORMAT = 1
 KEEP = 2  # key folders of each kind kept: a site built with two settings does not thrash
 
@@ -99,7 +101,7 @@ def write(path: Path, key: str, data: object) -> bool:
         with open(temporary, "wb") as f:
             f.write(hashlib.blake2b(body, digest_size=16).digest())
             f.write(body)
-        os.replace(temporary, path)
+        replace(temporary, path)
         return True
     except OSError:
         try:

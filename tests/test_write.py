@@ -199,3 +199,90 @@ def test_a_sparse_rebuild_frees_large_replaced_files_after_the_site_is_whole(tmp
         thread.join(5)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["site"]
     assert tree(out) == {".nojekyll": b"", "index.html": b"home", "partners.json": b"new entries, many bytes"}
+
+
+def _swappable(folder) -> bool:
+    """Whether this system and file system swap two files (renameat2 RENAME_EXCHANGE)."""
+    from partnerdir import write
+
+    (folder / ".a").write_bytes(b"a")
+    (folder / ".b").write_bytes(b"b")
+    try:
+        return write._exchange(folder / ".a", folder / ".b")
+    finally:
+        (folder / ".a").unlink()
+        (folder / ".b").unlink()
+
+
+@pytest.mark.parametrize("big", [False, True])
+def test_replace_puts_the_new_file_in_place_and_leaves_nothing_else(tmp_path, monkeypatch, big):
+    """A file replaced (a page, partners.json, a cache file) has the new bytes at once, a reader
+    holding the old one keeps reading it, and no other file is left in the folder, whether the
+    old one was swapped out or replaced (large ones are let go by a thread)."""
+    import threading
+
+    from partnerdir import write
+
+    monkeypatch.setattr(write, "BIG", 10 if big else 1 << 30)
+    target, new = tmp_path / "partners.json", tmp_path / ".partners.json.tmp"
+    target.write_bytes(b"old entries, many bytes")
+    new.write_bytes(b"new entries, many bytes")
+    reader = open(target, "rb")
+    before = set(threading.enumerate())
+    write.replace(new, target)
+    assert target.read_bytes() == b"new entries, many bytes"
+    assert reader.read() == b"old entries, many bytes"
+    reader.close()
+    for thread in set(threading.enumerate()) - before:
+        thread.join(5)
+    assert [p.name for p in tmp_path.iterdir()] == ["partners.json"]
+
+
+def test_replace_swaps_files_rather_than_renaming_over_them(tmp_path, monkeypatch):
+    """On Linux the new file and the old are swapped (renameat2): a rename over an existing
+    file makes ext4 write the new one out there and then (4-30 ms for partners.json, a tenth
+    of a quick rebuild). Where swapping works, os.replace is not used to replace a file."""
+    from partnerdir import write
+
+    if not _swappable(tmp_path):
+        pytest.skip("this system or file system cannot swap two files")
+    target, new = tmp_path / "page.html", tmp_path / ".page.html.tmp"
+    target.write_bytes(b"old")
+    new.write_bytes(b"new")
+
+    def no_rename(*args):
+        raise AssertionError("os.replace used though the files could be swapped")
+
+    monkeypatch.setattr(write.os, "replace", no_rename)
+    write.replace(new, target)
+    assert target.read_bytes() == b"new"
+    assert not new.exists()
+
+
+def test_replace_without_swapping_renames(tmp_path, monkeypatch):
+    """Where the C library has no renameat2 (another system), and where there is no file to
+    replace, the new file is renamed into place."""
+    from partnerdir import write
+
+    monkeypatch.setattr(write, "_renameat2", lambda: None)
+    target, new = tmp_path / "page.html", tmp_path / ".page.html.tmp"
+    target.write_bytes(b"old")
+    new.write_bytes(b"new")
+    write.replace(new, target)
+    assert target.read_bytes() == b"new" and not new.exists()
+    monkeypatch.undo()
+    fresh = tmp_path / ".other.tmp"
+    fresh.write_bytes(b"first")
+    write.replace(fresh, tmp_path / "other.html")
+    assert (tmp_path / "other.html").read_bytes() == b"first" and not fresh.exists()
+
+
+def test_a_cache_file_written_again_replaces_the_old_one(tmp_path):
+    """record_cache.write over an existing file: readers get the new data, no file is left."""
+    from partnerdir import record_cache
+
+    path = tmp_path / "shard-00.bin"
+    assert record_cache.write(path, "key", {"a": 1})
+    assert record_cache.write(path, "key", {"a": 2})
+    assert record_cache.read(path, "key") == {"a": 2}
+    assert [p.name for p in tmp_path.iterdir()] == ["shard-00.bin"]
