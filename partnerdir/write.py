@@ -472,8 +472,8 @@ def _swapped(source: str | Path, target: str | Path) -> bool:
     `target` is not a file or swapping is unavailable (another system or file system)."""
     try:
         return stat.S_ISREG(os.lstat(target).st_mode) and _exchange(Path(source), Path(target))
-    except FileNotFoundError:  # nothing to replace, or it went meanwhile
-        return False
+    except OSError:  # nothing to replace, or it went meanwhile; or this file system says no:
+        return False  # (renameat2 either swaps or changes nothing) os.replace says what it thinks
 
 
 def replace(source: Path, target: Path, keep: Path | None = None) -> None:

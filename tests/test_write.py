@@ -259,12 +259,21 @@ def test_replace_swaps_files_rather_than_renaming_over_them(tmp_path, monkeypatc
     assert not new.exists()
 
 
-def test_replace_without_swapping_renames(tmp_path, monkeypatch):
-    """Where the C library has no renameat2 (another system), and where there is no file to
-    replace, the new file is renamed into place."""
+@pytest.mark.parametrize("unavailable", ["no renameat2", "refused"])
+def test_replace_without_swapping_renames(tmp_path, monkeypatch, unavailable):
+    """Where the C library has no renameat2 (another system), where the file system refuses to
+    swap, and where there is no file to replace, the new file is renamed into place."""
+    import errno
+
     from partnerdir import write
 
-    monkeypatch.setattr(write, "_renameat2", lambda: None)
+    if unavailable == "no renameat2":
+        monkeypatch.setattr(write, "_renameat2", lambda: None)
+    else:
+        def refuse(a, b):
+            raise OSError(errno.EPERM, "Operation not permitted", str(b))
+
+        monkeypatch.setattr(write, "_exchange", refuse)
     target, new = tmp_path / "page.html", tmp_path / ".page.html.tmp"
     target.write_bytes(b"old")
     new.write_bytes(b"new")
