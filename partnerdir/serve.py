@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import gc
 import html
 import inspect
 import mimetypes
@@ -265,6 +266,9 @@ def report(outcome: Outcome, changes: list[str] | None, was_broken: bool) -> Non
 
 
 def run(args, paths: Paths, as_of: dt.date) -> int:
+    # A process that runs on: build.py turned the collector off for one-shot commands, and its
+    # builds turn it off while they run (`pipeline.build_site`).
+    gc.enable()
     from livereload.handlers import LiveReloadHandler, LiveReloadJSHandler
     from tornado import web
     from tornado.ioloop import IOLoop

@@ -186,3 +186,36 @@ def test_watching_ignores_the_site_and_editors_scratch_files(tmp_path):
     (tmp_path / "alpha.yaml").unlink()
     assert changed(before, scan([tmp_path], skip=[tmp_path / "site"])) == [
         str(tmp_path / "alpha.yaml"), str(tmp_path / "beta.md")]
+
+
+def test_serve_collects_garbage_between_builds(tmp_path, monkeypatch):
+    """build.py turns the cyclic garbage collector off for its one-shot commands; `serve` runs
+    on, rebuilding after every save, so it turns it back on (its builds pause it while they run)."""
+    import argparse
+    import datetime as dt
+    import gc
+
+    from partnerdir import serve
+    from partnerdir.project import Paths
+
+    class Started(Exception):
+        pass
+
+    seen: list[bool] = []
+
+    class Preview:
+        def __init__(self, *args, **kwargs):
+            seen.append(gc.isenabled())
+            raise Started
+
+    monkeypatch.setattr(serve, "Preview", Preview)
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        with pytest.raises(Started):
+            serve.run(argparse.Namespace(port=0, out=tmp_path / "site", no_search=True),
+                      Paths(content=tmp_path, out=tmp_path / "site", cache=tmp_path / ".cache"),
+                      dt.date(2026, 11, 15))
+    finally:
+        (gc.enable if was else gc.disable)()
+    assert seen == [True]
