@@ -218,13 +218,18 @@ def test_edits_to_listed_data_rebuild_in_place_as_a_cold_build_does(project, mon
 def test_a_new_build_process_takes_the_kept_listing_pages_from_the_cache(project, monkeypatch):
     """`build` after edits to listed data, each in a new process: the listing pages kept on
     disk by the one before (the first build's, from nothing, too) let it render only those
-    that change, and the site is a cold build's."""
+    that change, their tables take every other partner's row from the cache, and the site is
+    a cold build's."""
     monkeypatch.setenv("PARTNERDIR_WORKERS", "1")
     write_records(project / "content", many_partners(60))
     settle(project / "content")
     out = project / "site"
     paths = paths_for(project, out)
     rendered = count_renders(monkeypatch)
+    table_rows: list[str] = []
+    make_table_row = render._Renderer.row
+    monkeypatch.setattr(render._Renderer, "row", lambda self, view: table_rows.append(view.slug) or
+                        make_table_row(self, view))
     edited = project / "content" / "member-07.yaml"
     for step, countries in enumerate([["US", "IS"], ["IS"], ["NL"]]):
         if step:
@@ -233,11 +238,13 @@ def test_a_new_build_process_takes_the_kept_listing_pages_from_the_cache(project
             settle(edited, offset=step)
         cache._MEMOS.clear()  # a new process
         rendered.clear()
+        table_rows.clear()
         result = build_site(paths, AS_OF, search=False, remember=False)
         assert result.ok, [p.text() for p in result.problems]
         listing = [path for path in rendered if not path.startswith("partners/")]
-        if step:  # the build before kept its listing pages
+        if step:  # the build before kept its listing pages, and every table row
             assert "page/2/index.html" not in listing and len(listing) < 15, listing
+            assert "countries/us/index.html" in listing and set(table_rows) == {"member-07"}, table_rows
         if step == 2:
             assert "countries/nl/index.html" in listing, listing
         expected = cold(project, f"step-{step}")[1]
@@ -253,9 +260,11 @@ def test_a_new_build_process_takes_the_kept_listing_pages_from_the_cache(project
     settle(edited, offset=5)
     cache._MEMOS.clear()
     rendered.clear()
+    table_rows.clear()
     assert build_site(paths, AS_OF, search=False, remember=False).ok
     listing = [path for path in rendered if not path.startswith("partners/")]
     assert "page/2/index.html" not in listing and len(listing) < 15, listing
+    assert set(table_rows) <= {"member-07"}, table_rows
     expected = cold(project, "after-ci")[1]
     assert tree(out) == expected
 
