@@ -463,17 +463,17 @@ def _write_replacing(target: str, data: bytes) -> None:
 
 
 def _swapped(source: str | Path, target: str | Path) -> bool:
-    """Whether `source` and the file `target` were swapped (renameat2 with RENAME_EXCHANGE).
+    """Whether `source` and `target`, a file, were swapped (renameat2 with RENAME_EXCHANGE).
 
     A rename onto an existing file makes ext4 allocate and start writing out the new file's
     data there and then: putting a rebuilt partners.json (78 MB) in place waited 4-30 ms for it,
     a cache shard 10 ms, a tenth of a quick rebuild all told, for data the kernel's flusher
     writes out in the background anyway. Swapping skips that. False, with nothing done, when
-    `target` is not a file or swapping is unavailable (another system or file system)."""
+    swapping is unavailable (another system or file system)."""
     try:
-        return stat.S_ISREG(os.lstat(target).st_mode) and _exchange(Path(source), Path(target))
-    except OSError:  # nothing to replace, or it went meanwhile; or this file system says no:
-        return False  # (renameat2 either swaps or changes nothing) os.replace says what it thinks
+        return _exchange(Path(source), Path(target))
+    except OSError:  # the target went meanwhile, or this file system says no: renameat2 either
+        return False  # swaps or changes nothing, and os.replace then says what it thinks
 
 
 def replace(source: Path, target: Path, keep: Path | None = None) -> None:
@@ -482,10 +482,12 @@ def replace(source: Path, target: Path, keep: Path | None = None) -> None:
     the kernel a noticeable part of a small rebuild. With `keep`, it is kept there instead, for
     the caller to delete later."""
     try:
-        big = os.stat(target).st_size >= BIG
+        found = os.lstat(target)
     except OSError:
-        big = False
-    if _swapped(source, target):  # the old file is at `source` now
+        found = None
+    big = found is not None and found.st_size >= BIG
+    if found is not None and stat.S_ISREG(found.st_mode) and _swapped(source, target):
+        # (the old file is at `source` now)
         if big and keep is not None:
             os.rename(source, keep)
         elif big:
