@@ -5,11 +5,10 @@ Removed partners are never in these files: they come from the same `Directory` a
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import functools
-import io
 import json
+import re
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING
 
@@ -146,10 +145,18 @@ def partners_csv_chunks(d: Directory, site: Site, rows: Mapping[str, str] | None
     _ROW_BYTES.update(now)
 
 
-def _csv_line(cells) -> str:
-    buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\r\n").writerow(cells)
-    return buffer.getvalue()
+def _csv_line(cells: list[str] | tuple[str, ...]) -> str:
+    """The line `csv.writer` writes for these text cells (a quote around a cell holding a
+    comma, a quote or a line break, and its quotes doubled): made here, as a csv.writer and a
+    buffer a row took two thirds of making a row, 0.3 s of a build of 10,000 partners. The
+    tests hold it to csv.writer's bytes."""
+    if len(cells) == 1 and not cells[0]:
+        return '""\r\n'  # (as csv.writer, which would otherwise write an empty line)
+    return ",".join([cell if _CSV_QUOTED.search(cell) is None else '"' + cell.replace('"', '""') + '"'
+                     for cell in cells]) + "\r\n"
+
+
+_CSV_QUOTED = re.compile('[,"\r\n]')
 
 
 _CSV_HEAD = _csv_line(CSV_COLUMNS).encode("utf-8")
