@@ -130,7 +130,8 @@ def fork_imap(job: Callable[[Any], Any], items: Sequence, processes: int):
 
 
 
-def fork_share(job: Callable[[Any], Any], items: Sequence, processes: int) -> Iterator[tuple[int, Any]]:
+def fork_share(job: Callable[[Any], Any], items: Sequence, processes: int,
+               meanwhile: Callable[[], None] | None = None) -> Iterator[tuple[int, Any]]:
     """(index, job(item)) for every item, as soon as each is done, with this process working too.
 
     fork_imap leaves this process waiting whenever its own share of the work (say, checking
@@ -140,9 +141,12 @@ def fork_share(job: Callable[[Any], Any], items: Sequence, processes: int) -> It
     fixed order: callers put them back in order by index. A thread receives the workers'
     results, so a worker never waits for this process to be free. An item whose worker raised
     or died is done here instead (raising here, with its traceback, if it fails again). With 0
-    processes, or without fork, everything is done here, in order.
+    processes, or without fork, everything is done here, in order. `meanwhile` is called here
+    first, once the workers are forked, as in `fork_map`.
     """
     if processes < 1 or len(items) <= 1 or not can_fork():
+        if meanwhile is not None:
+            meanwhile()
         for index, item in enumerate(items):
             yield index, job(item)
         return
@@ -192,6 +196,8 @@ def fork_share(job: Callable[[Any], Any], items: Sequence, processes: int) -> It
         for receiver in receivers:
             threads.append(threading.Thread(target=receive, args=(receiver,), daemon=True))
             threads[-1].start()
+        if meanwhile is not None:
+            meanwhile()
         running = len(workers)
         while running:
             try:
@@ -221,6 +227,16 @@ def fork_share(job: Callable[[Any], Any], items: Sequence, processes: int) -> It
             worker.join()
         for thread in threads:
             thread.join()
+
+
+def share_map(job: Callable[[Any], Any], items: Sequence, processes: int,
+              meanwhile: Callable[[], None] | None = None) -> list:
+    """[job(item) for item in items] done by this process and `processes` forked workers
+    (`fork_share`): the results in the order of `items`."""
+    results: list = [None] * len(items)
+    for index, result in fork_share(job, items, processes, meanwhile):
+        results[index] = result
+    return results
 
 
 def _run_worker(work: Callable[[Any], None], sender) -> None:

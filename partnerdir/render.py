@@ -197,7 +197,7 @@ def render_site(d: Directory, templates: Path, static: Path, content: Path, site
     `open_data=False` leaves partners.json and partners.csv out (the caller patches them, and
     `reuse` then need not hold the unchanged partners' entries and rows).
 
-    `meanwhile` is called once, while the workers render (see `parallel.fork_map`).
+    `meanwhile` is called once, while the workers render (see `parallel.fork_share`).
     """
     if meanwhile is not None:
         meanwhile = _once(meanwhile)
@@ -928,7 +928,10 @@ class _Renderer:
         by_maker: dict[int, list[Page]] = dict(listing.pages) if listing is not None else {}
         listed_files: dict[str, Any] = dict(listing.files) if listing is not None else {}
         kept_pages: dict[str, tuple] = {}
-        results = parallel.fork_map(self.work, work, count, meanwhile)
+        # This process works too, from the back of the list (partner pages) while a worker
+        # starts from the front: it owns the partners' memory, and renders its share without
+        # the copy-on-write faults a forked worker pays on every page of it that it touches.
+        results = parallel.share_map(self.work, work, count - 1, meanwhile)
         for item, (made, cards, pages, kept, texts) in [*made_here.items(), *zip(work, results, strict=True)]:
             files.update(made)
             if texts is not None and self.kept_pages is not None:

@@ -130,6 +130,31 @@ def test_fork_share_raises_what_fails_here_too():
         list(parallel.fork_share(job, list(range(10)), 0))
 
 
+@pytest.mark.parametrize("processes", [0, 1])
+def test_share_map_keeps_the_order_and_does_meanwhile_once_before_its_own_share(processes):
+    """The render stage hands its list of work to share_map: results must come back in the
+    list's order whoever did each item, and the cache saving it does meanwhile must happen
+    once, in this process, after the workers are forked (a worker never sees it half done)."""
+    parent = os.getpid()
+    calls = []
+
+    def meanwhile():
+        calls.append(("meanwhile", os.getpid()))
+
+    def job(item):
+        if os.getpid() == parent:
+            calls.append(("job", item))
+        time.sleep(0.005)
+        return item * 3, os.getpid()
+
+    got = parallel.share_map(job, list(range(25)), processes, meanwhile)
+    assert [value for value, _ in got] == [i * 3 for i in range(25)]
+    assert calls[0] == ("meanwhile", parent) and calls.count(("meanwhile", parent)) == 1
+    pids = {pid for _, pid in got}
+    if processes and parallel.can_fork():
+        assert len(pids) == 2  # a worker and this process
+
+
 def test_shown_paths_are_the_paths_messages_print(tmp_path, monkeypatch):
     from partnerdir.load import shown_paths
     from partnerdir.problems import relative
