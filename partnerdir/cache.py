@@ -316,6 +316,7 @@ def check_reusing(paths: Paths, as_of: dt.date, memo: Memo, state: InputState) -
     from .check import Checked, check_files
     from .load import read_record, record_files, shown_paths
     from .problems import Problem, ProblemError
+    from .record_cache import content_key
     from .rules import load_rules
     from .validate import validate
 
@@ -334,8 +335,11 @@ def check_reusing(paths: Paths, as_of: dt.date, memo: Memo, state: InputState) -
     if not memo.records:
         files = _from_disk(store, files, state, memo, partners, kept)
         if len(files) > 1:
+            read_keys: dict[str, str] = {}
             found, problems = check_files(paths.content, files, problems, rules, as_of,
-                                          each=_awarding(memo, rules, as_of))
+                                          each=_awarding(memo, rules, as_of), key=content_key, keys=read_keys)
+            for name, key in read_keys.items():  # (the keys of the bytes checked)
+                memo.content_keys[name] = (state.records.get(name), key)
             by_source = {p.source: p for p in found}
             # shown_paths resolves each folder once: relative() on each of 10,000 files took a second
             for path, shown in zip(files, shown_paths(files), strict=True):
@@ -355,10 +359,11 @@ def check_reusing(paths: Paths, as_of: dt.date, memo: Memo, state: InputState) -
             partners.append(hit[1])  # type: ignore[arg-type]
             kept[key] = hit
             continue
-        raw = read_record(path, rules.limits.record_max_bytes)
+        raw = read_record(path, rules.limits.record_max_bytes, key=content_key)
         if isinstance(raw, Problem):
             problems.append(raw)
             continue
+        memo.content_keys[key] = (meta, raw.key)  # (the key of the bytes checked)
         found, found_problems = validate([raw], rules, as_of, paths.content)
         problems += found_problems
         if found and meta is not None and key not in state.racy:
@@ -390,6 +395,10 @@ def _from_disk(store, files: list[Path], state: InputState, memo: Memo, partners
 
     if not memo.content_keys:
         memo.content_keys = {name: (tuple(meta), key) for name, (meta, key) in store.known_files().items()}
+    if not memo.content_keys:
+        # Nothing checked before under these keys: every file is read and checked, and its
+        # key made from the bytes read then (`check_files`), not by reading it once more first.
+        return list(files)
     content_keys(files, state, memo)
     keys = {name: key for name, (_, key) in memo.content_keys.items()}
     decode_partner, decode_award, decode_view = (codec(c)[1] for c in (PartnerType, AwardType, PartnerView))

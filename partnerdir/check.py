@@ -55,7 +55,9 @@ last_check: dict[str, float] = {}
 
 def check_files(content: Path, files: list[Path], problems: list, rules: Rules,
                 as_of: dt.date, workers: int | None = None,
-                each: Callable[[list[Partner]], None] | None = None) -> tuple[list[Partner], list]:
+                each: Callable[[list[Partner]], None] | None = None,
+                key: Callable[[str, bytes], str] | None = None,
+                keys: dict[str, str] | None = None) -> tuple[list[Partner], list]:
     """Every record read, parsed and validated, on every core.
 
     `each` is called with every batch's partners as soon as they are validated, in this
@@ -65,7 +67,8 @@ def check_files(content: Path, files: list[Path], problems: list, rules: Rules,
     Forked workers read and parse batches of records from the front of the list while this
     process reads and parses batches from the back whenever no worker's batch is waiting, and
     validates every batch (the workers send plain parsed data, cheaper to pickle than checked
-    partners). Batches are contiguous runs of files in name order and their results are joined
+    partners). With `key` (see `load.read_record`), what it makes of each file read is put
+    in `keys` by str(path). Batches are contiguous runs of files in name order and their results are joined
     in that order, so partners and problems come out the same whoever did each batch.
 
     The cyclic garbage collector is paused meanwhile: the check makes a million objects that
@@ -87,7 +90,7 @@ def check_files(content: Path, files: list[Path], problems: list, rules: Rules,
 
     def read(batch: list[Path]) -> list:
         shown = shown_paths(batch)
-        results = [read_record(path, max_bytes, name) for path, name in zip(batch, shown, strict=True)]
+        results = [read_record(path, max_bytes, name, key) for path, name in zip(batch, shown, strict=True)]
         for result in results:
             if isinstance(result, RawRecord):
                 # Put back by the caller, which has the same paths: a worker's records come
@@ -109,6 +112,8 @@ def check_files(content: Path, files: list[Path], problems: list, rules: Rules,
                 if not isinstance(result, Problem):
                     result.path = path
                     raws.append(result)
+                    if keys is not None and result.key is not None:
+                        keys[str(path)] = result.key
             partners, batch_problems = validate(raws, rules, as_of, content)
             found[index] = (partners, [r for r in results if isinstance(r, Problem)] + batch_problems)
             if each is not None:

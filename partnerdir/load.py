@@ -7,6 +7,7 @@ Both record formats come out the same: a `.md` record's Markdown body becomes it
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +28,7 @@ class RawRecord:
     data: dict
     line_offset: int  # lines before the YAML text in the file
     body_line: int  # first line of the Markdown body, 0 for .yaml
+    key: str | None = None  # what `read_record`'s `key` made of the file's path and bytes, if asked
 
 
 def record_files(content_dir: Path) -> tuple[list[Path], list[Problem]]:
@@ -81,10 +83,14 @@ def shown_paths(paths: list[Path]) -> list[str]:
     return shown
 
 
-def read_record(path: Path, max_bytes: int, shown: str | None = None) -> RawRecord | Problem:
+def read_record(path: Path, max_bytes: int, shown: str | None = None,
+                key: Callable[[str, bytes], str] | None = None) -> RawRecord | Problem:
     """One record file to a RawRecord, or the first problem that stops it being read.
 
-    `shown` is the path as messages print it, relative(path) if not given."""
+    `shown` is the path as messages print it, relative(path) if not given. `key`, if given,
+    is called with str(path) and the bytes read, and its answer kept as the record's `key`:
+    the build cache's content key, made from the very bytes that were checked (a cold build
+    read every file a second time for it)."""
     shown = shown or relative(path)
     fmt = "md" if path.suffix.lower() == ".md" else "yaml"
     try:
@@ -119,7 +125,8 @@ def read_record(path: Path, max_bytes: int, shown: str | None = None) -> RawReco
                            "move the description below the closing '---' and remove the field",
                            loc=("description",))
         data["description"] = front.body
-    return RawRecord(path, shown, fmt, yaml_text, data, offset, body_line)
+    return RawRecord(path, shown, fmt, yaml_text, data, offset, body_line,
+                     key(str(path), raw) if key is not None else None)
 
 
 def load(content_dir: Path, max_bytes: int) -> tuple[list[RawRecord], list[Problem]]:

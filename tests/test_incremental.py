@@ -269,6 +269,32 @@ def test_a_new_build_process_takes_the_kept_listing_pages_from_the_cache(project
     assert tree(out) == expected
 
 
+def test_a_build_from_nothing_reads_each_record_once_and_keys_the_cache_by_those_bytes(project, monkeypatch):
+    """A cold build used to read every record twice: once for its cache key, once to check
+    it. Now the key is made from the bytes checked, and a new process after it finds every
+    record in the cache by that key, checking none."""
+    from partnerdir import check
+
+    out = project / "site"
+    paths = paths_for(project, out)
+    monkeypatch.setattr(cache, "_read_keys", lambda names: pytest.fail(f"read again for keys: {names}"))
+    first = build_site(paths, AS_OF, search=False, remember=False)
+    assert first.ok, [p.text() for p in first.problems]
+    monkeypatch.undo()
+    monkeypatch.setattr(parallel, "MIN_PARTNERS", 3)
+    checked: list = []
+    check_files = check.check_files
+    monkeypatch.setattr(check, "check_files", lambda content, files, *a, **k: checked.extend(files) or
+                        check_files(content, files, *a, **k))
+    edited = project / "content" / "zeta.md"
+    edited.write_text(edited.read_text(encoding="utf-8") + "\nMore text.\n", encoding="utf-8")
+    settle(edited, offset=1)
+    cache._MEMOS.clear()  # a new process
+    again = build_site(paths, AS_OF, search=False, remember=False)
+    assert again.ok and checked == []  # (the one edited record is checked on its own)
+    assert tree(out) == cold(project, "after")[1]
+
+
 def test_a_build_on_every_core_is_the_same_as_a_build_on_one(project, monkeypatch):
     parallel_out, serial_out = project / "parallel" / "site", project / "serial" / "site"
     assert build_site(paths_for(project, parallel_out), AS_OF, search=False).ok
