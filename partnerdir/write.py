@@ -366,8 +366,7 @@ class SiteWriter:
                 if last is None or not _patch(f, existing, last, pieces):
                     f.seek(0)
                     f.truncate()
-                    for piece in pieces:
-                        f.write(piece)
+                    _write_pieces(f, pieces)
             if target.is_dir() and not target.is_symlink():
                 shutil.rmtree(target)  # an old folder where the new site has a file
             replace(temporary, target)  # a new file: never into one the live site shares
@@ -580,6 +579,29 @@ def _patch(f, existing: Path, last: tuple, pieces: list[bytes]) -> bool:
         except OSError:
             return False
     return True
+
+
+def _write_pieces(f, pieces: list[bytes]) -> None:
+    """`pieces` written one after the other to the (binary, buffered) file `f`, a thousand at a
+    time with os.writev where there is one: 20,000 writes through the file's buffer took half
+    the time of putting partners.json together at 10,000 partners."""
+    f.flush()
+    fd = f.fileno()
+    writev = getattr(os, "writev", None)
+    step = 1024
+    for start in range(0, len(pieces), step):
+        batch = pieces[start:start + step]
+        if writev is None:
+            f.write(b"".join(batch))
+            f.flush()
+            continue
+        total = sum(map(len, batch))
+        done = writev(fd, batch)
+        if done < total:  # (a short write: the rest, as plain writes)
+            rest = memoryview(b"".join(batch))[done:]
+            while rest:
+                rest = rest[os.write(fd, rest):]
+    f.seek(0, os.SEEK_END)
 
 
 def _copy_range(source, target, offset: int, count: int) -> None:

@@ -295,3 +295,21 @@ def test_a_cache_file_written_again_replaces_the_old_one(tmp_path):
     assert record_cache.write(path, "key", {"a": 2})
     assert record_cache.read(path, "key") == {"a": 2}
     assert [p.name for p in tmp_path.iterdir()] == ["shard-00.bin"]
+
+
+@pytest.mark.parametrize("writev", ["whole", "short", "none"])
+def test_a_file_of_many_pieces_is_written_whole(tmp_path, monkeypatch, writev):
+    """partners.json is 20,000 pieces, written a thousand at a time with os.writev: whatever
+    os.writev manages (all, part, or there is none), the file holds every piece in order."""
+    from partnerdir import write
+    from partnerdir.write import SiteWriter
+
+    pieces = [f"piece {i}: ".encode() + bytes([65 + i % 26]) * (i % 300) + b"\n" for i in range(3000)]
+    real = os.writev
+    if writev == "short":
+        monkeypatch.setattr(write.os, "writev", lambda fd, batch: real(fd, batch[: len(batch) // 2 + 1]))
+    elif writev == "none":
+        monkeypatch.delattr(write.os, "writev")
+    digest, written = SiteWriter(tmp_path).put_chunks("big.json", iter(pieces))
+    assert written and (tmp_path / "big.json").read_bytes() == b"".join(pieces)
+    assert digest == write.pieces_hash(pieces)
