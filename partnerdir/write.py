@@ -354,19 +354,34 @@ class SiteWriter:
         existing = self.base.joinpath(*_safe_relative(path).parts)
         key = str(self.site.joinpath(*_safe_relative(path).parts).resolve())
         last = _PIECES.get(key)
-        hashes = _piece_hashes(pieces, last)
+        temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        ahead = None
+        if path not in self.present and last is None:
+            # A new file, nothing to compare or copy from (a build from nothing): written by a
+            # thread while this one hashes the pieces, both mostly outside the interpreter
+            # (0.15 s each for partners.json at 10,000 partners).
+            target.parent.mkdir(parents=True, exist_ok=True)
+            ahead = _Writing(temporary, pieces)
+        try:
+            hashes = _piece_hashes(pieces, last)
+        except BaseException:
+            if ahead is not None:
+                ahead.discard()
+            raise
         hexdigest = _joined_hash(hashes)
         if path in self.present and self.previous.get(path) == hexdigest and \
                 (not self.in_place or existing.is_file()):
             return hexdigest, False
         target.parent.mkdir(parents=True, exist_ok=True)
-        temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
         try:
-            with open(temporary, "wb") as f:
-                if last is None or not _patch(f, existing, last, pieces):
-                    f.seek(0)
-                    f.truncate()
-                    _write_pieces(f, pieces)
+            if ahead is not None:
+                ahead.wait()
+            else:
+                with open(temporary, "wb") as f:
+                    if last is None or not _patch(f, existing, last, pieces):
+                        f.seek(0)
+                        f.truncate()
+                        _write_pieces(f, pieces)
             if target.is_dir() and not target.is_symlink():
                 shutil.rmtree(target)  # an old folder where the new site has a file
             replace(temporary, target)  # a new file: never into one the live site shares
@@ -579,6 +594,32 @@ def _patch(f, existing: Path, last: tuple, pieces: list[bytes]) -> bool:
         except OSError:
             return False
     return True
+
+
+class _Writing:
+    """A new file written from its pieces by a thread (`SiteWriter.put_chunks`)."""
+
+    def __init__(self, path: Path, pieces: list[bytes]) -> None:
+        self.path = path
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, args=(pieces,), name=f"write {path.name}")
+        self.thread.start()
+
+    def _run(self, pieces: list[bytes]) -> None:
+        try:
+            with open(self.path, "wb") as f:
+                _write_pieces(f, pieces)
+        except BaseException as e:  # noqa: BLE001 - raised by `wait`, in the thread that asks
+            self.error = e
+
+    def wait(self) -> None:
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+
+    def discard(self) -> None:
+        self.thread.join()
+        self.path.unlink(missing_ok=True)
 
 
 def _write_pieces(f, pieces: list[bytes]) -> None:

@@ -313,3 +313,19 @@ def test_a_file_of_many_pieces_is_written_whole(tmp_path, monkeypatch, writev):
     digest, written = SiteWriter(tmp_path).put_chunks("big.json", iter(pieces))
     assert written and (tmp_path / "big.json").read_bytes() == b"".join(pieces)
     assert digest == write.pieces_hash(pieces)
+
+
+def test_a_new_file_that_fails_to_write_raises_and_leaves_nothing(tmp_path, monkeypatch):
+    """A new file of pieces is written by a thread while the pieces are hashed; its error is
+    the build's, and its half-written file is not left behind."""
+    from partnerdir import write
+    from partnerdir.write import SiteWriter
+
+    def fail(f, pieces):
+        f.write(pieces[0])
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(write, "_write_pieces", fail)
+    with pytest.raises(OSError, match="No space left"):
+        SiteWriter(tmp_path).put_chunks("data/big.json", iter([b"a" * 5000, b"b" * 5000]))
+    assert [p.name for p in tmp_path.rglob("*") if p.is_file()] == []
