@@ -67,9 +67,9 @@ def check_files(content: Path, files: list[Path], problems: list, rules: Rules,
     Forked workers read and parse batches of records from the front of the list while this
     process reads and parses batches from the back whenever no worker's batch is waiting, and
     validates every batch (the workers send plain parsed data, cheaper to pickle than checked
-    partners). With `key` (see `load.read_record`), what it makes of each file read is put
-    in `keys` by str(path). Batches are contiguous runs of files in name order and their results are joined
-    in that order, so partners and problems come out the same whoever did each batch.
+    partners). Batches are contiguous runs of files in name order and their results are joined
+    in that order, so partners and problems come out the same whoever did each batch. With
+    `key` (see `load.read_record`), what it makes of each file read is put in `keys` by str(path).
 
     The cyclic garbage collector is paused meanwhile: the check makes a million objects that
     all live to the end of the build (and next to no garbage), and a collector running again
