@@ -36,9 +36,11 @@ import os
 import sys
 import time
 from dataclasses import dataclass, field
+from operator import attrgetter
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from . import delta
 from .project import Paths
 
 if TYPE_CHECKING:  # the stages load pydantic and more: only builds with work to do need them
@@ -241,7 +243,8 @@ class Memo:
     directory: tuple[str, object] | None = None  # (listing_key, pages.Directory) of the last build
     kept_pages: object | None = None  # render.KeptPages: each listing page as the last build made it
     kept_saved: object | None = None  # the KeptPages.pages last written to or read from the disk
-    record_files: tuple[object, tuple] | None = None  # (folder listing, record_files' answer)
+    # (folder listing, record_files' answer, its files' names)
+    record_files: tuple[object, tuple, list[str]] | None = None
     views: dict[str, tuple] = field(default_factory=dict)  # for pages.directory(known=)
     # On disk, between processes (record_cache): the store for the current keys, each record
     # file's (metadata, content key) and each checked partner's content key by slug
@@ -253,6 +256,13 @@ class Memo:
     links: dict[str, str] = field(default_factory=dict)  # site path -> hash: stored pages to link
     # slug -> (partner, award, recommend.summary): made with the cache entry, for Directory.summaries
     summaries: dict[str, tuple] = field(default_factory=dict)
+    # stage -> the list of partners it last went through whole (see `changed_since`)
+    seen: dict[str, list] = field(default_factory=dict)
+    awarded: dict[str, object] | None = None  # the last build's awards by slug (`award_reusing`)
+    saved_files: dict[str, tuple] | None = None  # the record files `save_checked` last kept
+    # the partners of the last check, if it found no problem, in slug order, and each slug's place
+    checked: tuple[list, dict[str, int]] | None = None
+    review: tuple[frozenset[str], list[str]] | None = None  # (slugs removed, report) of the last build
 
     def start(self, state: InputState, as_of: dt.date, base_url: str | None, search: bool) -> None:
         """Drop whatever the changed shared inputs make stale."""
@@ -267,6 +277,9 @@ class Memo:
             self.slug_keys.clear()
             self.stored.clear()
             self.summaries.clear()
+        if record_key != self.record_key or render_key != self.render_key:
+            self.seen.clear()
+            self.awarded = self.review = self.saved_files = self.checked = None
         if render_key != self.render_key:
             self.pages.clear()
             self.listing = None
@@ -287,6 +300,24 @@ class Memo:
     def forget(self, paths: list[Path]) -> None:
         for path in paths:
             self.records.pop(str(path), None)
+
+    def changed_since(self, stage: str, partners: list) -> list | None:
+        """The partners of `partners` that are not the very objects `stage` last went through
+        whole (`seen`), or None when it never did, a slug came or went, or many changed: then
+        it goes through them all.
+
+        In a process that keeps its builds (serve), an edit changes one partner of 10,000, yet
+        each stage that looked at every partner to find the ones whose results it had not kept
+        took 10-40 ms: together, most of a rebuild after an edit (see `delta`).
+        """
+        pairs = delta.edited(partners, self.seen.get(stage))
+        if pairs is None or any(new.slug != old.slug for new, old in pairs):
+            return None
+        return [new for new, _ in pairs]
+
+    def went_through(self, stage: str, partners: list) -> None:
+        """`stage` has brought its part of the memo up to date for every partner of `partners`."""
+        self.seen[stage] = partners
 
 
 _MEMOS: dict[str, Memo] = {}
@@ -324,11 +355,14 @@ def check_reusing(paths: Paths, as_of: dt.date, memo: Memo, state: InputState) -
         rules = load_rules(paths.rules)
     except ProblemError as e:
         return Checked(None, [], e.problems)
-    listing = (str(paths.content), sorted(state.records))
+    # (the folder's entries compared as sets, not sorted: 10,000 names)
+    listing = (str(paths.content), state.records.keys())
     if memo.record_files is None or memo.record_files[0] != listing:
-        memo.record_files = (listing, record_files(paths.content))
+        found = record_files(paths.content)
+        memo.record_files = (listing, found, [str(path) for path in found[0]])
     files, problems = memo.record_files[1]
     files, problems = list(files), list(problems)
+    names = memo.record_files[2]
     partners: list[Partner] = []
     kept: dict[str, tuple[tuple[int, int, int], object]] = {}
     store = memo.store_for(paths.cache)
@@ -349,16 +383,20 @@ def check_reusing(paths: Paths, as_of: dt.date, memo: Memo, state: InputState) -
                     kept[key] = (state.records[key], partner)
             partners += found
             files = []
+        names = [str(path) for path in files]
     else:
-        content_keys(files, state, memo)
-    for path in files:
-        key = str(path)
-        meta = state.records.get(key)
-        hit = memo.records.get(key)
-        if hit is not None and meta is not None and hit[0] == meta and key not in state.racy:
+        content_keys(files, state, memo, names)
+        edited = _check_edited(paths, rules, as_of, memo, state, files, names) if not problems else None
+        if edited is not None:
+            return edited
+    meta_of, hit_of, racy = state.records.get, memo.records.get, state.racy
+    for path, key in zip(files, names, strict=True):
+        hit = hit_of(key)
+        if hit is not None and hit[0] == meta_of(key) and key not in racy:  # (no metadata: not equal)
             partners.append(hit[1])  # type: ignore[arg-type]
             kept[key] = hit
             continue
+        meta = meta_of(key)
         raw = read_record(path, rules.limits.record_max_bytes, key=content_key)
         if isinstance(raw, Problem):
             problems.append(raw)
@@ -380,7 +418,58 @@ def check_reusing(paths: Paths, as_of: dt.date, memo: Memo, state: InputState) -
         else:
             by_slug[partner.slug] = partner
     problems = sorted(problems, key=lambda p: (p.path, p.line, p.column))
-    return Checked(rules, sorted(by_slug.values(), key=lambda p: p.slug), problems)
+    checked = Checked(rules, sorted(by_slug.values(), key=attrgetter("slug")), problems)
+    memo.checked = None
+    if checked.ok:
+        memo.checked = (checked.partners, {p.slug: i for i, p in enumerate(checked.partners)})
+    return checked
+
+
+def _check_edited(paths: Paths, rules: Rules, as_of: dt.date, memo: Memo, state: InputState,
+                  files: list[Path], names: list[str]) -> Checked | None:
+    """`check_reusing` for the same record files as the last check, which found no problem,
+    a few of them edited: those are read and checked again and put in their partners' places,
+    as each file's slug is its name's. None, with the memo as it was, for anything else (a
+    file added, a slug or a problem in an edited file): the ordinary check says what."""
+    from .check import Checked
+    from .load import read_record
+    from .problems import Problem
+    from .record_cache import content_key
+    from .validate import validate
+
+    if memo.checked is None:
+        return None
+    last, place = memo.checked
+    if len(last) != len(names):
+        return None
+    meta_of, records, racy = state.records.get, memo.records, state.racy
+    # (a file too recent to vouch for by its metadata is never kept: it is read on every build)
+    stale = [i for i, name in enumerate(names)
+             if (hit := records.get(name)) is None or hit[0] != meta_of(name) or name in racy]
+    if len(stale) > delta.MOST_CHANGED:
+        return None
+    partners = list(last)
+    kept = dict(records)
+    keys = {}
+    for i in stale:
+        name = names[i]
+        meta = meta_of(name)
+        raw = read_record(files[i], rules.limits.record_max_bytes, key=content_key)
+        if isinstance(raw, Problem):
+            return None
+        found, problems = validate([raw], rules, as_of, paths.content)
+        if problems or len(found) != 1 or place.get(found[0].slug) is None or found[0].slug != files[i].stem:
+            return None
+        partners[place[found[0].slug]] = found[0]
+        keys[name] = (meta, raw.key)
+        if meta is not None and name not in racy:
+            kept[name] = (meta, found[0])
+        else:
+            kept.pop(name, None)
+    memo.records = kept
+    memo.content_keys.update(keys)  # (the keys of the bytes checked)
+    memo.checked = (partners, place)
+    return Checked(rules, partners, [])
 
 
 def _from_disk(store, files: list[Path], state: InputState, memo: Memo, partners: list,
@@ -585,11 +674,23 @@ def _meta(name: str) -> tuple[int, int, int] | None:
     return st.st_size, st.st_mtime_ns, st.st_ino
 
 
-def content_keys(files: list[Path], state: InputState, memo: Memo) -> None:
-    """Each record file's content key, reading again only files whose metadata changed."""
+def content_keys(files: list[Path], state: InputState, memo: Memo, names: list[str] | None = None) -> None:
+    """Each record file's content key, reading again only files whose metadata changed.
+    `names` are the files' names, if known."""
+    names = [str(path) for path in files] if names is None else names
+    known, meta_of, racy = memo.content_keys, state.records.get, state.racy
+    todo = [name for name in names
+            if (hit := known.get(name)) is None or hit[0] != meta_of(name) or name in racy]
+    if len(known) == len(names) and all(name in known for name in todo):
+        # The same files, a few changed (an edit): their keys made again in place.
+        made = list(zip(todo, _read_keys(todo), strict=True))
+        if all(key is not None for _, key in made):
+            keys = dict(known)
+            keys.update((name, (meta_of(name), key)) for name, key in made)
+            memo.content_keys = keys
+            return
     keys: dict[str, tuple | None] = {}
-    for path in files:
-        name = str(path)
+    for name in names:
         meta = state.records.get(name)
         hit = memo.content_keys.get(name)
         if hit is not None and meta is not None and hit[0] == meta and name not in state.racy:
@@ -637,9 +738,11 @@ def encode_new(partners: list[Partner], awards: dict[str, Award], rules: Rules, 
     from .record_cache import no_gc
 
     encoded = memo.encoded
-    todo = [p for p in partners if (hit := encoded.get(p.slug)) is None or hit[0] is not p
-            or hit[1] is not awards[p.slug]]
+    changed = memo.changed_since("encode", partners)
+    todo = [p for p in (partners if changed is None else changed)
+            if (hit := encoded.get(p.slug)) is None or hit[0] is not p or hit[1] is not awards[p.slug]]
     if not todo:
+        memo.went_through("encode", partners)
         return
 
     def view(p: Partner):  # made with the award as the record was checked (see `_awarding`)
@@ -654,6 +757,12 @@ def encode_new(partners: list[Partner], awards: dict[str, Award], rules: Rules, 
         return made
 
     count = parallel.workers() if len(todo) >= parallel.MIN_PARTNERS else 1
+    if count == 1:  # (a few edited partners: their views are made here once, for the directory too)
+        from .pages import partner_view
+
+        for p in todo:
+            if not awards[p.slug].removed and view(p) is None:
+                memo.views[p.slug] = (p, awards[p.slug], partner_view(p, awards[p.slug], rules))
     spans, start = [], 0
     for chunk in parallel.chunks(range(len(todo)), count * 16):
         spans.append((start, start + len(chunk)))
@@ -666,6 +775,7 @@ def encode_new(partners: list[Partner], awards: dict[str, Award], rules: Rules, 
                 memo.encoded[p.slug] = (p, award, entry)
                 if summary is not None:
                     memo.summaries[p.slug] = (p, award, summary)
+    memo.went_through("encode", partners)
 
 
 def _entry(partner: Partner, award: Award, rules: Rules, as_of: dt.date, view: object = None,
@@ -726,11 +836,30 @@ def save_checked(memo: Memo, partners: list[Partner], awards: dict[str, Award], 
     store = memo.store
     if store is None:
         return None
-    by_slug = {p.slug: p for p in partners}
-    entries: dict[str, object] = {}
-    files: dict[str, tuple] = {}
-    slug_keys: dict[str, str] = {}
-    for name, (meta, key) in memo.content_keys.items():
+    changed = memo.changed_since("save", partners) if memo.saved_files is not None else None
+    names = None
+    if changed is not None:
+        # Only the files of the partners that changed can be kept otherwise than the last
+        # build kept them. (A file too recent to vouch for is read again by every build, so
+        # its partner is always a changed one: `state.racy`.)
+        ids = {id(p) for p in changed}
+        names = [name for name, hit in memo.records.items() if id(hit[1]) in ids]
+        if len(names) != len(changed):
+            names = None
+    by_slug = {p.slug: p for p in (partners if names is None else changed)}  # type: ignore[union-attr]
+    if names is not None:
+        entries = dict(memo.stored)
+        files = dict(memo.saved_files)  # type: ignore[arg-type]
+        slug_keys = dict(memo.slug_keys)
+        for name in names:
+            files.pop(name, None)
+        for slug in by_slug:
+            entries.pop(slug_keys.pop(slug, ""), None)
+        visit = [(name, memo.content_keys[name]) for name in names if name in memo.content_keys]
+    else:
+        entries, files, slug_keys = {}, {}, {}
+        visit = memo.content_keys.items()  # type: ignore[assignment]
+    for name, (meta, key) in visit:
         hit = memo.records.get(name)  # files read this build or before, unchanged and settled
         if hit is None or meta is None or hit[0] != meta:
             continue
@@ -751,7 +880,10 @@ def save_checked(memo: Memo, partners: list[Partner], awards: dict[str, Award], 
             files[name] = (meta, key)
     memo.slug_keys = slug_keys
     memo.stored = entries
-    memo.encoded = {slug: made for slug, made in memo.encoded.items() if by_slug.get(slug) is made[0]}
+    if names is None:
+        memo.encoded = {slug: made for slug, made in memo.encoded.items() if by_slug.get(slug) is made[0]}
+    memo.saved_files = files
+    memo.went_through("save", partners)
 
     def write() -> None:
         store.checked.save(entries)
@@ -783,6 +915,18 @@ def award_reusing(partners: list[Partner], rules: Rules, as_of: dt.date, memo: M
     """`award.award_all`, reusing the award of every partner whose record did not change."""
     from .award import award, award_all
 
+    changed = memo.changed_since("award", partners) if memo.awarded is not None else None
+    if changed is not None:  # (the same partners but these: the last build's awards, and theirs)
+        awards = dict(memo.awarded)  # type: ignore[arg-type]
+        for partner in changed:
+            hit = memo.awards.get(partner.slug)
+            made = hit[1] if hit is not None and hit[0] is partner else award(partner, rules, as_of)
+            awards[partner.slug] = made
+            memo.awards[partner.slug] = (partner, made)
+        memo.awarded = awards
+        memo.went_through("award", partners)
+        return dict(awards)
+    memo.awarded = None
     if not memo.awards:
         awards = award_all(partners, rules, as_of)
     else:
@@ -800,14 +944,44 @@ def award_reusing(partners: list[Partner], rules: Rules, as_of: dt.date, memo: M
             # the same partners as last time but a few edited ones: only those change
             for partner in fresh:
                 last[partner.slug] = (partner, awards[partner.slug])
-            return awards
+            return _awarded(memo, partners, awards)
     memo.awards = {p.slug: (p, awards[p.slug]) for p in partners}
+    return _awarded(memo, partners, awards)
+
+
+def _awarded(memo: Memo, partners: list[Partner], awards: dict[str, Award]) -> dict[str, Award]:
+    """`awards`, kept for the next build's `award_reusing` (a copy: the caller's may change)."""
+    memo.awarded = dict(awards)
+    memo.went_through("award", partners)
     return awards
+
+
+def review_reusing(partners: list[Partner], awards: dict[str, Award], rules: Rules, memo: Memo) -> list[str]:
+    """`award.review_report`, the last build's when no partner that changed is or was removed."""
+    from .award import review_report
+
+    changed = memo.changed_since("review", partners) if memo.review is not None else None
+    if changed is not None and not any(p.slug in memo.review[0] or awards[p.slug].removed  # type: ignore[index]
+                                       for p in changed):
+        report = memo.review[1]  # type: ignore[index]
+    else:
+        report = review_report(partners, awards, rules)
+        memo.review = (frozenset(p.slug for p in partners if awards[p.slug].removed), report)
+    memo.went_through("review", partners)
+    return list(report)
 
 
 def pages_to_reuse(partners: list[Partner], memo: Memo) -> dict[str, tuple]:
     """Page, card, open data and page hash of each partner whose record (and so these) did not
     change."""
+    changed = memo.changed_since("pages", partners)
+    if changed is not None:  # (every other partner's kept page is its own: see `remember_pages`)
+        reuse = {slug: hit[1] for slug, hit in memo.pages.items()}
+        for partner in changed:
+            hit = memo.pages.get(partner.slug)
+            if hit is None or hit[0] is not partner:
+                reuse.pop(partner.slug, None)
+        return reuse
     reuse = {}
     for partner in partners:
         hit = memo.pages.get(partner.slug)
@@ -819,16 +993,29 @@ def pages_to_reuse(partners: list[Partner], memo: Memo) -> dict[str, tuple]:
 def remember_pages(partners: list[Partner], rendered: dict[str, tuple], reused: dict[str, tuple],
                    memo: Memo, hashes: dict[str, str]) -> None:
     """Keep this build's partner pages (and their hashes, from `hashes` by site path)."""
-    by_slug = {p.slug: p for p in partners}
-    kept = {}
-    for slug, made in reused.items():  # the same objects as before: nothing new to allocate
-        hit = memo.pages.get(slug)
-        if hit is not None and hit[1] is made and by_slug.get(slug) is hit[0]:
-            kept[slug] = hit
-    for slug, made in rendered.items():
-        if slug in by_slug:
-            kept[slug] = (by_slug[slug], (*made[:4], hashes.get(f"partners/{slug}/index.html")))
+    changed = memo.changed_since("pages", partners)
+    if changed is not None and set(rendered) <= {p.slug for p in changed}:
+        # The same partners' pages as the last build's but the changed ones': those alone.
+        kept = dict(memo.pages)
+        for partner in changed:
+            slug = partner.slug
+            hit = kept.get(slug)
+            if slug in rendered:
+                kept[slug] = (partner, (*rendered[slug][:4], hashes.get(f"partners/{slug}/index.html")))
+            elif hit is None or hit[0] is not partner or reused.get(slug) is not hit[1]:
+                kept.pop(slug, None)
+    else:
+        by_slug = {p.slug: p for p in partners}
+        kept = {}
+        for slug, made in reused.items():  # the same objects as before: nothing new to allocate
+            hit = memo.pages.get(slug)
+            if hit is not None and hit[1] is made and by_slug.get(slug) is hit[0]:
+                kept[slug] = hit
+        for slug, made in rendered.items():
+            if slug in by_slug:
+                kept[slug] = (by_slug[slug], (*made[:4], hashes.get(f"partners/{slug}/index.html")))
     memo.pages = kept
+    memo.went_through("pages", partners)
 
 
 def listing_key(partners: list[Partner], awards: dict[str, Award], memo: Memo) -> str:
@@ -840,9 +1027,10 @@ def listing_key(partners: list[Partner], awards: dict[str, Award], memo: Memo) -
     description; if one ever did, the cold/warm comparison in tests/test_incremental.py, which
     edits a description alone, would fail.
     """
-    listed = {}
     last = memo.listed
-    for partner in partners:
+    changed = memo.changed_since("listing key", partners)
+    listed = {} if changed is None else dict(last)  # (then only the changed partners' are made again)
+    for partner in partners if changed is None else changed:
         award = awards[partner.slug]
         hit = last.get(partner.slug)
         if hit is not None and hit[0] is partner and hit[1] is award:
@@ -855,6 +1043,7 @@ def listing_key(partners: list[Partner], awards: dict[str, Award], memo: Memo) -
             data = _encode(partner, award)[2]
         listed[partner.slug] = (partner, award, data)
     memo.listed = listed
+    memo.went_through("listing key", partners)
     # (one hash of the whole, as the slugs and digests joined: the same digest as feeding them
     # one by one, without 10,000 calls)
     digest = hashlib.sha256(memo.render_key.encode())
@@ -885,7 +1074,8 @@ def pages_from_disk(partners: list[Partner], memo: Memo, previous: dict | None,
     if store is None:
         return
     wanted = {}
-    for partner in partners:
+    changed = memo.changed_since("pages", partners)
+    for partner in partners if changed is None else changed:  # (see `pages_to_reuse`)
         hit = memo.pages.get(partner.slug)
         key = memo.slug_keys.get(partner.slug)
         if key is not None and (hit is None or hit[0] is not partner):
@@ -1244,32 +1434,53 @@ def directory_reusing(partners: list[Partner], awards: dict[str, Award], rules: 
     if memo.directory is not None and memo.directory[0] == key and isinstance(memo.directory[1], tuple):
         stored = _stored_directory(partners, awards, rules, as_of, memo, memo.directory[1])
         memo.directory = (key, stored) if stored is not None else None
+    # (the partners that are not the last directory's, when that is known: see `Memo.changed_since`)
+    edited = memo.changed_since("directory", partners) \
+        if memo.directory is not None and not isinstance(memo.directory[1], tuple) else None
     if memo.directory is not None and memo.directory[0] == key:
         last = memo.directory[1]
-        listed = {p.slug: p for p in partners if not awards[p.slug].removed}
-        if list(listed) == list(last.partners):  # type: ignore[attr-defined]
+        if edited is not None and all(awards[p.slug].removed != (p.slug in last.partners) for p in edited):
+            listed = dict(last.partners)  # type: ignore[attr-defined]
+            listed.update((p.slug, p) for p in edited if p.slug in listed)
+        else:
+            edited = None
+            listed = {p.slug: p for p in partners if not awards[p.slug].removed}
+        if edited is not None or list(listed) == list(last.partners):  # type: ignore[attr-defined]
             d = replace(last, rules=rules, as_of=as_of, partners=listed, awards=awards)  # type: ignore[type-var]
             if "matching" in last.__dict__:  # the same views in the same order: the same memberships
                 d.__dict__["matching"] = last.__dict__["matching"]
-            for slug, partner in listed.items():
-                memo.views[slug] = (partner, awards[slug], d.views[slug])
-            memo.directory = (key, d)
-            _add_summaries(d, memo)
-            return d
+            for partner in edited if edited is not None else listed.values():
+                slug = partner.slug
+                if slug in listed:
+                    memo.views[slug] = (partner, awards[slug], d.views[slug])
+            return _directory_made(memo, key, d, partners, edited)
     # Every listing is made again. They read only the listed fields of unchanged partners read
     # from the cache, which a `StoredPartner` answers without decoding the rest.
     last = memo.directory[1] if memo.directory is not None and not isinstance(memo.directory[1], tuple) \
         else None
-    d = directory(partners, awards, rules, as_of, known=memo.views, last=last)
+    d = directory(partners, awards, rules, as_of, known=memo.views, last=last, edited=edited)
+    return _directory_made(memo, key, d, partners, edited)
+
+
+def _directory_made(memo: Memo, key: str, d, partners: list[Partner], edited: list[Partner] | None):
     memo.directory = (key, d)
-    _add_summaries(d, memo)
+    _add_summaries(d, memo, edited)
+    memo.went_through("directory", partners)
     return d
 
 
-def _add_summaries(d, memo: Memo) -> None:
+def _add_summaries(d, memo: Memo, edited: list[Partner] | None = None) -> None:
     """The recommendation summaries made with the cache entries, for `recommend.recommend_data`
-    to reuse (`Directory.summaries`: it takes one only for the same partner and award objects)."""
+    to reuse (`Directory.summaries`: it takes one only for the same partner and award objects);
+    with `edited`, the last directory's summaries are `d`'s (see `directory_reusing`), and only
+    those partners' can be missing."""
     summaries = d.summaries
+    if edited is not None:  # (theirs, made with their cache entries, replace the last ones)
+        for partner in edited:
+            made = memo.summaries.get(partner.slug)
+            if made is not None and made[0] is partner and partner.slug in d.partners:
+                summaries[partner.slug] = made
+        return
     for slug, made in memo.summaries.items():
         if slug not in summaries and slug in d.partners:
             summaries[slug] = made

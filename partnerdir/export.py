@@ -222,20 +222,38 @@ def directory_json(d: Directory, site: Site) -> bytes:
     # speak, are the country and language facets' values (`facets.facet_values`).
     countries = {value.id for value in d.facets["country"]}
     languages = {value.id for value in d.facets["language"]}
-    served_regions: set[str] = set()
-    rows = []
-    now: dict[str, object] = {"": index}
-    for partner in sorted(d.partners.values(), key=name_key):
-        slug = partner.slug
-        view = d.views[slug]
-        known = kept.get(slug)
-        if known is None or known[0] is not partner or known[1] is not view:  # type: ignore[index]
-            known = (partner, view, compact(_directory_row(partner, view, index)))
-        now[slug] = known
-        rows.append(known[2])  # type: ignore[index]
-        served_regions.update(partner.regions_served)
-    kept.clear()
-    kept.update(now)
+    partners = list(d.partners.values())
+    views = list(map(d.views.__getitem__, d.partners))
+    edits = _directory_edits(kept, partners, views)
+    if edits is not None:  # (a few partners changed since the last call, none renamed: see `delta`)
+        _, _, _, places, rows, served_regions = _LAST_DIRECTORY[0]
+        rows = list(rows)
+        for partner, old in edits:
+            slug = partner.slug
+            view = d.views[slug]
+            kept[slug] = (partner, view, compact(_directory_row(partner, view, index)))
+            rows[places[slug]] = kept[slug][2]  # type: ignore[index]
+            if partner.regions_served != old.regions_served:
+                served_regions = None
+        if served_regions is None:
+            served_regions = {region for partner in partners for region in partner.regions_served}
+    else:
+        served_regions = set()
+        rows = []
+        now: dict[str, object] = {"": index}
+        for partner in sorted(partners, key=name_key):
+            slug = partner.slug
+            view = d.views[slug]
+            known = kept.get(slug)
+            if known is None or known[0] is not partner or known[1] is not view:  # type: ignore[index]
+                known = (partner, view, compact(_directory_row(partner, view, index)))
+            now[slug] = known
+            rows.append(known[2])  # type: ignore[index]
+            served_regions.update(partner.regions_served)
+        kept.clear()
+        kept.update(now)
+        places = {slug: i - 1 for i, slug in enumerate(now) if slug}
+    _LAST_DIRECTORY[:] = [(kept, partners, views, places, rows, served_regions)]
 
     data = {
         "as_of": d.as_of.isoformat(),
@@ -254,6 +272,26 @@ def directory_json(d: Directory, site: Site) -> bytes:
     # json.dumps of `data` with "partners": rows last, put together from its pieces (kept:
     # slug -> (partner, view, its entry), and "" -> the tables' indexes they were made with)
     return compact_with_list(data, "partners", rows)
+
+
+# The last `directory_json`'s kept entries (`Directory.encoded`), partners as given, each
+# slug's place in the file, its entries in file order and the regions served.
+_LAST_DIRECTORY: list[tuple] = []
+
+
+def _directory_edits(kept: dict, partners: list, views: list) -> list[tuple] | None:
+    """(new, old) of the partners that are not the last call's at their places, or whose views
+    are not, if the others are, the last call kept its entries in `kept` and the changed ones
+    keep their names (and so their places); else None."""
+    from .delta import edited_with
+
+    if not _LAST_DIRECTORY or _LAST_DIRECTORY[0][0] is not kept or "" not in kept:
+        return None  # (no last call, or its entries were made with other tables)
+    _, last, last_views, places, _, _ = _LAST_DIRECTORY[0]
+    pairs = edited_with(partners, last, views, last_views)
+    if pairs is None or any(name_key(new) != name_key(old) or new.slug not in places for new, old in pairs):
+        return None
+    return pairs
 
 
 def _indexes(rules) -> dict[str, dict[str, int]]:

@@ -113,6 +113,8 @@ class Directory:
     # so a rebuild after one edit does not make a million cards' lists again, and the pages
     # that show them find them the same objects as before (render.KeptPages.views)
     listed_views: dict[tuple[str, str], list[PartnerView]] = field(default_factory=dict)
+    # the listed partners' headquarters countries (each has a page), for the next build's
+    hq_countries: frozenset[str] = frozenset()
 
     @cached_property
     def matching(self) -> dict[str, dict[str, list[str]]]:
@@ -189,30 +191,37 @@ def partner_view(partner: Partner, award: Award, rules: Rules) -> PartnerView:
 
 def directory(partners: list[Partner], awards: dict[str, Award], rules: Rules, as_of: dt.date,
               known: dict[str, tuple[Partner, Award, PartnerView]] | None = None,
-              last: Directory | None = None) -> Directory:
+              last: Directory | None = None, edited: list[Partner] | None = None) -> Directory:
     """The public directory: partners the January review removed are left out of everything.
 
     `known` holds views made by an earlier build in this process, by slug with the partner and
     award they were made from; a view whose partner and award are the same objects is reused,
     and the views made are put there. `last`, the directory of an earlier build under the same
     rules, lets facet counts and memberships be brought up to date from it (`_changed_from`)
-    instead of made again from every partner.
+    instead of made again from every partner. `edited`, with `last` and `known` (which then
+    holds the views of all of `last`), are the only partners that are not `last`'s: the others'
+    views are `last`'s, and are not looked through.
     """
-    listed = {p.slug: p for p in partners if not awards[p.slug].removed}
-    views = {}
-    for slug, p in listed.items():
-        hit = known.get(slug) if known is not None else None
-        if hit is not None and hit[0] is p and hit[1] is awards[slug]:
-            views[slug] = hit[2]
-        else:
-            views[slug] = view = partner_view(p, awards[slug], rules)
-            if known is not None:
-                known[slug] = (p, awards[slug], view)
-    if known is not None and len(known) != len(listed):  # (partners no longer listed were in it)
-        known.clear()
-        known.update((slug, (p, awards[slug], views[slug])) for slug, p in listed.items())
+    listed, views = _listed_edited(last, edited, known, awards, rules)
     changed = None
-    if last is not None:
+    delta = listed is not None
+    if delta:
+        changed = [p.slug for p in edited if last.views.get(p.slug) is not views.get(p.slug)]  # type: ignore
+    else:
+        listed = {p.slug: p for p in partners if not awards[p.slug].removed}
+        views = {}
+        for slug, p in listed.items():
+            hit = known.get(slug) if known is not None else None
+            if hit is not None and hit[0] is p and hit[1] is awards[slug]:
+                views[slug] = hit[2]
+            else:
+                views[slug] = view = partner_view(p, awards[slug], rules)
+                if known is not None:
+                    known[slug] = (p, awards[slug], view)
+        if known is not None and len(known) != len(listed):  # (partners no longer listed were in it)
+            known.clear()
+            known.update((slug, (p, awards[slug], views[slug])) for slug, p in listed.items())
+    if last is not None and changed is None:
         changed = [slug for slug in {**last.views, **views} if last.views.get(slug) is not views.get(slug)]
     if changed is not None and last.views.keys() == views.keys() and \
             all(name_key(last.partners[s]) == name_key(listed[s]) and
@@ -223,16 +232,24 @@ def directory(partners: list[Partner], awards: dict[str, Award], rules: Rules, a
     else:
         by_name = sorted(listed.values(), key=name_key)
         order = [p.slug for p in sorted(by_name, key=lambda p: -views[p.slug].level_rank)]
-    hq_countries = {p.headquarters.country for p in listed.values()}
+    if delta and last.hq_countries and all(  # type: ignore[union-attr]
+            last.partners[s].headquarters.country == listed[s].headquarters.country for s in changed):
+        hq_countries = last.hq_countries
+    else:
+        hq_countries = frozenset(p.headquarters.country for p in listed.values())
     if last is not None and last.counts is not None and changed is not None:
         counts = counts_changed(last.counts, [last.views[s].member for s in changed if s in last.views],
                                 [views[s].member for s in changed if s in views])
     else:
         counts = facet_counts(v.member for v in views.values())
     facets = facet_values(rules, {}, extra_countries=hq_countries, counts=counts)  # (`counts` are theirs)
-    logos = {p.logo: p.logo for p in listed.values() if p.logo}
+    if delta and all(last.partners[s].logo == listed[s].logo for s in changed):  # type: ignore[union-attr]
+        logos = dict(last.logos)
+    else:
+        logos = {p.logo: p.logo for p in listed.values() if p.logo}
     d = Directory(rules, as_of, listed, awards, views, order, facets, logos, counts,
-                  last.summaries if last is not None else {}, last.encoded if last is not None else {})
+                  last.summaries if last is not None else {}, last.encoded if last is not None else {},
+                  hq_countries=hq_countries)
     if last is not None and changed is not None and "matching" in last.__dict__ and last.order == order:
         d.__dict__["matching"] = _changed_from(last, views, changed)  # (the cached_property's value)
         # the lists of cards of values no changed partner is or was in: the same partners' same views
@@ -241,6 +258,29 @@ def directory(partners: list[Partner], awards: dict[str, Award], rules: Rules, a
                               if made not in touched)
         _places_changed_from(d, last, changed, touched)
     return d
+
+
+def _listed_edited(last: Directory | None, edited: list[Partner] | None, known: dict | None,
+                   awards: dict[str, Award], rules: Rules) -> tuple[dict | None, dict | None]:
+    """The listed partners and their views of a directory whose partners are `last`'s but the
+    `edited` ones (see `directory`), if none of those joined or left the listing; else Nones."""
+    if last is None or edited is None or known is None or \
+            any((p.slug in last.partners) == awards[p.slug].removed for p in edited):
+        return None, None
+    listed = dict(last.partners)
+    views = dict(last.views)
+    for p in edited:
+        if awards[p.slug].removed:
+            continue
+        slug = p.slug
+        listed[slug] = p
+        hit = known.get(slug)
+        if hit is not None and hit[0] is p and hit[1] is awards[slug]:
+            views[slug] = hit[2]
+        else:
+            views[slug] = view = partner_view(p, awards[slug], rules)
+            known[slug] = (p, awards[slug], view)
+    return listed, views
 
 
 def _places_changed_from(d: Directory, last: Directory, changed: list[str],

@@ -124,7 +124,6 @@ def _build_site(paths: Paths, as_of: dt.date, base_url: str | None, search: bool
         return result
     with clock("check"):
         # Loaded only now: a build with nothing to do answers before these libraries load.
-        from .award import review_report
         from .render import BaseUrlError, KeptPages, Site, render_site
 
         memo = cache.memo_for(out)
@@ -155,7 +154,7 @@ def _build_site(paths: Paths, as_of: dt.date, base_url: str | None, search: bool
         cache.load_listing(memo)  # the last build's directory, if its listing key is this one
         d = cache.directory_reusing(checked.partners, awards, rules, as_of, memo, listing_key)
     result.listed = len(d.partners)
-    result.review = review_report(checked.partners, awards, rules)
+    result.review = cache.review_reusing(checked.partners, awards, rules, memo)
 
     previous = (last or {}).get("manifest")
     with clock("cache"):
@@ -294,6 +293,7 @@ def _build_site(paths: Paths, as_of: dt.date, base_url: str | None, search: bool
             cache.save_export_layout(memo, d, out, hashes)
         if not remember:  # their pages were not kept: a later build takes them from the disk
             memo.pages.clear()
+            memo.seen.pop("pages", None)
         cache.save_last(paths, out, state, {**_summary_data(result), "build": build}, hashes)
 
     progress.done()

@@ -21,6 +21,8 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 from collections.abc import Iterable, Mapping
+from itertools import compress
+from operator import attrgetter, is_not
 from typing import Any
 
 from .award import Award, add_months
@@ -104,6 +106,24 @@ def recommend_data(partners: Iterable, awards: Mapping[str, Award], rules: Rules
     summary)): one whose partner and award are the same objects is reused (`serve` rebuilds
     after one edit), and the summaries made are put there.
     """
+    partners = list(partners)
+    edits = _data_edits(partners, awards, rules, as_of) if known is not None else None
+    if edits is not None:
+        # A few partners changed since the last call, none of them renamed (a `serve` rebuild):
+        # the last call's lists, with theirs put in their places.
+        _, _, _, _, listed, summaries, places, languages = _LAST_DATA[0]
+        listed, summaries = list(listed), list(summaries)
+        for p, _ in edits:
+            i = places[p.slug]
+            award = awards[p.slug]
+            hit = known.get(p.slug)  # type: ignore[union-attr]
+            fresh = hit is None or hit[0] is not p or hit[1] is not award
+            made = summary(p, award, rules, as_of) if fresh else hit[2]
+            if made["languages"] != summaries[i]["languages"]:
+                languages = None
+            listed[i], summaries[i] = p, made
+            known[p.slug] = (p, award, made)  # type: ignore[index]
+        return _data(rules, as_of, partners, awards, listed, summaries, places, languages, known)
     listed = [p for p in partners if p.slug in awards and not awards[p.slug].removed]
     listed.sort(key=lambda p: (p.name.casefold(), p.name, p.slug))
     if known is None:
@@ -123,7 +143,49 @@ def recommend_data(partners: Iterable, awards: Mapping[str, Award], rules: Rules
             known.clear()
             known.update((p.slug, (p, awards[p.slug], made))
                          for p, made in zip(listed, summaries, strict=True))
-    languages = sorted({code for s in summaries for code in s["languages"]})
+    return _data(rules, as_of, partners, awards, listed, summaries, None, None, known)
+
+
+_SLUG = attrgetter("slug")
+
+# The last `recommend_data` call with summaries kept (`known`): its rules, as-of date, partners
+# as given and their awards, listed partners and their summaries in order, each slug's place
+# and the languages.
+_LAST_DATA: list[tuple] = []
+
+
+def _awards_of(partners: list, awards: Mapping[str, Award]) -> list:
+    return list(map(awards.get, map(_SLUG, partners)))
+
+
+def _data_edits(partners: list, awards: Mapping[str, Award], rules: Rules, as_of: dt.date) -> list | None:
+    """(new, old) of the partners that are not the last call's at their places (`delta`), if
+    all the others are and the changed ones are still listed, with the same names; else None."""
+    from .delta import edited_with
+
+    if not _LAST_DATA:
+        return None
+    last_rules, last_as_of, last, last_awards, _, _, places, _ = _LAST_DATA[0]
+    if last_as_of != as_of or not (last_rules is rules or last_rules == rules):
+        return None
+    pairs = edited_with(partners, last, _awards_of(partners, awards), last_awards)
+    if pairs is None or any(new.slug != old.slug or new.name != old.name or new.slug not in places
+                            or new.slug not in awards or awards[new.slug].removed for new, old in pairs):
+        return None
+    return pairs
+
+
+def _data(rules: Rules, as_of: dt.date, partners: list, awards: Mapping[str, Award], listed: list,
+          summaries: list[dict],
+          places: dict[str, int] | None, languages: list[str] | None, known: dict | None) -> Data:
+    """`recommend_data`'s answer, from the listed partners' summaries in order."""
+    if languages is None:
+        languages = sorted({code for s in summaries for code in s["languages"]})
+    if known is not None:
+        if places is None:
+            places = {p.slug: i for i, p in enumerate(listed)}
+        _LAST_DATA[:] = [(rules, as_of, partners, _awards_of(partners, awards), listed, summaries, places,
+                          languages)]
     months = rules.metrics["successful_projects"].window_months or 36
     return {
         "as_of": as_of.isoformat(),
@@ -519,25 +581,41 @@ def recommend_json(d) -> bytes:
     does the summaries `recommend_data` reuses for unchanged partners): a `serve` rebuild after
     an edit to listed data encodes one summary, not 10,000, and puts the same bytes together.
     """
+    from .delta import edited
     from .export import compact, compact_with_list  # (export imports pages, which imports this)
 
     data, _ = _for_directory(d)
     head = {key: value for key, value in data.items() if key != "partners"}
-    # id of a summary -> (the summary, kept so its id stays its own; its JSON)
+    # id of a summary -> (the summary, kept so its id stays its own; its JSON), in file order
     kept = d.encoded.setdefault("recommend.json", {}) if hasattr(d, "encoded") else {}
-    now: dict[int, tuple[dict, str]] = {}
-    parts = []
-    for made in data["partners"]:
-        known = kept.get(id(made))
-        if known is None or known[0] is not made:
-            known = (made, compact(made))
-        now[id(made)] = known
-        parts.append(known[1])
-    kept.clear()
-    kept.update(now)
+    summaries = data["partners"]
+    last = _LAST_JSON[0] if _LAST_JSON and _LAST_JSON[0][0] is kept else None
+    edits = edited(summaries, last[1]) if last is not None else None
+    if edits is not None:  # (a few summaries changed since the last call: see `delta`)
+        parts = list(last[2])  # type: ignore[index]
+        for i in compress(range(len(summaries)), map(is_not, summaries, last[1])):  # type: ignore[index]
+            parts[i] = compact(summaries[i])
+        kept.clear()
+        kept.update(zip(map(id, summaries), zip(summaries, parts, strict=True), strict=True))
+    else:
+        now: dict[int, tuple[dict, str]] = {}
+        parts = []
+        for made in summaries:
+            known = kept.get(id(made))
+            if known is None or known[0] is not made:
+                known = (made, compact(made))
+            now[id(made)] = known
+            parts.append(known[1])
+        kept.clear()
+        kept.update(now)
+    _LAST_JSON[:] = [(kept, list(summaries), parts)]
     if list(data)[-1] != "partners":  # (the pieces below are the whole when "partners" comes last)
         return (compact(data) + "\n").encode("utf-8")
     return compact_with_list(head, "partners", parts)
+
+
+# The last `recommend_json`'s kept entries (`Directory.encoded`), summaries and their JSON.
+_LAST_JSON: list[tuple] = []
 
 
 def keep_encoded(d, known: Mapping[str, str]) -> None:

@@ -11,7 +11,8 @@ import hashlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from operator import attrgetter
+from itertools import compress
+from operator import attrgetter, is_not
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -304,6 +305,25 @@ def _card_inputs(views: list[PartnerView], tokens: dict[str, str]) -> tuple:
 
 
 _SLUG = attrgetter("slug")
+
+
+def _patched_inputs(views: list[PartnerView], last: list[PartnerView], inputs: tuple,
+                    tokens: dict[str, str]) -> tuple | None:
+    """`_card_inputs` of a list of cards that holds the same partners as `last`, whose inputs
+    were `inputs`, but a few new views (a partner edited in `serve`, whose card is in every list
+    of the 50 countries it serves): the last inputs with those partners' tokens now. None if
+    the lists are not that alike."""
+    if len(views) != len(last) or type(inputs) is not tuple or len(inputs) != 2:
+        return None
+    slugs, known = inputs
+    places = list(compress(range(len(views)), map(is_not, views, last)))  # noqa: B905 (same lengths)
+    if len(places) > 64 or len(slugs) != len(views) or len(known) != len(views) or \
+            any(views[i].slug != slugs[i] for i in places):
+        return None
+    made = list(known)
+    for i in places:
+        made[i] = tokens[slugs[i]]
+    return slugs, tuple(made)
 
 
 class _RowDigests(dict):
@@ -679,11 +699,14 @@ class _Renderer:
                                                                        for arg, key in args})))
                 continue
             views = page.context[name]
-            if seen is not None and len(seen) > len(lists) and j < len(inputs) and \
-                    (views is seen[len(lists)] or views == seen[len(lists)]):
+            known = seen is not None and len(seen) > len(lists) and j < len(inputs)
+            last = seen[len(lists)] if known else None  # type: ignore[index]
+            if last is not None and (views is last or views == last):
                 now.append(inputs[j])  # (list equality: identical views first, then equal ones)
             else:
-                now.append(_card_inputs(views, self.list_tokens(kind)))
+                tokens = self.list_tokens(kind)
+                patched = _patched_inputs(views, last, inputs[j], tokens) if last is not None else None
+                now.append(patched if patched is not None else _card_inputs(views, tokens))
             lists.append(views)
         self.views_seen[page.path] = lists
         return now

@@ -29,15 +29,23 @@ def project(tmp_path, monkeypatch):
 
 
 def _count_told(monkeypatch) -> list[list[str]]:
-    """The partners of each card list of a kept page told card by card from here on."""
+    """The partners of each card list of a kept page told card by card, or by the cards that
+    are not the last build's (`render._patched_inputs`), from here on."""
     signed: list[list[str]] = []
     checking = []
-    card_inputs, inputs_now = render._card_inputs, render._Renderer.inputs_now
+    card_inputs, inputs_now, patched_inputs = render._card_inputs, render._Renderer.inputs_now, \
+        render._patched_inputs
 
     def told(views, tokens):
         if checking:
             signed.append([view.slug for view in views])
         return card_inputs(views, tokens)
+
+    def patched(views, *args):
+        made = patched_inputs(views, *args)
+        if made is not None and checking:
+            signed.append([view.slug for view in views])
+        return made
 
     def checked(self, *args):
         checking.append(True)
@@ -47,6 +55,7 @@ def _count_told(monkeypatch) -> list[list[str]]:
             checking.pop()
 
     monkeypatch.setattr(render, "_card_inputs", told)
+    monkeypatch.setattr(render, "_patched_inputs", patched)
     monkeypatch.setattr(render._Renderer, "inputs_now", checked)
     return signed
 
@@ -324,3 +333,83 @@ def test_serve_stopped_while_it_saves_its_cache_still_saves_it_whole(project):
     result = build_site(paths, AS_OF, search=False, remember=False)
     assert result.ok and result.unchanged
     assert tree(project / "preview") == cold(project, "is")[1]
+
+
+def test_rebuilds_in_one_process_redo_only_the_edited_partners_and_stay_right(project, monkeypatch):
+    """Each stage of a rebuild in one process finds the partners whose records changed by
+    comparing its partners with the last build's (`delta`), so an edit awards, views and
+    summarises one partner, not sixty. Through edits that move a partner in the order (a new
+    name, a new status), take it off the site at the January review and back, break a record
+    and mend it, touch two records at once, add and delete a file, and edit a record just now
+    (whose metadata cannot vouch for it), every rebuild is still a cold build's site."""
+    from partnerdir import award as award_module
+    from partnerdir import pages
+
+    out, paths = _previewed(project, monkeypatch, 60)
+    base = many_partners(60)
+    made: dict[str, list[str]] = {"award": [], "view": [], "summary": []}
+
+    def counting(kind: str, original):
+        def counted(partner, *args):
+            made[kind].append(partner.slug)
+            return original(partner, *args)
+        return counted
+
+    for kind, module, attribute in (("award", award_module, "award"), ("view", pages, "partner_view"),
+                                    ("summary", recommend, "summary")):
+        monkeypatch.setattr(module, attribute, counting(kind, getattr(module, attribute)))
+    content = project / "content"
+
+    def rewrite(step: int, changes: dict[str, dict], just_now: bool = False) -> None:
+        write_records(content, {slug: {**base[slug], **fields} for slug, fields in changes.items()})
+        for slug in changes:
+            base[slug] = {**base[slug], **changes[slug]}
+            if not just_now:
+                settle(content / f"{slug}.yaml", offset=step)
+
+    from .site_records import certifications
+
+    steps = [
+        ("a country served", lambda s: rewrite(s, {"member-07": {"countries_served": ["IS", "US"]}})),
+        ("a new name", lambda s: rewrite(s, {"member-07": {"name": "Aardvark Consulting"}})),
+        ("a new status", lambda s: rewrite(s, {"member-07": {"certifications": certifications(9)}})),
+        ("a new head office", lambda s: rewrite(s, {"member-13": {"headquarters": {"city": "Reykjavik",
+                                                                                  "country": "IS"}}})),
+        ("removed at the review", lambda s: rewrite(s, {"member-08": {"joined": "2024-01-05"}})),
+        ("back on the site", lambda s: rewrite(s, {"member-08": {"joined": "2025-03-01"}})),
+        ("two at once", lambda s: rewrite(s, {"member-09": {"languages": ["fi"]},
+                                              "member-10": {"regions_served": ["apac"]}})),
+        ("edited just now", lambda s: rewrite(s, {"member-07": {"countries_served": ["NO"]}}, just_now=True)),
+        ("again just now", lambda s: rewrite(s, {"member-07": {"countries_served": ["SE"]}}, just_now=True)),
+        ("a file added", lambda s: write_records(content, {"member-99": base["member-11"]})),
+        ("a file deleted", lambda s: (content / "member-99.yaml").unlink()),
+    ]
+    for step, (what, edit) in enumerate(steps, start=1):
+        edit(step)
+        for kind in made.values():
+            kind.clear()
+        result = build_site(paths, AS_OF, search=False, in_place=True)
+        pipeline.wait_persisted()
+        assert result.ok, (what, [p.text() for p in result.problems])
+        if what in ("a country served", "a new name", "a new status", "edited just now"):
+            assert made["award"] == made["summary"] == ["member-07"], (what, made)
+            assert set(made["view"]) <= {"member-07"}, (what, made)
+        expected = cold(project, f"step-{step}")[1]
+        got = tree(out)
+        assert sorted(got) == sorted(expected), what
+        assert [p for p in got if got[p] != expected[p]] == [], what
+    broken = content / "member-12.yaml"
+    mended = broken.read_text(encoding="utf-8")
+    broken.write_text(mended.replace("countries_served:", "countries_served: [XX]\nold_countries:"),
+                      encoding="utf-8")
+    settle(broken, offset=50)
+    assert not build_site(paths, AS_OF, search=False, in_place=True).ok
+    broken.write_text(mended.replace("countries_served:\n- ", "countries_served:\n- IS\n- "),
+                      encoding="utf-8")
+    settle(broken, offset=51)
+    assert build_site(paths, AS_OF, search=False, in_place=True).ok
+    pipeline.wait_persisted()
+    assert "IS" in broken.read_text(encoding="utf-8")
+    expected = cold(project, "mended")[1]
+    got = tree(out)
+    assert [p for p in got if got.get(p) != expected.get(p)] == [] and sorted(got) == sorted(expected)
