@@ -33,7 +33,7 @@ def compact_with_list(head: dict, name: str, items: list[str]) -> bytes:
     """The compact JSON of `head` (not empty) with `name`: a list of `items`, each already
     compact JSON, as its last member: the bytes `json.dumps` gives for the whole, put together
     from items a rebuild kept (directory.json, recommend.json)."""
-    return (compact(head)[:-1] + f',"{name}":[' + ",".join(items) + "]}\n").encode("utf-8")
+    return "".join((compact(head)[:-1], f',"{name}":[', ",".join(items), "]}\n")).encode("utf-8")
 
 
 # The record's fields as pydantic writes them; the logo follows as a full address instead.

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import marshal
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -290,12 +291,18 @@ class _NoSignature(Exception):
 
 
 _SIGNED_PLAIN = frozenset({str, int, float, bool, type(None), dt.date, Markup})
+_MARSHALLED = frozenset({int, float, bool, type(None)})
 
 
-def _card_list(value: Any) -> bool:
-    """A context value that is a list of cards (what `_CardList` stands for in pieces)."""
-    return type(value) is list and bool(value) and type(value[0]) is PartnerView and \
-        set(map(type, value)) == {PartnerView}
+def _card_list(value: Any, lists: dict[int, list] | None = None) -> bool:
+    """A context value that is a list of cards (what `_CardList` stands for in pieces).
+    `lists` holds lists known to be lists of cards, by id (the directory's: a country's list
+    of 3,000 need not be looked through to tell)."""
+    if type(value) is not list or not value:
+        return False
+    if lists is not None and lists.get(id(value)) is value:
+        return True
+    return type(value[0]) is PartnerView and set(map(type, value)) == {PartnerView}
 
 
 def _card_inputs(views: list[PartnerView], tokens: dict[str, str]) -> tuple:
@@ -348,7 +355,7 @@ class _RowDigests(dict):
 
 def _signature(page: Page, tokens: dict[str, str], skip: tuple[str, ...] = (),
                reprs: dict[int, Any] | None = None, pieces: bool = False,
-               card_lists: list[list] | None = None) -> str:
+               card_lists: list[list] | None = None, lists: dict[int, list] | None = None) -> str:
     """A digest of everything a listing page's bytes depend on besides the render key: its
     address, template and context (but `skip`), cards by their partners' `tokens`.
 
@@ -363,8 +370,8 @@ def _signature(page: Page, tokens: dict[str, str], skip: tuple[str, ...] = (),
 
     def sign(value: Any) -> Any:
         kind = type(value)
-        if kind in _SIGNED_PLAIN:
-            return value if kind is str else (kind.__name__, value)
+        if kind in _SIGNED_PLAIN:  # (as what marshal writes: no dates, no subclasses of str)
+            return value if kind is str else (kind.__name__, value if kind in _MARSHALLED else str(value))
         if kind is PartnerView:
             return ("view", value.slug, tokens[value.slug])
         if kind is FacetValue:  # (as a tuple, whose repr is made in C, unlike a dataclass's)
@@ -378,7 +385,10 @@ def _signature(page: Page, tokens: dict[str, str], skip: tuple[str, ...] = (),
             else:
                 made = (kind.__name__, tuple(map(sign, value)))
             if len(value) > 16:  # shared by many pages, perhaps: signed once, as a digest
-                made = hashlib.blake2b(repr(made).encode(), digest_size=16).hexdigest()
+                try:
+                    made = hashlib.blake2b(marshal.dumps(made, 2), digest_size=16).hexdigest()
+                except ValueError as e:  # (see below)
+                    raise _NoSignature(str(e)) from e
             reprs[id(value)] = made
             return made
         if kind is dict:
@@ -394,10 +404,15 @@ def _signature(page: Page, tokens: dict[str, str], skip: tuple[str, ...] = (),
     # which the next page's could take)
     # With `pieces`, a list of cards counts by its length alone: its cards go between the
     # page's pieces (`_Renderer.pieces`).
-    context = tuple((k, ("cards", len(v)) if pieces and (id(v) in known or _card_list(v)) else sign(v))
+    context = tuple((k, ("cards", len(v)) if pieces and (id(v) in known or _card_list(v, lists)) else sign(v))
                     for k, v in page.context.items() if k not in skip)
     signed = (page.path, page.template, page.title, page.description, page.in_sitemap, skip, pieces, context)
-    return hashlib.blake2b(repr(signed).encode(), digest_size=16).hexdigest()
+    # (marshal's version 2 writes values alone, the same bytes for equal values in any process;
+    # repr took three times as long, a fifth of a rebuild's listing pages)
+    try:
+        return hashlib.blake2b(marshal.dumps(signed, 2), digest_size=16).hexdigest()
+    except ValueError as e:  # a value marshal cannot write (a subclass of str): rendered
+        raise _NoSignature(str(e)) from e
 
 
 class _FragmentArgument:
@@ -471,12 +486,14 @@ class _Renderer:
         self.kept_pages = kept_pages if sink is not None else None
         self.calls: list[tuple] | None = None  # see `pieces`
         self.signed: dict[int, Any] = {}  # see `_signature`
+        self.card_lists: dict[int, list] = {}  # see `_card_list`
         self.fragment_digests: dict[int, str] = {}
         self.views_seen: dict[str, list[list]] = {}  # see `KeptPages.views`
         self.made: dict[str, tuple] = {}  # see `KeptPages.made`
         self.encoded: dict[int, tuple[Markup, bytes]] = {}  # a shared fragment's bytes, by its id
         self.keep_pages = False  # send partner pages' bytes back too, for the caller to reuse
         self.cards: dict[str, Markup] = {}
+        self.reused: dict[str, tuple] = {}  # see `render_all`
         self.card_encoded: dict[str, bytes] = {}  # slug -> its card and a newline, as UTF-8
         self.rows: dict[str, Markup] = {}  # slug -> its row in listing pages' tables
         self.row_digests: _RowDigests | None = None  # see `list_tokens`
@@ -516,7 +533,14 @@ class _Renderer:
         self.macros: dict[str, Any] = {}  # the `card` and `row` macros, once first needed
 
     def card(self, view: PartnerView) -> Markup:
-        """Each card is rendered once and reused on every page that lists the partner."""
+        """Each card is rendered once and reused on every page that lists the partner; a
+        reused partner's card is the last build's (`render_all`)."""
+        found = self.cards.get(view.slug)
+        if found is None:
+            kept = self.reused.get(view.slug)
+            if kept is not None:
+                found = self.cards[view.slug] = Markup(kept[1])
+                return found
         return self._per_partner(self.cards, "card", view)
 
     def _per_partner(self, made: dict[str, Markup], name: str, view: PartnerView) -> Markup:
@@ -652,7 +676,7 @@ class _Renderer:
         for key in page.fragment_only:
             context[key] = _FragmentArgument(key, context[key])
         for key, value in page.context.items():
-            if key not in page.fragment_only and _card_list(value):
+            if key not in page.fragment_only and _card_list(value, self.card_lists):
                 context[key] = _CardList(key, value)
         self.calls = []
         try:
@@ -783,13 +807,14 @@ class _Renderer:
         on_disk = last is not None and self.sink is not None and self.sink.previous.get(page.path) == last[1]
         try:
             if on_disk:
-                signature = _signature(page, tokens, page.fragment_only, self.signed,
+                signature = _signature(page, tokens, page.fragment_only, self.signed, lists=self.card_lists,
                                        pieces=last[2] is not None,
                                        card_lists=self.kept_pages.views.get(page.path))
                 if signature == last[0]:
                     return self.kept_page(page, last, kept)
             split = self.pieces(page)
-            signature = _signature(page, tokens, page.fragment_only, self.signed, pieces=split is not None)
+            signature = _signature(page, tokens, page.fragment_only, self.signed, pieces=split is not None,
+                                   lists=self.card_lists)
         except _NoSignature:
             return self.page(page), None
         if split is None:
@@ -873,6 +898,8 @@ class _Renderer:
             if self.kept_pages is not None and self.sink is not None:
                 put = self.sink.put
                 self.signed = {}  # for the pages of `full`, which stay alive until it is done
+                # (every list of the directory's is a list of cards: see `_card_list`)
+                self.card_lists = {id(cards): cards for cards in self.d.listed_views.values()}
                 return [(page.path, put(page.path, *self.listing_page(page, kept))) for page in full], \
                     extra, pages, kept, texts
             made = [(page.path, self.page(page)) for page in full]
@@ -894,16 +921,17 @@ class _Renderer:
                 self.env.get_template(name)  # compiled once, before the workers fork
             except TemplateError:
                 pass  # reported where it is used, if it is
-        files: dict[str, Any] = {}
-        entries: dict[str, bytes] = {}
-        rows: dict[str, str] = {}
-        for slug in d.order:
-            if slug in reuse:
-                page, card, entries[slug], rows[slug], *known = reuse[slug]
-                path = partner_path(slug)
-                files[path] = self.sink.put(path, page, *known) if self.sink is not None else page
-                self.cards[slug] = Markup(card)
-        todo = [slug for slug in d.order if slug not in reuse]
+        # (each reused partner's page, entry and row; its card is taken when a listing asks: `card`)
+        self.reused = reuse
+        kept = [(slug, reuse[slug]) for slug in d.order if slug in reuse]
+        entries: dict[str, bytes] = {slug: made[2] for slug, made in kept}
+        rows: dict[str, str] = {slug: made[3] for slug, made in kept}
+        if self.sink is not None:
+            files: dict[str, Any] = self.sink.put_known(
+                (partner_path(slug), made[0], made[4] if len(made) > 4 else None) for slug, made in kept)
+        else:
+            files = {partner_path(slug): made[0] for slug, made in kept}
+        todo = [slug for slug in d.order if slug not in reuse] if len(kept) < len(d.order) else []
         makers = [i for i, make in enumerate(PAGE_MAKERS) if make is not partner_pages]
         work: list[tuple] = [("export", name) for name in EXPORTS
                              if listing is None or name not in LISTING_EXPORTS]

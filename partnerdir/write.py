@@ -319,6 +319,19 @@ class SiteWriter:
         target.write_bytes(data)
         return digest, True
 
+    def put_known(self, files: Iterable[tuple[str, bytes | Callable[[], bytes], str | None]]
+                  ) -> dict[str, tuple[str, bool]]:
+        """`put` for each (path, data, digest) of `files`, most of them unchanged with their
+        hashes known (a rebuild's reused partner pages: 10,000 calls of `put` took 10 ms)."""
+        present, previous = self.present, self.previous
+        done = {}
+        for path, data, digest in files:
+            if digest is not None and path in present and previous.get(path) == digest:
+                done[path] = (digest, False)  # (as `put` answers: a known hash, the same file)
+            else:
+                done[path] = self.put(path, data, digest)
+        return done
+
     def _write_new(self, path: str, data: bytes) -> None:
         """A file where the folder had none: opened with one call, its folder made only when
         the opening fails for want of it, an old folder in its way deleted. A cold build
