@@ -375,7 +375,7 @@ def _quick_rebuild(paths: Paths, out: Path, as_of: dt.date, base_url: str | None
                 from .rules import know_languages
 
                 know_languages(snap.get("languages"))
-                made = _check_changed(paths, as_of, base_url, snap, plan)
+                made = _check_changed(paths, as_of, base_url, snap, plan, store)
             elif plan is not None:
                 made = ([], None, None)  # files touched, their bytes the same
         if made is None:
@@ -454,9 +454,9 @@ def _quick_done(paths: Paths, out: Path, state, result: BuildResult, summary: di
     return True
 
 
-def _check_changed(paths: Paths, as_of: dt.date, base_url: str | None, snap: dict, plan):
+def _check_changed(paths: Paths, as_of: dt.date, base_url: str | None, snap: dict, plan, store=None):
     """The changed records checked and awarded: [(file, partner, award, cache entry)], the
-    rules and the site; None if any has a problem, a new slug or changed listed data."""
+    rules and the site; None if any has a problem, a new slug or changes what a listing shows."""
     from .award import award
     from .load import read_record
     from .problems import Problem, ProblemError
@@ -483,11 +483,46 @@ def _check_changed(paths: Paths, as_of: dt.date, base_url: str | None, snap: dic
             return None
         granted = award(partner, rules, as_of)
         entry = cache._entry(partner, granted, rules, as_of)
-        _, listed, _, removed = snap["partners"][slug]
-        if entry[1] != listed or bool(granted.removed) != removed:
+        old_key, listed, _, removed = snap["partners"][slug]
+        if bool(granted.removed) != removed or \
+                (entry[1] != listed and (removed or not _listings_alike(store, old_key, entry, rules))):
             return None  # what listing pages show changed: the ordinary rebuild
         made.append((name, partner, granted, entry))
     return made, rules, site
+
+
+def _listings_alike(store, old_key: str, entry: tuple, rules) -> bool:
+    """Whether a listed partner's new cache entry shows every listing what its last one did,
+    though its listed digest (all of the record but its description, and its award) changed:
+    a project's title, a renewed certification, a website. Listing pages, facet counts and
+    directory.json are made of partners' card views and the fields of directory.json's entries
+    (its places served are also what place pages ask), and recommend.json and the
+    recommendations of the pages of partners' summaries: the same three things, the same
+    listings."""
+    import marshal
+
+    from .cache import StoredPartner
+    from .export import _directory_row, _indexes
+    from .pages import PartnerView
+    from .plain_data import codec
+    from .validate import Partner as PartnerType
+
+    if store is None:
+        return False
+    try:
+        last = store.checked.load([old_key]).get(old_key)
+        if last is None:
+            return False
+        before, now = marshal.loads(last[2]), marshal.loads(entry[2])
+        if before[3] is None or before[3] != now[3] or before[5] != now[5]:  # (views, summaries)
+            return False
+        decode_partner, decode_view = codec(PartnerType)[1], codec(PartnerView)[1]
+        index = _indexes(rules)
+        rows = [_directory_row(StoredPartner(slug, source, b"", decode_partner, shallow), decode_view(view),
+                               index) for slug, source, _, view, shallow, _ in (before, now)]
+        return rows[0] == rows[1]
+    except Exception:  # not in the shape expected: the ordinary rebuild
+        return False
 
 
 def _render_changed(paths: Paths, made: list, rules, as_of: dt.date, site) -> dict | None:

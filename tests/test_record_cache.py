@@ -25,7 +25,7 @@ from partnerdir.problems import format_problems
 from partnerdir.project import ROOT
 from partnerdir.write import content_hash
 
-from .site_records import AS_OF, SMALL, certifications, record, write_records
+from .site_records import AS_OF, SMALL, certifications, projects, record, write_records
 from .test_incremental import make_project, paths_for, settle, tree
 
 
@@ -309,9 +309,21 @@ def test_edits_that_change_no_listing_are_rebuilt_from_the_snapshot_alone(projec
     def touched_only() -> None:
         os.utime(content / "zeta.md")
 
+    def website() -> None:
+        """Not shown by any listing, though part of the record's listed digest: its page and
+        open data entries change, and no card, directory.json entry or summary does."""
+        write_records(content, {"zeta": record("Zeta Data", website="https://zeta.example/",
+                                               body="*Zeta* text, changed with another record.")})
+
+    def renewed_certification() -> None:
+        """A certification renewed: the same status and engineers, a new date in partners.json."""
+        alpha = yaml.safe_load((content / "alpha-var.yaml").read_text(encoding="utf-8"))
+        alpha["certifications"][0]["expires"] = dt.date(2029, 6, 30)
+        write_records(content, {"alpha-var": alpha})
+
     expected = {description: (["zeta"], 3), description_again: (["zeta"], 3),
                 two_records: (["alpha-var", "zeta"], 4), removed_partner: (["omega-removed"], 0),
-                touched_only: ([], 0)}
+                touched_only: ([], 0), website: (["zeta"], 3), renewed_certification: (["alpha-var"], None)}
     for step, (edit, (checked, written)) in enumerate(expected.items(), start=1):
         edit()
         settle(content, offset=step)
@@ -320,12 +332,14 @@ def test_edits_that_change_no_listing_are_rebuilt_from_the_snapshot_alone(projec
         result = new_process_build(paths)
         assert ordinary == [], edit.__name__
         assert sorted(validated) == checked, edit.__name__
-        assert result.written == written, edit.__name__
+        assert written is None or result.written == written, edit.__name__
         assert not result.unchanged and result.listed == 5 and len(result.review) == 1
         same_as_cold(project, out, edit.__name__)
         assert new_process_build(paths).unchanged  # and the record of the build is whole
     page = out / "partners" / "zeta" / "index.html"
     assert "changed with another record" in page.read_text(encoding="utf-8")
+    assert "https://zeta.example/" in page.read_text(encoding="utf-8")
+    assert "2029-06-30" in (out / "partners.json").read_text(encoding="utf-8")
     # the record cache was kept up to date: with no site, every page comes from it, nothing is checked
     shutil.rmtree(out)
     validated.clear()
@@ -344,7 +358,7 @@ def damage_snapshot(project: Path, how: str) -> None:
 
 
 @pytest.mark.parametrize("edit", [
-    "listed field", "status", "renamed", "added", "deleted", "problem", "removed at review",
+    "listed field", "status", "recommendation", "renamed", "added", "deleted", "problem", "removed at review",
     "snapshot truncated", "snapshot corrupted", "snapshot garbage", "snapshot missing", "as-of date",
 ])
 def test_edits_the_snapshot_cannot_vouch_for_take_the_ordinary_rebuild(project, monkeypatch, edit):
@@ -362,6 +376,10 @@ def test_edits_the_snapshot_cannot_vouch_for_take_the_ordinary_rebuild(project, 
     elif edit == "status":  # more certified engineers: a higher level, on every listing
         write_records(content, {"zeta": record("Zeta Data", certifications=certifications(8),
                                                body=description)})
+    elif edit == "recommendation":  # a new project: the same card, another recommendation summary
+        alpha = SMALL["alpha-var"]
+        more = [*alpha["projects"], *projects(1, "api-manager")]
+        write_records(content, {"alpha-var": {**alpha, "projects": more}})
     elif edit == "renamed":  # a new slug: the page moves
         (content / "zeta.md").rename(content / "zeta-data.md")
     elif edit == "added":
