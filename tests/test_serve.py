@@ -159,6 +159,9 @@ def test_the_browser_reloads_by_itself_and_shows_then_clears_the_banner(server, 
     banner = page.locator("#serve-problems")
     banner.wait_for(state="visible", timeout=20_000)
     assert "beta.yaml" in banner.inner_text()
+    # (laid out with its style sheet: the reloaded page can show the banner a moment before the
+    # sheet has arrived, as a browser does while a slow sheet loads)
+    page.wait_for_load_state("load")
     box = banner.bounding_box()
     assert box is not None and box["y"] <= 1 and box["height"] > 20, "the banner is on top, in view"
     assert page.locator("h1").first.inner_text().strip() != "", "the last good page is still there"
