@@ -468,6 +468,8 @@ def _check_edited(paths: Paths, rules: Rules, as_of: dt.date, memo: Memo, state:
             kept[name] = (meta, found[0])
         else:
             kept.pop(name, None)
+    if len(kept) > len(names):  # (a file gone whose partner another file now gives: a.yaml to a.md)
+        kept = {name: kept[name] for name in names if name in kept}
     memo.records = kept
     memo.content_keys.update(keys)  # (the keys of the bytes checked)
     memo.checked = (partners, place)

@@ -383,6 +383,9 @@ def test_rebuilds_in_one_process_redo_only_the_edited_partners_and_stay_right(pr
         ("again just now", lambda s: rewrite(s, {"member-07": {"countries_served": ["SE"]}}, just_now=True)),
         ("a file added", lambda s: write_records(content, {"member-99": base["member-11"]})),
         ("a file deleted", lambda s: (content / "member-99.yaml").unlink()),
+        ("the same partner in Markdown", lambda s: (
+            write_records(content, {"member-14": {**base["member-14"], "body": "Now *Markdown*."}}),
+            (content / "member-14.yaml").unlink())),
     ]
     for step, (what, edit) in enumerate(steps, start=1):
         edit(step)
