@@ -147,10 +147,11 @@ def build_index(folder: Path, directory=None) -> IndexReport:
             shutil.rmtree(sources, ignore_errors=True)
             jobs = link_groups(folder, groups, sources, fresh)
             words = PartnerWords(sources / "words")
-            # The partner indexes first: the word page the main index holds is made from theirs.
+            # The partner indexes first, on every core: the word page the main index holds is
+            # made from theirs.
             order = [*jobs[1:], *words.probes(jobs[1:]), jobs[0]]
             try:
-                _run(_index(order, words.before))
+                _run(_index(order, words.before, apart=len(jobs) - 1))
             except SearchIndexError:
                 raise
             except TimeoutError:
@@ -243,7 +244,26 @@ def _replace(fresh: Path, output: Path) -> None:
 # Running Pagefind
 
 
-async def _index(jobs: list[tuple[Path, Path]], before=None) -> None:
+async def _index(jobs: list[tuple[Path, Path]], before=None, apart: int = 0) -> None:
+    """Index each (pages folder, output) of `jobs` in order; the first `apart` do not depend on
+    each other (the partner indexes) and are shared out between two Pagefind processes.
+
+    Pagefind indexes a folder on about one core, and most of a large site's pages are partner
+    pages: at 1,000 partners indexing took 5.1 s of wall time for 5.5 s of CPU. Two
+    processes on two cores each take every other partner index, then one does the rest, whose
+    word pages are made from the partner indexes (`PartnerWords.before`).
+    """
+    from . import parallel
+
+    if apart > 1 and parallel.workers() > 1:
+        ahead = jobs[:apart]
+        await asyncio.gather(*(_index_one(ahead[start::2], before) for start in (0, 1)))
+        jobs = jobs[apart:]
+    await _index_one(jobs, before)
+
+
+async def _index_one(jobs: list[tuple[Path, Path]], before=None) -> None:
+    """`_index` on one Pagefind process."""
     from pagefind.service import PagefindService
 
     service = PagefindService()
