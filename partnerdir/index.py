@@ -145,21 +145,37 @@ def build_index(folder: Path, directory=None) -> IndexReport:
         for _ in range(ATTEMPTS):
             shutil.rmtree(fresh, ignore_errors=True)
             shutil.rmtree(sources, ignore_errors=True)
-            jobs = link_groups(folder, groups, sources, fresh)
+            jobs = index_jobs(groups, sources, fresh)
             words = PartnerWords(sources / "words")
             # The partner indexes first, on every core: the word page the main index holds is
-            # made from theirs.
+            # made from theirs. Each index's folder of links is made by a thread while Pagefind
+            # indexes the ones before it (10,000 links and folders took 5 s before any started).
             order = [*jobs[1:], *words.probes(jobs[1:]), jobs[0]]
-            try:
-                _run(_index(order, words.before, apart=len(jobs) - 1))
-            except SearchIndexError:
-                raise
-            except TimeoutError:
-                raise SearchIndexError(f"Pagefind did not finish indexing within {TIMEOUT_SECONDS} s",
-                                       RETRY_HINT) from None
-            except Exception as e:  # the service reports its failures as bare Exceptions
-                raise SearchIndexError(f"Pagefind could not index the site: {e}",
-                                       "build with --no-search to publish without search") from e
+            with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="link pages") as pool:
+                linked = {source: pool.submit(link_group, folder, group, source)
+                          for group, (source, _) in zip(groups, jobs, strict=True)}
+
+                def before(source: Path, output: Path, linked=linked, words=words) -> None:
+                    made = linked.get(source)
+                    if made is not None and made.exception() is not None:  # (waits for it)
+                        raise _LinkFailed(made.exception())
+                    words.before(source, output)
+
+                try:
+                    _run(_index(order, before, apart=len(jobs) - 1))
+                except _LinkFailed as e:  # (the disk's error, as when the pages are written)
+                    raise e.error from None
+                except SearchIndexError:
+                    raise
+                except TimeoutError:
+                    raise SearchIndexError(f"Pagefind did not finish indexing within {TIMEOUT_SECONDS} s",
+                                           RETRY_HINT) from None
+                except Exception as e:  # the service reports its failures as bare Exceptions
+                    raise SearchIndexError(f"Pagefind could not index the site: {e}",
+                                           "build with --no-search to publish without search") from e
+                finally:
+                    for made in linked.values():
+                        made.cancel()
             for name in UNUSED_FILES:
                 (fresh / name).unlink(missing_ok=True)
             for _, shard in jobs[1:]:
@@ -214,21 +230,35 @@ def page_groups(folder: Path) -> list[list[str]]:
     return groups
 
 
-def link_groups(folder: Path, groups: list[list[str]], sources: Path, fresh: Path) -> list[tuple[Path, Path]]:
-    """A folder of links per index (the pages themselves, at their own paths), and its output."""
-    jobs = []
-    for number, group in enumerate(groups):
-        source = sources / str(number)
-        for path in group:
-            target = source / path
-            target.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                os.link(folder / path, target)
-            except OSError:  # a file system without hard links
-                shutil.copyfile(folder / path, target)
-        source.mkdir(parents=True, exist_ok=True)
-        jobs.append((source, fresh if number == 0 else fresh / PARTNER_FOLDER / str(number - 1)))
-    return jobs
+def index_jobs(groups: list[list[str]], sources: Path, fresh: Path) -> list[tuple[Path, Path]]:
+    """Each index's folder of pages (`link_group`) and its output."""
+    return [(sources / str(number), fresh if number == 0 else fresh / PARTNER_FOLDER / str(number - 1))
+            for number in range(len(groups))]
+
+
+def link_group(folder: Path, group: list[str], source: Path) -> None:
+    """A folder of links to an index's pages (the pages themselves, at their own paths)."""
+    site, root = str(folder), str(source)
+    made: set[str] = set()
+    os.makedirs(root, exist_ok=True)
+    for path in group:
+        target = os.path.join(root, path)
+        parent = os.path.dirname(target)
+        if parent not in made:
+            os.makedirs(parent, exist_ok=True)
+            made.add(parent)
+        try:
+            os.link(os.path.join(site, path), target)
+        except OSError:  # a file system without hard links
+            shutil.copyfile(os.path.join(site, path), target)
+
+
+class _LinkFailed(Exception):
+    """Linking an index's pages failed (`link_group`): the error is the disk's, not Pagefind's."""
+
+    def __init__(self, error: BaseException):
+        super().__init__(str(error))
+        self.error = error
 
 
 def _replace(fresh: Path, output: Path) -> None:

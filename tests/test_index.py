@@ -484,3 +484,30 @@ def test_every_index_knows_every_word_and_finds_only_its_own_pages(split_site):
 
 def test_a_split_index_gives_the_same_bytes_from_the_same_pages(split_site, tmp_path):
     assert tree(split_copy(split_site, tmp_path / "site") / "pagefind") == tree(split_site / "pagefind")
+
+
+def test_a_disk_that_fails_while_the_pages_are_linked_for_the_index_is_reported_as_the_disk(
+        tmp_path, small_content, monkeypatch, capsys):
+    """The pages are linked into each index's folder by a thread while Pagefind indexes the ones
+    before: a failure there is the disk's, said as a build says it when a page cannot be written
+    (not as Pagefind's), and the site and its folder are left as they were."""
+    import errno
+
+    from partnerdir import index
+
+    paths, _ = small_build(tmp_path, small_content)
+    before = tree(paths.out)
+    linked = []
+
+    def full(folder, group, source):
+        linked.append(source.name)
+        if len(linked) == 2:  # (the first partner index's folder)
+            raise OSError(errno.ENOSPC, "No space left on device", str(source))
+
+    monkeypatch.setattr(index, "link_group", full)
+    code, err = run_build(paths.out, small_content, monkeypatch, capsys, None)
+    assert code == 1 and "Traceback" not in err
+    assert "No space left on device" in err and "Pagefind" not in err, err
+    assert "was not changed" in err
+    assert tree(paths.out) == before
+    assert not list(paths.out.parent.glob(f".{paths.out.name}.build-*"))
