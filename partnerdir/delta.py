@@ -18,22 +18,30 @@ from operator import is_not
 MOST_CHANGED = 64
 
 
-def edited(now: list, last: list | None) -> list[tuple] | None:
-    """(new, old) of each item of `now` that is not the very object at its place in `last`;
-    None when there is no `last`, the lengths differ or more than `MOST_CHANGED` changed."""
+def changed_places(now: list, last: list | None, most: int = MOST_CHANGED) -> list[int] | None:
+    """The places of `now` whose item is not the very object at that place in `last`; None when
+    there is no `last`, the lengths differ or more than `most` changed."""
     if last is None or len(last) != len(now):
         return None
-    pairs = list(compress(zip(now, last, strict=True), map(is_not, now, last)))
-    return pairs if len(pairs) <= MOST_CHANGED else None
+    places = list(compress(range(len(now)), map(is_not, now, last)))  # noqa: B905 (same lengths)
+    return places if len(places) <= most else None
+
+
+def edited(now: list, last: list | None) -> list[tuple] | None:
+    """(new, old) of each item of `now` that is not the very object at its place in `last`;
+    None as for `changed_places`."""
+    places = changed_places(now, last)
+    return None if places is None else [(now[i], last[i]) for i in places]  # type: ignore[index]
 
 
 def edited_with(now: list, last: list | None, now_also: list, last_also: list | None) -> list[tuple] | None:
     """`edited` for items that go with another list's at the same places (a partner and its
     award): (new, old) of each item that is not the very object at its place in `last`, or
     whose companion is not; None as for `edited`."""
-    if last is None or last_also is None or len(last) != len(now) or len(last_also) != len(now_also) \
-            or len(now) != len(now_also):
+    if len(now) != len(now_also):
         return None
-    places = sorted({*compress(range(len(now)), map(is_not, now, last)),
-                     *compress(range(len(now)), map(is_not, now_also, last_also))})
-    return [(now[i], last[i]) for i in places] if len(places) <= MOST_CHANGED else None
+    places, also = changed_places(now, last), changed_places(now_also, last_also)
+    if places is None or also is None:
+        return None
+    places = sorted({*places, *also})
+    return [(now[i], last[i]) for i in places] if len(places) <= MOST_CHANGED else None  # type: ignore[index]

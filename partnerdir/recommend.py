@@ -21,8 +21,7 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 from collections.abc import Iterable, Mapping
-from itertools import compress
-from operator import attrgetter, is_not
+from operator import attrgetter
 from typing import Any
 
 from .award import Award, add_months
@@ -532,13 +531,15 @@ _MOST_CHANGED = 50
 def _changed_since_last(head: dict, partners: list, limit: int) -> list[int] | None:
     """The positions whose summary is not the same object as in the last call's data, when the
     rest of the data is equal and the same partners are in the same places; else None."""
+    from .delta import changed_places
+
     if not _LAST_RANKING:
         return None
     asked, last, *_ = _LAST_RANKING[0]
-    if len(last) != len(partners) or asked != (head, limit):
+    if asked != (head, limit):
         return None
-    changed = [i for i, (a, b) in enumerate(zip(last, partners, strict=True)) if a is not b]
-    if len(changed) > _MOST_CHANGED or any(last[i]["slug"] != partners[i]["slug"] for i in changed):
+    changed = changed_places(partners, last, _MOST_CHANGED)
+    if changed is None or any(last[i]["slug"] != partners[i]["slug"] for i in changed):
         return None
     return changed
 
@@ -581,7 +582,7 @@ def recommend_json(d) -> bytes:
     does the summaries `recommend_data` reuses for unchanged partners): a `serve` rebuild after
     an edit to listed data encodes one summary, not 10,000, and puts the same bytes together.
     """
-    from .delta import edited
+    from .delta import changed_places
     from .export import compact, compact_with_list  # (export imports pages, which imports this)
 
     data, _ = _for_directory(d)
@@ -590,10 +591,10 @@ def recommend_json(d) -> bytes:
     kept = d.encoded.setdefault("recommend.json", {}) if hasattr(d, "encoded") else {}
     summaries = data["partners"]
     last = _LAST_JSON[0] if _LAST_JSON and _LAST_JSON[0][0] is kept else None
-    edits = edited(summaries, last[1]) if last is not None else None
+    edits = changed_places(summaries, last[1]) if last is not None else None
     if edits is not None:  # (a few summaries changed since the last call: see `delta`)
         parts = list(last[2])  # type: ignore[index]
-        for i in compress(range(len(summaries)), map(is_not, summaries, last[1])):  # type: ignore[index]
+        for i in edits:
             parts[i] = compact(summaries[i])
         kept.clear()
         kept.update(zip(map(id, summaries), zip(summaries, parts, strict=True), strict=True))

@@ -12,8 +12,7 @@ import marshal
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from itertools import compress
-from operator import attrgetter, is_not
+from operator import attrgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -24,6 +23,7 @@ from markupsafe import Markup, escape
 
 from . import export, parallel, recommend
 from .award import amount, number
+from .delta import changed_places
 from .facets import FACETS, FacetValue, facet_counts
 from .pages import (
     PAGE_MAKERS,
@@ -323,8 +323,8 @@ def _patched_inputs(views: list[PartnerView], last: list[PartnerView], inputs: t
     if len(views) != len(last) or type(inputs) is not tuple or len(inputs) != 2:
         return None
     slugs, known = inputs
-    places = list(compress(range(len(views)), map(is_not, views, last)))  # noqa: B905 (same lengths)
-    if len(places) > 64 or len(slugs) != len(views) or len(known) != len(views) or \
+    places = changed_places(views, last)
+    if places is None or len(slugs) != len(views) or len(known) != len(views) or \
             any(views[i].slug != slugs[i] for i in places):
         return None
     made = list(known)
