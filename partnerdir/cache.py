@@ -188,16 +188,53 @@ def load_last(paths: Paths, out: Path) -> dict | None:
     return data
 
 
-def save_last(paths: Paths, out: Path, state: InputState, summary: dict, manifest: dict[str, str]) -> None:
+def save_last(paths: Paths, out: Path, state: InputState, summary: dict, manifest: dict[str, str],
+              search_pending: bool = False, stamp: list[int] | None = None) -> None:
     """Remember a successful build; a failure to write the record only costs the next build time.
 
     A fingerprint taken while some input had just changed cannot vouch for it later (the file
     may have changed again within the same clock tick), so such a record never means "nothing
-    changed" (`settled`).
+    changed" (`settled`); nor does one whose search index is still to be made
+    (`search_pending`, until `after_search`). `stamp` is the folder's as the build left it.
     """
-    target = _record_path(paths, out)
-    data = {"format": FORMAT, "digest": state.digest, "settled": state.settled, "out": out_stamp(out),
+    data = {"format": FORMAT, "digest": state.digest, "settled": state.settled,
+            "out": stamp if stamp is not None else out_stamp(out),
             "summary": summary, "manifest": manifest}
+    if search_pending:
+        data["search_pending"] = True
+    _write_record(paths, out, data)
+
+
+def after_search(paths: Paths, out: Path, digest: str, stamp: list[int] | None, done: bool,
+                 index: str | None) -> list[int] | None:
+    """Update the record of the build whose pages a search index was made for (`digest`),
+    after indexing, finished (`done`) or not.
+
+    Indexing adds and renames folders in `out`, which changes its stamp: the record, written
+    with the stamp the build left (`stamp`), takes the new one, or the next rebuild would not
+    know the folder and would make everything again. Only once the index is made may the
+    record vouch for the whole site. A record of another build, or of a folder someone else
+    changed meanwhile, is left as it is. Returns the stamp the record now holds, if updated.
+    """
+    try:
+        data = json.loads(_record_path(paths, out).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or stamp is None:
+        return None
+    if data.get("out") != stamp or data.get("digest") != digest:
+        return None
+    data["out"] = out_stamp(out)
+    if done:
+        data.pop("search_pending", None)
+        if isinstance(data.get("summary"), dict):
+            data["summary"]["index"] = index
+    _write_record(paths, out, data)
+    return data["out"]
+
+
+def _write_record(paths: Paths, out: Path, data: dict) -> None:
+    target = _record_path(paths, out)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         _ignore_cache_folder(paths.cache)

@@ -41,6 +41,7 @@ import json
 import logging
 import os
 import shutil
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,6 +87,11 @@ class SearchIndexError(Exception):
         self.hint = hint
 
 
+class IndexCancelled(Exception):
+    """`build_index` was told to stop (`serve`: a newer save makes this index out of date); the
+    site's index is left as it was."""
+
+
 @dataclass(frozen=True)
 class IndexReport:
     """What the build summary says about the index."""
@@ -126,11 +132,12 @@ def pagefind_binary() -> Path:
     return found
 
 
-def build_index(folder: Path, directory=None) -> IndexReport:
+def build_index(folder: Path, directory=None, cancel: threading.Event | None = None) -> IndexReport:
     """Index the built site in `folder` into `folder/pagefind/`.
 
     `directory` (the pages' plain data) is accepted for the pipeline's sake; what is indexed
-    is read from the pages themselves, as a visitor's browser will search them.
+    is read from the pages themselves, as a visitor's browser will search them. Setting
+    `cancel` stops Pagefind and raises IndexCancelled, with the old index in place.
     """
     pagefind_binary()
     folder = Path(folder).resolve()
@@ -164,10 +171,10 @@ def build_index(folder: Path, directory=None) -> IndexReport:
                     words.before(source, output)
 
                 try:
-                    _run(_index(order, before, apart=len(jobs) - 1, after=words.after))
+                    _run(_index(order, before, apart=len(jobs) - 1, after=words.after, cancel=cancel))
                 except _LinkFailed as e:  # (the disk's error, as when the pages are written)
                     raise e.error from None
-                except SearchIndexError:
+                except (SearchIndexError, IndexCancelled):
                     raise
                 except TimeoutError:
                     raise SearchIndexError(f"Pagefind did not finish indexing within {TIMEOUT_SECONDS} s",
@@ -184,6 +191,7 @@ def build_index(folder: Path, directory=None) -> IndexReport:
                 for extra in sorted(shard.iterdir()):
                     if extra.name not in SHARD_FILES and not extra.name.endswith(".pf_meta"):
                         extra.unlink()
+            _stop_if(cancel)
             broken = incomplete_files(fresh)
             if not broken:
                 break
@@ -194,6 +202,7 @@ def build_index(folder: Path, directory=None) -> IndexReport:
             stable_order(index)
         write_partner_index(fresh, indexes[1:], words)
         share_vocabulary(indexes, words.chunks)
+        _stop_if(cancel)
         files = sorted(p for p in fresh.rglob("*") if p.is_file())
         pages = sum(indexed_pages(index) for index in indexes) - words.pages
         report = IndexReport(pages=pages, files=len(files),
@@ -203,6 +212,11 @@ def build_index(folder: Path, directory=None) -> IndexReport:
         shutil.rmtree(fresh, ignore_errors=True)
         shutil.rmtree(sources, ignore_errors=True)
     return report
+
+
+def _stop_if(cancel: threading.Event | None) -> None:
+    if cancel is not None and cancel.is_set():
+        raise IndexCancelled
 
 
 def page_groups(folder: Path) -> list[list[str]]:
@@ -276,7 +290,8 @@ def _replace(fresh: Path, output: Path) -> None:
 # Running Pagefind
 
 
-async def _index(jobs: list[tuple[Path, Path]], before=None, apart: int = 0, after=None) -> None:
+async def _index(jobs: list[tuple[Path, Path]], before=None, apart: int = 0, after=None,
+                 cancel: threading.Event | None = None) -> None:
     """Index each (pages folder, output) of `jobs` in order; the first `apart` do not depend on
     each other (the partner indexes) and are shared out between two Pagefind processes.
 
@@ -289,13 +304,15 @@ async def _index(jobs: list[tuple[Path, Path]], before=None, apart: int = 0, aft
 
     if apart > 1 and parallel.workers() > 1:
         ahead = jobs[:apart]
-        await asyncio.gather(*(_index_one(ahead[start::2], before, after) for start in (0, 1)))
+        await asyncio.gather(*(_index_one(ahead[start::2], before, after, cancel) for start in (0, 1)))
         jobs = jobs[apart:]
-    await _index_one(jobs, before, after)
+    await _index_one(jobs, before, after, cancel)
 
 
-async def _index_one(jobs: list[tuple[Path, Path]], before=None, after=None) -> None:
-    """`_index` on one Pagefind process; `after` is called when each job's files are written."""
+async def _index_one(jobs: list[tuple[Path, Path]], before=None, after=None,
+                     cancel: threading.Event | None = None) -> None:
+    """`_index` on one Pagefind process; `after` is called when each job's files are written,
+    and the process is killed as soon as `cancel` is set."""
     from pagefind.service import PagefindService
 
     service = PagefindService()
@@ -306,6 +323,7 @@ async def _index_one(jobs: list[tuple[Path, Path]], before=None, after=None) -> 
     exited = asyncio.ensure_future(process.wait()) if process is not None else None
     loop = asyncio.get_running_loop()
     deadline = loop.time() + TIMEOUT_SECONDS
+    stop = asyncio.ensure_future(_set(cancel)) if cancel is not None else None
 
     def stopped() -> SearchIndexError:
         code = process.returncode
@@ -313,8 +331,12 @@ async def _index_one(jobs: list[tuple[Path, Path]], before=None, after=None) -> 
 
     async def answer(request):
         job = asyncio.ensure_future(request)
-        done, _ = await asyncio.wait({job, exited} - {None}, timeout=max(deadline - loop.time(), 0),
+        done, _ = await asyncio.wait({job, exited, stop} - {None}, timeout=max(deadline - loop.time(), 0),
                                      return_when=asyncio.FIRST_COMPLETED)
+        if stop is not None and stop in done:
+            job.cancel()
+            await asyncio.gather(job, return_exceptions=True)
+            raise IndexCancelled
         if job in done:
             if job.exception() is not None and exited is not None:
                 await asyncio.wait({exited}, timeout=1)  # a lost connection is usually a dead binary
@@ -328,6 +350,7 @@ async def _index_one(jobs: list[tuple[Path, Path]], before=None, after=None) -> 
 
     try:
         for folder, output in jobs:
+            _stop_if(cancel)
             if before is not None:
                 before(folder, output)
             index = await answer(service.create_index({"output_path": str(output)}))
@@ -351,10 +374,16 @@ async def _index_one(jobs: list[tuple[Path, Path]], before=None, after=None) -> 
         if process is not None and process.returncode is None:
             process.kill()
             await process.wait()
-        for task in (exited, getattr(service, "_poll_task", None)):
+        for task in (exited, stop, getattr(service, "_poll_task", None)):
             if isinstance(task, asyncio.Future):
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)  # retrieved: no "never retrieved" noise
+
+
+async def _set(event: threading.Event, interval: float = 0.05) -> None:
+    """Return once `event` is set (by another thread)."""
+    while not event.is_set():
+        await asyncio.sleep(interval)
 
 
 async def _settled(folder: Path, interval: float = 0.05) -> None:

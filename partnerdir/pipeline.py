@@ -49,10 +49,52 @@ class BuildResult:
     index: object | None = None  # what the search index stage reports (has .text()), if it ran
     written: int = 0  # files written; the others were already as they should be
     unchanged: bool = False  # no input changed since the last build, so nothing was done
+    search_later: SearchLater | None = None  # the index still to make (`search_later=True`)
 
     @property
     def seconds(self) -> float:
         return sum(t for _, t in self.timings)
+
+
+@dataclass
+class SearchLater:
+    """The search index of a site `serve` rebuilt in place, made behind the preview.
+
+    A save shows its pages as soon as they are written; indexing the whole site took 1.4 s for
+    the 43 sample partners and 3.5 s for 1,000, on every save. Until `run` is done the site
+    keeps its last index, and its build record says so (`cache.save_last`), so no later build
+    takes the site for finished.
+    """
+
+    paths: Paths
+    out: Path
+    digest: str  # the inputs' digest of the build whose pages are indexed
+    stamp: list[int] | None  # the folder's `cache.out_stamp` as that build left it
+    directory: object
+
+    def run(self, cancel: threading.Event | None = None) -> tuple[object | None, list[Problem]]:
+        """The index's report, or the problems that stopped it; `index.IndexCancelled` when
+        `cancel` was set first."""
+        report, problems = None, []
+        try:
+            report = _index_stage(self.out, self.directory, cancel)
+        except _StageFailed as e:
+            problems = [e.problem]
+        except OSError as e:
+            problems = [Problem(relative(Path(e.filename or self.out)),
+                                message=f"cannot write the search index: {e.strerror or e}")]
+        finally:
+            saving = _PERSISTING.get(self.out)
+            if saving is not None:  # (the record to update is written by that thread)
+                saving.join()
+            text = report.text() if report is not None and hasattr(report, "text") else None
+            # Indexing adds and renames folders in the site, which its stamp notices: whatever
+            # happened, the record must still know the folder as the one its build wrote.
+            stamp = cache.after_search(self.paths, self.out, self.digest, self.stamp,
+                                       done=report is not None, index=text)
+            if stamp is not None:  # (so that a run after a stopped one still finds its record)
+                self.stamp = stamp
+        return report, problems
 
 
 def search_available() -> bool:
@@ -62,7 +104,7 @@ def search_available() -> bool:
 def build_site(paths: Paths, as_of: dt.date, base_url: str | None = None, search: bool = True,
                out: Path | None = None, changed: list[Path] | None = None,
                progress: Progress | None = None, remember: bool = True,
-               in_place: bool = False) -> BuildResult:
+               in_place: bool = False, search_later: bool = False) -> BuildResult:
     """Build the site into `out` (default paths.out), or leave it untouched and say why not.
 
     Builds are incremental (see `cache`): nothing is done when no input changed since the last
@@ -76,7 +118,8 @@ def build_site(paths: Paths, as_of: dt.date, base_url: str | None = None, search
     (serve's preview) rewrites changed files where they are, one atomic replace each, instead
     of swapping in a whole new folder, which takes seconds for a large site on a slow disk; a
     failed build may then leave the folder half updated, and the next build rewrites it.
-    The result is the same site a build from nothing makes.
+    `search_later=True` with `in_place` leaves the search index to the caller
+    (`BuildResult.search_later`). The result is the same site a build from nothing makes.
     """
     wait_persisted()  # (a `serve` rebuild's cache, saved behind it)
     # The cyclic garbage collector waits until the build is done, when nobody waits for it.
@@ -89,7 +132,8 @@ def build_site(paths: Paths, as_of: dt.date, base_url: str | None = None, search
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return _build_site(paths, as_of, base_url, search, out, changed, progress, remember, in_place)
+        return _build_site(paths, as_of, base_url, search, out, changed, progress, remember, in_place,
+                           search_later=search_later)
     finally:
         if collecting:
             gc.enable()
@@ -97,7 +141,7 @@ def build_site(paths: Paths, as_of: dt.date, base_url: str | None = None, search
 
 def _build_site(paths: Paths, as_of: dt.date, base_url: str | None, search: bool, out: Path | None,
                 changed: list[Path] | None, progress: Progress | None, remember: bool,
-                in_place: bool, patching: bool = True) -> BuildResult:
+                in_place: bool, patching: bool = True, search_later: bool = False) -> BuildResult:
     out = out or paths.out
     progress = progress or Progress.quiet()
     result = BuildResult(ok=False, out=out, as_of=as_of)
@@ -114,7 +158,8 @@ def _build_site(paths: Paths, as_of: dt.date, base_url: str | None, search: bool
     with clock("check"):
         state = cache.input_state(paths, as_of, base_url, search)
         last = cache.load_last(paths, out)
-        if last is not None and last["digest"] == state.digest and last.get("settled") and state.settled:
+        if last is not None and last["digest"] == state.digest and last.get("settled") and state.settled \
+                and not last.get("search_pending"):
             _restore(result, last["summary"])
             progress.done()
             return result
@@ -200,6 +245,7 @@ def _build_site(paths: Paths, as_of: dt.date, base_url: str | None, search: bool
     if memo.kept_pages is not None:  # what listings show of each partner now (see `cache.listing_key`)
         memo.kept_pages.tokens = {slug: made[2] for slug, made in memo.listed.items()}
     in_place = in_place and previous is not None
+    search_later = search and search_later and in_place
     # With no search index to make from the whole tree, a rebuild stages only the files that
     # change and moves them in (`write.sparse_staged`) instead of copying the site to swap it.
     sparse = not in_place and previous is not None and not search
@@ -244,7 +290,7 @@ def _build_site(paths: Paths, as_of: dt.date, base_url: str | None, search: bool
             for path, digest in linked.items():
                 if files.get(path) == (digest, False):
                     files[path] = (digest, True)  # linked: new in this site, as if written
-            if search:
+            if search and not search_later:
                 with clock("index"):
                     result.index = _index_stage(stage, d)
             if sparse:
@@ -265,7 +311,7 @@ def _build_site(paths: Paths, as_of: dt.date, base_url: str | None, search: bool
     except _PatchFailed:  # nothing was moved into `out`: the ordinary way, from nothing kept
         cache.forget_memo(out)
         return _build_site(paths, as_of, base_url, search, out, changed, progress, remember, in_place,
-                           patching=False)
+                           patching=False, search_later=search_later)
     hashes = {path: digest for path, (digest, _) in files.items()}
     cache.remember_pages(checked.partners, rendered, reused, memo, hashes)
     open_changes = _open_data_changes(patch, memo) if patch is not None else None
@@ -294,10 +340,15 @@ def _build_site(paths: Paths, as_of: dt.date, base_url: str | None, search: bool
         if not remember:  # their pages were not kept: a later build takes them from the disk
             memo.pages.clear()
             memo.seen.pop("pages", None)
-        cache.save_last(paths, out, state, {**_summary_data(result), "build": build}, hashes)
+        cache.save_last(paths, out, state, {**_summary_data(result), "build": build}, hashes,
+                        search_pending=search_later, stamp=stamp)
 
     progress.done()
     result.ok = True
+    # (taken now: the index made behind the preview changes it while the cache is saved)
+    stamp = cache.out_stamp(out) if search_later else None
+    if search_later:
+        result.search_later = SearchLater(paths, out, state.digest, stamp, d)
     if in_place:  # serve's preview is right now: the disk is brought up to date behind it
         _persist_later(out, persist)
     else:
@@ -666,11 +717,12 @@ class _StageFailed(Exception):
         self.problem = problem
 
 
-def _index_stage(stage: Path, d) -> object:
+def _index_stage(stage: Path, d, cancel: threading.Event | None = None) -> object:
     """Any failure of the search index stops the build with its message; the old site stays."""
+    module = importlib.import_module(INDEX_MODULE)
     try:
-        return importlib.import_module(INDEX_MODULE).build_index(stage, d)
-    except OSError:
+        return module.build_index(stage, d) if cancel is None else module.build_index(stage, d, cancel)
+    except (OSError, module.IndexCancelled):
         raise
     except Exception as e:
         raise _StageFailed(Problem("search index", message=str(e) or type(e).__name__,

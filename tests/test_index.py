@@ -17,12 +17,14 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import cbor2
 import pytest
 
 import partnerdir.index as index_stage
+from partnerdir import cache
 from partnerdir.award import award_all
 from partnerdir.check import check
 from partnerdir.cli import main
@@ -33,16 +35,18 @@ from partnerdir.index import (
     SIGNATURE,
     UNUSED_FILES,
     WORD_PAGE,
+    IndexCancelled,
     build_index,
     incomplete_files,
     stable_order,
 )
 from partnerdir.pages import directory
-from partnerdir.pipeline import build_site
+from partnerdir.pipeline import build_site, wait_persisted
 from partnerdir.project import ROOT, Paths
 from partnerdir.rules import country_name
 from partnerdir.serve import Preview
 from tests.site_records import SMALL, parse, project_paths, record, write_records
+from tests.test_incremental import settle
 
 AS_OF = dt.date(2026, 11, 15)
 
@@ -408,8 +412,26 @@ def test_without_the_pagefind_bin_package_the_error_says_how_to_install_it(tmp_p
     assert not (tmp_path / "site").exists()
 
 
-def test_serve_rebuilds_re_index_the_site(tmp_path):
-    content = write_records(tmp_path / "content", {"alpha": record("Alpha Systems")})
+def _pagefind_children() -> list[int]:
+    """Pagefind processes this test process started that are still running."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            pid, rest = stat.read_text().split(" (", 1)
+            name, fields = rest.rsplit(") ", 1)
+        except (OSError, ValueError):
+            continue
+        state, ppid = fields.split()[:2]
+        if int(ppid) == os.getpid() and name.startswith("pagefind") and state != "Z":
+            found.append(int(pid))
+    return found
+
+
+def _saved_preview(tmp_path):
+    """serve's preview of two partners, then a save to alpha that adds a word no page had."""
+    content = write_records(tmp_path / "content", {"alpha": record("Alpha Systems"),
+                                                   "beta": record("Beta Works")})
+    settle(content)
     paths = project_paths(tmp_path, content)
     preview = Preview(paths, AS_OF, 8000, search=True)
     assert preview.build().ok
@@ -417,8 +439,74 @@ def test_serve_rebuilds_re_index_the_site(tmp_path):
     source = content / "alpha.yaml"
     source.write_text(source.read_text().replace("builds integrations.",
                                                  "builds integrations for quetzalcoatlite miners."))
-    assert preview.build([str(source)]).ok
+    settle(source, offset=1)
+    before = tree(paths.out / "pagefind")
+    outcome = preview.build([str(source)])
+    assert outcome.ok and outcome.search_later is not None
+    return paths, preview, outcome, before
+
+
+def test_serve_shows_a_save_at_once_and_indexes_it_behind_the_preview(tmp_path):
+    paths, preview, outcome, before = _saved_preview(tmp_path)
+    assert "quetzalcoatlite" in (paths.out / "partners" / "alpha" / "index.html").read_text()
+    # Until the new index is made, the site keeps its last one whole, and the build record
+    # does not vouch for the site: a build now would index it.
+    assert tree(paths.out / "pagefind") == before
+    wait_persisted()  # (the record is written behind the preview)
+    assert cache.load_last(paths, paths.out)["search_pending"]
+
+    report, problems = outcome.search_later.run()
+    assert problems == [] and report.pages == 2 + overview_pages(check(paths, AS_OF).rules)
     assert "quetzalcoatlite" in partner_fragments(paths.out)["alpha"]["content"]
+    # The record knows the folder still (indexing renamed folders in it) and vouches for it.
+    again = build_site(paths, AS_OF, search=True, base_url=preview.base_url)
+    assert again.ok and again.unchanged
+    cold = build_site(project_paths(tmp_path / "cold", paths.content), AS_OF, search=True,
+                      base_url=preview.base_url)
+    assert cold.ok and tree(cold.out) == tree(paths.out), "the preview is the site a build from nothing makes"
+
+
+@pytest.mark.parametrize("when", ["before", "while indexing"])
+def test_a_newer_save_stops_the_index_behind_the_preview_and_the_last_one_stays(tmp_path, monkeypatch,
+                                                                               when):
+    paths, preview, outcome, before = _saved_preview(tmp_path)
+    cancel = threading.Event()
+    jobs_given, jobs_done = [], []
+    if when == "before":
+        cancel.set()
+    else:
+        ran = index_stage._index_one
+
+        async def index_one(jobs, first=None, after=None, stop=None):  # stopped once Pagefind runs
+            def started(folder, output):
+                if first is not None:
+                    first(folder, output)
+                if _pagefind_children():
+                    cancel.set()  # (seen while Pagefind answers this job's requests)
+
+            def finished(folder, output):
+                jobs_done.append(output)
+                if after is not None:
+                    after(folder, output)
+
+            jobs_given.extend(jobs)
+            return await ran(jobs, started, finished, stop)
+
+        monkeypatch.setattr(index_stage, "_index_one", index_one)
+    with pytest.raises(IndexCancelled):
+        outcome.search_later.run(cancel)
+    monkeypatch.undo()
+    assert jobs_done == [] and (jobs_given or when == "before"), "stopped while Pagefind worked"
+    assert _pagefind_children() == [], "Pagefind is stopped, not left running"
+    assert tree(paths.out / "pagefind") == before
+    assert [p.name for p in paths.out.iterdir() if p.name.startswith(".pagefind")] == []
+    record = cache.load_last(paths, paths.out)
+    assert record is not None and record["search_pending"], "the next save's rebuild is still in place"
+
+    # After a save with a problem, serve indexes the last good pages again.
+    report, problems = outcome.search_later.run()
+    assert problems == [] and "quetzalcoatlite" in partner_fragments(paths.out)["alpha"]["content"]
+    assert not cache.load_last(paths, paths.out).get("search_pending")
 
 
 def test_the_index_builds_from_a_thread_that_runs_an_event_loop(tmp_path, small_content):

@@ -33,7 +33,7 @@ def record(name: str, website: str = "https://example.org") -> str:
 
 
 class Server:
-    def __init__(self, tmp: Path):
+    def __init__(self, tmp: Path, search: bool = False, env: dict[str, str] | None = None):
         self.content = tmp = tmp / "partners"  # the site is built inside it, as the issue describes
         tmp.mkdir()
         self.port = free_port()
@@ -44,9 +44,10 @@ class Server:
         (tmp / "beta.yaml").write_text(record("Beta Works"), encoding="utf-8")
         with open(self.stdout, "wb") as out, open(self.stderr, "wb") as err:
             self.process = subprocess.Popen(
-                [sys.executable, str(ROOT / "build.py"), "serve", "--port", str(self.port), "--no-search",
+                [sys.executable, str(ROOT / "build.py"), "serve", "--port", str(self.port),
+                 *([] if search else ["--no-search"]),
                  "--content", str(tmp), "--out", str(tmp / "site"), "--as-of", AS_OF],
-                stdout=out, stderr=err, cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                stdout=out, stderr=err, cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})
         wait_for(lambda: self.get("partners/alpha/")[0] == 200, what="the first build to be served",
                  server=self)
 
@@ -169,6 +170,86 @@ def test_the_browser_reloads_by_itself_and_shows_then_clears_the_banner(server, 
     server.write("beta", record("Beta Works"))
     banner.wait_for(state="detached", timeout=20_000)
     assert seen["pageerror"] == [] and seen["dialog"] == [] and seen["external"] == []
+    assert not [m for m in seen["console"] if "Content Security Policy" in m], seen["console"]
+    code, _, err = server.stop()
+    assert code == 0, err
+
+
+def slow_pagefind(tmp: Path) -> dict[str, str]:
+    """Pagefind that starts a second late, so that a save's pages are surely shown before its
+    search index is made, as on a large site."""
+    from partnerdir.index import pagefind_binary
+
+    wrapper = tmp / "slow-pagefind"
+    wrapper.write_text(f'#!/bin/sh\nsleep 1\nexec "{pagefind_binary()}" "$@"\n')
+    wrapper.chmod(0o755)
+    return {"PAGEFIND_BINARY_PATH": str(wrapper)}
+
+
+def with_word(name: str, word: str) -> str:
+    return record(name).replace("Builds integrations.", f"Builds {word} integrations.")
+
+
+@pytest.fixture
+def search_server(tmp_path):
+    s = Server(tmp_path, search=True, env=slow_pagefind(tmp_path))
+    yield s
+    s.kill()
+
+
+def test_with_search_quick_saves_show_at_once_and_the_last_one_is_indexed(search_server, tmp_path):
+    """Indexing the whole site takes seconds: a save's pages are shown first, the index follows,
+    and a newer save stops the index of the one before."""
+    import datetime as dt
+
+    from partnerdir.pipeline import build_site
+    from partnerdir.project import Paths
+    from tests.test_index import fragments
+
+    server = search_server
+    server.write("alpha", with_word("Alpha Systems", "quetzalcoatlite"))
+    wait_for(lambda: "quetzalcoatlite" in server.get("partners/alpha/")[1], "the first save", server)
+    page = server.get("partners/alpha/")[1]
+    assert 'class="serve-searching" role="status"' in page, "the page says its search is behind"
+    assert "Updating search" in server.stdout.read_text()
+    server.write("alpha", with_word("Alpha Systems", "xiphosuran"))
+    wait_for(lambda: "Search updated" in server.stdout.read_text(), "the index", server)
+    page = server.get("partners/alpha/")[1]
+    assert "xiphosuran" in page and "serve-searching" not in page
+    indexed = " ".join(f["content"] for f in fragments(server.content / "site"))
+    assert "xiphosuran" in indexed and "quetzalcoatlite" not in indexed
+    time.sleep(1.5)  # (the first save's index, had it not been stopped, would have ended by now)
+    code, out, err = server.stop()
+    assert code == 0 and "Traceback" not in err
+    assert out.count("Search updated") == 1, out
+
+    cold = build_site(Paths(content=server.content, out=tmp_path / "cold", cache=tmp_path / "cold-cache"),
+                      dt.date.fromisoformat(AS_OF), base_url=f"http://localhost:{server.port}/")
+    assert cold.ok
+    site = server.content / "site"
+    assert {p.relative_to(site): p.read_bytes() for p in site.rglob("*") if p.is_file()} == \
+        {p.relative_to(cold.out): p.read_bytes() for p in cold.out.rglob("*") if p.is_file()}
+
+
+@pytest.mark.browser
+def test_with_search_the_page_reloads_with_the_save_then_again_when_search_finds_it(search_server, page):
+    from tests.test_search_browser import search, shown_slugs
+
+    server = search_server
+    seen = watch_page(page, server.url.rstrip("/"))
+    with page.expect_websocket() as connecting:
+        page.goto(server.url)
+    connecting.value.wait_for_event("framesent", predicate=lambda payload: '"info"' in str(payload),
+                                    timeout=10_000)
+    server.write("alpha", with_word("Alpha Systems Renamed", "quetzalcoatlite"))
+    page.get_by_text("Alpha Systems Renamed").first.wait_for(timeout=20_000)
+    note = page.get_by_role("status").filter(has_text="Updating search")
+    assert note.is_visible(), "the reloaded page says that its search is behind"
+    note.wait_for(state="detached", timeout=30_000)  # reloaded again once the index is made
+    page.wait_for_selector("#search:not([hidden])")
+    search(page, "quetzalcoatlite")
+    assert shown_slugs(page) == ["alpha"]
+    assert seen["pageerror"] == [] and seen["external"] == []
     assert not [m for m in seen["console"] if "Content Security Policy" in m], seen["console"]
     code, _, err = server.stop()
     assert code == 0, err
