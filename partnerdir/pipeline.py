@@ -6,7 +6,7 @@ line around it. Stages hand plain data to each other: partners, awards, a `Direc
 the site's files as {path: bytes}.
 
 The search index is the one stage that works on files: if the module `partnerdir.index`
-exists it is called as `index.build_index(folder, directory)` on the finished staging folder
+exists it is called as `index.build_index(folder, directory, cancel, pages)` on the finished staging folder
 before the swap, and anything it raises fails the build like any other stage.
 """
 
@@ -71,13 +71,14 @@ class SearchLater:
     digest: str  # the inputs' digest of the build whose pages are indexed
     stamp: list[int] | None  # the folder's `cache.out_stamp` as that build left it
     directory: object
+    files: list[str]  # the site's files
 
     def run(self, cancel: threading.Event | None = None) -> tuple[object | None, list[Problem]]:
         """The index's report, or the problems that stopped it; `index.IndexCancelled` when
         `cancel` was set first."""
         report, problems = None, []
         try:
-            report = _index_stage(self.out, self.directory, cancel)
+            report = _index_stage(self.out, self.directory, cancel, self.files)
         except _StageFailed as e:
             problems = [e.problem]
         except OSError as e:
@@ -292,7 +293,7 @@ def _build_site(paths: Paths, as_of: dt.date, base_url: str | None, search: bool
                     files[path] = (digest, True)  # linked: new in this site, as if written
             if search and not search_later:
                 with clock("index"):
-                    result.index = _index_stage(stage, d)
+                    result.index = _index_stage(stage, d, pages=list(files))
             if sparse:
                 cache.forget_last(paths, out)  # until the changes are all moved in
     except WriteError as e:
@@ -348,7 +349,7 @@ def _build_site(paths: Paths, as_of: dt.date, base_url: str | None, search: bool
     # (taken now: the index made behind the preview changes it while the cache is saved)
     stamp = cache.out_stamp(out) if search_later else None
     if search_later:
-        result.search_later = SearchLater(paths, out, state.digest, stamp, d)
+        result.search_later = SearchLater(paths, out, state.digest, stamp, d, list(hashes))
     if in_place:  # serve's preview is right now: the disk is brought up to date behind it
         _persist_later(out, persist)
     else:
@@ -717,14 +718,17 @@ class _StageFailed(Exception):
         self.problem = problem
 
 
-def _index_stage(stage: Path, d, cancel: threading.Event | None = None) -> object:
+def _index_stage(stage: Path, d, cancel: threading.Event | None = None,
+                 pages: list[str] | None = None) -> object:
     """Any failure of the search index stops the build with its message; the old site stays."""
     module = importlib.import_module(INDEX_MODULE)
     try:
-        return module.build_index(stage, d) if cancel is None else module.build_index(stage, d, cancel)
-    except (OSError, module.IndexCancelled):
+        return module.build_index(stage, d, cancel, pages)
+    except OSError:
         raise
     except Exception as e:
+        if isinstance(e, getattr(module, "IndexCancelled", ())):
+            raise
         raise _StageFailed(Problem("search index", message=str(e) or type(e).__name__,
                                    hint=getattr(e, "hint", ""))) from e
 

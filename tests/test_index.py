@@ -38,6 +38,7 @@ from partnerdir.index import (
     IndexCancelled,
     build_index,
     incomplete_files,
+    page_groups,
     stable_order,
 )
 from partnerdir.pages import directory
@@ -255,6 +256,17 @@ def test_only_the_files_the_site_uses_are_published(built_site):
 
 
 # ---------------------------------------------------------------------------------------------- stable bytes
+
+
+def test_the_pages_to_index_are_the_same_from_the_build_s_list_as_from_the_folders(built_site):
+    """The pipeline hands the index the files it wrote, in whatever order, rather than have it
+    walk 10,000 folders; both give the same indexes of the same pages."""
+    files = sorted(p.relative_to(built_site).as_posix() for p in built_site.rglob("*") if p.is_file())
+    walked = page_groups(built_site)
+    assert page_groups(built_site, files[::-1]) == walked
+    assert sum(map(len, walked)) == sum(1 for f in files if f.endswith(".html"))
+    assert all(p.startswith("partners/") for group in walked[1:] for p in group) and len(walked) == 2
+    assert "404.html" in walked[0] and not [p for p in walked[0] if p.startswith("pagefind/")]
 
 
 def test_the_same_pages_give_the_same_index_bytes(built_site, tmp_path):

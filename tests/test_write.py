@@ -129,7 +129,7 @@ def test_a_failing_index_stage_leaves_the_previous_site(tmp_path, monkeypatch):
 
     class BrokenIndex:
         @staticmethod
-        def build_index(folder, directory):
+        def build_index(folder, directory, *more):
             assert (folder / "index.html").exists()  # the index stage sees the finished pages
             raise OSError(28, "No space left on device", str(folder / "pagefind"))
 
@@ -161,7 +161,7 @@ def test_a_search_index_error_is_reported_with_its_hint(tmp_path, monkeypatch):
 
     class BrokenIndex:
         @staticmethod
-        def build_index(folder, directory):
+        def build_index(folder, directory, *more):
             raise IndexError_("Pagefind could not index the site: out of memory")
 
     monkeypatch.setattr(pipeline, "search_available", lambda: True)
