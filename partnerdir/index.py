@@ -42,7 +42,8 @@ import logging
 import os
 import shutil
 import threading
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cbor2
@@ -133,13 +134,16 @@ def pagefind_binary() -> Path:
 
 
 def build_index(folder: Path, directory=None, cancel: threading.Event | None = None,
-                pages: list[str] | None = None) -> IndexReport:
+                pages: Mapping[str, str] | list[str] | None = None, keep: Path | None = None) -> IndexReport:
     """Index the built site in `folder` into `folder/pagefind/`.
 
     `directory` (the pages' plain data) is accepted for the pipeline's sake; what is indexed
     is read from the pages themselves, as a visitor's browser will search them. Setting
     `cancel` stops Pagefind and raises IndexCancelled, with the old index in place. `pages`,
-    the site's files as the build wrote them, spares looking through its folders for them.
+    the site's files as the build wrote them (with their content hashes, when it knows them),
+    spares looking through its folders for them. With hashes and a `keep` folder, what
+    Pagefind wrote is kept there for the next index of the same site in this process, which
+    then indexes again only the groups of pages that changed (`_Kept`).
     """
     pagefind_binary()
     folder = Path(folder).resolve()
@@ -151,69 +155,195 @@ def build_index(folder: Path, directory=None, cancel: threading.Event | None = N
     broken: list[str] = []
     try:
         groups = page_groups(folder, pages)
+        keys = _group_keys(groups, pages) if keep is not None and isinstance(pages, Mapping) else None
+        last = _KEPT.get(str(keep)) if keys is not None else None
+        if last is not None and (len(last.keys) != len(keys) or not last.whole()):
+            last = None
         for _ in range(ATTEMPTS):
             shutil.rmtree(fresh, ignore_errors=True)
             shutil.rmtree(sources, ignore_errors=True)
             jobs = index_jobs(groups, sources, fresh)
             words = PartnerWords(sources / "words")
-            # The partner indexes first, on every core: the word page the main index holds is
-            # made from theirs. Each index's folder of links is made by a thread while Pagefind
-            # indexes the ones before it (10,000 links and folders took 5 s before any started).
-            order = [*jobs[1:], *words.probes(jobs[1:]), jobs[0]]
-            with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="link pages") as pool, \
-                    concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="read words") as reader:
-                linked = {source: pool.submit(link_group, folder, group, source)
-                          for group, (source, _) in zip(groups, jobs, strict=True)}
-                words.pool = reader
-
-                def before(source: Path, output: Path, linked=linked, words=words) -> None:
-                    made = linked.get(source)
-                    if made is not None and made.exception() is not None:  # (waits for it)
-                        raise _LinkFailed(made.exception())
-                    words.before(source, output)
-
-                try:
-                    _run(_index(order, before, apart=len(jobs) - 1, after=words.after, cancel=cancel))
-                except _LinkFailed as e:  # (the disk's error, as when the pages are written)
-                    raise e.error from None
-                except (SearchIndexError, IndexCancelled):
-                    raise
-                except TimeoutError:
-                    raise SearchIndexError(f"Pagefind did not finish indexing within {TIMEOUT_SECONDS} s",
-                                           RETRY_HINT) from None
-                except Exception as e:  # the service reports its failures as bare Exceptions
-                    raise SearchIndexError(f"Pagefind could not index the site: {e}",
-                                           "build with --no-search to publish without search") from e
-                finally:
-                    for made in [*linked.values(), *words.reading.values()]:
-                        made.cancel()
-            for name in UNUSED_FILES:
-                (fresh / name).unlink(missing_ok=True)
-            for _, shard in jobs[1:]:
-                for extra in sorted(shard.iterdir()):
-                    if extra.name not in SHARD_FILES and not extra.name.endswith(".pf_meta"):
-                        extra.unlink()
+            made = _index_pages(folder, groups, jobs, words, cancel, last, keys)
+            if 0 in made:
+                for name in UNUSED_FILES:
+                    (fresh / name).unlink(missing_ok=True)
+            for number in made:
+                if number:
+                    shard = jobs[number][1]
+                    for extra in sorted(shard.iterdir()):
+                        if extra.name not in SHARD_FILES and not extra.name.endswith(".pf_meta"):
+                            extra.unlink()
             _stop_if(cancel)
-            broken = incomplete_files(fresh)
+            broken = incomplete_files(fresh, [jobs[number][1] for number in made])
             if not broken:
                 break
+            last = None  # (the second time, everything from the pages)
         else:
             raise SearchIndexError(f"Pagefind left incomplete files: {', '.join(broken[:3])}", RETRY_HINT)
         indexes = [out for _, out in jobs]
-        for index in indexes:
-            stable_order(index)
-        write_partner_index(fresh, indexes[1:], words)
-        share_vocabulary(indexes, words.chunks)
+        for number in made:
+            stable_order(indexes[number])
+        kept = _keep(keep, keys, indexes, made, words, last) if keys is not None else None
+        shard_ids = write_partner_index(fresh, indexes[1:], words,
+                                        None if last is None else [None if n + 1 in made else ids
+                                                                   for n, ids in enumerate(last.ids)])
+        shared = share_vocabulary(indexes, words.chunks, last.shared if last is not None else None)
         _stop_if(cancel)
         files = sorted(p for p in fresh.rglob("*") if p.is_file())
-        pages = sum(indexed_pages(index) for index in indexes) - words.pages
-        report = IndexReport(pages=pages, files=len(files),
+        count = sum(indexed_pages(index) for index in indexes) - words.pages
+        report = IndexReport(pages=count, files=len(files),
                              bytes=sum(p.stat().st_size for p in files))
         _replace(fresh, output)
+        if kept is not None:
+            kept.ids, kept.shared = shard_ids, shared
+            _KEPT[str(keep)] = kept
+            kept.tidy()
     finally:
         shutil.rmtree(fresh, ignore_errors=True)
         shutil.rmtree(sources, ignore_errors=True)
     return report
+
+
+def _index_pages(folder: Path, groups: list[list[str]], jobs: list[tuple[Path, Path]], words: PartnerWords,
+                 cancel: threading.Event | None, last: _Kept | None, keys: list[str] | None) -> list[int]:
+    """Run Pagefind for each index whose pages are not those `last` kept, and link the kept
+    ones' files in; returns the numbers of the indexes Pagefind wrote (0 is the main one)."""
+    shards = jobs[1:]
+    reused: list[int] = []
+    if last is not None and keys is not None:
+        reused = [n for n in range(1, len(jobs)) if keys[n] == last.keys[n]]
+    for number in reused:
+        output = jobs[number][1]
+        _link_tree(last.folders[number], output)
+        words.given[output] = last.reads[number - 1].rebased(output)
+    todo = [job for n, job in enumerate(shards, 1) if n not in reused]
+    made = [n for n in range(1, len(jobs)) if n not in reused]
+    words.shards = [out for _, out in shards]
+    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="link pages") as pool, \
+            concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="read words") as reader:
+        linked = {source: pool.submit(link_group, folder, group, source)
+                  for n, (group, (source, _)) in enumerate(zip(groups, jobs, strict=True)) if n not in reused}
+        words.pool = reader
+
+        def before(source: Path, output: Path) -> None:
+            made = linked.get(source)
+            if made is not None and made.exception() is not None:  # (waits for it)
+                raise _LinkFailed(made.exception())
+            words.before(source, output)
+
+        try:
+            # The partner indexes first, on every core: the word page the main index holds is
+            # made from theirs. Each index's folder of links is made by a thread while Pagefind
+            # indexes the ones before it (10,000 links and folders took 5 s before any started).
+            if reused:
+                if todo:
+                    _run(_index(todo, before, apart=len(todo), after=words.after, cancel=cancel))
+                words.collect()
+                if words.stems == last.stems and keys[0] == last.keys[0]:
+                    # The same word page and the same other pages: the same main index.
+                    _link_tree(last.folders[0], jobs[0][1])
+                    words.tokens, words.misread, words.pages = last.tokens, last.misread, 1
+                    return made
+                todo = []
+            _run(_index([*todo, *words.probes(shards), jobs[0]], before, apart=len(todo), after=words.after,
+                         cancel=cancel))
+        except _LinkFailed as e:  # (the disk's error, as when the pages are written)
+            raise e.error from None
+        except (SearchIndexError, IndexCancelled):
+            raise
+        except TimeoutError:
+            raise SearchIndexError(f"Pagefind did not finish indexing within {TIMEOUT_SECONDS} s",
+                                   RETRY_HINT) from None
+        except Exception as e:  # the service reports its failures as bare Exceptions
+            raise SearchIndexError(f"Pagefind could not index the site: {e}",
+                                   "build with --no-search to publish without search") from e
+        finally:
+            for future in [*linked.values(), *words.reading.values()]:
+                future.cancel()
+    return [0, *made]
+
+
+# --------------------------------------------------------------------------------------------
+# Indexes kept for the next index of the same site (serve)
+
+
+@dataclass
+class _Kept:
+    """The last index of a site, for the next one in this process.
+
+    After a save, `serve` indexes the site again, and at 10,000 partners that took 30 s, most
+    of it Pagefind going through 10,000 partner pages of which one changed. Pagefind writes the
+    same files from the same pages, so an index whose pages (paths and content hashes: `keys`)
+    are those of last time is taken as it was written then, linked from the `keep` folder, and
+    only the groups of pages that changed are indexed again. The main index is taken as well
+    when its other pages and every partner word are the same (its word page is made of them).
+    What follows Pagefind (the word lists, the ids, the shared vocabulary) is done as ever, so
+    the index is the same as one made from nothing.
+    """
+
+    keep: Path
+    keys: list[str]  # each index's pages, hashed (main first, then the partner indexes)
+    folders: list[Path]  # each index's files as Pagefind wrote them (stable_order'ed), in `keep`
+    reads: list[ShardRead]  # each partner index's words
+    stems: list[str]  # the partner words (the main index's word page is made of them)
+    tokens: list[str]
+    misread: list[int]
+    ids: list[dict[str, str]] = field(default_factory=list)  # each partner index's ids and slugs
+    shared: dict = field(default_factory=dict)  # what share_vocabulary wrote
+
+    def whole(self) -> bool:
+        return all(folder.is_dir() for folder in self.folders)
+
+    def tidy(self) -> None:
+        """Remove what no kept index uses any more."""
+        used = {folder.name for folder in self.folders}
+        for old in sorted(self.keep.iterdir()) if self.keep.is_dir() else []:
+            if old.name not in used:
+                shutil.rmtree(old, ignore_errors=True)
+
+
+_KEPT: dict[str, _Kept] = {}  # keep folder -> the last index kept there
+
+
+def _group_keys(groups: list[list[str]], hashes: Mapping[str, str]) -> list[str]:
+    return [hashlib.sha256("".join(f"{path}\0{hashes.get(path, '')}\n" for path in group).encode())
+            .hexdigest() for group in groups]
+
+
+def _keep(keep: Path, keys: list[str], indexes: list[Path], made: list[int], words: PartnerWords,
+          last: _Kept | None) -> _Kept:
+    """Link what Pagefind wrote into `keep` (before the index is changed in place: the words
+    shared among indexes, the word lists), and say what the next index may reuse."""
+    stems = hashlib.sha256("\n".join(words.stems).encode()).hexdigest()
+    names = [f"main-{hashlib.sha256((keys[0] + stems).encode()).hexdigest()[:32]}",
+             *(f"partners-{key[:32]}" for key in keys[1:])]
+    folders = []
+    for number, index in enumerate(indexes):
+        folder = keep / names[number]
+        if number in made and not folder.is_dir():
+            building = keep / f".{names[number]}.{os.getpid()}"
+            shutil.rmtree(building, ignore_errors=True)
+            _link_tree(index, building, skip=index / PARTNER_FOLDER if number == 0 else None)
+            os.rename(building, folder)
+        folders.append(folder if number in made or last is None else last.folders[number])
+    return _Kept(keep, keys, folders, [words.read[index] for index in indexes[1:]], list(words.stems),
+                 list(words.tokens), list(words.misread))
+
+
+def _link_tree(source: Path, target: Path, skip: Path | None = None) -> None:
+    """Every file under `source` at the same place under `target` (links; copies where the file
+    system has none), but for those under `skip`."""
+    for root, dirs, files in os.walk(source):
+        if skip is not None:
+            dirs[:] = [d for d in dirs if os.path.join(root, d) != str(skip)]
+        place = os.path.join(target, os.path.relpath(root, source))
+        os.makedirs(place, exist_ok=True)
+        for name in files:
+            try:
+                os.link(os.path.join(root, name), os.path.join(place, name))
+            except OSError:
+                shutil.copyfile(os.path.join(root, name), os.path.join(place, name))
 
 
 def _stop_if(cancel: threading.Event | None) -> None:
@@ -401,10 +531,11 @@ async def _set(event: threading.Event, interval: float = 0.05) -> None:
 
 
 async def _settled(folder: Path, interval: float = 0.05) -> None:
-    """Return once the files under `folder` keep the same sizes for two looks in a row."""
+    """Return once the files under `folder` keep the same sizes for two looks in a row (the
+    main index's own: the partner indexes in it were written before)."""
 
     def sizes() -> dict[str, int]:
-        return {str(p): p.stat().st_size for p in folder.rglob("*") if p.is_file()}
+        return {path: os.stat(path).st_size for path in _files_in(folder)}
 
     before = sizes()
     while True:
@@ -413,6 +544,16 @@ async def _settled(folder: Path, interval: float = 0.05) -> None:
         if now == before:
             return
         before = now
+
+
+def _files_in(index: Path) -> list[str]:
+    """The files of an index, without the partner indexes inside the main one."""
+    found = []
+    for root, dirs, files in os.walk(index):
+        if root == str(index):
+            dirs[:] = [d for d in dirs if d != PARTNER_FOLDER]
+        found.extend(os.path.join(root, name) for name in files)
+    return found
 
 
 def _run(coroutine):
@@ -429,59 +570,72 @@ def _run(coroutine):
 # Checking and settling the files
 
 
-def incomplete_files(output: Path) -> list[str]:
-    """Files cut short: compressed ones that do not unzip whole, scripts that stop mid-way."""
-    bad = []
+def incomplete_files(output: Path, indexes: list[Path] | None = None) -> list[str]:
+    """Files cut short: compressed ones that do not unzip whole, scripts that stop mid-way.
+
+    `indexes` (default: all) are the index folders to look at: those Pagefind just wrote."""
     shards = output / PARTNER_FOLDER
-    for index in [output, *(sorted(shards.iterdir()) if shards.is_dir() else [])]:
-        if not (index / "pagefind-entry.json").is_file():
-            bad.append((index / "pagefind-entry.json").relative_to(output).as_posix())
+    if indexes is None:
+        indexes = [output, *(sorted(shards.iterdir()) if shards.is_dir() else [])]
+    bad = [(index / "pagefind-entry.json").relative_to(output).as_posix()
+           for index in indexes if not (index / "pagefind-entry.json").is_file()]
     if bad:
         return bad
-    for path in sorted(output.rglob("*")):
-        if not path.is_file():
-            continue
-        name = path.relative_to(output).as_posix()
-        if path.suffix.startswith(".pf_") or path.suffix == ".pagefind":
-            try:
-                if not gzip.decompress(path.read_bytes()).startswith(SIGNATURE):
+    for index in indexes:
+        for path in map(Path, sorted(_files_in(index))):
+            name = path.relative_to(output).as_posix()
+            if path.suffix.startswith(".pf_") or path.suffix == ".pagefind":
+                try:
+                    if not gzip.decompress(path.read_bytes()).startswith(SIGNATURE):
+                        bad.append(name)
+                except (OSError, EOFError):
                     bad.append(name)
-            except (OSError, EOFError):
+            elif path.suffix == ".js" and not path.read_bytes().rstrip().endswith(b";"):
                 bad.append(name)
-        elif path.suffix == ".js" and not path.read_bytes().rstrip().endswith(b";"):
-            bad.append(name)
-        elif path.suffix == ".json":
-            try:
-                json.loads(path.read_text(encoding="utf-8"))
-            except ValueError:
-                bad.append(name)
+            elif path.suffix == ".json":
+                try:
+                    json.loads(path.read_text(encoding="utf-8"))
+                except ValueError:
+                    bad.append(name)
     return bad
 
 
 PARTNER_INDEX = "partner-index.json"
 
 
-def write_partner_index(output: Path, shards: list[Path], words: PartnerWords | None = None) -> None:
+def write_partner_index(output: Path, shards: list[Path], words: PartnerWords | None = None,
+                        known: list[dict[str, str] | None] | None = None) -> list[dict[str, str]]:
     """List the partner indexes to merge, and map each partner page's Pagefind id to its slug.
 
     The directory narrows its own list by the partners a query matches. Asking Pagefind for
     counts per slug filter would make it count 10,000 filter values on every search; reading
-    the slugs from this small file instead keeps a search as fast as Pagefind's own.
+    the slugs from this small file instead keeps a search as fast as Pagefind's own. `known`
+    gives each index's ids as read before (None: read them); returns them all.
     """
+    found = [(known[number] if known is not None and number < len(known) else None) or _shard_ids(shard)
+             for number, shard in enumerate(shards)]
     ids: dict[str, str] = {}
-    for shard in shards:
-        for path in sorted((shard / "fragment").glob("*.pf_fragment")):
-            filters = _read_fragment(path).get("filters") or {}
-            if "partner" in filters.get("type", []) and filters.get("slug"):
-                ids[path.stem] = filters["slug"][0]
+    for shard_ids in found:
+        ids.update(shard_ids)
     manifest: dict = {"indexes": [f"{shard.relative_to(output).as_posix()}/" for shard in shards],
                       "partners": ids}
     if words is not None:
-        found = words.write(output, ids)
-        if found is not None:
-            manifest["words"] = found
+        listed = words.write(output, ids)
+        if listed is not None:
+            manifest["words"] = listed
     text = json.dumps(manifest, sort_keys=True, separators=(",", ":"))
     (output / PARTNER_INDEX).write_text(text, encoding="utf-8")
+    return found
+
+
+def _shard_ids(shard: Path) -> dict[str, str]:
+    """A partner index's page ids, each with its partner's slug."""
+    ids = {}
+    for path in sorted((shard / "fragment").glob("*.pf_fragment")):
+        filters = _read_fragment(path).get("filters") or {}
+        if "partner" in filters.get("type", []) and filters.get("slug"):
+            ids[path.stem] = filters["slug"][0]
+    return ids
 
 
 def _read_fragment(path: Path) -> dict:
@@ -536,6 +690,9 @@ class PartnerWords:
         self.pages = 0  # pages this adds to the main index
         self.pool: concurrent.futures.Executor | None = None  # reads partner indexes as they are written
         self.reading: dict[Path, concurrent.futures.Future] = {}  # see `after`
+        self.given: dict[Path, ShardRead] = {}  # partner indexes read before (kept: `_Kept`)
+        self.read: dict[Path, ShardRead] = {}  # each partner index's words, as collected
+        self.collected = False
 
     def probes(self, shard_jobs: list[tuple[Path, Path]]) -> list[tuple[Path, Path]]:
         """Indexing jobs for the trial pages, run after the partner indexes and before the main one."""
@@ -550,7 +707,7 @@ class PartnerWords:
         if not self.shards:
             return
         if source == self.folder / "plain":
-            self._collect()
+            self.collect()
             _word_page(source, self.stems)
         elif source == self.folder / "endings":
             read = _page_words(self.folder / "plain-out", len(self.stems))
@@ -576,18 +733,24 @@ class PartnerWords:
         if self.pool is not None and output in self.shards:
             self.reading[output] = self.pool.submit(_read_shard, self.shards.index(output), output)
 
-    def _collect(self) -> None:
+    def collect(self) -> None:
+        """Every partner index's words (once): the stems, and the pages that hold each."""
+        if self.collected:
+            return
+        self.collected = True
         postings: dict[str, list[tuple[int, int]]] = {}
         for number, shard in enumerate(self.shards):
             made = self.reading.pop(shard, None)
-            page_ids, chunks, found = made.result() if made is not None else _read_shard(number, shard)
-            self.page_ids.append(page_ids)
+            read = self.given.get(shard) or (made.result() if made is not None
+                                             else _read_shard(number, shard))
+            self.read[shard] = read
+            self.page_ids.append(read.page_ids)
             # Read once: share_vocabulary needs them too (not their entries, which take room).
-            self.chunks[shard] = chunks
-            for word, pages in found.items():  # (shard by shard: each word's pages in index order)
+            self.chunks[shard] = read.chunks
+            for word, pages in read.postings.items():  # (shard by shard: each word's pages in index order)
                 known = postings.get(word)
                 if known is None:
-                    postings[word] = pages
+                    postings[word] = list(pages)  # (a copy: the read may be kept for the next index)
                 else:
                     known.extend(pages)
         self.postings = postings
@@ -622,10 +785,13 @@ class PartnerWords:
             (folder / name).write_text(body, encoding="utf-8")
             chunks.append([start, name])
 
+        # Each page's partner number (-1: not a partner page), looked up once, not per word.
+        numbers = [[number[ids[page_id]] if page_id in ids else -1 for page_id in page_ids]
+                   for page_ids in self.page_ids]
         for i, stem in enumerate(self.stems):
-            partners = sorted({number[ids[self.page_ids[shard][page]]]
-                               for shard, page in self.postings[stem]
-                               if self.page_ids[shard][page] in ids})
+            found = {numbers[shard][page] for shard, page in self.postings[stem]}
+            found.discard(-1)
+            partners = sorted(found)
             deltas = [b - a for a, b in zip([0, *partners], partners, strict=False)]
             line = "[" + ",".join(map(str, deltas)) + "]"
             lines.append(line)
@@ -638,7 +804,21 @@ class PartnerWords:
         return {"page": page_id, "chunks": chunks, "count": len(self.stems), "unsafe": sorted(self.unsafe)}
 
 
-def _read_shard(number: int, shard: Path) -> tuple[list[str], list, dict[str, list[tuple[int, int]]]]:
+@dataclass(frozen=True)
+class ShardRead:
+    """What a partner index holds, as PartnerWords and share_vocabulary need it."""
+
+    page_ids: list[str]  # its pages' ids in Pagefind's order
+    chunks: list[tuple[Path, set[str], bytes, list]]  # its word chunks (file, words, payload, [])
+    postings: dict[str, list[tuple[int, int]]]  # word -> (partner index, page number) of each page
+
+    def rebased(self, index: Path) -> ShardRead:
+        """The same, for the same files linked into another folder."""
+        return ShardRead(self.page_ids, [(index / "index" / path.name, held, payload, entries)
+                                         for path, held, payload, entries in self.chunks], self.postings)
+
+
+def _read_shard(number: int, shard: Path) -> ShardRead:
     """Partner index `number`'s page ids, word chunks (without their entries) and postings
     (word -> (number, page) of each page holding it)."""
     meta = _read_index_file(_meta_path(shard))
@@ -654,7 +834,7 @@ def _read_shard(number: int, shard: Path) -> tuple[list[str], list, dict[str, li
                 for entry in listed:
                     page += entry[0]
                     postings.setdefault(word, []).append((number, page))
-    return page_ids, [(path, held, payload, []) for path, held, payload, _ in chunks], postings
+    return ShardRead(page_ids, [(path, held, payload, []) for path, held, payload, _ in chunks], postings)
 
 
 def _word_page(folder: Path, tokens: list[str]) -> None:
@@ -697,7 +877,7 @@ def _word_page_in(index: Path, count: int) -> tuple[str, dict[int, list[str]]]:
     return page_ids[page], read
 
 
-def share_vocabulary(indexes: list[Path], read: dict | None = None) -> None:
+def share_vocabulary(indexes: list[Path], read: dict | None = None, done: dict | None = None) -> dict:
     """Give every index every word of the others, with no pages.
 
     When no word in an index starts with a searched word, Pagefind searches the longest word
@@ -705,14 +885,21 @@ def share_vocabulary(indexes: list[Path], read: dict | None = None) -> None:
     index that only happens to words the site lacks; in a split index it would happen in every
     index that lacks a partner's name, finding unrelated partners ("kestrel" finding "k...").
     With the same words everywhere, the split indexes find exactly what one index would.
+
+    `done` holds the word chunks made before, by the chunk as Pagefind wrote it (named by its
+    content) and the words added: serve's next index (`_Kept`) makes only those that differ,
+    a few after a save that brings a new word. Returns the chunks made or taken from `done`.
     """
     if len(indexes) < 2:
-        return
+        return {}
     chunks = {index: (read or {}).get(index) or _word_chunks(index) for index in indexes}
     everything = set().union(*(words for listed in chunks.values() for _, words, _, _ in listed))
+    encoded: dict[str, bytes] = {}  # each word, with no pages, as CBOR (once, not once per index)
+    made: dict = {}
     for index in indexes:
         own = set().union(*(words for _, words, _, _ in chunks[index]))
-        _add_words(index, chunks[index], sorted(everything - own))
+        _add_words(index, chunks[index], sorted(everything - own), encoded, done or {}, made)
+    return made
 
 
 def _word_chunks(index: Path) -> list[tuple[Path, set[str], bytes, list]]:
@@ -739,12 +926,15 @@ def _word_chunks(index: Path) -> list[tuple[Path, set[str], bytes, list]]:
     return out
 
 
-def _add_words(index: Path, chunks: list[tuple[Path, set[str], bytes]], missing: list[str]) -> None:
+def _add_words(index: Path, chunks: list[tuple[Path, set[str], bytes]], missing: list[str],
+               encoded: dict[str, bytes] | None = None, done: dict | None = None,
+               made: dict | None = None) -> None:
     """Put each missing word (sorted), with no pages, in the chunk Pagefind would look in for it.
 
     Pagefind fetches the chunks whose range holds the word searched. A word that falls between
     two chunks' ranges goes into the later chunk, whose range is lowered to start at it: the
     words that range now takes in were in no range before, so no search loses a chunk.
+    A chunk in `done` (see `share_vocabulary`) is taken from there; each chunk is put in `made`.
     """
     if not missing:
         return
@@ -771,16 +961,35 @@ def _add_words(index: Path, chunks: list[tuple[Path, set[str], bytes]], missing:
         added.setdefault(number, []).append(word)
     for number, words in added.items():
         path, present, payload, _ = chunks[number]
-        # [[word, ...]]: keep the words' bytes as they are, count the new ones in, add them after.
-        count, rest = _array_head(payload[1:])
-        body = (SIGNATURE + b"\x81" + _array_header(count + len(words)) + rest
-                + b"".join(cbor2.dumps([w, [], []]) for w in words))
-        name = f"{prefix}_{hashlib.sha256(body).hexdigest()[:7]}"
-        path.with_name(f"{name}.pf_index").write_bytes(gzip.compress(body, compresslevel=6, mtime=0))
+        key = (path.name, hashlib.sha256("\n".join(words).encode()).digest())
+        name, data = (done or {}).get(key) or _with_words(prefix, payload, words, encoded)
+        if made is not None:
+            made[key] = (name, data)
+        _write_anew(path.with_name(f"{name}.pf_index"), data)
         path.unlink()
         ranges[number][2] = name
     language["hash"] = _write_index_file(meta_path, prefix, meta, ".pf_meta", 10, stem="pagefind.")
-    entry_path.write_text(json.dumps(entry, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
+    _write_anew(entry_path, json.dumps(entry, ensure_ascii=False, separators=(",", ":")).encode())
+
+
+def _with_words(prefix: str, payload: bytes, words: list[str],
+                encoded: dict[str, bytes] | None) -> tuple[str, bytes]:
+    """A word chunk with `words` added, with no pages: its name and its file's bytes."""
+    # [[word, ...]]: keep the words' bytes as they are, count the new ones in, add them after.
+    count, rest = _array_head(payload[1:])
+    encoded = {} if encoded is None else encoded
+    for word in words:
+        if word not in encoded:
+            encoded[word] = cbor2.dumps([word, [], []])
+    body = (SIGNATURE + b"\x81" + _array_header(count + len(words)) + rest
+            + b"".join(encoded[w] for w in words))
+    return f"{prefix}_{hashlib.sha256(body).hexdigest()[:7]}", gzip.compress(body, compresslevel=6, mtime=0)
+
+
+def _write_anew(path: Path, data: bytes) -> None:
+    """Write a file as a new file: the old one may be a link to a kept index (`_Kept`)."""
+    path.unlink(missing_ok=True)
+    path.write_bytes(data)
 
 
 def _array_header(length: int) -> bytes:
@@ -850,7 +1059,7 @@ def stable_order(output: Path) -> None:
         if len(meta) > 4 and isinstance(meta[4], list):  # the sort orders, [name, pages] each
             meta[4].sort(key=lambda order: order[0])
         language["hash"] = _write_index_file(meta_path, prefix, meta, ".pf_meta", 10, stem="pagefind.")
-    entry_path.write_text(json.dumps(entry, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
+    _write_anew(entry_path, json.dumps(entry, ensure_ascii=False, separators=(",", ":")).encode())
 
 
 def _read_index_file(path: Path) -> object:
@@ -878,9 +1087,9 @@ def _write_index_file(old: Path, prefix: str, value: object, suffix: str, digits
     payload = SIGNATURE + cbor2.dumps(value)
     name = f"{prefix}_{hashlib.sha256(payload).hexdigest()[:digits]}"
     target = old.with_name(f"{stem}{name}{suffix}")
-    target.write_bytes(gzip.compress(payload, compresslevel=9, mtime=0))
     if target != old:
         old.unlink(missing_ok=True)
+    _write_anew(target, gzip.compress(payload, compresslevel=9, mtime=0))
     return name
 
 
