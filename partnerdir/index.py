@@ -39,6 +39,7 @@ import gzip
 import hashlib
 import json
 import logging
+import marshal
 import os
 import shutil
 import threading
@@ -145,7 +146,7 @@ def build_index(folder: Path, directory=None, cancel: threading.Event | None = N
     Pagefind wrote is kept there for the next index of the same site in this process, which
     then indexes again only the groups of pages that changed (`_Kept`).
     """
-    pagefind_binary()
+    binary = pagefind_binary()
     folder = Path(folder).resolve()
     output = folder / SEARCH_FOLDER
     # Written beside the old index and swapped in whole, so a site updated in place (serve's
@@ -156,9 +157,12 @@ def build_index(folder: Path, directory=None, cancel: threading.Event | None = N
     try:
         groups = page_groups(folder, pages)
         keys = _group_keys(groups, pages) if keep is not None and isinstance(pages, Mapping) else None
-        last = _KEPT.get(str(keep)) if keys is not None else None
-        if last is not None and (len(last.keys) != len(keys) or not last.whole()):
-            last = None
+        last = None
+        if keys is not None:
+            stamp = _binary_stamp(binary)
+            last = _KEPT.get(str(keep)) or _Kept.load(keep, stamp)
+            if last is not None and (len(last.keys) != len(keys) or not last.whole()):
+                last = None
         for _ in range(ATTEMPTS):
             shutil.rmtree(fresh, ignore_errors=True)
             shutil.rmtree(sources, ignore_errors=True)
@@ -199,6 +203,7 @@ def build_index(folder: Path, directory=None, cancel: threading.Event | None = N
             kept.ids, kept.shared = shard_ids, shared
             _KEPT[str(keep)] = kept
             kept.tidy()
+            kept.save(stamp)
     finally:
         shutil.rmtree(fresh, ignore_errors=True)
         shutil.rmtree(sources, ignore_errors=True)
@@ -273,7 +278,8 @@ class _Kept:
     """The last index of a site, for the next one in this process.
 
     After a save, `serve` indexes the site again, and at 10,000 partners that took 30 s, most
-    of it Pagefind going through 10,000 partner pages of which one changed. Pagefind writes the
+    of it Pagefind going through 10,000 partner pages of which one changed; so did CI after
+    each commit. It is kept in memory and on disk (`save`, in .cache/, which CI restores). Pagefind writes the
     same files from the same pages, so an index whose pages (paths and content hashes: `keys`)
     are those of last time is taken as it was written then, linked from the `keep` folder, and
     only the groups of pages that changed are indexed again. The main index is taken as well
@@ -296,14 +302,57 @@ class _Kept:
         return all(folder.is_dir() for folder in self.folders)
 
     def tidy(self) -> None:
-        """Remove what no kept index uses any more."""
+        """Remove the kept indexes no index uses any more."""
         used = {folder.name for folder in self.folders}
         for old in sorted(self.keep.iterdir()) if self.keep.is_dir() else []:
-            if old.name not in used:
+            if old.is_dir() and old.name not in used:
                 shutil.rmtree(old, ignore_errors=True)
+
+    def save(self, binary: list) -> None:
+        """Write what the next index needs into `keep`, for another process: CI, which restores
+        .cache/ before it builds. A failure only costs that index its time."""
+        data = {"format": KEPT_FORMAT, "binary": binary, "keys": self.keys,
+                "folders": [folder.name for folder in self.folders], "stems": self.stems,
+                "tokens": self.tokens, "misread": self.misread, "ids": self.ids, "shared": self.shared,
+                "reads": [(read.page_ids, [(path.name, held, payload)
+                                           for path, held, payload, _ in read.chunks], read.postings)
+                          for read in self.reads]}
+        temporary = self.keep / f".{KEPT_FILE}.{os.getpid()}"
+        try:
+            with open(temporary, "wb") as file:
+                marshal.dump(data, file)
+            os.replace(temporary, self.keep / KEPT_FILE)
+        except OSError:
+            temporary.unlink(missing_ok=True)
+
+    @staticmethod
+    def load(keep: Path, binary: list) -> _Kept | None:
+        """What `save` wrote, if the same Pagefind wrote it and it is whole; else None."""
+        try:
+            data = marshal.loads((keep / KEPT_FILE).read_bytes())
+            if not isinstance(data, dict) or data.get("format") != KEPT_FORMAT:
+                return None
+            if data.get("binary") != binary:
+                return None
+            reads = [ShardRead(page_ids, [(Path(name), held, payload, []) for name, held, payload in chunks],
+                               postings) for page_ids, chunks, postings in data["reads"]]
+            kept = _Kept(keep, data["keys"], [keep / name for name in data["folders"]], reads, data["stems"],
+                         data["tokens"], data["misread"], data["ids"], data["shared"])
+        except (OSError, EOFError, ValueError, TypeError, KeyError):
+            return None
+        return kept if len(kept.folders) == len(kept.keys) == len(kept.reads) + 1 else None
 
 
 _KEPT: dict[str, _Kept] = {}  # keep folder -> the last index kept there
+KEPT_FILE = "kept.marshal"
+KEPT_FORMAT = 1
+
+
+def _binary_stamp(binary: Path) -> list:
+    """The Pagefind binary, as far as a kept index depends on it: another one may write
+    another index from the same pages."""
+    st = os.stat(binary)
+    return [str(binary), st.st_size, st.st_mtime_ns]
 
 
 def _group_keys(groups: list[list[str]], hashes: Mapping[str, str]) -> list[str]:
@@ -699,7 +748,7 @@ class PartnerWords:
         self.folder = folder
         self.shards: list[Path] = []
         self.stems: list[str] = []  # every word partner pages hold, sorted
-        self.postings: dict[str, list[tuple[int, int]]] = {}  # word -> (partner index, page number)
+        self.postings: dict[str, list[tuple[int, list[int]]]] = {}  # word -> (partner index, its pages)
         self.page_ids: list[list[str]] = []  # per partner index, its pages' ids in Pagefind's order
         self.tokens: list[str] = []  # what the word page says at each location
         self.unsafe: set[str] = set()
@@ -756,7 +805,7 @@ class PartnerWords:
         if self.collected:
             return
         self.collected = True
-        postings: dict[str, list[tuple[int, int]]] = {}
+        postings: dict[str, list[tuple[int, list[int]]]] = {}
         for number, shard in enumerate(self.shards):
             made = self.reading.pop(shard, None)
             read = self.given.get(shard) or (made.result() if made is not None
@@ -768,9 +817,9 @@ class PartnerWords:
             for word, pages in read.postings.items():  # (shard by shard: each word's pages in index order)
                 known = postings.get(word)
                 if known is None:
-                    postings[word] = list(pages)  # (a copy: the read may be kept for the next index)
+                    postings[word] = [(number, pages)]
                 else:
-                    known.extend(pages)
+                    known.append((number, pages))
         self.postings = postings
         self.stems = sorted(postings)
 
@@ -807,7 +856,9 @@ class PartnerWords:
         numbers = [[number[ids[page_id]] if page_id in ids else -1 for page_id in page_ids]
                    for page_ids in self.page_ids]
         for i, stem in enumerate(self.stems):
-            found = {numbers[shard][page] for shard, page in self.postings[stem]}
+            found: set[int] = set()
+            for shard, pages in self.postings[stem]:
+                found.update(map(numbers[shard].__getitem__, pages))
             found.discard(-1)
             partners = sorted(found)
             deltas = [b - a for a, b in zip([0, *partners], partners, strict=False)]
@@ -828,7 +879,7 @@ class ShardRead:
 
     page_ids: list[str]  # its pages' ids in Pagefind's order
     chunks: list[tuple[Path, set[str], bytes, list]]  # its word chunks (file, words, payload, [])
-    postings: dict[str, list[tuple[int, int]]]  # word -> (partner index, page number) of each page
+    postings: dict[str, list[int]]  # word -> the number of each page holding it
 
     def rebased(self, index: Path) -> ShardRead:
         """The same, for the same files linked into another folder."""
@@ -838,20 +889,21 @@ class ShardRead:
 
 def _read_shard(number: int, shard: Path) -> ShardRead:
     """Partner index `number`'s page ids, word chunks (without their entries) and postings
-    (word -> (number, page) of each page holding it)."""
+    (word -> the number of each page holding it)."""
     meta = _read_index_file(_meta_path(shard))
     page_ids = [page[0] for page in meta[1]]
     chunks = _word_chunks(shard)
-    postings: dict[str, list[tuple[int, int]]] = {}
+    postings: dict[str, list[int]] = {}
     for _, _, _, entries in chunks:
         for word, pages, *variants in entries:
             # A word with accents is filed under its plain form ("bogota": "bogotá"), which a
             # query finds it by, with or without the accents.
             for listed in [pages, *(v[1] for v in (variants[0] if variants else []))]:
                 page = 0
+                held = postings.setdefault(word, [])
                 for entry in listed:
                     page += entry[0]
-                    postings.setdefault(word, []).append((number, page))
+                    held.append(page)
     return ShardRead(page_ids, [(path, held, payload, []) for path, held, payload, _ in chunks], postings)
 
 

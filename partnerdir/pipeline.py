@@ -302,8 +302,7 @@ def _build_site(paths: Paths, as_of: dt.date, base_url: str | None, search: bool
             if search and not search_later:
                 with clock("index"):
                     hashes = {path: digest for path, (digest, _) in files.items()}
-                    keep = _search_keep(paths, out) if remember else None
-                    result.index = _index_stage(stage, d, pages=hashes, keep=keep)
+                    result.index = _index_stage(stage, d, pages=hashes, keep=_search_keep(paths, out))
             if sparse:
                 cache.forget_last(paths, out)  # until the changes are all moved in
     except WriteError as e:
@@ -744,7 +743,7 @@ def _index_stage(stage: Path, d, cancel: threading.Event | None = None,
 
 
 def _search_keep(paths: Paths, out: Path) -> Path:
-    """Where a process that rebuilds `out` again and again (serve) keeps its search indexes."""
+    """Where the search index of `out` is kept for the next one (`index._Kept`)."""
     return paths.cache / "search" / hashlib.sha256(str(out.resolve()).encode()).hexdigest()[:16]
 
 

@@ -576,6 +576,41 @@ def test_serve_indexes_again_only_what_a_save_changed_and_gets_what_a_build_from
     assert len(indexed[4]) == 4 + 3
 
 
+def test_a_new_process_takes_the_kept_indexes_from_the_cache_and_ignores_a_damaged_one(tmp_path, monkeypatch):
+    """CI restores .cache/ and builds after each commit, in a new process and with no site: the
+    partner indexes whose pages did not change are taken from the cache too."""
+    monkeypatch.setattr(index_stage, "PARTNERS_PER_INDEX", 2)
+    content = write_records(tmp_path / "content", {name.lower(): record(f"{name} Systems") for name in NAMES})
+    settle(content)
+    paths = project_paths(tmp_path, content)
+    assert build_site(paths, AS_OF, search=True, remember=False).ok
+    indexed: list[str] = []
+    ran = index_stage._index_one
+
+    async def index_one(jobs, *args):
+        indexed.extend("/".join(output.parts[-2:]) for _, output in jobs)
+        return await ran(jobs, *args)
+
+    monkeypatch.setattr(index_stage, "_index_one", index_one)
+    edits = ["builds integrations, integrations.", "builds good integrations."]
+    for step, description in enumerate(edits, 1):
+        monkeypatch.setattr(index_stage, "_KEPT", {})  # a new process
+        shutil.rmtree(paths.out)
+        if step == 2:
+            [kept] = paths.cache.glob("search/*/kept.marshal")
+            kept.write_bytes(kept.read_bytes()[:1000])
+        write_records(content, {"cedar": record("Cedar Systems", description=f"Cedar Systems {description}")})
+        settle(content / "cedar.yaml", offset=step)
+        indexed.clear()
+        assert build_site(paths, AS_OF, search=True, remember=False).ok
+        if step == 1:
+            assert indexed == ["partners/1"], "cedar's group alone"
+        else:
+            assert len(indexed) == 4 + 3, "a damaged file in the cache: everything, from the pages"
+        cold = build_site(project_paths(tmp_path / f"cold-{step}", content), AS_OF, search=True)
+        assert cold.ok and tree(paths.out / "pagefind") == tree(cold.out / "pagefind"), step
+
+
 def test_the_index_builds_from_a_thread_that_runs_an_event_loop(tmp_path, small_content):
     paths, _ = small_build(tmp_path, small_content)
     shutil.rmtree(paths.out / "pagefind")
