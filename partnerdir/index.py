@@ -143,8 +143,8 @@ def build_index(folder: Path, directory=None, cancel: threading.Event | None = N
     `cancel` stops Pagefind and raises IndexCancelled, with the old index in place. `pages`,
     the site's files as the build wrote them (with their content hashes, when it knows them),
     spares looking through its folders for them. With hashes and a `keep` folder, what
-    Pagefind wrote is kept there for the next index of the same site in this process, which
-    then indexes again only the groups of pages that changed (`_Kept`).
+    Pagefind wrote is kept there for the next index of the same site, in this process or
+    another, which then indexes again only the groups of pages that changed (`_Kept`).
     """
     binary = pagefind_binary()
     folder = Path(folder).resolve()
@@ -270,22 +270,22 @@ def _index_pages(folder: Path, groups: list[list[str]], jobs: list[tuple[Path, P
 
 
 # --------------------------------------------------------------------------------------------
-# Indexes kept for the next index of the same site (serve)
+# Indexes kept for the next index of the same site (serve, CI)
 
 
 @dataclass
 class _Kept:
-    """The last index of a site, for the next one in this process.
+    """The last index of a site, for the next one.
 
     After a save, `serve` indexes the site again, and at 10,000 partners that took 30 s, most
     of it Pagefind going through 10,000 partner pages of which one changed; so did CI after
-    each commit. It is kept in memory and on disk (`save`, in .cache/, which CI restores). Pagefind writes the
-    same files from the same pages, so an index whose pages (paths and content hashes: `keys`)
-    are those of last time is taken as it was written then, linked from the `keep` folder, and
-    only the groups of pages that changed are indexed again. The main index is taken as well
-    when its other pages and every partner word are the same (its word page is made of them).
-    What follows Pagefind (the word lists, the ids, the shared vocabulary) is done as ever, so
-    the index is the same as one made from nothing.
+    each commit. This is kept in memory and on disk (`save`, in .cache/, which CI restores).
+    Pagefind writes the same files from the same pages, so an index whose pages (paths and
+    content hashes: `keys`) are those of last time is taken as it was written then, linked
+    from the `keep` folder, and only the groups of pages that changed are indexed again. The
+    main index is taken as well when its other pages and every partner word are the same (its
+    word page is made of them). What follows Pagefind (the word lists, the ids, the shared
+    vocabulary) is done as ever, so the index is the same as one made from nothing.
     """
 
     keep: Path

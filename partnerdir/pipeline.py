@@ -6,8 +6,9 @@ line around it. Stages hand plain data to each other: partners, awards, a `Direc
 the site's files as {path: bytes}.
 
 The search index is the one stage that works on files: if the module `partnerdir.index`
-exists it is called as `index.build_index(folder, directory, cancel, pages)` on the finished staging folder
-before the swap, and anything it raises fails the build like any other stage.
+exists it is called as `index.build_index(folder, directory, cancel, pages, keep)` on the
+finished staging folder before the swap, and anything it raises fails the build like any other
+stage.
 """
 
 from __future__ import annotations
