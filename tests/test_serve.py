@@ -175,13 +175,13 @@ def test_the_browser_reloads_by_itself_and_shows_then_clears_the_banner(server, 
     assert code == 0, err
 
 
-def slow_pagefind(tmp: Path) -> dict[str, str]:
-    """Pagefind that starts a second late, so that a save's pages are surely shown before its
+def slow_pagefind(tmp: Path, seconds: float = 1) -> dict[str, str]:
+    """Pagefind that starts `seconds` late, so that a save's pages are surely shown before its
     search index is made, as on a large site."""
     from partnerdir.index import pagefind_binary
 
     wrapper = tmp / "slow-pagefind"
-    wrapper.write_text(f'#!/bin/sh\nsleep 1\nexec "{pagefind_binary()}" "$@"\n')
+    wrapper.write_text(f'#!/bin/sh\nsleep {seconds}\nexec "{pagefind_binary()}" "$@"\n')
     wrapper.chmod(0o755)
     return {"PAGEFIND_BINARY_PATH": str(wrapper)}
 
@@ -191,8 +191,8 @@ def with_word(name: str, word: str) -> str:
 
 
 @pytest.fixture
-def search_server(tmp_path):
-    s = Server(tmp_path, search=True, env=slow_pagefind(tmp_path))
+def search_server(tmp_path, request):
+    s = Server(tmp_path, search=True, env=slow_pagefind(tmp_path, getattr(request, "param", 1)))
     yield s
     s.kill()
 
@@ -232,7 +232,9 @@ def test_with_search_quick_saves_show_at_once_and_the_last_one_is_indexed(search
 
 
 @pytest.mark.browser
+@pytest.mark.parametrize("search_server", [3], indirect=True)  # (time for axe while the note shows)
 def test_with_search_the_page_reloads_with_the_save_then_again_when_search_finds_it(search_server, page):
+    from tests.browser import axe_violations
     from tests.test_search_browser import search, shown_slugs
 
     server = search_server
@@ -245,6 +247,9 @@ def test_with_search_the_page_reloads_with_the_save_then_again_when_search_finds
     page.get_by_text("Alpha Systems Renamed").first.wait_for(timeout=20_000)
     note = page.get_by_role("status").filter(has_text="Updating search")
     assert note.is_visible(), "the reloaded page says that its search is behind"
+    page.wait_for_load_state("load")  # (its style sheet)
+    assert axe_violations(page) == [], "the note is readable (contrast) and announced politely"
+    assert note.is_visible(), "the page was not reloaded while axe looked at it"
     note.wait_for(state="detached", timeout=30_000)  # reloaded again once the index is made
     page.wait_for_selector("#search:not([hidden])")
     search(page, "quetzalcoatlite")
