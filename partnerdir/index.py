@@ -135,7 +135,8 @@ def pagefind_binary() -> Path:
 
 
 def build_index(folder: Path, directory=None, cancel: threading.Event | None = None,
-                pages: Mapping[str, str] | list[str] | None = None, keep: Path | None = None) -> IndexReport:
+                pages: Mapping[str, str] | list[str] | None = None, keep: Path | None = None,
+                base: Path | None = None) -> IndexReport:
     """Index the built site in `folder` into `folder/pagefind/`.
 
     `directory` (the pages' plain data) is accepted for the pipeline's sake; what is indexed
@@ -144,7 +145,9 @@ def build_index(folder: Path, directory=None, cancel: threading.Event | None = N
     the site's files as the build wrote them (with their content hashes, when it knows them),
     spares looking through its folders for them. With hashes and a `keep` folder, what
     Pagefind wrote is kept there for the next index of the same site, in this process or
-    another, which then indexes again only the groups of pages that changed (`_Kept`).
+    another, which then indexes again only the groups of pages that changed (`_Kept`). With
+    `base`, `folder` holds only the files that changed (`write.sparse_staged`) and `pages`
+    those of the whole site, the others being read from `base`.
     """
     binary = pagefind_binary()
     folder = Path(folder).resolve()
@@ -168,7 +171,7 @@ def build_index(folder: Path, directory=None, cancel: threading.Event | None = N
             shutil.rmtree(sources, ignore_errors=True)
             jobs = index_jobs(groups, sources, fresh)
             words = PartnerWords(sources / "words")
-            made = _index_pages(folder, groups, jobs, words, cancel, last, keys)
+            made = _index_pages(folder, groups, jobs, words, cancel, last, keys, base)
             if 0 in made:
                 for name in UNUSED_FILES:
                     (fresh / name).unlink(missing_ok=True)
@@ -211,7 +214,8 @@ def build_index(folder: Path, directory=None, cancel: threading.Event | None = N
 
 
 def _index_pages(folder: Path, groups: list[list[str]], jobs: list[tuple[Path, Path]], words: PartnerWords,
-                 cancel: threading.Event | None, last: _Kept | None, keys: list[str] | None) -> list[int]:
+                 cancel: threading.Event | None, last: _Kept | None, keys: list[str] | None,
+                 base: Path | None = None) -> list[int]:
     """Run Pagefind for each index whose pages are not those `last` kept, and link the kept
     ones' files in; returns the numbers of the indexes Pagefind wrote (0 is the main one)."""
     shards = jobs[1:]
@@ -227,7 +231,8 @@ def _index_pages(folder: Path, groups: list[list[str]], jobs: list[tuple[Path, P
     words.shards = [out for _, out in shards]
     with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="link pages") as pool, \
             concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="read words") as reader:
-        linked = {source: pool.submit(link_group if n else _link_marked, folder, group, source)
+        more = () if base is None else (base,)
+        linked = {source: pool.submit(link_group if n else _link_marked, folder, group, source, *more)
                   for n, (group, (source, _)) in enumerate(zip(groups, jobs, strict=True)) if n not in reused}
         words.pool = reader
 
@@ -445,9 +450,10 @@ def index_jobs(groups: list[list[str]], sources: Path, fresh: Path) -> list[tupl
             for number in range(len(groups))]
 
 
-def link_group(folder: Path, group: list[str], source: Path) -> None:
-    """A folder of links to an index's pages (the pages themselves, at their own paths)."""
-    site, root = str(folder), str(source)
+def link_group(folder: Path, group: list[str], source: Path, base: Path | None = None) -> None:
+    """A folder of links to an index's pages (the pages themselves, at their own paths); those
+    not in `folder` are in `base`, when given."""
+    root = str(source)
     made: set[str] = set()
     os.makedirs(root, exist_ok=True)
     for path in group:
@@ -456,16 +462,22 @@ def link_group(folder: Path, group: list[str], source: Path) -> None:
         if parent not in made:
             os.makedirs(parent, exist_ok=True)
             made.add(parent)
+        page = _page_file(folder, path, base)
         try:
-            os.link(os.path.join(site, path), target)
+            os.link(page, target)
         except OSError:  # a file system without hard links
-            shutil.copyfile(os.path.join(site, path), target)
+            shutil.copyfile(page, target)
+
+
+def _page_file(folder: Path, path: str, base: Path | None) -> str:
+    page = os.path.join(folder, path)
+    return page if base is None or os.path.lexists(page) else os.path.join(base, path)
 
 
 BODY_MARK = b"data-pagefind-body"
 
 
-def _link_marked(folder: Path, group: list[str], source: Path) -> None:
+def _link_marked(folder: Path, group: list[str], source: Path, base: Path | None = None) -> None:
     """`link_group` for the pages that mark what Pagefind indexes of them.
 
     Once any page marks its body, Pagefind indexes no page that does not, but still reads and
@@ -474,10 +486,10 @@ def _link_marked(folder: Path, group: list[str], source: Path) -> None:
     """
     marked = []
     for path in group:
-        with open(os.path.join(folder, path), "rb") as page:
+        with open(_page_file(folder, path, base), "rb") as page:
             if BODY_MARK in page.read():
                 marked.append(path)
-    link_group(folder, marked, source)
+    link_group(folder, marked, source, *(() if base is None else (base,)))
 
 
 class _LinkFailed(Exception):

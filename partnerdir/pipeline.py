@@ -173,8 +173,8 @@ def _build_site(paths: Paths, as_of: dt.date, base_url: str | None, search: bool
             _restore(result, last["summary"])
             progress.done()
             return result
-    if last is not None and not remember and not search and not in_place and \
-            _quick_build(paths, out, as_of, base_url, state, last, result, clock):
+    if last is not None and not remember and not in_place and \
+            _quick_build(paths, out, as_of, base_url, state, last, result, clock, search):
         progress.done()
         return result
     with clock("check"):
@@ -342,7 +342,7 @@ def _build_site(paths: Paths, as_of: dt.date, base_url: str | None, search: bool
         cache.save_kept_pages(memo)
         cache.save_compiled(memo.store)
         build = None
-        if not search and not in_place:  # what a new process needs to rebuild an edit quickly
+        if not in_place:  # what a new process needs to rebuild an edit quickly
             from . import snapshot
 
             build = snapshot.save(memo, state, d, site, out, hashes,
@@ -397,12 +397,14 @@ def wait_persisted() -> None:
 
 
 def _quick_build(paths: Paths, out: Path, as_of: dt.date, base_url: str | None, state, last: dict,
-                 result: BuildResult, clock) -> bool:
+                 result: BuildResult, clock, search: bool = False) -> bool:
     """A new process's rebuild of a few edited records that change nothing listing pages show
     (`snapshot`): only their pages, partners.json entries and partners.csv rows are made and
     written, and no other record is read. False, with nothing written, when the ordinary
     rebuild must run: anything but that kind of edit, a problem in a record (which the
-    ordinary rebuild reports), or a snapshot or cache file missing or damaged."""
+    ordinary rebuild reports), or a snapshot or cache file missing or damaged. With `search`,
+    the search index is made again for the pages that changed (`index._Kept`) before any file
+    is moved into `out`."""
     # Without the collector: it finds nothing to free here, yet its passes over what the
     # libraries' imports and the snapshot leave took a tenth of the whole command. What was
     # made meanwhile is then frozen out of it (gc.freeze), or its first pass afterwards goes
@@ -410,7 +412,7 @@ def _quick_build(paths: Paths, out: Path, as_of: dt.date, base_url: str | None, 
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return _quick_rebuild(paths, out, as_of, base_url, state, last, result, clock)
+        return _quick_rebuild(paths, out, as_of, base_url, state, last, result, clock, search)
     finally:
         if collecting:
             gc.freeze()
@@ -418,7 +420,7 @@ def _quick_build(paths: Paths, out: Path, as_of: dt.date, base_url: str | None, 
 
 
 def _quick_rebuild(paths: Paths, out: Path, as_of: dt.date, base_url: str | None, state, last: dict,
-                   result: BuildResult, clock) -> bool:
+                   result: BuildResult, clock, search: bool = False) -> bool:
     from . import snapshot
 
     summary = last.get("summary") or {}
@@ -428,7 +430,7 @@ def _quick_rebuild(paths: Paths, out: Path, as_of: dt.date, base_url: str | None
         return False
     try:
         with clock("check"):
-            memo.start(state, as_of, base_url, False)
+            memo.start(state, as_of, base_url, search)
             store = memo.store_for(paths.cache)
             snap = snapshot.load(store, out, summary.get("build"))
             plan = snapshot.plan(snap, state) if snap is not None else None
@@ -445,7 +447,7 @@ def _quick_rebuild(paths: Paths, out: Path, as_of: dt.date, base_url: str | None
         partners, rules, site = made
         with clock("render"):
             cache.load_compiled(store)
-            pages = _render_changed(paths, partners, rules, as_of, site) if partners else {}
+            pages = _render_changed(paths, partners, rules, as_of, site, search) if partners else {}
             json_new, csv_new = {}, {}
             index = {slug: i for i, slug in enumerate(snap["order"])} if pages else {}
             for slug, (_, _, entry, row) in pages.items():
@@ -473,7 +475,8 @@ def _quick_rebuild(paths: Paths, out: Path, as_of: dt.date, base_url: str | None
         from .pages import partner_path
 
         try:
-            with _holding(out, last), sparse_staged(out) as (stage, writers):
+            whole = ("pagefind",) if search else ()  # (the index's folder, swapped in whole)
+            with _holding(out, last), sparse_staged(out, whole) as (stage, writers):
                 writer = SiteWriter(stage, manifest, in_place=True, base=out, site=out)
                 writers.append(writer)
                 for name, digest, patches in ((snapshot.JSON, json_digest, json_patches),
@@ -487,7 +490,15 @@ def _quick_rebuild(paths: Paths, out: Path, as_of: dt.date, base_url: str | None
                     new_manifest[path], changed = writer.put(path, html)
                     written += changed
                 writer.finish(manifest)
+                if search:
+                    started = time.perf_counter()
+                    result.index = _index_stage(stage, None, pages=new_manifest,
+                                                keep=_search_keep(paths, out), base=out)
+                    indexed = time.perf_counter() - started
                 cache.forget_last(paths, out)  # until the changes are all moved in
+        except _StageFailed as e:  # (nothing was moved into `out`)
+            result.problems = [e.problem]
+            return True
         except WriteError as e:
             result.problems = [Problem(relative(out), message=str(e))]
             return True
@@ -495,6 +506,9 @@ def _quick_rebuild(paths: Paths, out: Path, as_of: dt.date, base_url: str | None
             result.problems = [Problem(relative(Path(e.filename or out)),
                                        message=f"cannot write the site: {e.strerror or e}")]
             return True
+    if search:  # (indexed inside the render stage's clock, as the files are moved in after it)
+        stage_name, seconds = result.timings.pop()
+        result.timings += [(stage_name, seconds - indexed), ("index", indexed)]
     return _quick_done(paths, out, state, result, summary, snap, store, plan, partners, pages, manifest,
                        new_manifest, json_pieces, csv_pieces, written, clock)
 
@@ -587,7 +601,8 @@ def _listings_alike(store, old_key: str, entry: tuple, rules) -> bool:
         return False
 
 
-def _render_changed(paths: Paths, made: list, rules, as_of: dt.date, site) -> dict | None:
+def _render_changed(paths: Paths, made: list, rules, as_of: dt.date, site,
+                    search: bool = False) -> dict | None:
     """slug -> (page, card, partners.json entry, partners.csv row) of each changed listed partner."""
     from .pages import Directory, partner_view
     from .render import partner_pieces
@@ -597,7 +612,7 @@ def _render_changed(paths: Paths, made: list, rules, as_of: dt.date, site) -> di
         return {}
     d = Directory(rules, as_of, {p.slug: p for p, _ in listed}, {p.slug: a for p, a in listed},
                   {p.slug: partner_view(p, a, rules) for p, a in listed}, [p.slug for p, _ in listed], {}, {})
-    files, extra = partner_pieces(d, paths.templates, paths.static, site)
+    files, extra = partner_pieces(d, paths.templates, paths.static, site, search)
     return {slug: (html, *extra[slug][:3]) for (_, html), slug in zip(files, d.order, strict=True)}
 
 
@@ -729,10 +744,13 @@ class _StageFailed(Exception):
 
 
 def _index_stage(stage: Path, d, cancel: threading.Event | None = None,
-                 pages: dict[str, str] | None = None, keep: Path | None = None) -> object:
+                 pages: dict[str, str] | None = None, keep: Path | None = None,
+                 base: Path | None = None) -> object:
     """Any failure of the search index stops the build with its message; the old site stays."""
     module = importlib.import_module(INDEX_MODULE)
     try:
+        if base is not None:
+            return module.build_index(stage, d, cancel, pages, keep, base)
         return module.build_index(stage, d, cancel, pages, keep)
     except OSError:
         raise

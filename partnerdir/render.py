@@ -159,10 +159,11 @@ def fingerprinted(files: dict[str, bytes]) -> dict[str, str]:
     return {path: hashlib.sha256(data).hexdigest()[:10] for path, data in files.items()}
 
 
-def partner_pieces(d: Directory, templates: Path, static: Path, site: Site) -> tuple[list, dict]:
+def partner_pieces(d: Directory, templates: Path, static: Path, site: Site,
+                   search: bool = False) -> tuple[list, dict]:
     """The pages, cards, partners.json entries and partners.csv rows of `d`'s partners alone, as
     a rebuild that keeps every listing (`pipeline`'s quick rebuild) needs them."""
-    renderer = _Renderer(d, templates, site, fingerprinted(static_files(static)), False)
+    renderer = _Renderer(d, templates, site, fingerprinted(static_files(static)), search)
     renderer.keep_pages = True
     return renderer.partners(d.order)
 

@@ -149,10 +149,11 @@ def staged(out: Path, reuse: bool = False) -> Iterator[Path]:
 
 
 @contextmanager
-def sparse_staged(out: Path) -> Iterator[tuple[Path, list[SiteWriter]]]:
+def sparse_staged(out: Path, whole: tuple[str, ...] = ()) -> Iterator[tuple[Path, list[SiteWriter]]]:
     """An empty folder next to `out` for the files that changed; when the block ends without an
     error they are moved into `out` one atomic rename each, and the files the writer (appended
-    to the list by the caller) found removed are deleted.
+    to the list by the caller) found removed are deleted. A folder named in `whole` (the search
+    index) that the block made in the stage replaces the one in `out` whole, with two renames.
 
     For a rebuild that changes a few files of a large site, copying the whole tree to swap it
     in (`staged`) costs seconds; this costs the changed files. A failure before the end leaves
@@ -178,7 +179,8 @@ def sparse_staged(out: Path) -> Iterator[tuple[Path, list[SiteWriter]]]:
     try:
         for writer in writers:
             writer.written()
-        kept = apply_changes(stage, out, set().union(*(w.removed for w in writers)), aside=stage)
+        kept = apply_changes(stage, out, set().union(*(w.removed for w in writers)), aside=stage,
+                             whole=whole)
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         raise
@@ -192,14 +194,20 @@ def sparse_staged(out: Path) -> Iterator[tuple[Path, list[SiteWriter]]]:
                      name="free replaced files").start()
 
 
-def apply_changes(stage: Path, out: Path, removed: set[str], aside: Path | None = None) -> bool:
-    """Move every file of `stage` to the same place in `out` and delete `removed` from `out`.
+def apply_changes(stage: Path, out: Path, removed: set[str], aside: Path | None = None,
+                  whole: tuple[str, ...] = ()) -> bool:
+    """Move every file of `stage` to the same place in `out` and delete `removed` from `out`;
+    the folders `whole` (at the top of `stage`) replace those of `out` whole.
 
     Large files replaced are kept in the folder `aside` (for the caller to delete later) if
     given; whether any was.
     """
     kept = False
-    moves = [(root, name) for root, _dirs, names in os.walk(stage) for name in names]
+    moves = []
+    for root, dirs, names in os.walk(stage):
+        if root == str(stage):
+            dirs[:] = [d for d in dirs if d not in whole]
+        moves.extend((root, name) for name in names)
     for n, (root, name) in enumerate(moves):
         rel = os.path.relpath(root, stage)
         path = name if rel == "." else os.path.join(rel, name)
@@ -216,6 +224,13 @@ def apply_changes(stage: Path, out: Path, removed: set[str], aside: Path | None 
         keep = aside / f".replaced-{n}" if aside is not None else None
         replace(Path(root, name), target, keep)
         kept = kept or (keep is not None and os.path.lexists(keep))
+    for name in whole:
+        if (stage / name).is_dir():
+            old = (aside or stage) / f".replaced-{name}"
+            if os.path.lexists(out / name):
+                os.rename(out / name, old)
+                kept = True
+            os.rename(stage / name, out / name)
     emptied: set[str] = set()
     for path in removed:
         try:

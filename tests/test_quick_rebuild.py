@@ -11,6 +11,7 @@ import gc
 import json
 import subprocess
 import sys
+import threading
 
 import pycountry
 import pytest
@@ -123,3 +124,71 @@ def test_a_new_build_process_loads_only_what_a_description_edit_needs(project):
     page = (out / "partners" / "zeta" / "index.html").read_text(encoding="utf-8")
     assert "<em>Zeta</em>, edited." in page and "English" in page
     same_as_cold(project, out, "edited in a new process")
+
+
+def test_with_search_a_description_edit_is_rebuilt_quickly_and_indexed_before_the_site_changes(
+        project, monkeypatch):
+    """`python build.py` builds with search: a new process's rebuild of a description edit is
+    the quick one too, its index made again for the changed page's group alone (`index._Kept`),
+    in the staging folder, and swapped in whole with the page; a failed index changes nothing."""
+    from partnerdir import index
+    from partnerdir.pipeline import _StageFailed
+
+    from .test_index import fragments, tree
+
+    out = project / "site"
+    paths = paths_for(project, out)
+
+    def build(**kwargs):
+        cache._MEMOS.clear()
+        monkeypatch.setattr(index, "_KEPT", {})  # (a new process: the kept index from .cache/)
+        return build_site(paths, AS_OF, search=True, remember=False, **kwargs)
+
+    assert build().ok
+    ordinary = ordinary_rebuilds(monkeypatch)
+    indexed: list[str] = []
+    ran = index._index_one
+
+    async def index_one(jobs, *args):
+        indexed.extend(output.name for _, output in jobs)
+        return await ran(jobs, *args)
+
+    monkeypatch.setattr(index, "_index_one", index_one)
+    write_records(project / "content", {"zeta": record("Zeta Data", body="*Zeta* builds quetzalcoatlite.")})
+    settle(project / "content", offset=1)
+    result = build()
+    assert result.ok and ordinary == [] and result.written == 3, "the quick rebuild"
+    assert [stage for stage, _ in result.timings] == ["check", "render", "index", "cache"]
+    # zeta's group, and the main index (a new word)
+    assert indexed == ["0", "plain-out", "endings-out", ".pagefind.new"]
+    assert "quetzalcoatlite" in " ".join(f["content"] for f in fragments(out))
+    staged = [p for p in out.parent.iterdir() if p.name.startswith(f".{out.name}.build-")]
+    for thread in threading.enumerate():  # (the staging folder, deleted behind the build)
+        if thread.name == "free replaced files":
+            thread.join()
+    assert not [p for p in staged if p.exists()]
+
+    # A failed index leaves the site as it was: nothing is moved in before it is made.
+    from partnerdir import pipeline
+    from partnerdir.problems import Problem
+
+    def failing(*args, **kwargs):
+        raise _StageFailed(Problem("search index", message="Pagefind could not index the site: no memory"))
+
+    before = tree(out)
+    monkeypatch.setattr(pipeline, "_index_stage", failing)
+    write_records(project / "content", {"zeta": record("Zeta Data", body="*Zeta* builds xiphosurans.")})
+    settle(project / "content", offset=2)
+    failed = build()
+    assert not failed.ok and "no memory" in failed.problems[0].message
+    assert tree(out) == before
+    assert not [p.name for p in out.parent.iterdir() if p.name.startswith(f".{out.name}.build-")]
+    monkeypatch.undo()
+
+    cold_out = project / "cold" / "search" / "site"
+    write_records(project / "content", {"zeta": record("Zeta Data", body="*Zeta* builds quetzalcoatlite.")})
+    settle(project / "content", offset=3)
+    assert build().ok
+    cold = build_site(paths_for(project, cold_out, cold_out.parent / ".cache"), AS_OF, search=True,
+                      remember=False)
+    assert cold.ok and tree(out) == tree(cold_out), "the same site, index included, as a build from nothing"
