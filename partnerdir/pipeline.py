@@ -35,6 +35,7 @@ from .project import Paths
 from .write import SiteWriter, WriteError, locked, sparse_staged, staged
 
 INDEX_MODULE = "partnerdir.index"
+_WHOLE = ("pagefind",)  # the index's folder (index.SEARCH_FOLDER): a rebuild replaces it whole
 
 
 @dataclass
@@ -256,16 +257,17 @@ def _build_site(paths: Paths, as_of: dt.date, base_url: str | None, search: bool
         memo.kept_pages.tokens = {slug: made[2] for slug, made in memo.listed.items()}
     in_place = in_place and previous is not None
     search_later = search and search_later and in_place
-    # With no search index to make from the whole tree, a rebuild stages only the files that
-    # change and moves them in (`write.sparse_staged`) instead of copying the site to swap it.
-    sparse = not in_place and previous is not None and not search
+    # A rebuild stages only the files that change and moves them in (`write.sparse_staged`)
+    # instead of copying the site to swap it; the search index reads the other pages from the
+    # site, and its folder is swapped in whole.
+    sparse = not in_place and previous is not None
     if in_place:
         cache.forget_last(paths, out)  # until it is whole again
     try:
         # Pages go straight from whichever process renders them into the staging folder, which
         # replaces `out` only once everything, the search index included, is in it.
-        folder = nullcontext(out) if in_place else sparse_staged(out) if sparse else \
-            staged(out, reuse=previous is not None)
+        folder = nullcontext(out) if in_place else sparse_staged(out, _WHOLE if search else ()) if sparse \
+            else staged(out, reuse=previous is not None)
         with _holding(out, last), folder as stage:
             if sparse:
                 stage, writers = stage
@@ -303,7 +305,8 @@ def _build_site(paths: Paths, as_of: dt.date, base_url: str | None, search: bool
             if search and not search_later:
                 with clock("index"):
                     hashes = {path: digest for path, (digest, _) in files.items()}
-                    result.index = _index_stage(stage, d, pages=hashes, keep=_search_keep(paths, out))
+                    result.index = _index_stage(stage, d, pages=hashes, keep=_search_keep(paths, out),
+                                                base=out if sparse else None)
             if sparse:
                 cache.forget_last(paths, out)  # until the changes are all moved in
     except WriteError as e:
@@ -475,8 +478,7 @@ def _quick_rebuild(paths: Paths, out: Path, as_of: dt.date, base_url: str | None
         from .pages import partner_path
 
         try:
-            whole = ("pagefind",) if search else ()  # (the index's folder, swapped in whole)
-            with _holding(out, last), sparse_staged(out, whole) as (stage, writers):
+            with _holding(out, last), sparse_staged(out, _WHOLE if search else ()) as (stage, writers):
                 writer = SiteWriter(stage, manifest, in_place=True, base=out, site=out)
                 writers.append(writer)
                 for name, digest, patches in ((snapshot.JSON, json_digest, json_patches),

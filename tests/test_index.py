@@ -611,6 +611,45 @@ def test_a_new_process_takes_the_kept_indexes_from_the_cache_and_ignores_a_damag
         assert cold.ok and tree(paths.out / "pagefind") == tree(cold.out / "pagefind"), step
 
 
+def test_an_edit_to_listed_data_with_search_stages_only_the_files_that_change(tmp_path, monkeypatch):
+    """A new process's ordinary rebuild with search stages only the files that change, as
+    without search: the index reads the other pages from the site, and its folder replaces the
+    site's whole once made (a failed index changes nothing)."""
+    from partnerdir import pipeline
+
+    content = write_records(tmp_path / "content", {name.lower(): record(f"{name} Systems") for name in NAMES})
+    settle(content)
+    paths = project_paths(tmp_path, content)
+    assert build_site(paths, AS_OF, search=True, remember=False).ok
+
+    def whole_site_staged(*args, **kwargs):
+        raise AssertionError("the whole site was staged")
+
+    def full_disk(*args):
+        raise index_stage.SearchIndexError("the disk is full")
+
+    for step, countries in enumerate([["DE", "AT"], ["DE", "AT", "CH"]], 1):
+        write_records(content, {"elm": record("Elm Systems", countries_served=countries)})
+        settle(content / "elm.yaml", offset=step)
+        before = tree(paths.out)
+        with monkeypatch.context() as m:
+            m.setattr(pipeline, "staged", whole_site_staged)
+            m.setattr(index_stage, "_KEPT", {})  # a new process
+            cache._MEMOS.clear()
+            if step == 2:  # a failed index: nothing is moved in
+                with monkeypatch.context() as failing:
+                    failing.setattr(index_stage, "share_vocabulary", full_disk)
+                    failed = build_site(paths, AS_OF, search=True, remember=False)
+                assert not failed.ok and "the disk is full" in failed.problems[0].message
+                assert tree(paths.out) == before
+                assert not [p.name for p in paths.out.parent.iterdir() if p.name.startswith(".site.build-")]
+                cache._MEMOS.clear()
+            result = build_site(paths, AS_OF, search=True, remember=False)
+        assert result.ok and 3 < result.written < 60, result.written
+        cold = build_site(project_paths(tmp_path / f"cold-{step}", content), AS_OF, search=True)
+        assert cold.ok and tree(paths.out) == tree(cold.out), step
+
+
 def test_the_index_builds_from_a_thread_that_runs_an_event_loop(tmp_path, small_content):
     paths, _ = small_build(tmp_path, small_content)
     shutil.rmtree(paths.out / "pagefind")
