@@ -131,11 +131,12 @@ class Preview:
     def build(self, changes: list[str] | None = None) -> Outcome:
         """One build; a crash inside a stage becomes a problem like any other, never an exit."""
         kwargs = {}
+        if "search_later" in inspect.signature(build_site).parameters:
+            kwargs["search_later"] = True  # pages first, the search index behind them (`Indexer`)
         if changes is not None and "changed" in inspect.signature(build_site).parameters:
             kwargs["changed"] = [Path(c) for c in changes]  # the pipeline's incremental path
             if "in_place" in inspect.signature(build_site).parameters:
                 kwargs["in_place"] = True  # a preview: rewrite changed files, skip the folder swap
-                kwargs["search_later"] = True  # and show them before the search index is made
         start = time.perf_counter()
         later = None
         try:
@@ -422,6 +423,10 @@ def run(args, paths: Paths, as_of: dt.date) -> int:
             reload_browsers()
 
     indexer = Indexer(lambda *args: loop.add_callback(indexed, *args))
+    if first.search_later is not None:  # (the first preview too is shown before its index)
+        indexer.pending = first.search_later
+        preview.search_behind()
+        indexer.start()
 
     def rebuild(changes: list[str]) -> Outcome:
         indexer.stop()  # its pages are about to change

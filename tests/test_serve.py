@@ -193,6 +193,8 @@ def with_word(name: str, word: str) -> str:
 @pytest.fixture
 def search_server(tmp_path, request):
     s = Server(tmp_path, search=True, env=slow_pagefind(tmp_path, getattr(request, "param", 1)))
+    # The first preview is shown before its index too: wait for it.
+    wait_for(lambda: "Search updated" in s.stdout.read_text(), "the first index", s)
     yield s
     s.kill()
 
@@ -207,13 +209,16 @@ def test_with_search_quick_saves_show_at_once_and_the_last_one_is_indexed(search
     from tests.test_index import fragments
 
     server = search_server
+    started = server.stdout.read_text()
+    assert started.index("Built in") < started.index("Serving") < started.index("Search updated"), \
+        "the first preview is served before its index is made"
     server.write("alpha", with_word("Alpha Systems", "quetzalcoatlite"))
     wait_for(lambda: "quetzalcoatlite" in server.get("partners/alpha/")[1], "the first save", server)
     page = server.get("partners/alpha/")[1]
     assert 'class="serve-searching" role="status"' in page, "the page says its search is behind"
     assert "Updating search" in server.stdout.read_text()
     server.write("alpha", with_word("Alpha Systems", "xiphosuran"))
-    wait_for(lambda: "Search updated" in server.stdout.read_text(), "the index", server)
+    wait_for(lambda: server.stdout.read_text().count("Search updated") == 2, "the index", server)
     page = server.get("partners/alpha/")[1]
     assert "xiphosuran" in page and "serve-searching" not in page
     indexed = " ".join(f["content"] for f in fragments(server.content / "site"))
@@ -221,7 +226,7 @@ def test_with_search_quick_saves_show_at_once_and_the_last_one_is_indexed(search
     time.sleep(1.5)  # (the first save's index, had it not been stopped, would have ended by now)
     code, out, err = server.stop()
     assert code == 0 and "Traceback" not in err
-    assert out.count("Search updated") == 1, out
+    assert out.count("Search updated") == 2, out  # the first preview's, then the last save's
 
     cold = build_site(Paths(content=server.content, out=tmp_path / "cold", cache=tmp_path / "cold-cache"),
                       dt.date.fromisoformat(AS_OF), base_url=f"http://localhost:{server.port}/")
