@@ -1301,9 +1301,11 @@ def load_compiled(store) -> None:
 def save_compiled(store) -> None:
     """Keep the compiled templates on disk when this process compiled any new."""
     from .record_cache import write
-    from .render import compiled_templates
 
-    compiled = compiled_templates()
+    render = sys.modules.get(f"{__package__}.render")
+    if render is None:  # nothing rendered, nothing compiled (and importing it takes 0.25 s)
+        return
+    compiled = render.compiled_templates()
     if store is None or not compiled or compiled == store.compiled_seen:
         return
     if write(store.render_folder / COMPILED, store.render_key, compiled):

@@ -109,19 +109,33 @@ def save(memo, state, d, site, out: Path, hashes: dict[str, str], pieces: dict |
     from .rules import languages
 
     store = memo.store
-    if store is None or state.racy:
+    if store is None:
         return None
     records: dict[str, tuple] = {}
     partners: dict[str, tuple] = {}
     for name, meta in state.records.items():
+        # A file changed in the last moments (`cache.RACY_NS`) may change again without its
+        # metadata changing: it is kept without metadata, so that the next build reads it
+        # again and compares its content key (`plan`), as git does with "racily clean" files.
+        # Refusing the whole snapshot instead sent every build made right after an edit, and
+        # the next one too, down the ordinary rebuild: 1.3-1.7 s instead of 0.36 s at 10,000.
+        kept_meta = None if name in state.racy else meta
         keyed = memo.content_keys.get(name)
         if keyed is None:
-            records[name] = (meta, None, None)  # not a record file
+            records[name] = (kept_meta, None, None)  # not a record file
             continue
-        hit = memo.records.get(name)
-        if hit is None or hit[0] != meta or keyed[0] != meta:
+        if keyed[0] != meta:
+            return None  # changed while the build read it
+        if kept_meta is None:
+            # (read by this very build, and not kept among `memo.records`, whose metadata
+            # must vouch for them: its partner is the one awarded under its file's name)
+            award = memo.awards.get(Path(name).stem)
+            partner = award[0] if award is not None else None
+        else:
+            hit = memo.records.get(name)
+            partner = hit[1] if hit is not None and hit[0] == meta else None
+        if partner is None:
             return None
-        partner = hit[1]
         slug = partner.slug
         listed = memo.listed.get(slug)
         award = memo.awards.get(slug)
@@ -131,7 +145,7 @@ def save(memo, state, d, site, out: Path, hashes: dict[str, str], pieces: dict |
         page = None if removed else hashes.get(partner_path(slug))
         if not removed and page is None:
             return None
-        records[name] = (meta, keyed[1], slug)
+        records[name] = (kept_meta, keyed[1], slug)
         partners[slug] = (keyed[1], listed[2], page, removed)
     order = sorted(d.partners)
     if pieces is not None:
