@@ -551,6 +551,9 @@ def test_serve_indexes_again_only_what_a_save_changed_and_gets_what_a_build_from
         ("elm", record("Elm Systems", description="Elm Systems builds quetzalcoatlite integrations.")),
         ("hazel", record("Hazel Systems", description="Hazel Systems builds integrations.",
                          countries_served=["DE", "AT"])),
+        ("birch", record("Birch Systems", countries_served=["DE", "AT"])),
+        ("birch", record("Birch Systems", countries_served=["DE", "AT"],
+                         headquarters={"city": "Berlin", "country": "AT"})),
         ("aspen", record("Aspen Systems")),  # a new partner: every group's bounds move
         ("aspen", None),
     ]
@@ -574,8 +577,13 @@ def test_serve_indexes_again_only_what_a_save_changed_and_gets_what_a_build_from
     assert indexed[0] == [".pagefind.new/partners/1"], "cedar's group alone: the same words, the same main"
     assert indexed[1] == [".pagefind.new/partners/2", *words], "elm's group, and a new word: the main index"
     assert indexed[2] == [".pagefind.new/partners/3", *words], "a country served: its name is a new word"
-    assert len(indexed[3]) == 5 + 3, "a fifth group: every group's bounds moved"
-    assert len(indexed[4]) == 4 + 3
+    # Listing pages (Austria's, the directory's) change, but not the pages the main index
+    # holds (program and status pages), nor any word.
+    assert indexed[3] == [".pagefind.new/partners/0"], "a country served that another partner serves"
+    # A program page's table of members changes, no word does: no trial pages
+    assert indexed[4] == [".pagefind.new/partners/0", ".pagefind.new"], "headquarters moved"
+    assert len(indexed[5]) == 5 + 3, "a fifth group: every group's bounds moved"
+    assert len(indexed[6]) == 4 + 3
 
 
 def test_a_new_process_takes_the_kept_indexes_from_the_cache_and_ignores_a_damaged_one(tmp_path, monkeypatch):
