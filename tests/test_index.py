@@ -546,6 +546,15 @@ def test_serve_indexes_again_only_what_a_save_changed_and_gets_what_a_build_from
         return await ran(jobs, *args)
 
     monkeypatch.setattr(index_stage, "_index_one", index_one)
+    placed: list[list[str]] = []  # the indexes whose missing words were placed (`share_vocabulary`)
+    add_words = index_stage._add_words
+
+    def placing(index, *args):
+        if index.is_relative_to(paths.out):  # (not the builds from nothing)
+            placed[-1].append(index.relative_to(paths.out).as_posix())
+        return add_words(index, *args)
+
+    monkeypatch.setattr(index_stage, "_add_words", placing)
     steps = [
         ("cedar", record("Cedar Systems", description="Cedar Systems builds integrations, integrations.")),
         ("elm", record("Elm Systems", description="Elm Systems builds quetzalcoatlite integrations.")),
@@ -556,6 +565,9 @@ def test_serve_indexes_again_only_what_a_save_changed_and_gets_what_a_build_from
                          headquarters={"city": "Berlin", "country": "AT"})),
         ("aspen", record("Aspen Systems")),  # a new partner: every group's bounds move
         ("aspen", None),
+        ("cedar", record("Cedar Systems", description="Cedar Systems makes quetzalcoatlite integrations.")),
+        # a word leaves the pages of cedar's index, and stays on elm's: its list of partners changes
+        ("cedar", record("Cedar Systems", description="Cedar Systems makes integrations.")),
     ]
     for step, (slug, data) in enumerate(steps, 1):
         source = content / f"{slug}.yaml"
@@ -565,6 +577,7 @@ def test_serve_indexes_again_only_what_a_save_changed_and_gets_what_a_build_from
             write_records(content, {slug: data})
             settle(source, offset=step)
         indexed.append([])
+        placed.append([])
         outcome = preview.build([str(source)])
         assert outcome.ok and outcome.search_later is not None
         report, problems = outcome.search_later.run()
@@ -584,6 +597,11 @@ def test_serve_indexes_again_only_what_a_save_changed_and_gets_what_a_build_from
     assert indexed[4] == [".pagefind.new/partners/0", ".pagefind.new"], "headquarters moved"
     assert len(indexed[5]) == 5 + 3, "a fifth group: every group's bounds moved"
     assert len(indexed[6]) == 4 + 3
+    assert indexed[7] == [".pagefind.new/partners/1", *words], "a new word"
+    assert indexed[8] == [".pagefind.new/partners/1"], "a word gone from one index, still in another"
+    # The words of all indexes unchanged: every other index is written as it was last time
+    assert placed[0] == [".pagefind.new/partners/1"]
+    assert len(placed[1]) == 5, "a new word: every index lacks it"
 
 
 def test_a_new_process_takes_the_kept_indexes_from_the_cache_and_ignores_a_damaged_one(tmp_path, monkeypatch):
