@@ -230,7 +230,6 @@ def _index_pages(folder: Path, groups: list[list[str]], jobs: list[tuple[Path, P
         reused = [n for n in range(1, len(jobs)) if keys[n] == last.keys[n]]
     for number in reused:
         output = jobs[number][1]
-        _link_tree(last.folders[number], output)
         words.given[output] = last.reads[number - 1].rebased(output)
     todo = [job for n, job in enumerate(shards, 1) if n not in reused]
     made = [n for n in range(1, len(jobs)) if n not in reused]
@@ -238,8 +237,13 @@ def _index_pages(folder: Path, groups: list[list[str]], jobs: list[tuple[Path, P
     with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="link pages") as pool, \
             concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="read words") as reader:
         more = () if base is None else (base,)
-        linked = {source: pool.submit(link_group if n else _link_marked, folder, group, source, *more)
-                  for n, (group, (source, _)) in enumerate(zip(groups, jobs, strict=True)) if n not in reused}
+        # The pages of the partner indexes to make first (Pagefind waits for them), then the
+        # main index's, then the kept indexes' files, which nothing needs until Pagefind is
+        # done (at 10,000 partners, linking 19 kept indexes took 0.15-0.2 s before it started).
+        order = [*range(1, len(jobs)), 0]
+        linked = {jobs[n][0]: pool.submit(link_group if n else _link_marked, folder, groups[n], jobs[n][0],
+                                          *more) for n in order if n not in reused}
+        relinked = [pool.submit(_link_tree, last.folders[n], jobs[n][1]) for n in reused]
         words.pool = reader
 
         def before(source: Path, output: Path) -> None:
@@ -256,6 +260,7 @@ def _index_pages(folder: Path, groups: list[list[str]], jobs: list[tuple[Path, P
                 keys[0] = _group_keys([marked.result()], hashes)[0]
             return keys[0] if keys is not None else None
 
+        wrote: list[int] | None = None
         try:
             # The partner indexes first, on every core: the word page the main index holds is
             # made from theirs. Each index's folder of links is made by a thread while Pagefind
@@ -271,13 +276,17 @@ def _index_pages(folder: Path, groups: list[list[str]], jobs: list[tuple[Path, P
                     if main_key() == last.keys[0]:  # and the same pages: the same main index
                         _link_tree(last.folders[0], jobs[0][1])
                         words.pages = 1
-                        return made
-                    _run(_index([jobs[0]], before, after=words.after, cancel=cancel))
-                    return [0, *made]
-                todo = []
-            _run(_index([*todo, *words.probes(shards), jobs[0]], before, apart=len(todo), after=words.after,
-                         cancel=cancel))
-            main_key()
+                        wrote = made
+                    else:
+                        _run(_index([jobs[0]], before, after=words.after, cancel=cancel))
+                        wrote = [0, *made]
+                else:
+                    todo = []
+            if wrote is None:
+                _run(_index([*todo, *words.probes(shards), jobs[0]], before, apart=len(todo),
+                            after=words.after, cancel=cancel))
+                main_key()
+                wrote = [0, *made]
         except _LinkFailed as e:  # (the disk's error, as when the pages are written)
             raise e.error from None
         except (SearchIndexError, IndexCancelled):
@@ -291,7 +300,9 @@ def _index_pages(folder: Path, groups: list[list[str]], jobs: list[tuple[Path, P
         finally:
             for future in [*linked.values(), *words.reading.values()]:
                 future.cancel()
-    return [0, *made]
+        for linking in relinked:  # (what follows goes through every index)
+            linking.result()
+    return wrote
 
 
 # --------------------------------------------------------------------------------------------

@@ -758,7 +758,7 @@ def test_a_disk_that_fails_while_the_pages_are_linked_for_the_index_is_reported_
 
     def full(folder, group, source):
         linked.append(source.name)
-        if len(linked) == 2:  # (the first partner index's folder)
+        if source.name == "1":  # (the first partner index's folder, the first to be linked)
             raise OSError(errno.ENOSPC, "No space left on device", str(source))
 
     monkeypatch.setattr(index, "link_group", full)
