@@ -525,9 +525,11 @@ def _from_disk(store, files: list[Path], state: InputState, memo: Memo, partners
 
     if not memo.content_keys:
         memo.content_keys = {name: (tuple(meta), key) for name, (meta, key) in store.known_files().items()}
-    if not memo.content_keys:
+    if not memo.content_keys and store.checked.empty():
         # Nothing checked before under these keys: every file is read and checked, and its
         # key made from the bytes read then (`check_files`), not by reading it once more first.
+        # (A build that read every file in the moment it was written keeps its records with no
+        # file's metadata vouching for them: their keys are made by reading the files first.)
         return list(files)
     content_keys(files, state, memo)
     keys = {name: key for name, (_, key) in memo.content_keys.items()}
@@ -901,16 +903,29 @@ def save_checked(memo: Memo, partners: list[Partner], awards: dict[str, Award], 
         entries, files, slug_keys = {}, {}, {}
         visit = memo.content_keys.items()  # type: ignore[assignment]
     for name, (meta, key) in visit:
-        hit = memo.records.get(name)  # files read this build or before, unchanged and settled
-        if hit is None or meta is None or hit[0] != meta:
+        if meta is None:
             continue
-        partner = hit[1]
+        hit = memo.records.get(name)  # files read this build or before, unchanged and settled
+        if hit is not None and hit[0] == meta:
+            partner = hit[1]
+        elif name in state.racy:
+            # Changed in the last moments, so read by this very build and left out of
+            # `memo.records`, whose metadata must vouch for a file. Its entry is still good
+            # under the key of the bytes it checked (only `files` must not map its metadata
+            # to that key), and a build made at once after every record was written (a
+            # script that copies them, say) then leaves the next build nothing to check.
+            awarded = memo.awards.get(Path(name).stem)
+            if awarded is None:
+                continue
+            partner = awarded[0]
+        else:
+            continue
         if by_slug.get(partner.slug) is not partner:  # a slug two records claim
             continue
         stored = memo.stored.get(key)
         if stored is None:
-            if name in state.racy or _meta(name) != meta:
-                continue  # changed while this build read it, or may have within its clock tick
+            if _meta(name) != meta:
+                continue  # changed while this build read it
             made = memo.encoded.get(partner.slug)
             if made is None or made[0] is not partner or made[1] is not awards[partner.slug]:
                 continue

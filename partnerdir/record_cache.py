@@ -129,6 +129,15 @@ class Shelf:
     def _path(self, shard: str) -> Path:
         return self.folder / f"{self.name}-{shard}.bin"
 
+    def empty(self) -> bool:
+        """Whether no shard of this shelf is on disk."""
+        prefix = self.name + "-"
+        try:
+            with os.scandir(self.folder) as entries:
+                return not any(e.name.startswith(prefix) and e.name.endswith(".bin") for e in entries)
+        except OSError:
+            return True
+
     def load(self, keys: Iterable[str]) -> dict[str, object]:
         """The stored entries among `keys`."""
         wanted: dict[str, list[str]] = {}
