@@ -340,6 +340,19 @@ class Memo:
         for path in paths:
             self.records.pop(str(path), None)
 
+    def checked_from(self, name: str, meta: tuple, racy: set[str]):
+        """The partner this build checked from the record file `name` (whose metadata was
+        `meta`), or None. A file changed in the last moments (`racy`) is read by every build and
+        kept out of `records`, whose metadata must vouch for a file: its partner is the one
+        awarded under its file's name (a file's slug is its name)."""
+        hit = self.records.get(name)
+        if hit is not None and hit[0] == meta:
+            return hit[1]
+        if name in racy:
+            awarded = self.awards.get(Path(name).stem)
+            return awarded[0] if awarded is not None else None
+        return None
+
     def changed_since(self, stage: str, partners: list) -> list | None:
         """The partners of `partners` that are not the very objects `stage` last went through
         whole (`seen`), or None when it never did, a slug came or went, or many changed: then
@@ -903,24 +916,12 @@ def save_checked(memo: Memo, partners: list[Partner], awards: dict[str, Award], 
         entries, files, slug_keys = {}, {}, {}
         visit = memo.content_keys.items()  # type: ignore[assignment]
     for name, (meta, key) in visit:
-        if meta is None:
-            continue
-        hit = memo.records.get(name)  # files read this build or before, unchanged and settled
-        if hit is not None and hit[0] == meta:
-            partner = hit[1]
-        elif name in state.racy:
-            # Changed in the last moments, so read by this very build and left out of
-            # `memo.records`, whose metadata must vouch for a file. Its entry is still good
-            # under the key of the bytes it checked (only `files` must not map its metadata
-            # to that key), and a build made at once after every record was written (a
-            # script that copies them, say) then leaves the next build nothing to check.
-            awarded = memo.awards.get(Path(name).stem)
-            if awarded is None:
-                continue
-            partner = awarded[0]
-        else:
-            continue
-        if by_slug.get(partner.slug) is not partner:  # a slug two records claim
+        # (A racy file's entry is kept too: it is good under the key of the bytes checked, and
+        # only `files` must not map the file's metadata to that key. A build made at once after
+        # every record was written, by a script that copies them, then leaves the next build
+        # nothing to check.)
+        partner = memo.checked_from(name, meta, state.racy) if meta is not None else None
+        if partner is None or by_slug.get(partner.slug) is not partner:  # (or a slug two records claim)
             continue
         stored = memo.stored.get(key)
         if stored is None:

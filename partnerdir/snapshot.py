@@ -126,14 +126,7 @@ def save(memo, state, d, site, out: Path, hashes: dict[str, str], pieces: dict |
             continue
         if keyed[0] != meta:
             return None  # changed while the build read it
-        if kept_meta is None:
-            # (read by this very build, and not kept among `memo.records`, whose metadata
-            # must vouch for them: its partner is the one awarded under its file's name)
-            award = memo.awards.get(Path(name).stem)
-            partner = award[0] if award is not None else None
-        else:
-            hit = memo.records.get(name)
-            partner = hit[1] if hit is not None and hit[0] == meta else None
+        partner = memo.checked_from(name, meta, state.racy)
         if partner is None:
             return None
         slug = partner.slug
