@@ -25,11 +25,14 @@ folder. Under .cache/records/:
   does not compile them again (Jinja checks each against its source before using it).
 
 Entries are spread over 256 shards by key, so an edit rewrites two small files, not the whole
-cache. Every file starts with a hash of the rest and is written to a temporary name and renamed
-into place: a truncated, corrupted or half-written file is ignored (its records are checked
-again), never trusted. Entries for records that no longer exist are dropped when their shard
-is written, pages no entry names are deleted, and only the two most recent key folders of
-each kind are kept.
+cache. Every file starts with the length and CRC-32 of the rest and is written to a temporary
+name and renamed into place: a truncated, corrupted or half-written file is ignored (its records
+are checked again), never trusted. A checksum, not a cryptographic hash: it guards against
+accidents (a failing disk, a cut-off copy), and only this tool writes the cache. CRC-32 reads
+4 GB/s here, BLAKE2b 0.9 GB/s; a rebuild after an edit to listed data reads 95 MB of the cache,
+and a cold build writes 190 MB.
+Entries for records that no longer exist are dropped when their shard is written, pages no
+entry names are deleted, and only the two most recent key folders of each kind are kept.
 """
 
 from __future__ import annotations
@@ -41,18 +44,21 @@ import os
 import shutil
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from .write import replace
 
-FORMAT = 1
+FORMAT = 2
+_HEADER = b"pdc2"  # then the body's CRC-32 (4 bytes) and length (8 bytes), little-endian
 KEEP = 2  # key folders of each kind kept: a site built with two settings does not thrash
 
 
 def content_key(path: str, data: bytes) -> str:
-    return hashlib.blake2b(path.encode() + b"\0" + data, digest_size=16).hexdigest()
+    """A record file's identity (SHA-256, as `write.content_hash`)."""
+    return hashlib.sha256(path.encode() + b"\0" + data).hexdigest()[:32]
 
 
 def folder_key(key: str) -> str:
@@ -80,7 +86,7 @@ def read(path: Path, key: str) -> object | None:
     except OSError:
         return None
     body = memoryview(blob)[16:]
-    if len(blob) < 16 or hashlib.blake2b(body, digest_size=16).digest() != blob[:16]:
+    if len(blob) < 16 or blob[:16] != _header(body):
         return None
     try:
         with no_gc():
@@ -99,7 +105,7 @@ def write(path: Path, key: str, data: object) -> bool:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(temporary, "wb") as f:
-            f.write(hashlib.blake2b(body, digest_size=16).digest())
+            f.write(_header(body))
             f.write(body)
         replace(temporary, path)
         return True
@@ -109,6 +115,10 @@ def write(path: Path, key: str, data: object) -> bool:
         except OSError:
             pass
         return False
+
+
+def _header(body) -> bytes:
+    return _HEADER + zlib.crc32(body).to_bytes(4, "little") + len(body).to_bytes(8, "little")
 
 
 def shard_of(key: str) -> str:

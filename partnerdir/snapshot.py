@@ -34,6 +34,8 @@ from itertools import accumulate
 from pathlib import Path
 
 from .write import _copy_range
+from .write import joined_hash as _joined
+from .write import piece_hash as _piece_hash
 
 FORMAT = 1
 # More changed records than this go the ordinary way, which checks them on every core.
@@ -45,15 +47,6 @@ CSV = "partners.csv"
 def _path(store, out: Path) -> Path:
     name = hashlib.sha256(str(out.resolve()).encode()).hexdigest()[:16]
     return store.render_folder / f"site-{name}.bin"
-
-
-def _joined(hashes: list[bytes]) -> str:
-    """A file's hash from its pieces' hashes, as `write.SiteWriter.put_chunks` makes it."""
-    return hashlib.blake2b(b"".join(hashes), digest_size=16).hexdigest()
-
-
-def _piece_hash(piece: bytes) -> bytes:
-    return hashlib.blake2b(piece, digest_size=16).digest()
 
 
 # The last snapshot loaded, with its file and build: the quick rebuild and, when it cannot be
