@@ -1211,6 +1211,19 @@ def restore_listing(listing, memo: Memo, writer, previous: dict | None) -> bool:
     return True
 
 
+def keep_folder(memo: Memo) -> Path | None:
+    """Where the pages this build writes are kept as they are written (`SiteWriter.keep`),
+    if they are kept (`save_rendered`)."""
+    store = memo.store
+    if store is None:
+        return None
+    try:
+        store.pages.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return store.pages
+
+
 def save_rendered(order: list[str], memo: Memo, out: Path, hashes: dict[str, str],
                   open_data: tuple[dict[str, object], list[str]] | None = None) -> None:
     """Keep every listed partner's card, open data entry, row and page on disk, and the

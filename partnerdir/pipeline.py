@@ -277,7 +277,7 @@ def _build_site(paths: Paths, as_of: dt.date, base_url: str | None, search: bool
                 with clock("cache"):  # (timed with the stage before: pages taken from the cache)
                     linked = cache.link_pages(memo, stage, restore)
             writer = SiteWriter(stage, previous or linked, in_place=in_place or sparse,
-                                base=out if sparse else None, site=out)
+                                base=out if sparse else None, site=out, keep=cache.keep_folder(memo))
             if sparse:
                 writers.append(writer)
             if restore is not None and cache.restore_listing(restore, memo, writer, previous or linked):

@@ -314,9 +314,15 @@ class Store:
             self.stats = data if isinstance(data, dict) else {}
         return self.stats
 
-    def _note(self, digest: str) -> None:
+    def _note(self, digest: str, written: Path | None = None) -> None:
+        """Note a page as kept; with `written`, only if it is that very file (the same inode):
+        a file already there under its hash may be anything."""
         try:
             st = os.stat(self.pages / digest)
+            if written is not None:
+                same = os.stat(written)
+                if (same.st_ino, same.st_dev) != (st.st_ino, st.st_dev):
+                    return
         except OSError:
             return
         self.page_stats()[digest] = (st.st_size, st.st_mtime_ns)
@@ -377,8 +383,11 @@ class Store:
             stored = set(os.listdir(self.pages)) if self.kept_pages is None else set(self.kept_pages)
         except OSError:
             return
+        stats = self.page_stats()
         for path, digest in written.items():
             if digest in stored:
+                if digest not in stats:  # linked as it was written (`SiteWriter.keep`), or not
+                    self._note(digest, folder / path)
                 continue
             try:
                 os.link(folder / path, self.pages / digest)

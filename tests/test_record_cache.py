@@ -447,6 +447,28 @@ def test_a_site_made_from_the_cache_links_its_pages_and_an_edit_never_changes_th
     same_as_cold(project, out, "edited")
 
 
+def test_a_build_keeps_each_page_as_it_writes_it_and_vouches_for_it(project, monkeypatch):
+    """Pages are linked into the cache by whichever process writes them, and noted as kept: a
+    site made from that cache links them without reading one back to check it."""
+    from partnerdir.record_cache import Store
+
+    out = project / "site"
+    paths = paths_for(project, out)
+    new_process_build(paths)
+    expected = tree(out)
+    kept = {p.name: p for p in (project / ".cache" / "records").glob("p-*/pages/*")}
+    for page in [*(out / "partners").glob("*/index.html"), out / "countries" / "de" / "index.html"]:
+        assert os.path.samefile(page, kept[content_hash(page.read_bytes())]), page
+    read_back: list[str] = []
+    original = Store.page
+    monkeypatch.setattr(Store, "page", lambda self, digest, check: read_back.append(digest)
+                        or original(self, digest, check))
+    shutil.rmtree(out)
+    result = new_process_build(paths)
+    assert tree(out) == expected and result.written == result.files
+    assert read_back == []
+
+
 def test_a_quick_rebuild_that_fails_before_writing_leaves_it_to_the_ordinary_rebuild(project, monkeypatch):
     """Whatever goes wrong in the quick rebuild before it writes (here: rendering), the
     ordinary rebuild runs instead and makes the right site."""
