@@ -865,17 +865,32 @@ class _Renderer:
         return data, digest
 
     def partners(self, slugs: list[str]) -> tuple[list[tuple[str, bytes]], dict[str, tuple]]:
-        """Partner pages, and each partner's card, open data entry and row, and (if kept) page."""
+        """Partner pages, and each partner's card, open data entry and row, and (if kept) page.
+        A forked worker leaves the card to this process (None), which makes every card anyway
+        (`shared`)."""
         out = []
         extra = {}
+        here = os.getpid() == self.pid
         for slug in slugs:
             page = partner_page(self.d, slug, self.site.root)
             html = self.page(page)
             out.append((page.path, html))
-            extra[slug] = (str(self.card(self.d.views[slug])),
+            extra[slug] = (str(self.card(self.d.views[slug])) if here else None,
                            export.partner_json(self.d, slug, self.site).encode("utf-8"),
                            export.partner_csv_row(self.d, slug, self.site), html if self.keep_pages else None)
         return out, extra
+
+    def shared(self, todo: list[str]) -> None:
+        """What several pieces of work ask for: the cards of the partners made (`todo`) for the
+        directory's pages and the cache, every table row for the four makers of listing pages,
+        and the directory's lists and recommendations."""
+        d = self.d
+        for slug in todo:
+            self.card(d.views[slug])
+        self.row_bytes([d.views[slug] for slug in d.order])
+        if self.kept_pages is not None:
+            d.matching  # noqa: B018 (a cached property)
+            recommend._for_directory(d)
 
     def work(self, item: tuple) -> tuple[list[tuple[str, Any]], dict[str, tuple], list[Page],
                                          dict[str, tuple], tuple | None]:
@@ -940,21 +955,23 @@ class _Renderer:
         # Partner pages come last, in pieces of about a hundred partners (a tenth of a second
         # or two), so the workers finish within moments of each other.
         work += [("partners", chunk) for chunk in parallel.chunks(todo, max(count * 8, len(todo) // 100))]
-        if listing is None and count > 1:
+        keeping = self.kept_pages is not None and keep_pages  # (serve: see `made_here` below)
+        if listing is None and count > 1 and not keeping:
+            # What the listing pages share (every card, every table row, the directory's lists
+            # and the recommendations) is made by this process alone, once the workers are
+            # forked: they take partner pages from the front, which need none of it, while this
+            # process makes it and then the listing pages and files, from the back. (Made before
+            # the fork, as it was, it kept the other core idle for half a second of a cold
+            # build at 10,000 partners; made by each process, it took twice the CPU.)
+            work.reverse()
+            meanwhile = _then(lambda: self.shared(todo), meanwhile)
+        elif listing is None and count > 1:
             # Made here once, before the workers fork, rather than again by each worker that
-            # needs them: cards by the directory's pages and the partners' own, table rows by
-            # the four makers of listing pages. (Made by two forked workers instead, they took
-            # longer and twice the CPU: forking a process of 500 MB costs more than they save.)
-            for slug in todo:
-                self.card(d.views[slug])
-            self.row_bytes([d.views[slug] for slug in d.order])
-        if listing is None and count > 1 and self.kept_pages is not None:
-            # Likewise what several workers' pages ask of the directory, which a build that
-            # keeps its pages (serve) also keeps for the next build to bring up to date.
-            d.matching  # noqa: B018 (a cached property)
-            recommend._for_directory(d)
+            # needs them; a build that keeps its pages (serve) also keeps these for the next
+            # build to bring up to date.
+            self.shared(todo)
         made_here = {}
-        if listing is None and count > 1 and self.kept_pages is not None and keep_pages:
+        if listing is None and count > 1 and keeping:
             # In a process that keeps its builds (serve), directory.json and recommend.json are
             # made here too, so that their entries are kept with the directory
             # (`Directory.encoded`) for the next build's, which after an edit to listed data
@@ -998,7 +1015,8 @@ class _Renderer:
             for slug, (card, entry, row, page) in cards.items():
                 entries[slug], rows[slug] = entry, row
                 if rendered is not None:
-                    rendered[slug] = (page, card, entry, row)
+                    rendered[slug] = (page, card if card is not None else str(self.card(d.views[slug])),
+                                      entry, row)
         files.update(listed_files)
         if self.kept_pages is not None and listing is None:  # every listing page was made or kept
             self.kept_pages.pages = kept_pages
@@ -1078,6 +1096,14 @@ def _macro(template: Any, name: str) -> Any:
         raise TemplateRuntimeError(f"{template.name} must define the macro {name}(p) "
                                    f"({{% macro {name}(p) %}}...{{% endmacro %}}), called once per partner")
     return made
+
+
+def _then(first: Callable[[], None], then: Callable[[], None] | None) -> Callable[[], None]:
+    def both() -> None:
+        first()
+        if then is not None:
+            then()
+    return both
 
 
 def _once(call: Callable[[], None]) -> Callable[[], None]:
