@@ -234,13 +234,15 @@ def directory(partners: list[Partner], awards: dict[str, Award], rules: Rules, a
         # order (an unchanged view is the same partner's, see `known`), not sorted again.
         order = list(last.order)
     else:
-        by_name = sorted(listed.values(), key=name_key)
-        order = [p.slug for p in sorted(by_name, key=lambda p: -views[p.slug].level_rank)]
+        # (by the views' names, which are the partners': a partner read from the cache then
+        # decodes none of its fields, `cache.StoredPartner`)
+        by_name = sorted(listed, key=lambda slug: (views[slug].name.casefold(), slug))
+        order = sorted(by_name, key=lambda slug: -views[slug].level_rank)
     if delta and last.hq_countries and all(  # type: ignore[union-attr]
             last.partners[s].headquarters.country == listed[s].headquarters.country for s in changed):
         hq_countries = last.hq_countries
     else:
-        hq_countries = frozenset(p.headquarters.country for p in listed.values())
+        hq_countries = frozenset(view.hq_country for view in views.values())
     matching = None
     if last is not None and last.counts is not None and changed is not None:
         counts = counts_changed(last.counts, [last.views[s].member for s in changed if s in last.views],
@@ -256,7 +258,7 @@ def directory(partners: list[Partner], awards: dict[str, Award], rules: Rules, a
     if delta and all(last.partners[s].logo == listed[s].logo for s in changed):  # type: ignore[union-attr]
         logos = dict(last.logos)
     else:
-        logos = {p.logo: p.logo for p in listed.values() if p.logo}
+        logos = {views[slug].logo: views[slug].logo for slug in listed if views[slug].logo}
     d = Directory(rules, as_of, listed, awards, views, order, facets, logos, counts,
                   last.summaries if last is not None else {}, last.encoded if last is not None else {},
                   hq_countries=hq_countries)

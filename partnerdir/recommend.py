@@ -124,7 +124,15 @@ def recommend_data(partners: Iterable, awards: Mapping[str, Award], rules: Rules
             known[p.slug] = (p, award, made)  # type: ignore[index]
         return _data(rules, as_of, partners, awards, listed, summaries, places, languages, known)
     listed = [p for p in partners if p.slug in awards and not awards[p.slug].removed]
-    listed.sort(key=lambda p: (p.name.casefold(), p.name, p.slug))
+
+    def tie_break(p) -> tuple:
+        """Name, then slug; the name from a summary made from this very partner if there is one
+        (a partner read from the cache then decodes none of its fields: `cache.StoredPartner`)."""
+        hit = known.get(p.slug) if known is not None else None
+        name = hit[2]["name"] if hit is not None and hit[0] is p and hit[1] is awards[p.slug] else p.name
+        return name.casefold(), name, p.slug
+
+    listed.sort(key=tie_break)
     if known is None:
         summaries = [summary(p, awards[p.slug], rules, as_of) for p in listed]
     else:
