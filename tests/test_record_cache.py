@@ -131,8 +131,15 @@ def records_validated(monkeypatch) -> list[str]:
 
 
 def new_process_build(paths):
-    """A build as a new process makes it: nothing in this process's memory."""
+    """A build as a new process makes it: nothing in this process's memory (the memo and what
+    each stage keeps of the last build it made)."""
+    from partnerdir import export, recommend, render, snapshot, write
+
     cache._MEMOS.clear()
+    for kept in (export._LAST_DIRECTORY, export._ROW_BYTES, recommend._LAST_DATA, recommend._LAST_RANKING,
+                 recommend._BUILT, recommend._LAST_JSON, render._LISTED, render._SITEMAP, snapshot._LOADED,
+                 write._PIECES):
+        kept.clear()
     result = build_site(paths, AS_OF, search=False, remember=False)
     assert result.ok, [p.text() for p in result.problems]
     return result
