@@ -236,20 +236,21 @@ def directory_json(d: Directory, site: Site) -> bytes:
             if partner.regions_served != old.regions_served:
                 served_regions = None
         if served_regions is None:
-            served_regions = {region for partner in partners for region in partner.regions_served}
+            served_regions = {region for view in views for region in view.regions_served}
     else:
         served_regions = set()
         rows = []
         now: dict[str, object] = {"": index}
-        for partner in sorted(partners, key=name_key):
+        # (name order by the views' names, which are the partners', and the regions served from
+        # the views too: a partner read from the cache whose entry is kept decodes no field)
+        for view, partner in sorted(zip(views, partners, strict=True), key=_view_name):
             slug = partner.slug
-            view = d.views[slug]
             known = kept.get(slug)
             if known is None or known[0] is not partner or known[1] is not view:  # type: ignore[index]
                 known = (partner, view, compact(_directory_row(partner, view, index)))
             now[slug] = known
             rows.append(known[2])  # type: ignore[index]
-            served_regions.update(partner.regions_served)
+            served_regions.update(view.regions_served)
         kept.clear()
         kept.update(now)
         places = {slug: i - 1 for i, slug in enumerate(now) if slug}
@@ -277,6 +278,10 @@ def directory_json(d: Directory, site: Site) -> bytes:
 # The last `directory_json`'s kept entries (`Directory.encoded`), partners as given, each
 # slug's place in the file, its entries in file order and the regions served.
 _LAST_DIRECTORY: list[tuple] = []
+
+
+def _view_name(pair: tuple) -> tuple:
+    return pair[0].name.casefold(), pair[0].slug  # (`pages.name_key`)
 
 
 def _directory_edits(kept: dict, partners: list, views: list) -> list[tuple] | None:

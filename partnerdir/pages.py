@@ -66,6 +66,9 @@ class PartnerView:
     places: tuple[str, ...]  # regions then countries served, shortened with "N more"
     expertise: tuple[str, ...]  # first expertise names, shortened with "N more"
     member: dict[str, list[str]] = field(default_factory=dict)  # facet key -> values matched
+    # as the record lists them (directory.json's "rs" and "cs", the regions' lists of who serves them)
+    regions_served: tuple[str, ...] = ()
+    countries_served: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -190,6 +193,8 @@ def partner_view(partner: Partner, award: Award, rules: Rules) -> PartnerView:
         expertise=shorten([rules.expertise_by_id[e].name for e in partner.expertise
                            if e in rules.expertise_by_id], CARD_EXPERTISE),
         member=memberships(partner, award, rules),
+        regions_served=tuple(partner.regions_served),
+        countries_served=tuple(partner.countries_served),
     )
 
 
@@ -663,8 +668,7 @@ def place_pages(d: Directory) -> Iterator[Page]:
             "hq": _kept(d, ("hq-region", v.id),
                         lambda c=countries: [d.views[s] for s in d.order if d.views[s].hq_country in c]),
             "serving": _kept(d, ("serving-region", v.id), lambda r=region.id, c=countries: [
-                view for view in d.matching_views("region", r)
-                if _serves_region(d.partners[view.slug], r, c)]),
+                view for view in d.matching_views("region", r) if _serves_region(view, r, c)]),
             "countries": by_region.get(region.id, []),
             "neighbours": [rules.region_by_id[n] for n in region.neighbours if n in rules.region_by_id],
             "region_paths": region_paths,
@@ -693,7 +697,7 @@ _PLACE_LISTS: dict[str, Callable[[Directory, str, PartnerView], bool]] = {
     "hq": lambda d, code, view: view.hq_country == code,
     "hq-region": lambda d, region, view: view.hq_country in d.rules.region_by_id[region].countries,
     "serving-region": lambda d, region, view: region in view.member.get("region", ()) and _serves_region(
-        d.partners[view.slug], region, set(d.rules.region_by_id[region].countries)),
+        view, region, set(d.rules.region_by_id[region].countries)),
 }
 
 
@@ -705,8 +709,10 @@ def _kept(d: Directory, key: tuple[str, str], make: Callable[[], list[PartnerVie
     return made
 
 
-def _serves_region(partner: Partner, region_id: str, countries: set[str]) -> bool:
-    return region_id in partner.regions_served or any(c in countries for c in partner.countries_served)
+def _serves_region(view: PartnerView, region_id: str, countries: set[str]) -> bool:
+    """(From the card's view, which a partner read from the cache has made: asking the partner
+    decoded its fields, 0.08 s for a rebuild of 10,000 partners in a new process.)"""
+    return region_id in view.regions_served or any(c in countries for c in view.countries_served)
 
 
 def topic_pages(d: Directory) -> Iterator[Page]:
