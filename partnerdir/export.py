@@ -13,7 +13,7 @@ from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING
 
 from .award import award_json
-from .pages import CARD_EXPERTISE, CARD_PLACES, PAGE_SIZE, Directory, name_key
+from .pages import CARD_EXPERTISE, CARD_PLACES, PAGE_SIZE, Directory, name_key, view_name_key
 from .rules import country_name, language_name
 
 if TYPE_CHECKING:
@@ -241,9 +241,10 @@ def directory_json(d: Directory, site: Site) -> bytes:
         served_regions = set()
         rows = []
         now: dict[str, object] = {"": index}
-        # (name order by the views' names, which are the partners', and the regions served from
-        # the views too: a partner read from the cache whose entry is kept decodes no field)
-        for view, partner in sorted(zip(views, partners, strict=True), key=_view_name):
+        # (the views' names and regions served, which are the partners': a partner read from the
+        # cache whose entry is kept then decodes no field)
+        in_order = sorted(zip(views, partners, strict=True), key=lambda pair: view_name_key(pair[0]))
+        for view, partner in in_order:
             slug = partner.slug
             known = kept.get(slug)
             if known is None or known[0] is not partner or known[1] is not view:  # type: ignore[index]
@@ -278,10 +279,6 @@ def directory_json(d: Directory, site: Site) -> bytes:
 # The last `directory_json`'s kept entries (`Directory.encoded`), partners as given, each
 # slug's place in the file, its entries in file order and the regions served.
 _LAST_DIRECTORY: list[tuple] = []
-
-
-def _view_name(pair: tuple) -> tuple:
-    return pair[0].name.casefold(), pair[0].slug  # (`pages.name_key`)
 
 
 def _directory_edits(kept: dict, partners: list, views: list) -> list[tuple] | None:

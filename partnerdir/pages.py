@@ -165,6 +165,12 @@ def name_key(partner: Partner) -> tuple:
     return (partner.name.casefold(), partner.slug)
 
 
+def view_name_key(view: PartnerView) -> tuple:
+    """`name_key` from the partner's card view (a partner read from the cache then decodes none
+    of its fields: `cache.StoredPartner`)."""
+    return (view.name.casefold(), view.slug)
+
+
 def logo_site_path(partner: Partner) -> str | None:
     # Validation guarantees logos are files under content/partners/logos/.
     return partner.logo if partner.logo else None
@@ -239,9 +245,7 @@ def directory(partners: list[Partner], awards: dict[str, Award], rules: Rules, a
         # order (an unchanged view is the same partner's, see `known`), not sorted again.
         order = list(last.order)
     else:
-        # (by the views' names, which are the partners': a partner read from the cache then
-        # decodes none of its fields, `cache.StoredPartner`)
-        by_name = sorted(listed, key=lambda slug: (views[slug].name.casefold(), slug))
+        by_name = sorted(listed, key=lambda slug: view_name_key(views[slug]))
         order = sorted(by_name, key=lambda slug: -views[slug].level_rank)
     if delta and last.hq_countries and all(  # type: ignore[union-attr]
             last.partners[s].headquarters.country == listed[s].headquarters.country for s in changed):

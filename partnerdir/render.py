@@ -952,8 +952,8 @@ class _Renderer:
         work: list[tuple] = [("export", name) for name in EXPORTS
                              if listing is None or name not in LISTING_EXPORTS]
         work += [("maker", i) for i in makers] if listing is None else []
-        # Partner pages come last, in pieces of about a hundred partners (a tenth of a second
-        # or two), so the workers finish within moments of each other.
+        # Partner pages in pieces of about a hundred partners (a tenth of a second or two), taken
+        # last from whichever end, so the processes finish within moments of each other.
         work += [("partners", chunk) for chunk in parallel.chunks(todo, max(count * 8, len(todo) // 100))]
         keeping = self.kept_pages is not None and keep_pages  # (serve: see `made_here` below)
         if listing is None and count > 1 and not keeping:
