@@ -580,6 +580,10 @@ def test_edits_to_listed_data_in_new_processes_match_builds_from_nothing(project
         awards = [a for _, a in cache.memo_for(out).awards.values() if isinstance(a, cache.StoredAward)]
         assert len(awards) == len(SMALL), name  # and only those the review removed were decoded:
         assert [a.slug for a in awards if a._award is not None and not a.removed] == [], name
+        # nor even the listed fields of a listed one: the orders, places and logos are read from
+        # the cards' views and recommendation summaries, which the cache keeps made
+        listed = {slug for slug, (_, a) in cache.memo_for(out).awards.items() if not a.removed}
+        assert [p.slug for p in stored if p._shallow is None and p.slug in listed] == [], name
         assert any("zeta" in line for line in result.review) == (name == "removed at the review"), name
         same_as_cold(project, out, f"listed-{step}")
 
