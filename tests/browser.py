@@ -85,6 +85,19 @@ def serve_folder(folder: Path):
         server.server_close()
 
 
+def follow(page, link) -> None:
+    """Click a link to another page and wait until that page has loaded.
+
+    A click only starts the navigation: reading the page straight after it can catch the old
+    document, or none, and a test that counts what it sees then stops early (CI saw this happen).
+    """
+    from urllib.parse import urljoin
+
+    target = urljoin(page.url, link.get_attribute("href"))
+    link.click()
+    page.wait_for_url(target)
+
+
 def watch_page(page, origin: str) -> dict:
     """Record console errors, page errors, dialogs and requests leaving `origin` on a page."""
     seen: dict[str, list] = {"console": [], "pageerror": [], "dialog": [], "external": []}

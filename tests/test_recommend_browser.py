@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from tests.browser import axe_violations, serve_folder, watch_page
+from tests.browser import axe_violations, follow, serve_folder, watch_page
 from tests.site_records import build, certifications, projects, record
 
 pytestmark = pytest.mark.browser
@@ -207,7 +207,7 @@ def test_without_javascript_the_page_explains_itself_and_links_country_pages(bro
         assert page.locator("#rec-form").is_hidden()
         assert "needs JavaScript" in page.locator("#rec-nojs").inner_text()
         link = page.get_by_role("link", name="Germany", exact=True)
-        link.click()
+        follow(page, link)
         assert page.url.endswith("/countries/de/#recommended-title")
         section = page.locator(".country-recommend")
         heading = section.get_by_role("heading").first.inner_text()

@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from partnerdir.facets import FACETS as FACET_DEFINITIONS
-from tests.browser import axe_violations, watch_page
+from tests.browser import axe_violations, follow, watch_page
 from tests.site_records import parse
 
 pytestmark = pytest.mark.browser
@@ -127,12 +127,12 @@ def test_without_javascript_every_partner_is_listed_and_facets_lead_to_pages(bro
         nxt = page.locator("a[rel=next]")
         if not nxt.count():
             break
-        nxt.click()
+        follow(page, nxt)
     assert sorted(seen) == sorted(listed) and len(seen) == len(listed)
 
     page.goto(site_url)
     assert page.locator("details[data-facet=status]").get_attribute("open") is not None
-    page.locator("details[data-facet=status] a[data-value=gold]").click()
+    follow(page, page.locator("details[data-facet=status] a[data-value=gold]"))
     assert urlsplit(page.url).path == "/status/gold/"
     assert set(shown_slugs(page)) == members(built_site, "status", "gold")
 
@@ -140,9 +140,9 @@ def test_without_javascript_every_partner_is_listed_and_facets_lead_to_pages(bro
     page.goto(site_url + "page/2/")
     browse = page.get_by_role("navigation", name="Browse partners by")
     assert browse.get_by_role("link").all_inner_texts() == [f.label for f in FACET_DEFINITIONS]
-    browse.get_by_role("link", name="Country served").click()
+    follow(page, browse.get_by_role("link", name="Country served"))
     assert urlsplit(page.url).path == "/countries/"
-    page.get_by_role("link", name="Germany").click()
+    follow(page, page.get_by_role("link", name="Germany"))
     assert set(shown_slugs(page)) >= members(built_site, "country", "DE")
     context.close()
 
