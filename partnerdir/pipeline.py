@@ -160,8 +160,11 @@ def _build_site(paths: Paths, as_of: dt.date, base_url: str | None, search: bool
 
     @contextmanager
     def clock(stage: str, total: int = 0) -> Iterator[None]:
-        """Time a stage and show it; its items are all done when it ends (workers do them)."""
-        progress.stage(stage, total)
+        """Time a stage and show it; its items are all done when it ends (workers do them). A
+        stage timed in several steps (each step of the build is in one, so that the stages add
+        up to the build) is shown once."""
+        if progress.name != stage:
+            progress.stage(stage, total)
         with _timed(result.timings, stage):
             yield
         progress.advance(total)
@@ -209,8 +212,8 @@ def _build_site(paths: Paths, as_of: dt.date, base_url: str | None, search: bool
         listing_key = cache.listing_key(checked.partners, awards, memo)
         cache.load_listing(memo)  # the last build's directory, if its listing key is this one
         d = cache.directory_reusing(checked.partners, awards, rules, as_of, memo, listing_key)
-    result.listed = len(d.partners)
-    result.review = cache.review_reusing(checked.partners, awards, rules, memo)
+        result.listed = len(d.partners)
+        result.review = cache.review_reusing(checked.partners, awards, rules, memo)
 
     previous = (last or {}).get("manifest")
     with clock("cache"):
@@ -231,30 +234,31 @@ def _build_site(paths: Paths, as_of: dt.date, base_url: str | None, search: bool
                                             previous, list(d.partners), memo.slug_keys)
         cache.pages_from_disk(checked.partners, memo, previous, patch.changed if patch is not None else None)
         cache.load_compiled(memo.store)
-    reused = cache.pages_to_reuse(checked.partners, memo)
-    rendered: dict[str, tuple[bytes, str, str, str]] = {}
-    listing = restore = None
-    if memo.listing is not None and memo.listing[0] == listing_key:
-        kept = memo.listing[1]
-        if previous is not None and \
-                all(previous.get(path) == digest for path, (digest, _) in kept.files.items()):
-            listing = kept  # nothing listed changed, and the files are still there
-        else:
-            restore = kept  # nothing listed changed: its files may be in the cache
-    if listing is None and restore is None and previous is not None and not (remember or in_place):
-        # (a new process after an edit to listed data: unchanged partners' entries in the
-        # listing files are taken from the last build's files, not encoded again)
-        cache.seed_exports(memo, d, out, previous)
-    listings: list = []
-    if remember or previous is not None or not search:
-        # (A build from nothing keeps its listing pages too, so that the next build after an
-        # edit to listed data, in a new process, renders only the pages that change; one with
-        # its output folder deleted, as CI restores .cache/, keeps those of the cache.)
-        cache.load_kept_pages(memo)
-    if remember and memo.kept_pages is None:
-        memo.kept_pages = KeptPages()
-    if memo.kept_pages is not None:  # what listings show of each partner now (see `cache.listing_key`)
-        memo.kept_pages.tokens = {slug: made[2] for slug, made in memo.listed.items()}
+    with clock("cache"):  # (what the render takes from the last build)
+        reused = cache.pages_to_reuse(checked.partners, memo)
+        rendered: dict[str, tuple[bytes, str, str, str]] = {}
+        listing = restore = None
+        if memo.listing is not None and memo.listing[0] == listing_key:
+            kept = memo.listing[1]
+            if previous is not None and \
+                    all(previous.get(path) == digest for path, (digest, _) in kept.files.items()):
+                listing = kept  # nothing listed changed, and the files are still there
+            else:
+                restore = kept  # nothing listed changed: its files may be in the cache
+        if listing is None and restore is None and previous is not None and not (remember or in_place):
+            # (a new process after an edit to listed data: unchanged partners' entries in the
+            # listing files are taken from the last build's files, not encoded again)
+            cache.seed_exports(memo, d, out, previous)
+        listings: list = []
+        if remember or previous is not None or not search:
+            # (A build from nothing keeps its listing pages too, so that the next build after an
+            # edit to listed data, in a new process, renders only the pages that change; one with
+            # its output folder deleted, as CI restores .cache/, keeps those of the cache.)
+            cache.load_kept_pages(memo)
+        if remember and memo.kept_pages is None:
+            memo.kept_pages = KeptPages()
+        if memo.kept_pages is not None:  # what listings show of each partner now (see `cache.listing_key`)
+            memo.kept_pages.tokens = {slug: made[2] for slug, made in memo.listed.items()}
     in_place = in_place and previous is not None
     search_later = search and search_later
     # A rebuild stages only the files that change and moves them in (`write.sparse_staged`)
@@ -273,15 +277,15 @@ def _build_site(paths: Paths, as_of: dt.date, base_url: str | None, search: bool
                 stage, writers = stage
             # A site made from nothing (CI with a restored cache) gets the stored pages as links.
             linked: dict[str, str] = {}
-            if previous is None and not in_place:
-                with clock("cache"):  # (timed with the stage before: pages taken from the cache)
+            with clock("cache"):  # (timed with the stage before: pages taken from the cache)
+                if previous is None and not in_place:
                     linked = cache.link_pages(memo, stage, restore)
-            writer = SiteWriter(stage, previous or linked, in_place=in_place or sparse,
-                                base=out if sparse else None, site=out, keep=cache.keep_folder(memo))
-            if sparse:
-                writers.append(writer)
-            if restore is not None and cache.restore_listing(restore, memo, writer, previous or linked):
-                listing = restore
+                writer = SiteWriter(stage, previous or linked, in_place=in_place or sparse,
+                                    base=out if sparse else None, site=out, keep=cache.keep_folder(memo))
+                if sparse:
+                    writers.append(writer)
+                if restore is not None and cache.restore_listing(restore, memo, writer, previous or linked):
+                    listing = restore
             try:
                 with clock("render", len(d.partners)):
                     files = render_site(d, paths.templates, paths.static, paths.content, site,
@@ -290,7 +294,8 @@ def _build_site(paths: Paths, as_of: dt.date, base_url: str | None, search: bool
                                         kept_pages=memo.kept_pages, open_data=patch is None,
                                         meanwhile=None if saved_later else save_checked)
                 if patch is not None:
-                    open_files, open_pieces = _patch_open_data(patch, out, stage, rendered, memo)
+                    with clock("write"):  # (partners.json and partners.csv, patched)
+                        open_files, open_pieces = _patch_open_data(patch, out, stage, rendered, memo)
                     files.update(open_files)
             except Exception as e:  # a mistake in a template, reported like a mistake in a record
                 problem = _template_problem(e, paths.templates)
