@@ -21,6 +21,10 @@ runs in a fresh Python process, as the `build` command does:
   serve    in one process that built the site first (what `serve` does): nothing changed,
            then the two edits above
 
+With --rounds K, each measurement is made K times, the rebuilds round by round (the edits
+alternate, so every round edits the record again), and the table shows the median; the JSON
+keeps every round's wall times. On a noisy machine one measurement can be a third off.
+
 The code, templates and programs.yaml are copied to benchmarks/out/project/ first and built
 from there, so edits made in the working tree while it runs do not turn a no-op into a rebuild.
 Peak memory is the largest resident size of the build process or any of its workers. Not a
@@ -208,6 +212,58 @@ def run(project: Path, content: Path, out: Path, cache_dir: Path, mode: str, sea
     return report
 
 
+def median_of(reports: list[dict]) -> dict:
+    """The report of the round with the median wall time (the lower one of an even count),
+    with every round's wall times beside it."""
+    ranked = sorted(reports, key=lambda r: r["wall"])
+    chosen = dict(ranked[(len(ranked) - 1) // 2])
+    if len(reports) > 1:
+        chosen["rounds"] = [r["wall"] for r in reports]
+        chosen["process_rounds"] = [r.get("process_wall") for r in reports]
+    return chosen
+
+
+def measure_rounds(rounds: int, measure) -> dict:
+    """`measure()` (one process's reports by label) `rounds` times, each label's median."""
+    seen: dict[str, list[dict]] = {}
+    for _ in range(rounds):
+        for label, report in measure().items():
+            seen.setdefault(label, []).append(report)
+    return {label: median_of(reports) for label, reports in seen.items()}
+
+
+def measure_size(project: Path, content: Path, work: Path, args: argparse.Namespace) -> dict:
+    """Every measurement of one N, each the median of `args.rounds` (see `measure_rounds`)."""
+    out, cache_dir, preview = work / "site", work / "cache", work / "preview"
+    rounds = max(1, args.rounds)
+    edits = ("no-op", "edit", "edit evidence", "edit listed", "edit listed at once", "edit at once")
+
+    def cold() -> dict:  # from nothing each time
+        shutil.rmtree(out, ignore_errors=True)
+        shutil.rmtree(cache_dir, ignore_errors=True)
+        return run(project, content, out, cache_dir, "cold", args.search)
+
+    def rebuilds() -> dict:  # one round of the edits, in this order (see `edit at once`)
+        made = {}
+        for mode in edits:
+            made.update(run(project, content, out, cache_dir, mode, args.search))
+        return made
+
+    def warm() -> dict:
+        return run(project, content, out, cache_dir, "warm cache", args.search)
+
+    def serve() -> dict:
+        # serve's first build is a real one (a new preview folder), then it rebuilds in-process
+        shutil.rmtree(preview, ignore_errors=True)
+        return run(project, content, preview, cache_dir, "serve", args.search)
+
+    measured = measure_rounds(rounds, cold)
+    if not args.cold_only:
+        for measure in (rebuilds, warm, serve):
+            measured.update(measure_rounds(rounds, measure))
+    return measured
+
+
 def folder_size(folder: Path) -> tuple[int, int]:
     files = [p for p in folder.rglob("*") if p.is_file()]
     return len(files), sum(p.stat().st_size for p in files)
@@ -219,6 +275,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--search", action="store_true", help="include the Pagefind index stage")
     ap.add_argument("--cold-only", action="store_true", help="measure cold builds only")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="measure everything this many times and report the medians (default 1)")
     ap.add_argument("--json", type=Path, help="also write the measurements to this file")
     ap.add_argument("--table", type=Path, help="only print the table of measurements saved with --json")
     ap.add_argument("--work", type=Path, default=OUT,
@@ -238,14 +296,7 @@ def main(argv: list[str] | None = None) -> int:
         work = args.work / f"build-{n}"
         shutil.rmtree(work, ignore_errors=True)
         out, cache_dir = work / "site", work / "cache"
-        measured = {}
-        modes = ("cold", "no-op", "edit", "edit evidence", "edit listed", "edit listed at once",
-                 "edit at once", "warm cache")
-        for mode in ("cold",) if args.cold_only else modes:
-            measured.update(run(project, content, out, cache_dir, mode, args.search))
-        if not args.cold_only:
-            # serve's first build is a real one (a new preview folder), then it rebuilds in-process
-            measured.update(run(project, content, work / "preview", cache_dir, "serve", args.search))
+        measured = measure_size(project, content, work, args)
         files, size = folder_size(out)
         index = folder_size(out / "pagefind") if (out / "pagefind").is_dir() else None
         rows.append({"n": n, "files": files, "bytes": size, "index": index, **measured})
@@ -294,7 +345,10 @@ def table(rows: list[dict]) -> str:
             f"{cold['wall']:.2f} ({cold['process_wall']:.2f})", f"{cold['cpu']:.1f}",
             f"{cold['peak_mib']:.0f}", *rebuilds, site]) + " |")
     lines.append("")
-    lines.append("Seconds of wall time inside the build (in brackets: the whole process, with Python's "
+    counted = {len(got["rounds"]) for row in rows for got in row.values()
+               if isinstance(got, dict) and "rounds" in got}
+    lines.append((f"Medians of {'/'.join(map(str, sorted(counted)))} rounds. " if counted else "") +
+                 "Seconds of wall time inside the build (in brackets: the whole process, with Python's "
                  "start-up and imports). check = load + validate, which overlap: load is the time spent "
                  "waiting for records to be read and parsed, validate the time validating them. "
                  "cold CPU: user + system seconds of all processes. serve with --search: the pages "
