@@ -848,7 +848,9 @@ class PartnerWords:
         self.read: dict[Path, ShardRead] = {}  # each partner index's words, as collected
         self.collected = False
         self.known = False  # tokens and misread taken from the last index, whose stems were these
-        self.last: _Kept | None = None  # the last index of the site, if kept (see `write`)
+        self.last: _Kept | None = None  # the last index of the site, if kept (see `write`, `_plan`)
+        self.new: list[int] | None = None  # the stems the trial pages read (`_plan`)
+        self.trialed: list[int] = []  # the misread stems whose endings the trial page tries
         # (the partners' slugs, hashed; word -> its list of partners): for the next index's `write`
         self.lines: tuple[str, dict[str, str]] | tuple[()] = ()
 
@@ -857,8 +859,39 @@ class PartnerWords:
         self.shards = [out for _, out in shard_jobs]
         if not self.shards:
             return []
+        if self.collected:
+            self._plan()
+            if not self.new:  # every word was read before: no trial pages
+                return []
         return [(self.folder / "plain", self.folder / "plain-out"),
                 (self.folder / "endings", self.folder / "endings-out")]
+
+    def _plan(self) -> None:
+        """Which stems the trial pages must read (`new`): all of them, or, with the last index's
+        readings, only those it lacked. Pagefind reads each word of a page at the word's own
+        location, whatever is written around it, so a stem the last index had reads as it did
+        then: its token and whether it was misread are taken from there. After an edit that
+        brings a new word, the trial pages then hold that word instead of all 20,000 at 10,000
+        partners (0.8 s of Pagefind)."""
+        if self.new is not None:
+            return
+        self.tokens = list(self.stems)
+        self.misread = []
+        last = self.last
+        if last is None or len(last.tokens) != len(last.stems) or \
+                not all(0 <= i < len(last.stems) for i in last.misread):
+            self.new = list(range(len(self.stems)))
+            return
+        token = dict(zip(last.stems, last.tokens, strict=True))
+        misread = {last.stems[i] for i in last.misread}
+        self.new = []
+        for i, stem in enumerate(self.stems):
+            if stem not in token:
+                self.new.append(i)
+                continue
+            self.tokens[i] = token[stem]
+            if stem in misread:
+                self.misread.append(i)
 
     def before(self, source: Path, output: Path) -> None:
         """Write the page a job is about to index: the trial pages, then the main index's word page."""
@@ -866,17 +899,19 @@ class PartnerWords:
             return
         if source == self.folder / "plain":
             self.collect()
-            _word_page(source, self.stems)
+            self._plan()
+            _word_page(source, [self.stems[i] for i in self.new] or [self.stems[0]])  # type: ignore[union-attr]
         elif source == self.folder / "endings":
-            read = _page_words(self.folder / "plain-out", len(self.stems))
-            self.tokens = list(self.stems)
-            self.misread = [i for i, stem in enumerate(self.stems) if read[i] != [stem]]
-            trials = [self.stems[i] + ending for i in self.misread for ending in ENDINGS]
+            probed = self.new or []
+            read = _page_words(self.folder / "plain-out", len(probed))
+            self.trialed = [i for n, i in enumerate(probed) if read[n] != [self.stems[i]]]
+            self.misread = sorted(self.misread + self.trialed)
+            trials = [self.stems[i] + ending for i in self.trialed for ending in ENDINGS]
             _word_page(source, trials or [self.stems[0]])
         elif output not in self.shards:  # the main index
-            if self.misread and not self.known:
-                read = _page_words(self.folder / "endings-out", len(self.misread) * len(ENDINGS))
-                for n, i in enumerate(self.misread):
+            if self.trialed and not self.known:
+                read = _page_words(self.folder / "endings-out", len(self.trialed) * len(ENDINGS))
+                for n, i in enumerate(self.trialed):
                     first = n * len(ENDINGS)
                     fits = [k for k in range(len(ENDINGS)) if read[first + k] == [self.stems[i]]]
                     if fits:
