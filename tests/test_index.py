@@ -832,3 +832,28 @@ def test_a_disk_that_fails_while_the_pages_are_linked_for_the_index_is_reported_
     assert tree(paths.out) == before
     assert not list(paths.out.parent.glob(f".{paths.out.name}.build-*"))
 
+
+def test_pagefind_s_service_reads_each_answer_as_it_comes(monkeypatch):
+    """Pagefind's Python service pauses before it reads each answer of the binary; the index
+    stage takes that pause out (three requests an index, each waiting up to 0.1 s for nothing).
+    If a new version of the service pauses differently, this says the fix no longer applies."""
+    import inspect
+
+    import pagefind.service as service_module
+
+    loop_source = inspect.getsource(service_module.PagefindService._wait_for_responses)
+    assert f"asyncio.sleep({index_stage.SERVICE_POLL_SECONDS})" in loop_source
+    monkeypatch.setattr(service_module, "asyncio", asyncio)
+    index_stage._answer_promptly()
+    prompt = service_module.asyncio
+    assert prompt is not asyncio and prompt.subprocess is asyncio.subprocess
+    paused: list[float] = []
+
+    async def sleep(delay, result=None):
+        paused.append(delay)
+        return result
+
+    monkeypatch.setattr(asyncio, "sleep", sleep)
+    asyncio.run(prompt.sleep(index_stage.SERVICE_POLL_SECONDS))
+    asyncio.run(prompt.sleep(0.05))
+    assert paused == [0, 0.05], "only the service's pause before each answer is taken out"
