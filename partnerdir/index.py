@@ -1158,7 +1158,8 @@ def share_vocabulary(indexes: list[Path], read: dict | None = None, done: dict |
     done = done or {}
     chunks = {index: (read or {}).get(index) or _word_chunks(index) for index in indexes}
     everything = set().union(*(words for listed in chunks.values() for _, words, _, _ in listed))
-    every = hashlib.sha256("\n".join(sorted(everything)).encode()).digest()
+    ordered = sorted(everything)
+    every = hashlib.sha256("\n".join(ordered).encode()).digest()
     encoded: dict[str, bytes] = {}  # each word, with no pages, as CBOR (once, not once per index)
     made: dict = {}
     for index in indexes:
@@ -1167,7 +1168,8 @@ def share_vocabulary(indexes: list[Path], read: dict | None = None, done: dict |
             made[key] = done[key]
             continue
         own = set().union(*(words for _, words, _, _ in chunks[index]))
-        made[key] = _add_words(index, chunks[index], sorted(everything - own), encoded, done, made) or ()
+        missing = [word for word in ordered if word not in own]
+        made[key] = _add_words(index, chunks[index], missing, encoded, done, made) or ()
     return made
 
 
@@ -1254,20 +1256,7 @@ def _add_words(index: Path, chunks: list[tuple[Path, set[str], bytes]], missing:
     meta_path = _meta_path(index)
     meta = _read_index_file(meta_path)
     ranges = meta[2]
-    starts = [r[0] for r in ranges]
-    added: dict[int, list[str]] = {}
-    for word in missing:
-        number = bisect.bisect_right(starts, word) - 1
-        if number < 0:
-            number = 0
-            ranges[0][0] = starts[0] = word
-        elif word[:len(ranges[number][1])] > ranges[number][1]:
-            if number + 1 < len(ranges):
-                number += 1
-                ranges[number][0] = starts[number] = word
-            else:
-                ranges[number][1] = word
-        added.setdefault(number, []).append(word)
+    added = _placed(missing, ranges)
     replaced = []
     for number, words in added.items():
         path, present, payload, _ = chunks[number]
@@ -1284,6 +1273,45 @@ def _add_words(index: Path, chunks: list[tuple[Path, set[str], bytes]], missing:
     entry_bytes = json.dumps(entry, ensure_ascii=False, separators=(",", ":")).encode()
     _write_anew(entry_path, entry_bytes)
     return replaced, (meta_file.name, meta_file.read_bytes()), entry_bytes
+
+
+def _placed(missing: list[str], ranges: list[list]) -> dict[int, list[str]]:
+    """Which chunk each missing word (sorted) goes in, by chunk number, with the chunks' ranges
+    ([start, end, name] each) widened as `_add_words` says.
+
+    Word by word, a word goes in the last chunk whose start is at most the word, or in the
+    first chunk (lowering its start) if there is none; if it is past that chunk's end (compared
+    on the end's length: an end may be a prefix), it goes in the next chunk instead, lowering
+    that chunk's start to it, or, past the last chunk, raises the last chunk's end. After each
+    word, the words that follow it in the same chunk without changing a range are a run (both
+    tests are monotone in sorted words), taken at once: 17,000 missing words in each of 20
+    indexes took 0.2 s one by one."""
+    starts = [r[0] for r in ranges]
+    added: dict[int, list[str]] = {}
+    count = len(missing)
+    i = 0
+    while i < count:
+        word = missing[i]
+        number = bisect.bisect_right(starts, word) - 1
+        if number < 0:
+            number = 0
+            ranges[0][0] = starts[0] = word
+        elif word[:len(ranges[number][1])] > ranges[number][1]:
+            if number + 1 < len(ranges):
+                number += 1
+                ranges[number][0] = starts[number] = word
+            else:
+                ranges[number][1] = word
+        taken = added.setdefault(number, [])
+        taken.append(word)
+        i += 1
+        end = ranges[number][1]
+        size = len(end)
+        below = bisect.bisect_left(missing, starts[number + 1], i) if number + 1 < len(starts) else count
+        run_end = bisect.bisect_right(missing, end, i, below, key=lambda w: w[:size])  # noqa: B023 - used here
+        taken.extend(missing[i:run_end])
+        i = run_end
+    return added
 
 
 def _with_words(prefix: str, payload: bytes, words: list[str],
