@@ -604,7 +604,7 @@ def _listings_alike(store, old_key: str, entry: tuple, rules) -> bool:
         decode_partner, decode_view = codec(PartnerType)[1], codec(PartnerView)[1]
         index = _indexes(rules)
         rows = [_directory_row(StoredPartner(slug, source, b"", decode_partner, shallow), decode_view(view),
-                               index) for slug, source, _, view, shallow, _ in (before, now)]
+                               index) for slug, source, _, view, shallow, *_ in (before, now)]
         return rows[0] == rows[1]
     except Exception:  # not in the shape expected: the ordinary rebuild
         return False
