@@ -192,7 +192,7 @@ def build_index(folder: Path, directory=None, cancel: threading.Event | None = N
         indexes = [out for _, out in jobs]
         for number in made:
             stable_order(indexes[number])
-        kept = _keep(keep, keys, indexes, made, words, last) if keys is not None else None
+        kept = _keep(keep, keys, indexes, made, words, last, stamp) if keys is not None else None
         shard_ids = write_partner_index(fresh, indexes[1:], words,
                                         None if last is None else [None if n + 1 in made else ids
                                                                    for n, ids in enumerate(last.ids)])
@@ -423,12 +423,18 @@ def _group_keys(groups: list[list[str]], hashes: Mapping[str, str]) -> list[str]
 
 
 def _keep(keep: Path, keys: list[str], indexes: list[Path], made: list[int], words: PartnerWords,
-          last: _Kept | None) -> _Kept:
+          last: _Kept | None, binary: list) -> _Kept:
     """Link what Pagefind wrote into `keep` (before the index is changed in place: the words
-    shared among indexes, the word lists), and say what the next index may reuse."""
+    shared among indexes, the word lists), and say what the next index may reuse.
+
+    A kept folder is named after its pages and the Pagefind binary that indexed them
+    (`_binary_stamp`): a folder already there is taken as this index's, and one written by
+    another Pagefind (CI's cache, restored after an upgrade) would otherwise be linked into
+    the next index beside this one's files."""
     stems = hashlib.sha256("\n".join(words.stems).encode()).hexdigest()
-    names = [f"main-{hashlib.sha256((keys[0] + stems).encode()).hexdigest()[:32]}",
-             *(f"partners-{key[:32]}" for key in keys[1:])]
+    tool = hashlib.sha256(repr(binary).encode()).hexdigest()
+    names = [f"main-{hashlib.sha256((keys[0] + stems + tool).encode()).hexdigest()[:32]}",
+             *(f"partners-{hashlib.sha256((key + tool).encode()).hexdigest()[:32]}" for key in keys[1:])]
     folders = []
     for number, index in enumerate(indexes):
         folder = keep / names[number]

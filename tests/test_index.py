@@ -12,6 +12,7 @@ import concurrent.futures
 import datetime as dt
 import gzip
 import json
+import marshal
 import os
 import re
 import shutil
@@ -909,3 +910,30 @@ def test_missing_words_go_in_the_chunks_the_word_by_word_rule_gives():
         theirs = [list(r) for r in ranges]
         assert index_stage._placed(missing, mine) == _placed_one_by_one(missing, theirs), (missing, ranges)
         assert mine == theirs, (missing, ranges)
+
+
+def test_what_another_pagefind_wrote_is_never_taken_into_an_index(tmp_path, monkeypatch):
+    """CI restores .cache/ after Pagefind was upgraded: the first index is made from the pages,
+    and the kept folders of the old Pagefind are never linked into a later one beside the new
+    one's files (a mixed index); every later index is still the one a build from nothing makes."""
+    monkeypatch.setattr(index_stage, "PARTNERS_PER_INDEX", 2)
+    content = write_records(tmp_path / "content", {name.lower(): record(f"{name} Systems") for name in NAMES})
+    settle(content)
+    paths = project_paths(tmp_path, content)
+    assert build_site(paths, AS_OF, search=True, remember=False).ok
+
+    def kept_folders() -> set[str]:
+        [kept] = paths.cache.glob("search/*/kept.marshal")
+        return set(marshal.loads(kept.read_bytes())["folders"])
+
+    old = kept_folders()
+    stamp = index_stage._binary_stamp
+    monkeypatch.setattr(index_stage, "_binary_stamp", lambda binary: [*stamp(binary), "upgraded"])
+    for step, description in enumerate(["builds integrations.", "builds good integrations."], 1):
+        monkeypatch.setattr(index_stage, "_KEPT", {})  # a new process
+        write_records(content, {"cedar": record("Cedar Systems", description=f"Cedar Systems {description}")})
+        settle(content / "cedar.yaml", offset=step)
+        assert build_site(paths, AS_OF, search=True, remember=False).ok
+        assert not kept_folders() & old, step
+        cold = build_site(project_paths(tmp_path / f"cold-{step}", content), AS_OF, search=True)
+        assert cold.ok and tree(paths.out / "pagefind") == tree(cold.out / "pagefind"), step
