@@ -98,6 +98,35 @@ def follow(page, link) -> None:
     page.wait_for_url(target)
 
 
+def open_live(page, url: str, timeout_ms: int = 10_000):
+    """Open `url` in `page` (a page of `serve`'s preview) and return its live-reload socket once
+    the client has subscribed to reloads (its "info" frame, sent after the handshake).
+
+    The frames are recorded from the moment the socket opens: the client can subscribe before the
+    page's load event, and waiting for the frame only after `goto` returns then misses it (CI saw
+    this happen).
+    """
+    import time
+
+    sent: list[str] = []
+    sockets: list = []
+
+    def opened(socket) -> None:
+        sockets.append(socket)
+        socket.on("framesent", lambda payload: sent.append(str(payload)))
+
+    page.on("websocket", opened)
+    try:
+        page.goto(url)
+        deadline = time.monotonic() + timeout_ms / 1000
+        while not any('"info"' in frame for frame in sent):
+            assert time.monotonic() < deadline, f"the page did not subscribe to reloads: {sent}"
+            page.wait_for_timeout(50)
+    finally:
+        page.remove_listener("websocket", opened)
+    return sockets[0]
+
+
 def watch_page(page, origin: str) -> dict:
     """Record console errors, page errors, dialogs and requests leaving `origin` on a page."""
     seen: dict[str, list] = {"console": [], "pageerror": [], "dialog": [], "external": []}

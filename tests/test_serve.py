@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from partnerdir.project import ROOT
-from tests.browser import free_port, watch_page
+from tests.browser import free_port, open_live, watch_page
 
 AS_OF = "2026-11-15"
 
@@ -148,13 +148,9 @@ def test_unknown_paths_and_traversal_are_refused(server):
 @pytest.mark.browser
 def test_the_browser_reloads_by_itself_and_shows_then_clears_the_banner(server, page):
     seen = watch_page(page, server.url.rstrip("/"))
-    with page.expect_websocket() as connecting:
-        page.goto(server.url + "partners/alpha/")
-    socket = connecting.value
+    socket = open_live(page, server.url + "partners/alpha/")  # (subscribed to reloads)
     # Same origin, so the site's CSP (connect-src 'self') allows it.
     assert socket.url == f"ws://127.0.0.1:{server.port}/livereload"
-    # The client subscribes to reloads with an "info" message once the handshake is done.
-    socket.wait_for_event("framesent", predicate=lambda payload: '"info"' in str(payload), timeout=10_000)
 
     server.write("beta", record("Beta Works", website="javascript:alert(1)"))
     banner = page.locator("#serve-problems")
@@ -244,10 +240,7 @@ def test_with_search_the_page_reloads_with_the_save_then_again_when_search_finds
 
     server = search_server
     seen = watch_page(page, server.url.rstrip("/"))
-    with page.expect_websocket() as connecting:
-        page.goto(server.url)
-    connecting.value.wait_for_event("framesent", predicate=lambda payload: '"info"' in str(payload),
-                                    timeout=10_000)
+    open_live(page, server.url)
     server.write("alpha", with_word("Alpha Systems Renamed", "quetzalcoatlite"))
     page.get_by_text("Alpha Systems Renamed").first.wait_for(timeout=20_000)
     note = page.get_by_role("status").filter(has_text="Updating search")
