@@ -14,13 +14,13 @@ binary dies, complete files (the binary answers before its last writes land), an
 from the same pages (Pagefind writes some lists in hash-map order).
 
 Partner pages are split over several indexes of at most PARTNERS_PER_INDEX pages each
-(pagefind/partners/0/, 1/, ...), merged in the browser with Pagefind's mergeIndex. Pagefind's
-search compares every page that matches a word with every (word, page) pair found, so its time
-grows with the square of the pages an index holds: at 10,000 partners a broad word took 0.3 to
-1.5 s in one index and takes a fraction of that in twenty. Each index is given every word the
-others hold (with no pages), because Pagefind falls back to a shorter word when an index has no
-word starting with the one searched: a partner's own name would otherwise find unrelated
-partners in the indexes that lack it.
+(pagefind/partners/0/, 1/, ...; `partner_index_count`), merged in the browser with Pagefind's
+mergeIndex. Pagefind's search compares every page that matches a word with every (word, page)
+pair found, so its time grows with the square of the pages an index holds: at 10,000 partners a
+broad word took 0.3 to 1.5 s in one index and takes a fraction of that in twenty. Each index is
+given every word the others hold (with no pages), because Pagefind falls back to a shorter word
+when an index has no word starting with the one searched: a partner's own name would otherwise
+find unrelated partners in the indexes that lack it.
 
 The directory does not ask Pagefind for every matching partner page, though: its time grows
 with the pages found (0.1 to 0.3 s for a word on 5,000 partner pages), and the directory only
@@ -53,9 +53,16 @@ import cbor2
 logging.getLogger("pagefind").addHandler(logging.NullHandler())
 
 SEARCH_FOLDER = "pagefind"
-# Partner pages per index: Pagefind's time per search grows with the square of this (see above),
-# and each index costs a request and a little work per search, so a few hundred is the balance.
+# Partner pages per index, at most: Pagefind's time per search grows with the square of this
+# (see above), and each index costs a request and a little work per search, so a few hundred is
+# the balance at 10,000 partners (38 indexes of 250 put the slowest typed search past 100 ms).
 PARTNERS_PER_INDEX = 500
+# A smaller directory is split into up to PARTNER_INDEXES groups of at most SMALL_INDEX pages
+# rather than into a few full ones: an edit makes its partner's whole group again, and at 1,000
+# partners ten groups of 100 halve an edit's index (0.6-0.9 s, against 1.4-1.9 s with two of
+# 500) with the same search times (benchmarks/README.md, sessions 14 and 15).
+SMALL_INDEX = 100
+PARTNER_INDEXES = 10
 PARTNER_FOLDER = "partners"  # partner indexes: pagefind/partners/0/, 1/, ...
 # What a merged index needs; the scripts and WebAssembly come from the main index.
 SHARD_FILES = ("pagefind-entry.json", "fragment", "index", "filter")
@@ -494,11 +501,18 @@ def page_groups(folder: Path, files: list[str] | None = None) -> list[list[str]]
         (partners if is_partner else others).append(path)
     others.sort(key=_walk_order)
     partners.sort()
-    count = -(-len(partners) // PARTNERS_PER_INDEX)
+    count = partner_index_count(len(partners))
     groups = [others]
-    for number in range(count):  # even groups: 9,419 pages are 19 of 495 or 496
+    for number in range(count):  # even groups: 9,419 pages are 19 of 495 or 496, 1,000 are 10 of 100
         groups.append(partners[number * len(partners) // count:(number + 1) * len(partners) // count])
     return groups
+
+
+def partner_index_count(pages: int) -> int:
+    """How many indexes `pages` partner pages are split into: groups of at most SMALL_INDEX
+    pages while PARTNER_INDEXES of them hold every page, then PARTNER_INDEXES groups until they
+    would pass PARTNERS_PER_INDEX, then as many as groups of that many need (see there)."""
+    return max(min(-(-pages // SMALL_INDEX), PARTNER_INDEXES), -(-pages // PARTNERS_PER_INDEX))
 
 
 def _walk_order(path: str) -> list[tuple[int, str]]:

@@ -270,6 +270,23 @@ def test_the_pages_to_index_are_the_same_from_the_build_s_list_as_from_the_folde
     assert "404.html" in walked[0] and not [p for p in walked[0] if p.startswith("pagefind/")]
 
 
+@pytest.mark.parametrize(("partners", "sizes"), [
+    (40, [40]),  # the sample: one index
+    (250, [83, 83, 84]),  # groups of at most 100 while ten are enough
+    (1000, [100] * 10),  # an edit re-indexes 100 pages, not 500
+    (3000, [300] * 10),  # ten groups, growing to 500
+    (9419, [495, 496, 496, 495, 496, 496, 496] + [495, 496, 496, 496] * 3),  # at most 500: as before
+])
+def test_partner_pages_are_split_into_groups_small_enough_to_index_again_after_an_edit(partners, sizes):
+    """An edit makes its partner's whole index again, so a directory of 1,000 gets ten indexes of
+    100 pages rather than two of 500; no index passes 500 pages, where a broad search slows."""
+    files = ["index.html", *(f"partners/p{n:05}/index.html" for n in range(partners))]
+    groups = page_groups(Path("unused"), files)
+    assert groups[0] == ["index.html"]
+    assert [len(group) for group in groups[1:]] == sizes
+    assert [p for group in groups[1:] for p in group] == sorted(files[1:])  # in order, each once
+
+
 def test_the_same_pages_give_the_same_index_bytes(built_site, tmp_path):
     """Pagefind writes filters in hash-map order; the stage sorts them (issue: same records → same site)."""
     trees = []
