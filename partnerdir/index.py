@@ -659,9 +659,9 @@ async def _index_one(jobs: list[tuple[Path, Path]], before=None, after=None,
             await answer(index.add_directory(str(folder)))
             await answer(index.write_files())
             # Pagefind answers before its last writes reach the disk, and the API's close()
-            # kills it at once: give the writes time to land, then let it exit at the end of
+            # kills it at once: wait for the writes to land, then let it exit at the end of
             # its input.
-            await answer(_settled(output))
+            await answer(_written(output, getattr(process, "pid", None)))
             if after is not None:
                 after(folder, output)
         if process is not None and process.stdin is not None:
@@ -713,6 +713,41 @@ async def _set(event: threading.Event, interval: float = 0.05) -> None:
     """Return once `event` is set (by another thread)."""
     while not event.is_set():
         await asyncio.sleep(interval)
+
+
+# How often to look whether Pagefind still has files of an index open (`_written`).
+OPEN_FILES_POLL_SECONDS = 0.002
+
+
+async def _written(output: Path, pid: int | None) -> None:
+    """Return once Pagefind's writes into `output` have landed.
+
+    Pagefind creates every file before it answers `write_files`, but writes each through
+    tokio, which hands the bytes to a background thread and answers at once; the file is
+    closed when its write is done. So where the system lists a process's open files (Linux's
+    /proc), no file under `output` open means every write has landed, a few milliseconds after
+    the answer; elsewhere, the files' sizes must stay the same between two looks 50 ms apart
+    (`_settled`), which took 50-60 ms of each index (one to four after an edit).
+    """
+    descriptors = f"/proc/{pid}/fd"
+    if pid is None or not os.path.isdir(descriptors):
+        await _settled(output)
+        return
+    prefix = os.path.realpath(output) + os.sep
+    while True:
+        try:
+            names = os.listdir(descriptors)
+        except OSError:  # the process has ended: nothing of it is open
+            return
+        for name in names:
+            try:
+                if os.readlink(os.path.join(descriptors, name)).startswith(prefix):
+                    break
+            except OSError:  # closed meanwhile
+                continue
+        else:
+            return
+        await asyncio.sleep(OPEN_FILES_POLL_SECONDS)
 
 
 async def _settled(folder: Path, interval: float = 0.05) -> None:

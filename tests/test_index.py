@@ -19,6 +19,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import cbor2
@@ -879,6 +880,48 @@ def test_pagefind_s_service_reads_each_answer_as_it_comes(monkeypatch):
     run(prompt.sleep(index_stage.SERVICE_POLL_SECONDS))
     run(prompt.sleep(0.05))
     assert paused == [0, 0.05], "only the service's pause before each answer is taken out"
+
+
+@pytest.mark.skipif(not os.path.isdir(f"/proc/{os.getpid()}/fd"),
+                    reason="the system lists a process's open files in /proc")
+def test_the_index_waits_until_pagefind_has_closed_every_file_of_the_index(tmp_path):
+    """Pagefind answers before its writes land, each file closed once written; the stage goes on
+    when the binary holds no file of the index open: not before (a file cut short), and not 50 ms
+    after, as it did when it waited for the files' sizes to stay the same."""
+    output, elsewhere = tmp_path / "index", tmp_path / "pages"
+    output.mkdir()
+    elsewhere.mkdir()
+    script = ("import sys, time\n"
+              "page, fragment = open(sys.argv[1], 'rb'), open(sys.argv[2], 'wb')\n"
+              "print('open', flush=True)\n"
+              "time.sleep(0.3)\n"
+              "fragment.write(b'x' * 100_000)\n"
+              "fragment.close()\n"
+              "time.sleep(60)\n")
+    (elsewhere / "page.html").write_text("a page it reads, and keeps open")
+    writer = subprocess.Popen([sys.executable, "-c", script, str(elsewhere / "page.html"),
+                               str(output / "fragment.pf_fragment")], stdout=subprocess.PIPE)
+    try:
+        assert writer.stdout is not None and writer.stdout.readline() == b"open\n"
+        started = time.perf_counter()
+        asyncio.run(index_stage._written(output, writer.pid))
+        assert time.perf_counter() - started > 0.2, "it went on while the file was being written"
+        assert (output / "fragment.pf_fragment").stat().st_size == 100_000
+        started = time.perf_counter()
+        asyncio.run(index_stage._written(output, writer.pid))  # (the page it reads is not the index's)
+        assert time.perf_counter() - started < 0.04
+    finally:
+        writer.kill()
+        writer.wait()
+
+
+def test_without_a_list_of_open_files_the_index_waits_for_the_sizes_to_settle(tmp_path):
+    """Where a process's open files cannot be listed, the files' sizes must stay the same for
+    two looks in a row."""
+    (tmp_path / "fragment.pf_fragment").write_bytes(b"x")
+    started = time.perf_counter()
+    asyncio.run(index_stage._written(tmp_path, None))
+    assert time.perf_counter() - started >= 0.05
 
 
 def _placed_one_by_one(missing: list[str], ranges: list[list]) -> dict[int, list[str]]:
