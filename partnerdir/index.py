@@ -200,10 +200,12 @@ def build_index(folder: Path, directory=None, cancel: threading.Event | None = N
         for number in made:
             stable_order(indexes[number])
         kept = _keep(keep, keys, indexes, made, words, last, stamp) if keys is not None else None
+        before = _LastIndex(fresh, (base or folder) / SEARCH_FOLDER)
         shard_ids = write_partner_index(fresh, indexes[1:], words,
                                         None if last is None else [None if n + 1 in made else ids
-                                                                   for n, ids in enumerate(last.ids)])
-        shared = share_vocabulary(indexes, words.chunks, last.shared if last is not None else None)
+                                                                   for n, ids in enumerate(last.ids)],
+                                        before)
+        shared = share_vocabulary(indexes, words.chunks, last.shared if last is not None else None, before)
         _stop_if(cancel)
         count = sum(indexed_pages(index) for index in indexes) - words.pages
         files, size = _files_and_bytes(str(fresh))
@@ -841,7 +843,8 @@ PARTNER_INDEX = "partner-index.json"
 
 
 def write_partner_index(output: Path, shards: list[Path], words: PartnerWords | None = None,
-                        known: list[dict[str, str] | None] | None = None) -> list[dict[str, str]]:
+                        known: list[dict[str, str] | None] | None = None,
+                        before: _LastIndex | None = None) -> list[dict[str, str]]:
     """List the partner indexes to merge, and map each partner page's Pagefind id to its slug.
 
     The directory narrows its own list by the partners a query matches. Asking Pagefind for
@@ -857,7 +860,7 @@ def write_partner_index(output: Path, shards: list[Path], words: PartnerWords | 
     manifest: dict = {"indexes": [f"{shard.relative_to(output).as_posix()}/" for shard in shards],
                       "partners": ids}
     if words is not None:
-        listed = words.write(output, ids)
+        listed = words.write(output, ids, before)
         if listed is not None:
             manifest["words"] = listed
     text = json.dumps(manifest, sort_keys=True, separators=(",", ":"))
@@ -1032,7 +1035,7 @@ class PartnerWords:
         self.postings = postings
         self.stems = sorted(postings)
 
-    def write(self, output: Path, ids: dict[str, str]) -> dict | None:
+    def write(self, output: Path, ids: dict[str, str], before: _LastIndex | None = None) -> dict | None:
         """Write pagefind/words/ and return what partner-index.json says about it."""
         if not self.pages:
             return None
@@ -1061,7 +1064,7 @@ class PartnerWords:
         def flush(end: int) -> None:
             body = "[" + ",".join(lines) + "]"
             name = f"{start}_{hashlib.sha256(body.encode()).hexdigest()[:10]}.json"
-            (folder / name).write_text(body, encoding="utf-8")
+            _write_anew(folder / name, body.encode("utf-8"), before)
             chunks.append([start, name])
 
         # Each page's partner number (-1: not a partner page), looked up once, not per word.
@@ -1191,7 +1194,8 @@ def _word_page_in(index: Path, count: int) -> tuple[str, dict[int, list[str]]]:
     return page_ids[page], read
 
 
-def share_vocabulary(indexes: list[Path], read: dict | None = None, done: dict | None = None) -> dict:
+def share_vocabulary(indexes: list[Path], read: dict | None = None, done: dict | None = None,
+                     before: _LastIndex | None = None) -> dict:
     """Give every index every word of the others, with no pages.
 
     When no word in an index starts with a searched word, Pagefind searches the longest word
@@ -1219,12 +1223,12 @@ def share_vocabulary(indexes: list[Path], read: dict | None = None, done: dict |
     made: dict = {}
     for index in indexes:
         key = (WHOLE_INDEX, _as_written(index, chunks[index]), every)
-        if key in done and _apply_words(index, done[key], done, made):
+        if key in done and _apply_words(index, done[key], done, made, before):
             made[key] = done[key]
             continue
         own = set().union(*(words for _, words, _, _ in chunks[index]))
         missing = [word for word in ordered if word not in own]
-        made[key] = _add_words(index, chunks[index], missing, encoded, done, made) or ()
+        made[key] = _add_words(index, chunks[index], missing, encoded, done, made, before) or ()
     return made
 
 
@@ -1241,7 +1245,7 @@ def _as_written(index: Path, chunks: list) -> bytes:
     return digest.digest()
 
 
-def _apply_words(index: Path, wrote: tuple, done: dict, made: dict) -> bool:
+def _apply_words(index: Path, wrote: tuple, done: dict, made: dict, before: _LastIndex | None = None) -> bool:
     """Write what `_add_words` wrote into an index before (`wrote`: its chunks replaced, by
     their keys in `done`, its index file and its entry); False, with nothing changed, if
     anything it needs is missing."""
@@ -1256,14 +1260,14 @@ def _apply_words(index: Path, wrote: tuple, done: dict, made: dict) -> bool:
     except (KeyError, TypeError, ValueError, OSError, SearchIndexError):
         return False
     for old, (name, data), chunk in chunks:
-        _write_anew(index / "index" / f"{name}.pf_index", data)
+        _write_anew(index / "index" / f"{name}.pf_index", data, before)
         (index / "index" / old).unlink()
         made[chunk] = (name, data)
     target = meta_path.with_name(meta_name)
     if target != meta_path:
         meta_path.unlink()
-    _write_anew(target, meta_data)
-    _write_anew(index / "pagefind-entry.json", entry)
+    _write_anew(target, meta_data, before)
+    _write_anew(index / "pagefind-entry.json", entry, before)
     return True
 
 
@@ -1293,7 +1297,7 @@ def _word_chunks(index: Path) -> list[tuple[Path, set[str], bytes, list]]:
 
 def _add_words(index: Path, chunks: list[tuple[Path, set[str], bytes]], missing: list[str],
                encoded: dict[str, bytes] | None = None, done: dict | None = None,
-               made: dict | None = None) -> tuple | None:
+               made: dict | None = None, before: _LastIndex | None = None) -> tuple | None:
     """Put each missing word (sorted), with no pages, in the chunk Pagefind would look in for it.
 
     Pagefind fetches the chunks whose range holds the word searched. A word that falls between
@@ -1319,14 +1323,15 @@ def _add_words(index: Path, chunks: list[tuple[Path, set[str], bytes]], missing:
         name, data = (done or {}).get(key) or _with_words(prefix, payload, words, encoded)
         if made is not None:
             made[key] = (name, data)
-        _write_anew(path.with_name(f"{name}.pf_index"), data)
+        _write_anew(path.with_name(f"{name}.pf_index"), data, before)
         path.unlink()
         ranges[number][2] = name
         replaced.append((path.name, key))
-    language["hash"] = _write_index_file(meta_path, prefix, meta, ".pf_meta", 10, stem="pagefind.")
+    language["hash"] = _write_index_file(meta_path, prefix, meta, ".pf_meta", 10, stem="pagefind.",
+                                         before=before)
     meta_file = _meta_path_named(index, language["hash"])
     entry_bytes = json.dumps(entry, ensure_ascii=False, separators=(",", ":")).encode()
-    _write_anew(entry_path, entry_bytes)
+    _write_anew(entry_path, entry_bytes, before)
     return replaced, (meta_file.name, meta_file.read_bytes()), entry_bytes
 
 
@@ -1383,10 +1388,45 @@ def _with_words(prefix: str, payload: bytes, words: list[str],
     return f"{prefix}_{hashlib.sha256(body).hexdigest()[:7]}", gzip.compress(body, compresslevel=6, mtime=0)
 
 
-def _write_anew(path: Path, data: bytes) -> None:
-    """Write a file as a new file: the old one may be a link to a kept index (`_Kept`)."""
+def _write_anew(path: Path, data: bytes, before: _LastIndex | None = None) -> None:
+    """Write a file as a new file: the old one may be a link to a kept index (`_Kept`).
+
+    If the last index (`before`) has the same file with the same bytes, the new one is a link
+    to it (`_LastIndex`)."""
     path.unlink(missing_ok=True)
+    last = before.of(path) if before is not None else None
+    if last is not None:
+        try:
+            with open(last, "rb") as f:
+                same = f.read(len(data) + 1) == data
+            if same:
+                os.link(last, path)
+                return
+        except OSError:  # not there, or not to be linked to: written
+            pass
     path.write_bytes(data)
+
+
+@dataclass(frozen=True)
+class _LastIndex:
+    """The index a new one (in `fresh`) replaces, whose files it may link to (`_write_anew`).
+
+    After an edit, the files the index stage writes into the indexes Pagefind did not make
+    again (their word chunks with every other index's words, their entries, the word lists)
+    are mostly the same bytes as last time, and a file created on this disk, where the last
+    build deleted a few thousand, took 0.45-0.7 ms, against 0.01 ms for a link: 400-500 of them
+    after each edit at 10,000 partners. The files are named after their content, and only
+    ever replaced, never changed in place, so a link shares nothing that changes."""
+
+    fresh: Path
+    last: Path
+
+    def of(self, path: Path) -> Path | None:
+        """The file at `path`'s place in the last index."""
+        try:
+            return self.last / path.relative_to(self.fresh)
+        except ValueError:
+            return None
 
 
 def _array_header(length: int) -> bytes:
@@ -1483,14 +1523,14 @@ def _read_index_file(path: Path) -> object:
 
 
 def _write_index_file(old: Path, prefix: str, value: object, suffix: str, digits: int,
-                      stem: str = "") -> str:
+                      stem: str = "", before: _LastIndex | None = None) -> str:
     """Write `value` in Pagefind's form, named after its content; returns the name's hash part."""
     payload = SIGNATURE + cbor2.dumps(value)
     name = f"{prefix}_{hashlib.sha256(payload).hexdigest()[:digits]}"
     target = old.with_name(f"{stem}{name}{suffix}")
     if target != old:
         old.unlink(missing_ok=True)
-    _write_anew(target, gzip.compress(payload, compresslevel=9, mtime=0))
+    _write_anew(target, gzip.compress(payload, compresslevel=9, mtime=0), before)
     return name
 
 
