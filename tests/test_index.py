@@ -623,14 +623,21 @@ def test_serve_indexes_again_only_what_a_save_changed_and_gets_what_a_build_from
     assert len(placed[1]) == 5, "a new word: every index lacks it"
 
 
-def test_a_new_process_takes_the_kept_indexes_from_the_cache_and_ignores_a_damaged_one(tmp_path, monkeypatch):
-    """CI restores .cache/ and builds after each commit, in a new process and with no site: the
-    partner indexes whose pages did not change are taken from the cache too."""
-    monkeypatch.setattr(index_stage, "PARTNERS_PER_INDEX", 2)
+def _built_in_groups(tmp_path: Path, monkeypatch, per_index: int) -> tuple[Path, Paths]:
+    """The eight partners of NAMES built with search, in partner indexes of `per_index` pages
+    (as 10,000 are in indexes of 500): their records' folder and the project's paths."""
+    monkeypatch.setattr(index_stage, "PARTNERS_PER_INDEX", per_index)
     content = write_records(tmp_path / "content", {name.lower(): record(f"{name} Systems") for name in NAMES})
     settle(content)
     paths = project_paths(tmp_path, content)
     assert build_site(paths, AS_OF, search=True, remember=False).ok
+    return content, paths
+
+
+def test_a_new_process_takes_the_kept_indexes_from_the_cache_and_ignores_a_damaged_one(tmp_path, monkeypatch):
+    """CI restores .cache/ and builds after each commit, in a new process and with no site: the
+    partner indexes whose pages did not change are taken from the cache too."""
+    content, paths = _built_in_groups(tmp_path, monkeypatch, 2)
     indexed: list[str] = []
     ran = index_stage._index_one
 
@@ -663,11 +670,7 @@ def test_after_an_edit_only_the_edited_index_s_words_are_kept_anew(tmp_path, mon
     a new process after an edit writes those of the edited partner's index alone (rewriting all
     of them took 0.1-0.2 s of every index at 10,000 partners), and still makes what a build
     from nothing makes."""
-    monkeypatch.setattr(index_stage, "PARTNERS_PER_INDEX", 2)  # 8 partners, 4 partner indexes
-    content = write_records(tmp_path / "content", {name.lower(): record(f"{name} Systems") for name in NAMES})
-    settle(content)
-    paths = project_paths(tmp_path, content)
-    assert build_site(paths, AS_OF, search=True, remember=False).ok
+    content, paths = _built_in_groups(tmp_path, monkeypatch, 2)  # 8 partners, 4 partner indexes
 
     def words_files() -> dict[str, tuple[int, int]]:
         return {path.name: (path.stat().st_ino, path.stat().st_mtime_ns)
@@ -696,11 +699,7 @@ def test_after_an_edit_the_files_the_stage_writes_again_the_same_are_links_to_th
     are the same bytes as before, and are links to the last index's files rather than new files
     (which took 0.3 s of every edit at 10,000 partners on this disk). The index is still the one
     a build from nothing makes."""
-    monkeypatch.setattr(index_stage, "PARTNERS_PER_INDEX", 2)  # 8 partners, 4 partner indexes
-    content = write_records(tmp_path / "content", {name.lower(): record(f"{name} Systems") for name in NAMES})
-    settle(content)
-    paths = project_paths(tmp_path, content)
-    assert build_site(paths, AS_OF, search=True, remember=False).ok
+    content, paths = _built_in_groups(tmp_path, monkeypatch, 2)  # 8 partners, 4 partner indexes
     held = tmp_path / "held"  # the last index's files, kept alive (their inodes not reused)
     last = paths.out / "pagefind"
     for path in last.rglob("*"):
@@ -735,11 +734,7 @@ def test_after_an_edit_pagefind_writes_only_the_edited_pages_fragments(tmp_path,
     did not change (writing 500 took half its time on one group at 10,000 partners). The
     fragments of pages that changed are not given, and those no page names are dropped, so the
     index is the one a build from nothing makes."""
-    monkeypatch.setattr(index_stage, "PARTNERS_PER_INDEX", 4)  # 8 partners, 2 partner indexes
-    content = write_records(tmp_path / "content", {name.lower(): record(f"{name} Systems") for name in NAMES})
-    settle(content)
-    paths = project_paths(tmp_path, content)
-    assert build_site(paths, AS_OF, search=True, remember=False).ok
+    content, paths = _built_in_groups(tmp_path, monkeypatch, 4)  # 8 partners, 2 partner indexes
     ids = json.loads((paths.out / "pagefind" / "partner-index.json").read_text())["partners"]
     group = paths.out / "pagefind" / "partners" / "0"
     before = _fragments(group)
@@ -762,11 +757,7 @@ def test_when_a_fragment_s_name_was_lengthened_the_group_is_indexed_again_with_n
     """Pagefind lengthens a fragment's name when another fragment's shares its first characters;
     a file given from the last index might then stand for another page. Seeing such names, the
     stage indexes the group again without giving it any file."""
-    monkeypatch.setattr(index_stage, "PARTNERS_PER_INDEX", 4)
-    content = write_records(tmp_path / "content", {name.lower(): record(f"{name} Systems") for name in NAMES})
-    settle(content)
-    paths = project_paths(tmp_path, content)
-    assert build_site(paths, AS_OF, search=True, remember=False).ok
+    content, paths = _built_in_groups(tmp_path, monkeypatch, 4)
     given: list[int] = []
     prefill = index_stage._prefill
     monkeypatch.setattr(index_stage, "_prefill", lambda output, kept, fragments: (
@@ -786,11 +777,7 @@ def test_after_an_edit_the_trial_pages_read_only_the_new_words(tmp_path, monkeyp
     the words the last index lacked, not all of them (20,000 at 10,000 partners: 0.8 s), and
     the index is still the one a build from nothing makes, a misread new word included
     ("chinese" is filed as "chines", which Pagefind reads alone as "chine")."""
-    monkeypatch.setattr(index_stage, "PARTNERS_PER_INDEX", 2)
-    content = write_records(tmp_path / "content", {name.lower(): record(f"{name} Systems") for name in NAMES})
-    settle(content)
-    paths = project_paths(tmp_path, content)
-    assert build_site(paths, AS_OF, search=True, remember=False).ok
+    content, paths = _built_in_groups(tmp_path, monkeypatch, 2)
     trial_words: list[list[str]] = []
     word_page = index_stage._word_page
 
@@ -1068,11 +1055,7 @@ def test_what_another_pagefind_wrote_is_never_taken_into_an_index(tmp_path, monk
     """CI restores .cache/ after Pagefind was upgraded: the first index is made from the pages,
     and the kept folders of the old Pagefind are never linked into a later one beside the new
     one's files (a mixed index); every later index is still the one a build from nothing makes."""
-    monkeypatch.setattr(index_stage, "PARTNERS_PER_INDEX", 2)
-    content = write_records(tmp_path / "content", {name.lower(): record(f"{name} Systems") for name in NAMES})
-    settle(content)
-    paths = project_paths(tmp_path, content)
-    assert build_site(paths, AS_OF, search=True, remember=False).ok
+    content, paths = _built_in_groups(tmp_path, monkeypatch, 2)
 
     def kept_folders() -> set[str]:
         [kept] = paths.cache.glob("search/*/kept.marshal")
