@@ -983,11 +983,11 @@ def test_the_index_waits_until_pagefind_has_closed_every_file_of_the_index(tmp_p
     try:
         assert writer.stdout is not None and writer.stdout.readline() == b"open\n"
         started = time.perf_counter()
-        asyncio.run(index_stage._written(output, writer.pid))
+        index_stage._run(index_stage._written(output, writer.pid))
         assert time.perf_counter() - started > 0.2, "it went on while the file was being written"
         assert (output / "fragment.pf_fragment").stat().st_size == 100_000
         started = time.perf_counter()
-        asyncio.run(index_stage._written(output, writer.pid))  # (the page it reads is not the index's)
+        index_stage._run(index_stage._written(output, writer.pid))  # (the page it reads is not the index's)
         assert time.perf_counter() - started < 0.04
     finally:
         writer.kill()
@@ -999,7 +999,7 @@ def test_without_a_list_of_open_files_the_index_waits_for_the_sizes_to_settle(tm
     two looks in a row."""
     (tmp_path / "fragment.pf_fragment").write_bytes(b"x")
     started = time.perf_counter()
-    asyncio.run(index_stage._written(tmp_path, None))
+    index_stage._run(index_stage._written(tmp_path, None))
     assert time.perf_counter() - started >= 0.05
 
 
