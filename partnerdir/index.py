@@ -43,6 +43,7 @@ import marshal
 import os
 import shutil
 import threading
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -179,10 +180,10 @@ def build_index(folder: Path, directory=None, cancel: threading.Event | None = N
             shutil.rmtree(sources, ignore_errors=True)
             jobs = index_jobs(groups, sources, fresh)
             words = PartnerWords(sources / "words")
-            given: set[Path] | None = set() if prefill else None
+            given: dict[Path, list[str]] | None = {} if prefill else None
             made = _index_pages(folder, groups, jobs, words, cancel, last, keys, base,
                                 pages if isinstance(pages, Mapping) else None, given)
-            if given and not all(_drop_unreferenced(output) for output in sorted(given)):
+            if given and not all(_drop_unreferenced(output, given[output]) for output in sorted(given)):
                 prefill = False  # (a fragment name Pagefind lengthened: see `_prefill`)
                 continue
             if 0 in made:
@@ -232,11 +233,11 @@ def build_index(folder: Path, directory=None, cancel: threading.Event | None = N
 def _index_pages(folder: Path, groups: list[list[str]], jobs: list[tuple[Path, Path]], words: PartnerWords,
                  cancel: threading.Event | None, last: _Kept | None, keys: list[str] | None,
                  base: Path | None = None, hashes: Mapping[str, str] | None = None,
-                 given: set[Path] | None = None) -> list[int]:
+                 given: dict[Path, list[str]] | None = None) -> list[int]:
     """Run Pagefind for each index whose pages are not those `last` kept, and link the kept
     ones' files in; returns the numbers of the indexes Pagefind wrote (0 is the main one).
     With `given`, a partner index made again is first given the last one's fragments of its
-    pages that did not change (`_prefill`), and its folder is added to `given`.
+    pages that did not change (`_prefill`), and `given` maps its folder to their names.
 
     `keys[0]` is then made of the main index's pages that mark a body for Pagefind, the only
     ones it indexes (`_link_marked`): a country or directory page changes with almost any
@@ -272,7 +273,7 @@ def _index_pages(folder: Path, groups: list[list[str]], jobs: list[tuple[Path, P
                 fragments = _unchanged_fragments(last.ids[n - 1], groups[n], hashes, last.hashes)  # type: ignore
                 linked[jobs[n][0]] = pool.submit(_after, linked[jobs[n][0]], _prefill, jobs[n][1],
                                                  last.folders[n], fragments)  # type: ignore[union-attr]
-                given.add(jobs[n][1])  # type: ignore[union-attr]
+                given[jobs[n][1]] = fragments  # type: ignore[index]
         relinked = [pool.submit(_link_tree, last.folders[n], jobs[n][1]) for n in reused]
         words.pool = reader
 
@@ -523,8 +524,8 @@ def _prefill(output: Path, kept: Path, fragments: list[str]) -> None:
     page of the index has the same 7 first: then Pagefind lengthens one name. A page that did
     not change makes the same fragment under the same name, so a file taken from the last index
     is one Pagefind would have written, unless an edited page's new fragment shares those 7
-    characters with it; then two of the index's fragments do, which `_drop_unreferenced` sees,
-    and the index is made again with nothing prefilled."""
+    characters with it; then two of the index's fragments do, one of them given, which
+    `_drop_unreferenced` sees, and the index is made again with nothing given."""
     folder = output / "fragment"
     folder.mkdir(parents=True, exist_ok=True)
     for fragment in fragments:
@@ -537,10 +538,11 @@ def _prefill(output: Path, kept: Path, fragments: list[str]) -> None:
 FRAGMENT_NAME = 7  # characters of a fragment's hash in its name, unless two fragments share them
 
 
-def _drop_unreferenced(index: Path) -> bool:
-    """Remove the fragments of a partner index that its pages do not name (`_prefill`'s, of
-    pages that changed or left the group); False if two of its fragments' names share their
-    first FRAGMENT_NAME characters (see `_prefill`)."""
+def _drop_unreferenced(index: Path, given: list[str]) -> bool:
+    """Remove the fragments of a partner index that its pages do not name (of those `_prefill`
+    gave it, one whose name was lengthened last time and is not now); False if a fragment it
+    was given shares the first FRAGMENT_NAME characters of its name with another fragment of
+    the index (see `_prefill`)."""
     folder = index / "fragment"
     if not folder.is_dir():
         return True
@@ -550,7 +552,8 @@ def _drop_unreferenced(index: Path) -> bool:
         raise SearchIndexError(f"{_meta_path(index).name} does not list the pages where expected",
                                FORMAT_HINT)
     named = {page[0] for page in meta[1]}
-    if len({name.partition("_")[2][:FRAGMENT_NAME] for name in named}) < len(named):
+    shared = Counter(name.partition("_")[2][:FRAGMENT_NAME] for name in named)
+    if any(shared[name.partition("_")[2][:FRAGMENT_NAME]] > 1 for name in given if name in named):
         return False
     for path in folder.iterdir():
         if path.stem not in named:

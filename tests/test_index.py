@@ -772,6 +772,26 @@ def test_when_a_fragment_s_name_was_lengthened_the_group_is_indexed_again_with_n
     assert cold.ok and tree(paths.out / "pagefind") == tree(cold.out / "pagefind")
 
 
+def test_only_a_given_fragment_that_shares_its_name_s_start_sends_the_group_to_be_indexed_again(tmp_path):
+    """Two fragments Pagefind wrote itself may share the start of their names (it lengthened
+    one); only a given fragment among such names might stand for another page. Given fragments
+    no page names are dropped."""
+    index = tmp_path / "partners" / "0"
+    (index / "fragment").mkdir(parents=True)
+    pages = [["en_1234567a", 10], ["en_1234567", 12], ["en_7654321", 5]]
+    meta = index_stage.SIGNATURE + cbor2.dumps(["1.5.0", pages, [], [], []])
+    (index / "pagefind.en_abc.pf_meta").write_bytes(gzip.compress(meta))
+    (index / "pagefind-entry.json").write_text(json.dumps(
+        {"version": "1.5.0", "languages": {"en": {"hash": "en_abc", "wasm": "en", "page_count": 3}}}))
+    for name in ("en_1234567a", "en_1234567", "en_7654321", "en_0000000"):
+        (index / "fragment" / f"{name}.pf_fragment").write_bytes(b"")
+    assert index_stage._drop_unreferenced(index, ["en_7654321", "en_0000000"])
+    left = sorted(path.stem for path in (index / "fragment").iterdir())
+    assert left == ["en_1234567", "en_1234567a", "en_7654321"]
+    assert not index_stage._drop_unreferenced(index, ["en_1234567"])
+    assert not index_stage._drop_unreferenced(index, ["en_1234567a"])
+
+
 def test_after_an_edit_the_trial_pages_read_only_the_new_words(tmp_path, monkeypatch):
     """A word reads the same wherever it is written, so after an edit the trial pages hold only
     the words the last index lacked, not all of them (20,000 at 10,000 partners: 0.8 s), and
