@@ -227,7 +227,7 @@ def _build_site(paths: Paths, as_of: dt.date, base_url: str | None, search: bool
         # partners.csv around the changed partners (`snapshot.OpenData`): the others' entries
         # and rows, nine tenths of the cache's bytes, are not even read.
         patch = None
-        if patching and previous is not None and not (remember or search or in_place):
+        if patching and previous is not None and not (remember or in_place):
             from . import snapshot
 
             patch = snapshot.open_data_plan(memo.store, out, (last or {}).get("summary", {}).get("build"),
