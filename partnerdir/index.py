@@ -1504,8 +1504,10 @@ class _LastIndex:
     again (their word chunks with every other index's words, their entries, the word lists)
     are mostly the same bytes as last time, and a file created on this disk, where the last
     build deleted a few thousand, took 0.45-0.7 ms, against 0.01 ms for a link: 400-500 of them
-    after each edit at 10,000 partners. The files are named after their content, and only
-    ever replaced, never changed in place, so a link shares nothing that changes."""
+    after each edit at 10,000 partners. A link is made only to a file of the same bytes, and
+    the stage only ever replaces an index's files, never changes one in place (Pagefind writes
+    only into folders it makes again, before any link is made there), so a link shares nothing
+    that changes."""
 
     fresh: Path
     last: Path
