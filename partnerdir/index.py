@@ -1506,8 +1506,8 @@ class _LastIndex:
     build deleted a few thousand, took 0.45-0.7 ms, against 0.01 ms for a link: 400-500 of them
     after each edit at 10,000 partners. A link is made only to a file of the same bytes, and
     the stage only ever replaces an index's files, never changes one in place (Pagefind writes
-    only into folders it makes again, before any link is made there), so a link shares nothing
-    that changes."""
+    only into folders it makes again, where the only links are fragments that it does not write
+    when they are there: `_prefill`), so a link shares nothing that changes."""
 
     fresh: Path
     last: Path
