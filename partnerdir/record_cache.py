@@ -328,6 +328,23 @@ class Store:
         self.page_stats()[digest] = (st.st_size, st.st_mtime_ns)
         self.stats_changed = True
 
+    def _note_written(self, digest: str, written: str, inode: int | None, device: int) -> None:
+        """`_note` of a page that may be the file `written` (by its inode, from the folder's
+        listing): one system call, not two. A cold build notes 10,000 pages linked as they
+        were written (`SiteWriter.keep`), on one core at its end: 0.24 s, with two calls and
+        paths made with pathlib each."""
+        if inode is None:
+            self._note(digest, Path(written))
+            return
+        try:
+            st = os.stat(written)
+        except OSError:
+            return
+        if (st.st_ino, st.st_dev) != (inode, device):
+            return
+        self.page_stats()[digest] = (st.st_size, st.st_mtime_ns)
+        self.stats_changed = True
+
     def _forget(self, digest: str) -> None:
         if self.page_stats().pop(digest, None) is not None:
             self.stats_changed = True
@@ -380,14 +397,22 @@ class Store:
             return  # (the common case in `serve`: pages are stored, not listed again)
         try:
             self.pages.mkdir(parents=True, exist_ok=True)
-            stored = set(os.listdir(self.pages)) if self.kept_pages is None else set(self.kept_pages)
+            inodes: dict[str, int] = {}
+            if self.kept_pages is None:
+                with os.scandir(self.pages) as entries:  # (each entry's inode comes with its name)
+                    inodes = {entry.name: entry.inode() for entry in entries}
+                stored = set(inodes)
+            else:
+                stored = set(self.kept_pages)
+            device = os.stat(self.pages).st_dev
         except OSError:
             return
         stats = self.page_stats()
+        base = str(folder)
         for path, digest in written.items():
             if digest in stored:
                 if digest not in stats:  # linked as it was written (`SiteWriter.keep`), or not
-                    self._note(digest, folder / path)
+                    self._note_written(digest, os.path.join(base, path), inodes.get(digest), device)
                 continue
             try:
                 os.link(folder / path, self.pages / digest)

@@ -476,6 +476,27 @@ def test_a_build_keeps_each_page_as_it_writes_it_and_vouches_for_it(project, mon
     assert read_back == []
 
 
+def test_the_cache_vouches_only_for_the_very_files_a_build_wrote(tmp_path):
+    """A page already stored under a hash is noted as kept (trusted by its size and time
+    later) only if it is the file the build wrote, linked; another file under that name, say
+    one a damaged cache holds, is read and checked before it is ever linked into a site."""
+    store = record_cache.Store(tmp_path / "cache", "records", "render")
+    site = tmp_path / "site"
+    (site / "a").mkdir(parents=True)
+    (site / "b").mkdir()
+    linked, other = b"<p>linked</p>", b"<p>other</p>"
+    (site / "a" / "index.html").write_bytes(linked)
+    (site / "b" / "index.html").write_bytes(other)
+    store.pages.mkdir(parents=True)
+    os.link(site / "a" / "index.html", store.pages / content_hash(linked))
+    (store.pages / content_hash(other)).write_bytes(b"<p>not what the build wrote</p>")
+    store.keep_pages({"a/index.html": content_hash(linked), "b/index.html": content_hash(other)}, site)
+    again = record_cache.Store(tmp_path / "cache", "records", "render")
+    assert set(again.page_stats()) == {content_hash(linked)}
+    assert again.intact(content_hash(linked), content_hash)
+    assert not again.intact(content_hash(other), content_hash)
+
+
 def test_a_quick_rebuild_that_fails_before_writing_leaves_it_to_the_ordinary_rebuild(project, monkeypatch):
     """Whatever goes wrong in the quick rebuild before it writes (here: rendering), the
     ordinary rebuild runs instead and makes the right site."""

@@ -7,9 +7,11 @@ import json
 import re
 
 import pytest
+from markupsafe import Markup, escape
 
 from partnerdir.cli import main
 from partnerdir.project import ROOT
+from partnerdir.render import _escape, environment
 from tests.site_records import AS_OF, SMALL, build, page, parse, projects, record, write_records
 
 LEVELS = ("provisional", "bronze", "silver", "gold", "platinum")
@@ -31,6 +33,13 @@ def row_names(node) -> list[str]:
     """The partners a listing page's tables name, a row each."""
     return [th.text for table in node.find_all("table", "partner-table")
             for th in table.find("tbody").find_all("th")]
+
+
+class _Html:
+    """A value that says how it is written in HTML (`__html__`), as markupsafe lets it."""
+
+    def __html__(self) -> str:
+        return "<abbr>HTML</abbr>"
 
 
 def html_files(site):
@@ -237,6 +246,18 @@ def test_names_and_cities_are_escaped_everywhere(tmp_path):
         text = file.read_text()
         assert "<b onmouseover" not in text and "<i>City" not in text, file
     assert page(paths.out, "partners/bold/").find("h1").text == name
+
+
+@pytest.mark.parametrize("value", ['<b onmouseover="alert(1)">Bold</b> & Co\'s', "plain", "", 3, 2.5, None,
+                                   Markup("<em>safe</em>"), _Html(), "\u00e9\u4e2d<>"])
+def test_templates_escape_every_value_as_markupsafe_does(value):
+    """The faster escape put into templates (`render._escape`) gives markupsafe's very text,
+    and is what a template of the site's environment calls."""
+    env = environment(ROOT / "templates")
+    template = env.from_string("<p>{{ value }}</p>")
+    assert template.root_render_func.__globals__["escape"] is _escape
+    assert template.render(value=value) == f"<p>{escape(value)}</p>"
+    assert type(_escape(value)) is Markup and _escape(value) == escape(value)
 
 
 # ---------------------------------------------------------------------------------------------- other pages
