@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gc
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -88,15 +89,41 @@ def check_files(content: Path, files: list[Path], problems: list, rules: Rules,
     # Small batches: this process takes the next one only when no worker's batch is waiting.
     batches = parallel.chunks(files, (len(files) + BATCH - 1) // BATCH)
 
+    here = os.getpid()
+
     def read(batch: list[Path]) -> list:
         shown = shown_paths(batch)
         results = [read_record(path, max_bytes, name, key) for path, name in zip(batch, shown, strict=True)]
+        worker = os.getpid() != here
         for result in results:
             if isinstance(result, RawRecord):
                 # Put back by the caller, which has the same paths: a worker's records come
                 # through pickle, which made a Path again from its parts for each of them.
                 result.path = None  # type: ignore[assignment]
+                if worker:
+                    # Only a problem's line needs the text: half of what pickle carried, and
+                    # two fifths of this process's time taking it in (`_checked`).
+                    result.text = None  # type: ignore[assignment]
         return results
+
+    def checked(index: int, results: list) -> tuple[list[Partner], list[Problem]]:
+        """A batch's partners and problems. A batch from a worker with a problem in a record
+        (its text not sent) is read again here, to say on which line: what is reported is then
+        all of the files as read here."""
+        batch = batches[index]
+        raws = []
+        for result, path in zip(results, batch, strict=True):
+            if not isinstance(result, Problem):
+                result.path = path
+                raws.append(result)
+        partners, batch_problems = validate(raws, rules, as_of, content)
+        if batch_problems and any(raw.text is None for raw in raws):
+            return checked(index, read(batch))
+        if keys is not None:
+            for raw in raws:
+                if raw.key is not None:
+                    keys[str(raw.path)] = raw.key
+        return partners, [r for r in results if isinstance(r, Problem)] + batch_problems
 
     found: list[tuple[list[Partner], list[Problem]] | None] = [None] * len(batches)
     problems = list(problems)
@@ -107,15 +134,8 @@ def check_files(content: Path, files: list[Path], problems: list, rules: Rules,
     try:
         for index, results in parallel.fork_share(read, batches, count):
             got = time.perf_counter()
-            raws = []
-            for result, path in zip(results, batches[index], strict=True):
-                if not isinstance(result, Problem):
-                    result.path = path
-                    raws.append(result)
-                    if keys is not None and result.key is not None:
-                        keys[str(path)] = result.key
-            partners, batch_problems = validate(raws, rules, as_of, content)
-            found[index] = (partners, [r for r in results if isinstance(r, Problem)] + batch_problems)
+            partners, batch_problems = checked(index, results)
+            found[index] = (partners, batch_problems)
             if each is not None:
                 each(partners)
             validating += time.perf_counter() - got

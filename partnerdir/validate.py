@@ -439,6 +439,8 @@ def _place(raw: RawRecord, found: list[tuple[tuple, str, str]]) -> list[Problem]
     for loc, message, hint in found:
         if raw.format == "md" and loc and loc[0] == "description":
             line, col = raw.body_line, 1
+        elif raw.text is None:  # (not kept by a worker of the check, which reads it again to say)
+            line, col = 0, 0
         else:
             line, col = locate(raw.text, loc, raw.line_offset)
         out.append(Problem(raw.shown, line, col, field_name(loc), message, hint, loc=loc))
