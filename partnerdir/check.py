@@ -101,8 +101,9 @@ def check_files(content: Path, files: list[Path], problems: list, rules: Rules,
                 # through pickle, which made a Path again from its parts for each of them.
                 result.path = None  # type: ignore[assignment]
                 if worker:
-                    # Only a problem's line needs the text: half of what pickle carried, and
-                    # two fifths of this process's time taking it in (`_checked`).
+                    # Only a problem's line needs the text (`checked` reads such a batch
+                    # again): more than half of what pickle carried, and of the time this
+                    # process took to unpickle it.
                     result.text = None  # type: ignore[assignment]
         return results
 

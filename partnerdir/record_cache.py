@@ -325,8 +325,7 @@ class Store:
                     return
         except OSError:
             return
-        self.page_stats()[digest] = (st.st_size, st.st_mtime_ns)
-        self.stats_changed = True
+        self._kept_as(digest, st)
 
     def _note_written(self, digest: str, written: str, inode: int | None, device: int) -> None:
         """`_note` of a page that may be the file `written` (by its inode, from the folder's
@@ -340,8 +339,10 @@ class Store:
             st = os.stat(written)
         except OSError:
             return
-        if (st.st_ino, st.st_dev) != (inode, device):
-            return
+        if (st.st_ino, st.st_dev) == (inode, device):
+            self._kept_as(digest, st)
+
+    def _kept_as(self, digest: str, st: os.stat_result) -> None:
         self.page_stats()[digest] = (st.st_size, st.st_mtime_ns)
         self.stats_changed = True
 
