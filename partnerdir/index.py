@@ -958,13 +958,35 @@ def write_partner_index(output: Path, shards: list[Path], words: PartnerWords | 
 
 
 def _shard_ids(shard: Path) -> dict[str, str]:
-    """A partner index's page ids, each with its partner's slug."""
-    ids = {}
-    for path in sorted((shard / "fragment").glob("*.pf_fragment")):
-        filters = _read_fragment(path).get("filters") or {}
-        if "partner" in filters.get("type", []) and filters.get("slug"):
-            ids[path.stem] = filters["slug"][0]
-    return ids
+    """A partner index's page ids, each with its partner's slug (pages of type partner only).
+
+    Read from the index's `slug` and `type` filters, which list the pages holding each value
+    by their place in the index file's list of pages, rather than from every page's fragment:
+    unzipping and parsing the 9,430 fragments of a cold index at 10,000 partners took 0.45 s
+    on one core, after Pagefind, where two files a partner index take a millisecond."""
+    meta = _read_index_file(_meta_path(shard))
+    try:
+        page_ids = [page[0] for page in meta[1]]
+        filters = {name: file for name, file in meta[3]}
+    except (TypeError, ValueError, IndexError) as e:
+        raise SearchIndexError(f"{_meta_path(shard).name} does not list pages and filters where "
+                               f"expected: {e}", FORMAT_HINT) from None
+    values = {}
+    for name in ("slug", "type"):
+        if name not in filters:
+            return {}  # (no page has the filter)
+        read = _read_index_file(shard / "filter" / f"{filters[name]}.pf_filter")
+        try:
+            if read[0] != name:
+                raise ValueError(f"it is the filter {read[0]!r}")
+            values[name] = {value: pages for value, pages in read[1]}
+        except (TypeError, ValueError, IndexError) as e:
+            raise SearchIndexError(f"Pagefind's {name} filter is not in the expected format: {e}",
+                                   FORMAT_HINT) from None
+    partners = set(values["type"].get("partner", ()))
+    found = {page_ids[page]: slug for slug, pages in values["slug"].items() for page in pages
+             if page in partners}
+    return dict(sorted(found.items()))
 
 
 def _read_fragment(path: Path) -> dict:

@@ -912,6 +912,21 @@ def test_partner_pages_are_split_evenly_over_indexes_in_order(split_site, sample
     assert sorted(manifest["partners"].values()) == sorted(d.partners)
 
 
+def test_each_partner_index_s_pages_are_mapped_to_the_slugs_their_fragments_hold(split_site):
+    """partner-index.json's ids are read from each index's slug and type filters, not from
+    every fragment: they are the ids and slugs the fragments themselves give."""
+    manifest = json.loads((split_site / "pagefind" / PARTNER_INDEX).read_text())
+    from_fragments = {}
+    for shard in indexes(split_site)[1:]:
+        for path in sorted((shard / "fragment").glob("*.pf_fragment")):
+            fragment = read_index_file(path)
+            if fragment["filters"].get("type") == ["partner"]:
+                from_fragments[path.stem] = fragment["filters"]["slug"][0]
+                assert fragment["url"] == f"/partners/{fragment['filters']['slug'][0]}/"
+    assert manifest["partners"] == from_fragments
+    assert len(from_fragments) == 43
+
+
 def test_every_index_knows_every_word_and_finds_only_its_own_pages(split_site):
     """Pagefind searches a shorter word when an index has no word starting with the one typed."""
     main, *shards = indexes(split_site)
