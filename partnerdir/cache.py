@@ -423,7 +423,8 @@ def check_reusing(paths: Paths, as_of: dt.date, memo: Memo, state: InputState) -
         if len(files) > 1:
             read_keys: dict[str, str] = {}
             found, problems = check_files(paths.content, files, problems, rules, as_of,
-                                          each=_awarding(memo, rules, as_of), key=content_key, keys=read_keys)
+                                          each=_awarding(memo, rules, as_of), key=content_key, keys=read_keys,
+                                          hand_over=_handing_over(memo, rules, as_of))
             for name, key in read_keys.items():  # (the keys of the bytes checked)
                 memo.content_keys[name] = (state.records.get(name), key)
             by_source = {p.source: p for p in found}
@@ -530,11 +531,7 @@ def _from_disk(store, files: list[Path], state: InputState, memo: Memo, partners
                kept: dict) -> list[Path]:
     """Partners of the record files the on-disk cache holds, added to `partners` and `kept`
     (and their awards, views and listing digests to the memo); the files still to check."""
-    from .award import Award as AwardType
-    from .pages import PartnerView
-    from .plain_data import codec
     from .record_cache import no_gc
-    from .validate import Partner as PartnerType
 
     if not memo.content_keys:
         memo.content_keys = {name: (tuple(meta), key) for name, (meta, key) in store.known_files().items()}
@@ -546,7 +543,7 @@ def _from_disk(store, files: list[Path], state: InputState, memo: Memo, partners
         return list(files)
     content_keys(files, state, memo)
     keys = {name: key for name, (_, key) in memo.content_keys.items()}
-    decode_partner, decode_award, decode_view = (codec(c)[1] for c in (PartnerType, AwardType, PartnerView))
+    decoders = _decoders()
     todo = []
     with no_gc():
         entries = store.checked.load(keys.values())
@@ -555,29 +552,47 @@ def _from_disk(store, files: list[Path], state: InputState, memo: Memo, partners
             key = keys.get(name)
             entry = entries.get(key) if key is not None else None
             try:
-                blob, listed, head = entry  # type: ignore[misc]
-                slug, source, award_blob, view_data, shallow, summary, removed = marshal.loads(head)
-                partner = StoredPartner(slug, source, blob, decode_partner, shallow)
-                award = StoredAward(award_blob, decode_award, removed)
-                view = decode_view(view_data) if view_data is not None else None
+                partner = _adopt(memo, entry, decoders)  # type: ignore[arg-type]
             except Exception:  # not stored, or stored in a shape this code cannot read: check it
                 todo.append(path)
                 continue
             partners.append(partner)
             memo.stored[key] = entry
-            memo.awards[partner.slug] = (partner, award)
-            memo.listed[partner.slug] = (partner, award, listed)
-            memo.encoded[partner.slug] = (partner, award, entry)
-            if view is not None:
-                memo.views[partner.slug] = (partner, award, view)
-            if summary is not None:
-                memo.summaries[partner.slug] = (partner, award, summary)
             meta = state.records.get(name)
             if meta is not None and name not in state.racy:
                 kept[name] = (meta, partner)
         if len(partners) > 1000:
             gc.freeze()  # millions of objects that live as long as the build: never scan them
     return todo
+
+
+def _decoders() -> tuple:
+    """The decoders of a cache entry's partner, award and card view (`plain_data.codec`)."""
+    from .award import Award as AwardType
+    from .pages import PartnerView
+    from .plain_data import codec
+    from .validate import Partner as PartnerType
+
+    return tuple(codec(c)[1] for c in (PartnerType, AwardType, PartnerView))
+
+
+def _adopt(memo: Memo, entry: tuple[bytes, str, bytes], decoders: tuple) -> StoredPartner:
+    """The partner of a cache entry (read from the cache, or made by a worker of the check),
+    with its award, card view, listing digest and summary put in the memo as if this process
+    had checked it: the partner and award are decoded only when something asks for more of
+    them (`StoredPartner`)."""
+    blob, listed, head = entry
+    slug, source, award_blob, view_data, shallow, summary, removed = marshal.loads(head)
+    partner = StoredPartner(slug, source, blob, decoders[0], shallow)
+    award = StoredAward(award_blob, decoders[1], removed)
+    memo.awards[slug] = (partner, award)
+    memo.listed[slug] = (partner, award, listed)
+    memo.encoded[slug] = (partner, award, entry)
+    if view_data is not None:
+        memo.views[slug] = (partner, award, decoders[2](view_data))
+    if summary is not None:
+        memo.summaries[slug] = (partner, award, summary)
+    return partner
 
 
 class StoredPartner:
@@ -628,6 +643,8 @@ class StoredPartner:
             self._shallow = None
         return partner
 
+    whole = _decoded  # (see `pages.whole`)
+
     def __repr__(self) -> str:
         return f"StoredPartner({self.slug!r})"
 
@@ -648,11 +665,15 @@ class StoredAward:
         self._award = None
 
     def __getattr__(self, name: str):
+        return getattr(self.whole(), name)
+
+    def whole(self):
+        """The award decoded (see `pages.whole`)."""
         award = self._award
         if award is None:
             award = self._award = self._decode(marshal.loads(self._data))
             self._data = None
-        return getattr(award, name)
+        return award
 
     def __repr__(self) -> str:
         return f"StoredAward({self.slug!r})"
@@ -940,6 +961,30 @@ def save_checked(memo: Memo, partners: list[Partner], awards: dict[str, Award], 
         return write
     write()
     return None
+
+
+def _handing_over(memo: Memo, rules: Rules, as_of: dt.date):
+    """What a worker of the check makes of the partners it checked (`check.HandOver`): their
+    cache entries, which hold their awards, card views and summaries too, as `_awarding` makes
+    them here; this process adopts those as it does entries read from the cache."""
+    from .award import award
+    from .check import HandOver
+    from .pages import partner_view
+
+    def encode(partners: list[Partner]) -> list[tuple[bytes, str, bytes]]:
+        made = []
+        for partner in partners:
+            granted = award(partner, rules, as_of)
+            view = None if granted.removed else partner_view(partner, granted, rules)
+            summary = _summary(partner, granted, rules, as_of)
+            made.append(_entry(partner, granted, rules, as_of, view, summary))
+        return made
+
+    def adopt(entries: list[tuple[bytes, str, bytes]]) -> list[Partner]:
+        decoders = _decoders()
+        return [_adopt(memo, entry, decoders) for entry in entries]  # type: ignore[misc]
+
+    return HandOver(encode, adopt)
 
 
 def _awarding(memo: Memo, rules: Rules, as_of: dt.date):

@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .award import Removal, award_all, removals
 from .load import record_files
@@ -54,23 +55,52 @@ def review(checked: Checked, as_of: dt.date) -> list[Removal]:
 last_check: dict[str, float] = {}
 
 
+@dataclass(frozen=True)
+class HandOver:
+    """How `check_files`'s forked workers finish the partners they checked themselves.
+
+    `encode` runs in a worker on each batch's partners and gives what it sends back, plain
+    data that pickles fast (the build's cache entries); `adopt` runs in this process on that
+    and gives the partners to use in their place, in the same order."""
+
+    encode: Callable[[list[Partner]], Any]
+    adopt: Callable[[Any], list[Partner]]
+
+
+@dataclass(frozen=True)
+class _Handed:
+    """A batch a worker read, parsed and validated: its partners as `HandOver.encode` made
+    them, its problems, and the key `read_record` made of each record file read."""
+
+    made: Any
+    problems: list[Problem]
+    keys: list[tuple[str, str]]
+
+
 def check_files(content: Path, files: list[Path], problems: list, rules: Rules,
                 as_of: dt.date, workers: int | None = None,
                 each: Callable[[list[Partner]], None] | None = None,
                 key: Callable[[str, bytes], str] | None = None,
-                keys: dict[str, str] | None = None) -> tuple[list[Partner], list]:
+                keys: dict[str, str] | None = None,
+                hand_over: HandOver | None = None) -> tuple[list[Partner], list]:
     """Every record read, parsed and validated, on every core.
 
     `each` is called with every batch's partners as soon as they are validated, in this
     process: work on checked partners done there (the build's awards) overlaps the workers'
     reading instead of waiting for the whole check on one core.
 
-    Forked workers read and parse batches of records from the front of the list while this
-    process reads and parses batches from the back whenever no worker's batch is waiting, and
-    validates every batch (the workers send plain parsed data, cheaper to pickle than checked
-    partners). Batches are contiguous runs of files in name order and their results are joined
-    in that order, so partners and problems come out the same whoever did each batch. With
-    `key` (see `load.read_record`), what it makes of each file read is put in `keys` by str(path).
+    Forked workers take batches of records from the front of the list while this process
+    takes batches from the back whenever no worker's batch is waiting. Batches are contiguous
+    runs of files in name order and their results are joined in that order, so partners and
+    problems come out the same whoever did each batch. With `key` (see `load.read_record`),
+    what it makes of each file read is put in `keys` by str(path).
+
+    Without `hand_over`, workers read and parse and send the parsed data, and this process
+    validates every batch. With it, workers validate their batches too and finish their
+    partners as it says (the build: awards, cards and cache entries, which `each` makes here),
+    sending back those plain bytes: validating and finishing every batch here left this
+    process a second behind the worker at 10,000 partners, with one core idle meanwhile, and
+    unpickling what the worker had parsed took a tenth of this process's time.
 
     The cyclic garbage collector is paused meanwhile: the check makes a million objects that
     all live to the end of the build (and next to no garbage), and a collector running again
@@ -93,21 +123,27 @@ def check_files(content: Path, files: list[Path], problems: list, rules: Rules,
 
     def read(batch: list[Path]) -> list:
         shown = shown_paths(batch)
-        results = [read_record(path, max_bytes, name, key) for path, name in zip(batch, shown, strict=True)]
-        worker = os.getpid() != here
+        return [read_record(path, max_bytes, name, key) for path, name in zip(batch, shown, strict=True)]
+
+    def job(index: int) -> Any:
+        results = read(batches[index])
+        if os.getpid() == here:
+            return results
+        if hand_over is not None:
+            partners, found = validated(index, results)
+            return _Handed(hand_over.encode(partners), found,
+                           [(str(r.path), r.key) for r in results if isinstance(r, RawRecord) and r.key])
         for result in results:
             if isinstance(result, RawRecord):
-                # Put back by the caller, which has the same paths: a worker's records come
-                # through pickle, which made a Path again from its parts for each of them.
+                # Put back by `validated`, which has the same paths: pickle would make a Path
+                # again from its parts for each of them. Only a problem's line needs the text
+                # (`validated` reads such a batch again): more than half of what pickle
+                # carried, and of the time this process took to unpickle it.
                 result.path = None  # type: ignore[assignment]
-                if worker:
-                    # Only a problem's line needs the text (`checked` reads such a batch
-                    # again): more than half of what pickle carried, and of the time this
-                    # process took to unpickle it.
-                    result.text = None  # type: ignore[assignment]
+                result.text = None  # type: ignore[assignment]
         return results
 
-    def checked(index: int, results: list) -> tuple[list[Partner], list[Problem]]:
+    def validated(index: int, results: list) -> tuple[list[Partner], list[Problem]]:
         """A batch's partners and problems. A batch from a worker with a problem in a record
         (its text not sent) is read again here, to say on which line: what is reported is then
         all of the files as read here."""
@@ -119,8 +155,8 @@ def check_files(content: Path, files: list[Path], problems: list, rules: Rules,
                 raws.append(result)
         partners, batch_problems = validate(raws, rules, as_of, content)
         if batch_problems and any(raw.text is None for raw in raws):
-            return checked(index, read(batch))
-        if keys is not None:
+            return validated(index, read(batch))
+        if keys is not None and os.getpid() == here:
             for raw in raws:
                 if raw.key is not None:
                     keys[str(raw.path)] = raw.key
@@ -133,12 +169,17 @@ def check_files(content: Path, files: list[Path], problems: list, rules: Rules,
     collecting = gc.isenabled()
     gc.disable()
     try:
-        for index, results in parallel.fork_share(read, batches, count):
+        for index, results in parallel.fork_share(job, range(len(batches)), count):
             got = time.perf_counter()
-            partners, batch_problems = checked(index, results)
+            if type(results) is _Handed:
+                partners, batch_problems = hand_over.adopt(results.made), results.problems  # type: ignore[union-attr]
+                if keys is not None:
+                    keys.update(results.keys)
+            else:
+                partners, batch_problems = validated(index, results)
+                if each is not None:
+                    each(partners)
             found[index] = (partners, batch_problems)
-            if each is not None:
-                each(partners)
             validating += time.perf_counter() - got
         if len(files) >= parallel.MIN_PARTNERS:
             gc.freeze()

@@ -13,7 +13,7 @@ from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING
 
 from .award import award_json
-from .pages import CARD_EXPERTISE, CARD_PLACES, PAGE_SIZE, Directory, name_key, view_name_key
+from .pages import CARD_EXPERTISE, CARD_PLACES, PAGE_SIZE, Directory, name_key, view_name_key, whole
 from .rules import country_name, language_name
 
 if TYPE_CHECKING:
@@ -49,9 +49,9 @@ def partner_json(d: Directory, slug: str, site: Site) -> str:
     a dict of them and indenting it with the standard library's pure-Python encoder took
     half a millisecond a partner.
     """
-    partner = d.partners[slug]
+    partner = whole(d.partners[slug])
     fields = partner.model_dump_json(exclude=_RECORD_EXCLUDE)
-    status = award_json(d.awards[slug])
+    status = award_json(whole(d.awards[slug]))
     for key in _STATUS_DROPPED:
         del status[key]
     logo = site.url(partner.logo) if partner.logo else None
@@ -164,8 +164,8 @@ _CSV_HEAD = _csv_line(CSV_COLUMNS).encode("utf-8")
 
 def partner_csv_row(d: Directory, slug: str, site: Site) -> str:
     """One partner's line of partners.csv: made apart, like `partner_json`, for the same reasons."""
-    p = d.partners[slug]
-    a = d.awards[slug]
+    p = whole(d.partners[slug])
+    a = whole(d.awards[slug])
     row = {
         "slug": slug,
         "name": p.name,

@@ -15,6 +15,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
 from markupsafe import Markup
 
@@ -418,11 +419,19 @@ def partner_path(slug: str) -> str:
     return f"partners/{slug}/index.html"
 
 
+def whole(value: Any) -> Any:
+    """A partner or award read from the cache (`cache.StoredPartner`, `cache.StoredAward`) as
+    the object it decodes to, anything else as it is: a partner's page and open data entries
+    read a hundred of its fields, each of which a stored one answers through a call."""
+    unwrap = getattr(type(value), "whole", None)
+    return unwrap(value) if unwrap is not None else value
+
+
 def partner_page(d: Directory, slug: str, root: str) -> Page:
     """One partner's page: it depends on that partner alone, so builds render them in parallel.
     `root` is the site's root path, which its links start with."""
-    partner = d.partners[slug]
-    context = partner_context(partner, d.awards[slug], d.views[slug], d.rules, d.as_of, root)
+    partner = whole(d.partners[slug])
+    context = partner_context(partner, whole(d.awards[slug]), d.views[slug], d.rules, d.as_of, root)
     return Page(partner_path(slug), "partner.html", context, partner.name, context["summary"])
 
 

@@ -167,3 +167,56 @@ def test_shown_paths_are_the_paths_messages_print(tmp_path, monkeypatch):
         monkeypatch.chdir(cwd)
         assert shown_paths(paths) == [relative(p) for p in paths]
     assert shown_paths([Path("x.yaml")]) == [relative(Path("x.yaml"))] == ["x.yaml"]
+
+
+BROKEN = ("p007.md", "p100.yaml", "p101.yaml", "p203.md", "p300.yaml", "p301.yaml", "p302.md", "p024.md",
+          "p449.yaml")
+
+
+def _build(content: Path, out: Path, workers: str, monkeypatch):
+    """A build from nothing on `workers` cores (its own cache), and how many partners this
+    process adopted from the check's worker (`cache._adopt`: a cold build reads none from the
+    cache)."""
+    from partnerdir import cache
+    from partnerdir.pipeline import build_site
+
+    adopted = []
+    adopt = cache._adopt
+    monkeypatch.setattr(cache, "_adopt", lambda memo, entry, decoders: adopted.append(1) or
+                        adopt(memo, entry, decoders))
+    monkeypatch.setenv("PARTNERDIR_WORKERS", workers)
+    cache._MEMOS.clear()  # a new process
+    result = build_site(Paths(content=content, out=out, cache=out.parent / ".cache"), AS_OF, search=False)
+    monkeypatch.undo()
+    return result, len(adopted)
+
+
+def test_a_build_on_two_cores_takes_the_workers_checked_partners_as_its_own(tmp_path, folder, monkeypatch):
+    """A build's check on two cores: the worker validates its batches itself and sends their
+    cache entries (`check.HandOver`), which this process adopts. The site is a one-core build's,
+    byte for byte, and so are the problems, on the lines they are on."""
+    if not parallel.can_fork():
+        pytest.skip("no fork on this system")
+    from benchmarks.generate import generate
+
+    good = tmp_path / "good" / "partners"
+    generate(450, good, seed=3)  # (both formats, partners at every status, some removed at the review)
+    one, none_adopted = _build(good, tmp_path / "one" / "site", "1", monkeypatch)
+    two, adopted = _build(good, tmp_path / "two" / "site", "2", monkeypatch)
+    assert one.ok and two.ok, [p.text() for p in one.problems + two.problems]
+    assert none_adopted == 0 and 50 < adopted < 400 and two.listed == one.listed > 400  # both checked some
+
+    def site(name: str) -> dict:
+        return {p.relative_to(tmp_path / name / "site").as_posix(): p.read_bytes()
+                for p in sorted((tmp_path / name / "site").rglob("*")) if p.is_file()}
+
+    files = site("one")
+    assert len(files) > 450 and files == site("two")
+
+    broken_one, _ = _build(folder, tmp_path / "b1" / "site", "1", monkeypatch)
+    broken_two, adopted = _build(folder, tmp_path / "b2" / "site", "2", monkeypatch)
+    assert adopted > 50 and not broken_two.ok
+    assert [p.text() for p in broken_two.problems] == [p.text() for p in broken_one.problems]
+    assert [(p.path.rsplit("/", 1)[1], p.line) for p in broken_two.problems] == [
+        ("p007.md", 9), ("p024.yaml", 1), ("p100.yaml", 4), ("p101.yaml", 2), ("p203.md", 8),
+        ("p300.yaml", 11), ("p301.yaml", 1), ("p302.md", 1), ("p449.yaml", 6)]
