@@ -152,8 +152,10 @@ def _dataclass_codec(cls: type) -> Codec:
 
 
 def codec(cls: type) -> Codec:
-    """(encode, decode) for a pydantic model or dataclass: object <-> marshal-able tuples."""
-    return _codec(cls)
+    """(encode, decode) for a pydantic model or dataclass: object <-> marshal-able tuples.
+    (Asked for once a record by the cache's encoder: found without `_codec`'s type tests.)"""
+    made = _CODECS.get(cls)
+    return made if made is not None else _codec(cls)
 
 
 def field_decoders(cls: type[BaseModel]) -> dict[str, Callable[[Any], Any]]:
