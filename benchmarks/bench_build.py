@@ -366,8 +366,9 @@ def table(rows: list[dict]) -> str:
                if isinstance(got, dict) and "rounds" in got}
     lines.append((f"Medians of {'/'.join(map(str, sorted(counted)))} rounds. " if counted else "") +
                  "Seconds of wall time inside the build (in brackets: the whole process, with Python's "
-                 "start-up and imports). check = load + validate, which overlap: load is the time spent "
-                 "waiting for records to be read and parsed, validate the time validating them. "
+                 "start-up and imports). check = load + validate, the build's process: load is the "
+                 "time it spends reading and parsing records or waiting for the worker's, validate "
+                 "the time it spends validating them (and taking over those the worker checked). "
                  "cold CPU: user + system seconds of all processes. serve with --search: the pages "
                  "are shown first, then (search N) is when its index, made behind them, is done.")
     return "\n".join(lines)
