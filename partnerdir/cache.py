@@ -967,18 +967,10 @@ def _handing_over(memo: Memo, rules: Rules, as_of: dt.date):
     """What a worker of the check makes of the partners it checked (`check.HandOver`): their
     cache entries, which hold their awards, card views and summaries too, as `_awarding` makes
     them here; this process adopts those as it does entries read from the cache."""
-    from .award import award
     from .check import HandOver
-    from .pages import partner_view
 
     def encode(partners: list[Partner]) -> list[tuple[bytes, str, bytes]]:
-        made = []
-        for partner in partners:
-            granted = award(partner, rules, as_of)
-            view = None if granted.removed else partner_view(partner, granted, rules)
-            summary = _summary(partner, granted, rules, as_of)
-            made.append(_entry(partner, granted, rules, as_of, view, summary))
-        return made
+        return [_finished(partner, rules, as_of)[3] for partner in partners]
 
     def adopt(entries: list[tuple[bytes, str, bytes]]) -> list[Partner]:
         decoders = _decoders()
@@ -992,23 +984,29 @@ def _awarding(memo: Memo, rules: Rules, as_of: dt.date):
     checked (`check_files`), for `award_reusing`, `encode_new` and `directory_reusing` to find in
     the memo: the main process makes them while the workers read, instead of after the check on
     one core (two seconds at 10,000), or on two (`encode_new`: a second)."""
-    from .award import award
-    from .pages import partner_view
-
     def each(partners: list[Partner]) -> None:
         for partner in partners:
             slug = partner.slug
-            made = award(partner, rules, as_of)
+            made, view, summary, entry = _finished(partner, rules, as_of)
             memo.awards[slug] = (partner, made)
-            view = None
-            if not made.removed:
-                view = partner_view(partner, made, rules)
+            if view is not None:
                 memo.views[slug] = (partner, made, view)
-            summary = _summary(partner, made, rules, as_of)
-            memo.encoded[slug] = (partner, made, _entry(partner, made, rules, as_of, view, summary))
+            memo.encoded[slug] = (partner, made, entry)
             if summary is not None:
                 memo.summaries[slug] = (partner, made, summary)
     return each
+
+
+def _finished(partner: Partner, rules: Rules, as_of: dt.date) -> tuple:
+    """A checked partner's award, card view (None if the review removed it), recommendation
+    summary and cache entry, as a cold build's check makes them (`_awarding`, `_handing_over`)."""
+    from .award import award
+    from .pages import partner_view
+
+    made = award(partner, rules, as_of)
+    view = None if made.removed else partner_view(partner, made, rules)
+    summary = _summary(partner, made, rules, as_of)
+    return made, view, summary, _entry(partner, made, rules, as_of, view, summary)
 
 
 def award_reusing(partners: list[Partner], rules: Rules, as_of: dt.date, memo: Memo) -> dict[str, Award]:
