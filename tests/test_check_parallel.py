@@ -13,6 +13,7 @@ from partnerdir.check import check, check_files
 from partnerdir.load import record_files
 from partnerdir.project import Paths
 from partnerdir.rules import load_rules
+from tests.test_incremental import tree
 from tests.test_validate import AS_OF, content_folder, record
 
 PLAIN = (("projects:\n  - title: Open banking gateway\n    completed: 2025-06-30\n    country: DE\n"
@@ -206,12 +207,8 @@ def test_a_build_on_two_cores_takes_the_workers_checked_partners_as_its_own(tmp_
     assert one.ok and two.ok, [p.text() for p in one.problems + two.problems]
     assert none_adopted == 0 and 50 < adopted < 400 and two.listed == one.listed > 400  # both checked some
 
-    def site(name: str) -> dict:
-        return {p.relative_to(tmp_path / name / "site").as_posix(): p.read_bytes()
-                for p in sorted((tmp_path / name / "site").rglob("*")) if p.is_file()}
-
-    files = site("one")
-    assert len(files) > 450 and files == site("two")
+    files = tree(tmp_path / "one" / "site")
+    assert len(files) > 450 and files == tree(tmp_path / "two" / "site")
 
     broken_one, _ = _build(folder, tmp_path / "b1" / "site", "1", monkeypatch)
     broken_two, adopted = _build(folder, tmp_path / "b2" / "site", "2", monkeypatch)
