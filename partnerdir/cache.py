@@ -282,8 +282,8 @@ class Memo:
     directory: tuple[str, object] | None = None  # (listing_key, pages.Directory) of the last build
     kept_pages: object | None = None  # render.KeptPages: each listing page as the last build made it
     kept_saved: object | None = None  # the KeptPages.pages last written to or read from the disk
-    # (folder listing, record_files' answer, its files' names)
-    record_files: tuple[object, tuple, list[str]] | None = None
+    # (folder listing, `load.record_names`' answer)
+    record_files: tuple[object, tuple[list[str], list]] | None = None
     views: dict[str, tuple] = field(default_factory=dict)  # for pages.directory(known=)
     # On disk, between processes (record_cache): the store for the current keys, each record
     # file's (metadata, content key) and each checked partner's content key by slug
@@ -397,7 +397,7 @@ def check_reusing(paths: Paths, as_of: dt.date, memo: Memo, state: InputState) -
     the one check that spans records, that no two share a slug, exactly as `validate` words it.
     """
     from .check import Checked, check_files
-    from .load import read_record, record_files, shown_paths
+    from .load import read_record, record_names, shown_paths
     from .problems import Problem, ProblemError
     from .record_cache import content_key
     from .rules import load_rules
@@ -410,16 +410,15 @@ def check_reusing(paths: Paths, as_of: dt.date, memo: Memo, state: InputState) -
     # (the folder's entries compared as sets, not sorted: 10,000 names)
     listing = (str(paths.content), state.records.keys())
     if memo.record_files is None or memo.record_files[0] != listing:
-        found = record_files(paths.content)
-        memo.record_files = (listing, found, [str(path) for path in found[0]])
-    files, problems = memo.record_files[1]
-    files, problems = list(files), list(problems)
-    names = memo.record_files[2]
+        memo.record_files = (listing, record_names(paths.content))
+    names, problems = memo.record_files[1]
+    problems = list(problems)
     partners: list[Partner] = []
     kept: dict[str, tuple[tuple[int, int, int], object]] = {}
     store = memo.store_for(paths.cache)
     if not memo.records:
-        files = _from_disk(store, files, state, memo, partners, kept)
+        names = _from_disk(store, names, state, memo, partners, kept)
+        files = [Path(name) for name in names]
         if len(files) > 1:
             read_keys: dict[str, str] = {}
             found, problems = check_files(paths.content, files, problems, rules, as_of,
@@ -429,17 +428,16 @@ def check_reusing(paths: Paths, as_of: dt.date, memo: Memo, state: InputState) -
                 memo.content_keys[name] = (state.records.get(name), key)
             by_source = {p.source: p for p in found}
             # shown_paths resolves each folder once: relative() on each of 10,000 files took a second
-            for path, shown in zip(files, shown_paths(files), strict=True):
-                key = str(path)
+            for key, shown in zip(names, shown_paths(files), strict=True):
                 partner = by_source.get(shown)
                 if partner is not None and key in state.records and key not in state.racy:
                     kept[key] = (state.records[key], partner)
             partners += found
-            files = []
-        names = [str(path) for path in files]
+            files, names = [], []
     else:
-        content_keys(files, state, memo, names)
-        edited = _check_edited(paths, rules, as_of, memo, state, files, names) if not problems else None
+        files = names  # (a Path is made of those read below)
+        content_keys(names, state, memo)
+        edited = _check_edited(paths, rules, as_of, memo, state, names) if not problems else None
         if edited is not None:
             return edited
     meta_of, hit_of, racy = state.records.get, memo.records.get, state.racy
@@ -450,7 +448,7 @@ def check_reusing(paths: Paths, as_of: dt.date, memo: Memo, state: InputState) -
             kept[key] = hit
             continue
         meta = meta_of(key)
-        raw = read_record(path, rules.limits.record_max_bytes, key=content_key)
+        raw = read_record(Path(path), rules.limits.record_max_bytes, key=content_key)
         if isinstance(raw, Problem):
             problems.append(raw)
             continue
@@ -479,7 +477,7 @@ def check_reusing(paths: Paths, as_of: dt.date, memo: Memo, state: InputState) -
 
 
 def _check_edited(paths: Paths, rules: Rules, as_of: dt.date, memo: Memo, state: InputState,
-                  files: list[Path], names: list[str]) -> Checked | None:
+                  names: list[str]) -> Checked | None:
     """`check_reusing` for the same record files as the last check, which found no problem,
     a few of them edited: those are read and checked again and put in their partners' places,
     as each file's slug is its name's. None, with the memo as it was, for anything else (a
@@ -507,11 +505,12 @@ def _check_edited(paths: Paths, rules: Rules, as_of: dt.date, memo: Memo, state:
     for i in stale:
         name = names[i]
         meta = meta_of(name)
-        raw = read_record(files[i], rules.limits.record_max_bytes, key=content_key)
+        path = Path(name)
+        raw = read_record(path, rules.limits.record_max_bytes, key=content_key)
         if isinstance(raw, Problem):
             return None
         found, problems = validate([raw], rules, as_of, paths.content)
-        if problems or len(found) != 1 or place.get(found[0].slug) is None or found[0].slug != files[i].stem:
+        if problems or len(found) != 1 or place.get(found[0].slug) is None or found[0].slug != path.stem:
             return None
         partners[place[found[0].slug]] = found[0]
         keys[name] = (meta, raw.key)
@@ -527,8 +526,8 @@ def _check_edited(paths: Paths, rules: Rules, as_of: dt.date, memo: Memo, state:
     return Checked(rules, partners, [])
 
 
-def _from_disk(store, files: list[Path], state: InputState, memo: Memo, partners: list,
-               kept: dict) -> list[Path]:
+def _from_disk(store, names: list[str], state: InputState, memo: Memo, partners: list,
+               kept: dict) -> list[str]:
     """Partners of the record files the on-disk cache holds, added to `partners` and `kept`
     (and their awards, views and listing digests to the memo); the files still to check."""
     from .record_cache import no_gc
@@ -540,21 +539,20 @@ def _from_disk(store, files: list[Path], state: InputState, memo: Memo, partners
         # key made from the bytes read then (`check_files`), not by reading it once more first.
         # (A build that read every file in the moment it was written keeps its records with no
         # file's metadata vouching for them: their keys are made by reading the files first.)
-        return list(files)
-    content_keys(files, state, memo)
+        return list(names)
+    content_keys(names, state, memo)
     keys = {name: key for name, (_, key) in memo.content_keys.items()}
     decoders = _decoders()
     todo = []
     with no_gc():
         entries = store.checked.load(keys.values())
-        for path in files:
-            name = str(path)
+        for name in names:
             key = keys.get(name)
             entry = entries.get(key) if key is not None else None
             try:
                 partner = _adopt(memo, entry, decoders)  # type: ignore[arg-type]
             except Exception:  # not stored, or stored in a shape this code cannot read: check it
-                todo.append(path)
+                todo.append(name)
                 continue
             partners.append(partner)
             memo.stored[key] = entry
@@ -739,10 +737,8 @@ def _meta(name: str) -> tuple[int, int, int] | None:
     return st.st_size, st.st_mtime_ns, st.st_ino
 
 
-def content_keys(files: list[Path], state: InputState, memo: Memo, names: list[str] | None = None) -> None:
-    """Each record file's content key, reading again only files whose metadata changed.
-    `names` are the files' names, if known."""
-    names = [str(path) for path in files] if names is None else names
+def content_keys(names: list[str], state: InputState, memo: Memo) -> None:
+    """Each record file's content key (by its name), reading again only files whose metadata changed."""
     known, meta_of, racy = memo.content_keys, state.records.get, state.racy
     todo = [name for name in names
             if (hit := known.get(name)) is None or hit[0] != meta_of(name) or name in racy]

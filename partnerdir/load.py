@@ -33,41 +33,50 @@ class RawRecord:
 
 def record_files(content_dir: Path) -> tuple[list[Path], list[Problem]]:
     """Every record file in the folder, in name order, and problems with files that are not records."""
+    names, problems = record_names(content_dir)
+    return [Path(name) for name in names], problems
+
+
+def record_names(content_dir: Path) -> tuple[list[str], list[Problem]]:
+    """`record_files` as the files' names (paths as strings): a rebuild that takes its 10,000
+    records from the cache looks them up by name, and making a Path of each, to take its
+    suffix, took 0.05 s of every such build."""
     problems: list[Problem] = []
-    files: list[Path] = []
+    files: list[str] = []
     try:
         entries = sorted(os.scandir(content_dir), key=lambda e: e.name)
     except OSError as e:
         return [], [Problem(relative(content_dir), message=f"cannot read the records folder: {e.strerror}")]
-    root = content_dir.resolve()
+    root = None
     for entry in entries:
-        path = Path(entry.path)
-        if entry.name.startswith(".") or entry.name == "logos":
+        name = entry.name
+        if name.startswith(".") or name == "logos":
             continue
+        stem, dot, suffix = name.rpartition(".")
+        suffix = (dot + suffix).lower() if stem else ""
         if entry.is_dir(follow_symlinks=False):
-            if path.suffix.lower() in RECORD_SUFFIXES:
-                problems.append(Problem(relative(path), message="is a folder, not a record file",
+            if suffix in RECORD_SUFFIXES:
+                problems.append(Problem(relative(Path(entry.path)), message="is a folder, not a record file",
                                         hint="a record is one file, <slug>.yaml or <slug>.md"))
             continue
-        suffix = path.suffix.lower()
         if suffix not in RECORD_SUFFIXES:
             if suffix == ".yml":
-                problems.append(Problem(relative(path), message="partner records end in .yaml",
-                                        hint=f"rename it to {path.stem}.yaml"))
-            elif entry.name.lower() not in ("readme.md", "readme.txt"):
-                problems.append(Problem(relative(path), message="not a partner record",
+                problems.append(Problem(relative(Path(entry.path)), message="partner records end in .yaml",
+                                        hint=f"rename it to {stem}.yaml"))
+            elif name.lower() not in ("readme.md", "readme.txt"):
+                problems.append(Problem(relative(Path(entry.path)), message="not a partner record",
                                         hint="records are <slug>.yaml or <slug>.md files"))
             continue
-        if entry.name.lower() == "readme.md":
+        if name.lower() == "readme.md":
             continue
         if entry.is_symlink():
-            target = path.resolve()
-            if not target.is_relative_to(root):
-                problems.append(Problem(relative(path),
+            root = root or content_dir.resolve()
+            if not Path(entry.path).resolve().is_relative_to(root):
+                problems.append(Problem(relative(Path(entry.path)),
                                         message="is a link to a file outside content/partners",
                                         hint="commit the record itself, not a symbolic link"))
                 continue
-        files.append(path)
+        files.append(entry.path)
     return files, problems
 
 
