@@ -100,6 +100,51 @@ def beside(call: Callable[..., Any], *args: Any) -> Callable[[], Any]:
     return wait
 
 
+def forked(call: Callable[..., Any], *args: Any) -> Callable[[], Any]:
+    """Start `call(*args)` in a forked process, for work that this process would otherwise do
+    alone before it can go on, while it does something else; the function returned waits for
+    the result (sent back pickled) and returns it, or None if the work failed or could not be
+    started, for the caller to do itself. Unlike `beside`'s thread, the work has a core of its
+    own: Python code holds the interpreter's lock."""
+    if not can_fork():
+        return lambda: None
+    context = multiprocessing.get_context("fork")
+    receiver, sender = context.Pipe(duplex=False)
+    _widen(sender)  # (so that the process can send it all and end, whenever it is waited for)
+
+    def run() -> None:
+        try:
+            message = pickle.dumps(call(*args), pickle.HIGHEST_PROTOCOL)
+        except Exception:  # noqa: BLE001 - the caller does the work itself
+            message = b""
+        sender.send_bytes(message)
+        sender.close()
+
+    process = context.Process(target=run, daemon=True)
+    try:
+        process.start()
+    except OSError:
+        receiver.close()
+        sender.close()
+        return lambda: None
+    sender.close()
+    outcome: list = []
+
+    def wait() -> Any:
+        if not outcome:
+            try:
+                message = receiver.recv_bytes()
+                outcome.append(pickle.loads(message) if message else None)
+            except Exception:  # noqa: BLE001 - it died, or sent what cannot be read
+                outcome.append(None)
+            finally:
+                receiver.close()
+                process.join()
+        return outcome[0]
+
+    return wait
+
+
 def chunks(items: Sequence, count: int) -> list[list]:
     """`items` in `count` nearly equal, contiguous slices (order kept when they are joined)."""
     count = max(1, min(count, len(items)))

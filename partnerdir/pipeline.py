@@ -183,11 +183,14 @@ def _build_site(paths: Paths, as_of: dt.date, base_url: str | None, search: bool
         return result
     with clock("check"):
         # Loaded only now: a build with nothing to do answers before these libraries load.
-        from .render import BaseUrlError, KeptPages, Site, render_site
+        from .render import BaseUrlError, KeptPages, Site, compile_beside, render_site
 
         memo = cache.memo_for(out)
         memo.start(state, as_of, base_url, search)
         memo.forget(list(changed or []))
+        # (the templates the cache holds compiled, else compiled on another core meanwhile)
+        cache.load_compiled(memo.store_for(paths.cache))
+        compile_beside(paths.templates)
         checked = cache.check_reusing(paths, as_of, memo, state)
         if remember and checked.ok:
             # A process that keeps its builds (serve) decodes the partners read from the cache

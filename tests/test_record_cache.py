@@ -688,14 +688,25 @@ def test_a_new_process_encodes_only_the_edited_partners_entries_in_the_listing_f
 
 def test_a_new_process_takes_the_compiled_templates_from_the_cache(project, monkeypatch):
     """Jinja compiles the templates once per project and settings, not once per `build`."""
-    import jinja2
-
     from partnerdir import render
 
     out = project / "site"
     paths = paths_for(project, out)
     new_process_build(paths)
     render.compiled_templates().clear()  # as in a new process
+    compiled = _counting_compiles(monkeypatch)
+    write_records(project / "content", {"zeta": record("Zeta Data", countries_served=["DE", "IS"],
+                                                       body="*Zeta* text.")})
+    settle(project / "content", offset=5)
+    new_process_build(paths)
+    assert compiled == []
+    same_as_cold(project, out, "compiled templates")
+
+
+def _counting_compiles(monkeypatch) -> list[str]:
+    """The names of the templates Jinja compiles in this process from now on."""
+    import jinja2
+
     compiled: list[str] = []
     original = jinja2.Environment.compile
 
@@ -704,12 +715,55 @@ def test_a_new_process_takes_the_compiled_templates_from_the_cache(project, monk
         return original(self, source, name, filename, raw, defer_init)
 
     monkeypatch.setattr(jinja2.Environment, "compile", counting)
-    write_records(project / "content", {"zeta": record("Zeta Data", countries_served=["DE", "IS"],
-                                                       body="*Zeta* text.")})
-    settle(project / "content", offset=5)
-    new_process_build(paths)
+    return compiled
+
+
+def test_a_build_from_nothing_compiles_its_templates_on_another_core(project, monkeypatch):
+    """With no cache, the templates are compiled in a forked process while this one checks the
+    records: the render finds them compiled, and the site is the one a single core makes."""
+    from partnerdir import render
+
+    monkeypatch.setenv("PARTNERDIR_WORKERS", "2")
+    render.compiled_templates().clear()  # as in a new process
+    compiled = _counting_compiles(monkeypatch)
+    out = project / "site"
+    new_process_build(paths_for(project, out))
     assert compiled == []
-    same_as_cold(project, out, "compiled templates")
+    assert len(render.compiled_templates()) == len(_page_templates(project))
+    monkeypatch.setenv("PARTNERDIR_WORKERS", "1")
+    render.compiled_templates().clear()
+    same_as_cold(project, out, "templates compiled here")
+    assert "partner.html" in compiled
+
+
+def test_a_template_the_other_core_cannot_compile_is_reported_where_it_is(project, monkeypatch):
+    """The process compiling beside the check leaves out a template with a mistake; this one
+    compiles it when a page needs it, and reports its file and line as before."""
+    from partnerdir import render
+
+    monkeypatch.setenv("PARTNERDIR_WORKERS", "2")
+    render.compiled_templates().clear()
+    partner = project / "templates" / "partner.html"
+    lines = partner.read_text("utf-8").splitlines(keepends=True)
+    lines.insert(5, "{% if partner.name %}\n")  # never closed
+    partner.write_text("".join(lines), encoding="utf-8")
+    cache._MEMOS.clear()
+    compiled = _counting_compiles(monkeypatch)
+    result = build_site(paths_for(project, project / "site"), AS_OF, search=False, remember=False)
+    assert not result.ok
+    problem = result.problems[0]
+    assert problem.path.endswith("partner.html") and problem.line, problem.text()
+    assert not (project / "site").exists()
+    assert set(compiled) == {"partner.html"}
+    # (every other template came from the process beside; this one compiled none of them)
+    assert len(render.compiled_templates()) == len(_page_templates(project)) - 1
+
+
+def _page_templates(project: Path) -> list[str]:
+    from partnerdir import render
+
+    env = render.environment(project / "templates")
+    return env.list_templates(filter_func=lambda n: n.endswith((".html", ".svg")))
 
 
 @pytest.mark.parametrize("how", ["patch fails", "file replaced"])
