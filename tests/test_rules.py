@@ -157,3 +157,19 @@ def test_the_real_rules_load():
 ])
 def test_did_you_mean(value, choices, hint):
     assert did_you_mean(value, choices) == hint
+
+
+def test_the_language_names_read_from_pycountrys_file_are_pycountrys_own(monkeypatch):
+    """The two-letter languages and their names, read from pycountry's data file as its database
+    reads it, are exactly what pycountry answers; with the file unreadable, pycountry answers."""
+    import pycountry
+
+    from partnerdir import rules
+
+    expected = {lang.alpha_2: lang.name for lang in pycountry.languages if hasattr(lang, "alpha_2")}
+    assert rules._read_languages() == expected
+    assert len(expected) > 150 and expected["de"] == "German"
+    monkeypatch.setattr(rules, "_languages", None)
+    monkeypatch.setattr(pycountry.languages, "filename", "/no/such/file.json")
+    assert rules._read_languages() is None
+    assert rules.languages() == expected
