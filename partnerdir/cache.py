@@ -1388,12 +1388,17 @@ def load_kept_pages(memo: Memo) -> None:
     these keys made of each listing page (`render.KeptPages`), so a new `build` after an edit
     to listed data, or `serve`'s first such rebuild, renders only the listing pages that change.
     Entries not in the expected shape are all dropped (then every listing page is made)."""
+    if memo.kept_pages is not None:
+        return
+    memo.kept_pages = kept_pages_from(memo.store)
+    memo.kept_saved = memo.kept_pages.pages
+
+
+def kept_pages_from(store):
+    """`render.KeptPages` as the last build under the store's keys kept them on disk."""
     from .record_cache import read
     from .render import KeptPages
 
-    if memo.kept_pages is not None:
-        return
-    store = memo.store
     data = read(store.render_folder / KEPT_PAGES, store.render_key) if store is not None else None
     pages: dict[str, tuple] = {}
     if isinstance(data, dict):
@@ -1418,8 +1423,7 @@ def load_kept_pages(memo: Memo) -> None:
             row_digests[slug] = entry[:2]
             if entry[2] is not None:
                 row_lines[slug] = (entry[0], entry[2])
-    memo.kept_pages = KeptPages(pages=pages, row_digests=row_digests, rows=row_lines)
-    memo.kept_saved = pages
+    return KeptPages(pages=pages, row_digests=row_digests, rows=row_lines)
 
 
 def save_kept_pages(memo: Memo) -> None:

@@ -68,8 +68,28 @@ class PartnerView:
     expertise: tuple[str, ...]  # first expertise names, shortened with "N more"
     member: dict[str, list[str]] = field(default_factory=dict)  # facet key -> values matched
     # as the record lists them (directory.json's "rs" and "cs", the regions' lists of who serves them)
-    regions_served: tuple[str, ...] = ()
-    countries_served: tuple[str, ...] = ()
+    # (made by a factory: a field with a plain default is a class attribute, which a view made
+    # by `lazy_view` would answer instead of its own value)
+    regions_served: tuple[str, ...] = field(default_factory=tuple)
+    countries_served: tuple[str, ...] = field(default_factory=tuple)
+
+    def __getattr__(self, name: str) -> Any:
+        """A field of a view made by `lazy_view`, which has only its slug until any other is
+        asked for: then all of them, made by its `fill`."""
+        fill = self.__dict__.get("_fill") if not name.startswith("__") else None
+        if fill is None:
+            raise AttributeError(name)
+        del self.__dict__["_fill"]
+        self.__dict__.update(fill().__dict__)
+        return self.__dict__[name] if name in self.__dict__ else object.__getattribute__(self, name)
+
+
+def lazy_view(slug: str, fill: Callable[[], PartnerView]) -> PartnerView:
+    """A partner's view that knows its slug and makes the rest when first asked (`relist`: the
+    lists of a page made again name 1,600 partners, whose table rows are kept, by slug)."""
+    view = PartnerView.__new__(PartnerView)
+    view.__dict__.update(slug=slug, _fill=fill)
+    return view
 
 
 @dataclass(frozen=True)
@@ -118,6 +138,12 @@ class Directory:
     listed_views: dict[tuple[str, str], list[PartnerView]] = field(default_factory=dict)
     # the listed partners' headquarters countries (each has a page), for the next build's
     hq_countries: frozenset[str] = frozenset()
+    # the only pages the page makers make, when not None (`relist`: a new process's rebuild of
+    # an edit to listed data makes the pages that list a changed partner, not the other 700)
+    wanted: frozenset[str] | None = None
+
+    def wants(self, path: str) -> bool:
+        return self.wanted is None or path in self.wanted
 
     @cached_property
     def matching(self) -> dict[str, dict[str, list[str]]]:
@@ -385,8 +411,10 @@ def directory_pages(d: Directory) -> Iterator[Page]:
     page_paths = ["" if n == 1 else f"page/{n}/" for n in range(1, pages + 1)]
     level_names = {lv.id: lv.name for lv in d.rules.levels}
     for number in range(1, pages + 1):
-        slugs = d.order[(number - 1) * PAGE_SIZE: number * PAGE_SIZE]
         path = "index.html" if number == 1 else f"page/{number}/index.html"
+        if not d.wants(path):
+            continue
+        slugs = d.order[(number - 1) * PAGE_SIZE: number * PAGE_SIZE]
         context = {
             "cards": [d.views[s] for s in slugs],
             "total": total,
@@ -412,7 +440,8 @@ def directory_pages(d: Directory) -> Iterator[Page]:
 
 def partner_pages(d: Directory) -> Iterator[Page]:
     for slug in d.order:
-        yield partner_page(d, slug)
+        if d.wants(partner_path(slug)):
+            yield partner_page(d, slug)
 
 
 def partner_path(slug: str) -> str:
@@ -595,9 +624,12 @@ def program_pages(d: Directory) -> Iterator[Page]:
                                                           if c.product == prod.id]}
                      for prod in rules.products],
     }
-    yield Page("programs/index.html", "programs.html", overview, "Programs and status levels",
-               f"The {rules.site.vendor} partner programs, their status levels and how to earn them.")
+    if d.wants("programs/index.html"):
+        yield Page("programs/index.html", "programs.html", overview, "Programs and status levels",
+                   f"The {rules.site.vendor} partner programs, their status levels and how to earn them.")
     for p in rules.programs:
+        if not d.wants(f"programs/{p.id}/index.html"):
+            continue
         context = {
             "program": p,
             "implies": [rules.program_by_id[i] for i in p.implies],
@@ -609,6 +641,8 @@ def program_pages(d: Directory) -> Iterator[Page]:
         }
         yield Page(f"programs/{p.id}/index.html", "program.html", context, p.name, p.summary)
     for r in rules.retired_programs:
+        if not d.wants(f"programs/{r.id}/index.html"):
+            continue
         context = {"retired": r, "successor": rules.program_by_id[r.successor]}
         yield Page(f"programs/{r.id}/index.html", "retired.html", context, f"{r.name} (retired)",
                    f"The {r.name} program was retired in {r.retired}.")
@@ -625,10 +659,13 @@ def _level_counts(d: Directory) -> dict[str, int]:
 def status_pages(d: Directory) -> Iterator[Page]:
     rules = d.rules
     values = d.facets["status"]
-    yield Page("status/index.html", "browse.html",
-               {"facet": FACET_BY_KEY["status"], "groups": [("", values)]},
-               "Status levels", "Partners by status level.")
+    if d.wants("status/index.html"):
+        yield Page("status/index.html", "browse.html",
+                   {"facet": FACET_BY_KEY["status"], "groups": [("", values)]},
+                   "Status levels", "Partners by status level.")
     for v in values:
+        if not d.wants(f"status/{v.id}/index.html"):
+            continue
         level = rules.level_by_id[v.id]
         context = {
             "level": level,
@@ -662,16 +699,20 @@ def place_pages(d: Directory) -> Iterator[Page]:
     # by a rebuild that keeps its listing pages (render.KeptPages).
     region_paths = {r.id: value_path("region", r.id) for r in region_values}
 
-    yield Page("regions/index.html", "browse.html",
-               {"facet": FACET_BY_KEY["region"], "groups": [("", region_values)]},
-               "Regions", "Partners by region.")
-    yield Page("countries/index.html", "browse.html",
-               {"facet": FACET_BY_KEY["country"],
-                "groups": [(region_names.get(r.id, ""), by_region[r.id]) for r in rules.regions
-                           if by_region.get(r.id)]},
-               "Countries", "Partners by country.")
+    if d.wants("regions/index.html"):
+        yield Page("regions/index.html", "browse.html",
+                   {"facet": FACET_BY_KEY["region"], "groups": [("", region_values)]},
+                   "Regions", "Partners by region.")
+    if d.wants("countries/index.html"):
+        yield Page("countries/index.html", "browse.html",
+                   {"facet": FACET_BY_KEY["country"],
+                    "groups": [(region_names.get(r.id, ""), by_region[r.id]) for r in rules.regions
+                               if by_region.get(r.id)]},
+                   "Countries", "Partners by country.")
 
     for v in region_values:
+        if not d.wants(f"regions/{v.id}/index.html"):
+            continue
         region = rules.region_by_id[v.id]
         countries = set(region.countries)
         context = {
@@ -689,6 +730,8 @@ def place_pages(d: Directory) -> Iterator[Page]:
         yield Page(f"regions/{region.id}/index.html", "place.html", context, f"Partners in {region.name}",
                    f"Partners headquartered in or serving {region.name}.")
     for v in country_values:
+        if not d.wants(value_path("country", v.id) + "index.html"):
+            continue
         region_id = rules.region_of_country.get(v.id)
         context = {
             "kind": "country",
@@ -734,10 +777,13 @@ def topic_pages(d: Directory) -> Iterator[Page]:
     for key in ("expertise", "industry", "language"):
         facet = FACET_BY_KEY[key]
         values = d.facets[key]
-        yield Page(f"{facet.folder}/index.html", "browse.html",
-                   {"facet": facet, "groups": [("", values)]}, names[key],
-                   f"Partners by {facet.label.lower()}.")
+        if d.wants(f"{facet.folder}/index.html"):
+            yield Page(f"{facet.folder}/index.html", "browse.html",
+                       {"facet": facet, "groups": [("", values)]}, names[key],
+                       f"Partners by {facet.label.lower()}.")
         for v in values:
+            if not d.wants(v.path + "index.html"):
+                continue
             context = {"facet": facet, "value": v, "index_title": names[key],
                        "cards": d.matching_views(key, v.id)}
             yield Page(v.path + "index.html", "topic.html", context, f"{v.name} partners",
@@ -745,12 +791,14 @@ def topic_pages(d: Directory) -> Iterator[Page]:
 
 
 def recommend_page(d: Directory) -> Iterator[Page]:
-    yield Page("recommend/index.html", "recommend.html", page_context(d), "Find a partner",
-               "The right partners for your project's location and needs, ranked, with the reasons.")
+    if d.wants("recommend/index.html"):
+        yield Page("recommend/index.html", "recommend.html", page_context(d), "Find a partner",
+                   "The right partners for your project's location and needs, ranked, with the reasons.")
 
 
 def not_found_page(d: Directory) -> Iterator[Page]:
-    yield Page("404.html", "404.html", {}, "Page not found", in_sitemap=False)
+    if d.wants("404.html"):
+        yield Page("404.html", "404.html", {}, "Page not found", in_sitemap=False)
 
 
 # The page makers, in the order their pages are listed in the sitemap. A new page type adds

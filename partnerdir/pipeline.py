@@ -359,6 +359,10 @@ def _build_site(paths: Paths, as_of: dt.date, base_url: str | None, search: bool
             build = snapshot.save(memo, state, d, site, out, hashes,
                                   open_pieces if patch is not None else None)
             cache.save_export_layout(memo, d, out, hashes)
+            if build is not None:
+                from . import relist
+
+                relist.save(memo, d, out, build)
         if not remember:  # their pages were not kept: a later build takes them from the disk
             memo.pages.clear()
             memo.seen.pop("pages", None)
@@ -452,15 +456,23 @@ def _quick_rebuild(paths: Paths, out: Path, as_of: dt.date, base_url: str | None
                 know_languages(snap.get("languages"))
                 made = _check_changed(paths, as_of, base_url, snap, plan, store)
             elif plan is not None:
-                made = ([], None, None)  # files touched, their bytes the same
+                made = ([], None, None, False)  # files touched, their bytes the same
         if made is None:
             return False
-        partners, rules, site = made
+        partners, rules, site, relisting = made
         with clock("render"):
             pages = {}
+            relisted = None
             if partners:  # (the compiled templates take 0.15 s to load: not for files only touched)
                 cache.load_compiled(store)
                 pages = _render_changed(paths, partners, rules, as_of, site, search)
+            if relisting:  # what listings show changed: their pages that change, from the listing state
+                from . import relist
+
+                relisted = relist.rebuild(paths, out, rules, as_of, site, snap, store, partners, plan.keys,
+                                          manifest, search)
+                if relisted is None:
+                    return False
             json_new, csv_new = {}, {}
             index = {slug: i for i, slug in enumerate(snap["order"])} if pages else {}
             for slug, (_, _, entry, row) in pages.items():
@@ -480,7 +492,7 @@ def _quick_rebuild(paths: Paths, out: Path, as_of: dt.date, base_url: str | None
         try:
             with _holding(out, last):
                 return _quick_done(paths, out, state, result, summary, snap, store, plan, partners, pages,
-                                   manifest, new_manifest, json_pieces, csv_pieces, 0, clock)
+                                   manifest, new_manifest, json_pieces, csv_pieces, 0, clock, None)
         except WriteError as e:
             result.problems = [Problem(relative(out), message=str(e))]
             return True
@@ -500,6 +512,9 @@ def _quick_rebuild(paths: Paths, out: Path, as_of: dt.date, base_url: str | None
                 for slug, (html, _, _, _) in pages.items():
                     path = partner_path(slug)
                     new_manifest[path], changed = writer.put(path, html)
+                    written += changed
+                for path, (data, digest) in (relisted.files if relisted is not None else {}).items():
+                    new_manifest[path], changed = writer.put(path, data, digest)
                     written += changed
                 writer.finish(manifest)
                 if search:
@@ -522,16 +537,16 @@ def _quick_rebuild(paths: Paths, out: Path, as_of: dt.date, base_url: str | None
         stage_name, seconds = result.timings.pop()
         result.timings += [(stage_name, seconds - indexed), ("index", indexed)]
     return _quick_done(paths, out, state, result, summary, snap, store, plan, partners, pages, manifest,
-                       new_manifest, json_pieces, csv_pieces, written, clock)
+                       new_manifest, json_pieces, csv_pieces, written, clock, relisted)
 
 
 def _quick_done(paths: Paths, out: Path, state, result: BuildResult, summary: dict, snap: dict, store, plan,
                 partners: list, pages: dict, manifest: dict, new_manifest: dict, json_pieces: tuple,
-                csv_pieces: tuple, written: int, clock) -> bool:
+                csv_pieces: tuple, written: int, clock, relisted) -> bool:
     """The quick rebuild's record cache, snapshot, result and build record."""
     with clock("cache"):
         build = _remember_quick(store, out, snap, state, plan, partners, pages, manifest, new_manifest,
-                                json_pieces, csv_pieces)
+                                json_pieces, csv_pieces, relisted)
     result.listed = summary.get("listed", 0)
     result.review = list(summary.get("review", []))
     result.files = summary.get("files", 0)
@@ -544,7 +559,8 @@ def _quick_done(paths: Paths, out: Path, state, result: BuildResult, summary: di
 
 def _check_changed(paths: Paths, as_of: dt.date, base_url: str | None, snap: dict, plan, store=None):
     """The changed records checked and awarded: [(file, partner, award, cache entry)], the
-    rules and the site; None if any has a problem, a new slug or changes what a listing shows."""
+    rules, the site and whether any changes what a listing shows (`relist`); None if any has a
+    problem, a new slug, or joins or leaves the listing."""
     from .award import award
     from .load import read_record
     from .problems import Problem, ProblemError
@@ -558,6 +574,7 @@ def _check_changed(paths: Paths, as_of: dt.date, base_url: str | None, snap: dic
     except (ProblemError, BaseUrlError):
         return None
     made = []
+    relisting = False
     for name in plan.changed:
         raw = read_record(Path(name), rules.limits.record_max_bytes)
         if isinstance(raw, Problem):
@@ -572,11 +589,14 @@ def _check_changed(paths: Paths, as_of: dt.date, base_url: str | None, snap: dic
         granted = award(partner, rules, as_of)
         entry = cache._entry(partner, granted, rules, as_of)
         old_key, listed, _, removed = snap["partners"][slug]
-        if bool(granted.removed) != removed or \
-                (entry[1] != listed and (removed or not _listings_alike(store, old_key, entry, rules))):
-            return None  # what listing pages show changed: the ordinary rebuild
+        if bool(granted.removed) != removed:
+            return None  # it joins or leaves the listing: the ordinary rebuild
+        if entry[1] != listed and (removed or not _listings_alike(store, old_key, entry, rules)):
+            if removed:
+                return None
+            relisting = True  # what listing pages show changed
         made.append((name, partner, granted, entry))
-    return made, rules, site
+    return made, rules, site, relisting
 
 
 def _listings_alike(store, old_key: str, entry: tuple, rules) -> bool:
@@ -629,7 +649,7 @@ def _render_changed(paths: Paths, made: list, rules, as_of: dt.date, site,
 
 
 def _remember_quick(store, out: Path, snap: dict, state, plan, made: list, pages: dict, manifest: dict,
-                    new_manifest: dict, json_pieces: tuple, csv_pieces: tuple) -> str | None:
+                    new_manifest: dict, json_pieces: tuple, csv_pieces: tuple, relisted=None) -> str | None:
     """The record cache and snapshot brought up to date with a quick rebuild; the new build's
     name, or None (then the next build is an ordinary one)."""
     from . import snapshot
@@ -668,7 +688,12 @@ def _remember_quick(store, out: Path, snap: dict, state, plan, made: list, pages
         store.open_data.update(open_data, dropped)
         store.save_stats()
         cache.save_compiled(store)
-        return snapshot.update(store, out, snap, records, partners, json_pieces, csv_pieces)
+        listing = snap.get("listing")
+        if relisted is not None:  # (its listings are not the state's any more: the new one, or none)
+            from . import relist
+
+            listing = relist.saved(store, out, relisted)
+        return snapshot.update(store, out, snap, records, partners, json_pieces, csv_pieces, listing)
     except Exception:  # a cache that cannot be brought up to date only makes the next build slower
         return None
 

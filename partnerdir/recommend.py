@@ -582,6 +582,19 @@ def _for_directory(d) -> tuple[Data, dict[str, list[Result]]]:
     return data, by_country
 
 
+def made_for(d) -> tuple[Data, dict[str, list[Result]]] | None:
+    """The data and country recommendations `_for_directory` made for `d`, if it made them."""
+    cached = _BUILT.get(id(d))
+    return (cached[1], cached[2]) if cached is not None and cached[0] is d else None
+
+
+def use_for(d, data: Data, by_country: dict[str, list[Result]]) -> None:
+    """Take `data` and `by_country` as what `_for_directory` makes for `d` (`relist`, which
+    makes them from recommend.json's summaries instead of from every partner)."""
+    _BUILT.clear()
+    _BUILT[id(d)] = (d, data, by_country)
+
+
 def recommend_json(d) -> bytes:
     """/recommend.json: what the page's script ranks, compact and byte-identical for the same input.
 

@@ -245,6 +245,27 @@ def fingerprinted(files: dict[str, bytes]) -> dict[str, str]:
     return {path: hashlib.sha256(data).hexdigest()[:10] for path, data in files.items()}
 
 
+class Relisting:
+    """The listing pages of a rebuild that makes only those `d.wanted` names (`relist`), as any
+    rebuild makes them, against the last build's kept pages (`_Renderer.listing_page`)."""
+
+    def __init__(self, d: Directory, templates: Path, static: Path, site: Site, search: bool, sink: Any,
+                 kept_pages: KeptPages) -> None:
+        self.renderer = _Renderer(d, templates, site, fingerprinted(static_files(static)), search, sink,
+                                  kept_pages)
+
+    def alike(self, before: PartnerView, after: PartnerView) -> tuple[bool, bool]:
+        """Whether two views of a partner make the same card, and the same table row."""
+        made = self.renderer.made_by
+        return made("card", before) == made("card", after), made("row", before) == made("row", after)
+
+    def put(self) -> None:
+        """Make the wanted listing pages and put them in the sink."""
+        for i, make in enumerate(PAGE_MAKERS):
+            if make is not partner_pages:
+                self.renderer.work(("maker", i))
+
+
 def partner_pieces(d: Directory, templates: Path, static: Path, site: Site,
                    search: bool = False) -> tuple[list, dict]:
     """The pages, cards, partners.json entries and partners.csv rows of `d`'s partners alone, as
@@ -634,11 +655,15 @@ class _Renderer:
         """The macro `name` of templates/_{name}.html for a partner, called once per build."""
         found = made.get(view.slug)
         if found is None:
-            macro = self.macros.get(name)
-            if macro is None:
-                macro = self.macros[name] = _macro(self.env.get_template(f"_{name}.html"), name)
-            found = made[view.slug] = Markup(str(macro(view)).strip())
+            found = made[view.slug] = self.made_by(name, view)
         return found
+
+    def made_by(self, name: str, view: PartnerView) -> Markup:
+        """What the macro `name` of templates/_{name}.html makes of a view."""
+        macro = self.macros.get(name)
+        if macro is None:
+            macro = self.macros[name] = _macro(self.env.get_template(f"_{name}.html"), name)
+        return Markup(str(macro(view)).strip())
 
     def card_lines(self, views: list[PartnerView]) -> Markup:
         """Cards one per line: a listing page of 3,000 cards joined here rather than by a template loop."""

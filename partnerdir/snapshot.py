@@ -152,7 +152,8 @@ def save(memo, state, d, site, out: Path, hashes: dict[str, str], pieces: dict |
         return None
     build = secrets.token_hex(8)
     data = {"format": FORMAT, "build": build, "records": records, "partners": partners, "order": order,
-            "json": json_pieces, "csv": csv_pieces, "languages": languages()}
+            "json": json_pieces, "csv": csv_pieces, "languages": languages(),
+            "listing": build}  # (the listing state `relist.save` keeps next, under this name)
     return build if write(_path(store, out), store.render_key, data) else None
 
 
@@ -335,13 +336,15 @@ def _write_segments(source: Path, target: Path, segments: list) -> None:
 
 
 def update(store, out: Path, snap: dict, records: dict[str, tuple], partners: dict[str, tuple],
-           json_pieces: tuple, csv_pieces: tuple) -> str | None:
-    """Write the snapshot again with these entries changed; the new build's name."""
+           json_pieces: tuple, csv_pieces: tuple, listing: str | None = None) -> str | None:
+    """Write the snapshot again with these entries changed, and the name of the listing state
+    (`relist`) that describes its listings; the new build's name."""
     from .record_cache import write
 
     build = secrets.token_hex(8)
     data = dict(snap)
     data["build"] = build
+    data["listing"] = listing
     data["records"] = {**snap["records"], **records}
     data["partners"] = {**snap["partners"], **partners}
     data["json"], data["csv"] = json_pieces, csv_pieces

@@ -370,7 +370,8 @@ def damage_snapshot(project: Path, how: str) -> None:
 ])
 def test_edits_the_snapshot_cannot_vouch_for_take_the_ordinary_rebuild(project, monkeypatch, edit):
     """Anything but an edit that leaves every listing as it was is rebuilt the ordinary way,
-    and the site is still exactly the one a build from nothing makes."""
+    unless the listing state can rebuild it (a new recommendation summary: see `relist` and
+    the tests of it below), and the site is still exactly the one a build from nothing makes."""
     out = project / "site"
     paths = paths_for(project, out)
     new_process_build(paths)
@@ -378,11 +379,11 @@ def test_edits_the_snapshot_cannot_vouch_for_take_the_ordinary_rebuild(project, 
     ordinary = ordinary_rebuilds(monkeypatch)
     as_of = AS_OF
     description = "*Zeta* text, changed."
-    if edit == "listed field":
-        write_records(content, {"zeta": record("Zeta Data", countries_served=["DE", "FI"], body=description)})
-    elif edit == "status":  # more certified engineers: a higher level, on every listing
-        write_records(content, {"zeta": record("Zeta Data", certifications=certifications(8),
-                                               body=description)})
+    if edit == "listed field":  # a country nobody served: its page is new (`relist` cannot add one)
+        write_records(content, {"zeta": record("Zeta Data", countries_served=["DE", "BR"], body=description)})
+    elif edit == "status":  # engineers and a project: a higher level, another place in every list
+        write_records(content, {"zeta": record("Zeta Data", certifications=certifications(2),
+                                               projects=projects(1), body=description)})
     elif edit == "recommendation":  # a new project: the same card, another recommendation summary
         alpha = SMALL["alpha-var"]
         more = [*alpha["projects"], *projects(1, "api-manager")]
@@ -414,7 +415,7 @@ def test_edits_the_snapshot_cannot_vouch_for_take_the_ordinary_rebuild(project, 
         cache._MEMOS.clear()
         result = build_site(paths, as_of, search=False, remember=False)
     assert result.ok, [p.text() for p in result.problems]
-    assert ordinary, "the ordinary rebuild ran"
+    assert bool(ordinary) == (edit != "recommendation"), "the ordinary rebuild ran"
     same_as_cold(project, out, edit, as_of)
     # and it left a snapshot the next edit's quick rebuild can use
     ordinary.clear()
@@ -566,6 +567,7 @@ def test_edits_to_listed_data_in_new_processes_match_builds_from_nothing(project
     edited partner's entry."""
     from partnerdir import snapshot
 
+    ordinary_only(monkeypatch)  # (relist's rebuild of these, where it can, is tested below)
     out = project / "site"
     paths = paths_for(project, out)
     new_process_build(paths)
@@ -609,6 +611,143 @@ def test_edits_to_listed_data_in_new_processes_match_builds_from_nothing(project
         same_as_cold(project, out, f"listed-{step}")
 
 
+def ordinary_only(monkeypatch) -> None:
+    """Edits to listed data rebuilt the ordinary way, as before the listing state (`relist`):
+    for the tests of what that rebuild does."""
+    from partnerdir import relist
+
+    monkeypatch.setattr(relist, "rebuild", lambda *args: None)
+
+
+def _relistings(monkeypatch) -> list[bool]:
+    """Whether each rebuild from here on took an edit to listed data from the listing state
+    (`relist.rebuild`), or gave it to the ordinary rebuild."""
+    from partnerdir import relist
+
+    answers: list[bool] = []
+    original = relist.rebuild
+
+    def spying(*args, **kwargs):
+        made = original(*args, **kwargs)
+        answers.append(made is not None)
+        return made
+
+    monkeypatch.setattr(relist, "rebuild", spying)
+    return answers
+
+
+def test_edits_to_listed_data_are_rebuilt_from_the_listing_state_as_from_nothing(project, monkeypatch):
+    """An edit to what listings show that leaves every partner where it was in the order (a
+    country served, an expertise, a language, the head office's city) is rebuilt by a new
+    process from the last build's listing state and the edited record alone (`relist`): no
+    other record is read back, and the site is the one a build from nothing makes, down to
+    the recommendations of countries the partner does not serve (delivering remotely). An edit
+    that makes a page appear or go, or moves the partner, is rebuilt the ordinary way, and the
+    next one from the listing state again."""
+    out = project / "site"
+    paths = paths_for(project, out)
+    new_process_build(paths)
+    relisted = _relistings(monkeypatch)
+    ordinary = ordinary_rebuilds(monkeypatch)
+    zeta = {"name": "Zeta Data", "body": "*Zeta* text."}
+    edits = [
+        ("a country served added (alpha serves it too)", {"countries_served": ["DE", "IS"]}, True),
+        ("the country removed again", {"countries_served": ["DE"]}, True),
+        ("an expertise added", {"expertise": ["integration", "api-management"]}, True),
+        ("a language added", {"languages": ["en", "de"]}, True),
+        ("delivering remotely (recommended in other countries)", {"remote_delivery": True}, True),
+        ("the description only", {"body": "*Zeta* text, longer."}, None),
+        ("the head office's city (the card)", {"headquarters": {"city": "Hamburg", "country": "DE"}}, True),
+        ("a country nobody serves (a new page)", {"countries_served": ["DE", "BR"]}, False),
+        ("that country's page gone again", {"countries_served": ["DE"]}, False),
+        ("a region served, after the ordinary rebuild", {"regions_served": ["emea"]}, False),
+        ("an industry added", {"industries": ["banking"]}, True),
+        ("no longer remotely", {"remote_delivery": False}, True),
+        ("renamed (its place in the lists)", {"name": "Aardvark Data"}, False),
+        ("an industry and a language added", {"industries": ["banking", "healthcare"],
+                                              "languages": ["en", "ja"]}, True),
+    ]
+    for step, (name, fields, quick) in enumerate(edits, start=1):
+        zeta.update(fields)
+        write_records(project / "content", {"zeta": record(**zeta)})
+        settle(project / "content", offset=step)
+        relisted.clear()
+        ordinary.clear()
+        result = new_process_build(paths)
+        assert 0 < result.written < result.files, name
+        if quick is None:  # (the first kind of quick rebuild: no listing changes)
+            assert (relisted, ordinary) == ([], []), name
+        else:
+            assert relisted[-1:] == [quick], name
+            assert ordinary == ([] if quick else [1]), name
+        same_as_cold(project, out, f"relisted-{step}")
+    # two partners at once, one of them in another place of the order than the other
+    beta = SMALL["beta-integration"]
+    write_records(project / "content", {"zeta": record(**{**zeta, "countries_served": ["DE", "JP"]}),
+                                        "beta-integration": {**beta, "countries_served": ["US", "CA", "DE"]}})
+    settle(project / "content", offset=len(edits) + 1)
+    relisted.clear()
+    new_process_build(paths)
+    assert relisted == [True]
+    same_as_cold(project, out, "relisted-two")
+
+
+def test_with_search_an_edit_to_listed_data_is_rebuilt_from_the_listing_state_and_indexed(project,
+                                                                                         monkeypatch):
+    """`python build.py` builds with search: the rebuild from the listing state indexes the
+    pages it changed, and the site, index included, is a build from nothing's."""
+    from partnerdir import index
+
+    out = project / "site"
+    paths = paths_for(project, out)
+
+    def build():
+        cache._MEMOS.clear()
+        monkeypatch.setattr(index, "_KEPT", {})  # (a new process: the kept index from .cache/)
+        result = build_site(paths, AS_OF, search=True, remember=False)
+        assert result.ok, [p.text() for p in result.problems]
+
+    build()
+    relisted = _relistings(monkeypatch)
+    for step, countries in enumerate((["DE", "IS"], ["DE"], ["DE", "JP"]), start=1):
+        write_records(project / "content", {"zeta": record("Zeta Data", countries_served=countries,
+                                                           body="*Zeta* text.")})
+        settle(project / "content", offset=step)
+        build()
+    # (a build from nothing with search keeps no listing pages: the first edit goes the ordinary way)
+    assert relisted == [False, True, True]
+    cold_out = project / "cold" / "search" / "site"
+    cold = build_site(paths_for(project, cold_out, cold_out.parent / ".cache"), AS_OF, search=True,
+                      remember=False)
+    assert cold.ok and tree(out) == tree(cold_out), "the same site, index included, as a build from nothing"
+
+
+@pytest.mark.parametrize("how", ["state missing", "state damaged", "kept pages missing", "layout missing"])
+def test_a_listing_state_that_cannot_be_used_leaves_the_site_right(project, monkeypatch, how):
+    """Without the listing state, or with it damaged, an edit to listed data is rebuilt the
+    ordinary way; without the kept listing pages, from the state, every page listing the
+    partner made whole; either way, the site a build from nothing makes."""
+    out = project / "site"
+    paths = paths_for(project, out)
+    new_process_build(paths)
+    folder = next((project / ".cache" / "records").glob("p-*"))
+    if how == "state missing":
+        next(folder.glob("relist-*.bin")).unlink()
+    elif how == "state damaged":
+        damage(next(folder.glob("relist-*.bin")), "corrupted")
+    elif how == "kept pages missing":
+        (folder / cache.KEPT_PAGES).unlink()
+    else:
+        (folder / cache.EXPORTS_LAYOUT).unlink()
+    relisted = _relistings(monkeypatch)
+    zeta = record("Zeta Data", countries_served=["DE", "IS"], body="*Zeta* text.")
+    write_records(project / "content", {"zeta": zeta})
+    settle(project / "content", offset=3)
+    new_process_build(paths)
+    assert relisted == [how == "kept pages missing"]
+    same_as_cold(project, out, how)
+
+
 def test_the_times_a_build_prints_add_up_to_the_build(project, monkeypatch):
     """The stages' times that `build` prints ("Time: check ... total") account for the whole
     build. Each step of a new process's rebuild after an edit to listed data that once ran
@@ -619,6 +758,7 @@ def test_the_times_a_build_prints_add_up_to_the_build(project, monkeypatch):
 
     from partnerdir import pipeline
 
+    ordinary_only(monkeypatch)
     out = project / "site"
     paths = paths_for(project, out)
     new_process_build(paths)
@@ -649,6 +789,7 @@ def test_a_new_process_encodes_only_the_edited_partners_entries_in_the_listing_f
     same files as a build from nothing; a file changed by hand since is not trusted."""
     from partnerdir import export
 
+    ordinary_only(monkeypatch)
     out = project / "site"
     paths = paths_for(project, out)
     new_process_build(paths)
@@ -791,13 +932,14 @@ def test_open_data_that_cannot_be_patched_is_made_whole(project, monkeypatch, ho
     same_as_cold(project, out, how)
 
 
-def test_a_partner_read_from_the_cache_reads_like_the_partner_it_was(project):
+def test_a_partner_read_from_the_cache_reads_like_the_partner_it_was(project, monkeypatch):
     """Every field, the listed ones kept apart and the rest decoded when first asked for, and
     its plain form (what the cache stores of it), are those of the partner checked."""
     from partnerdir.award import award_json
     from partnerdir.plain_data import codec
     from partnerdir.validate import Partner
 
+    ordinary_only(monkeypatch)
     out = project / "site"
     paths = paths_for(project, out)
     first = new_process_build(paths)
@@ -856,11 +998,12 @@ def test_partners_joining_and_leaving_the_list_are_patched_into_the_open_data(pr
 
 def test_stale_pages_are_deleted_when_the_build_process_ends(project):
     """The pages a build replaces are deleted from the cache behind it, before its process
-    ends: after edits to listed data in new `build` processes, the cache keeps only pages of
-    the site."""
+    ends: after edits to listed data that the ordinary rebuild makes in new `build` processes
+    (a country nobody served: a new page, then gone), the cache keeps only pages of the site.
+    (A quick rebuild leaves the pages it replaces to the next ordinary one.)"""
     out, cache_folder = project / "site", project / ".cache"
     build_process(project, out, cache_folder)
-    for step, countries in enumerate((["DE", "IS"], ["DE"], ["DE", "NO"]), start=1):
+    for step, countries in enumerate((["DE", "BR"], ["DE"], ["DE", "MX"]), start=1):
         write_records(project / "content", {"zeta": record("Zeta Data", countries_served=countries,
                                                            body="*Zeta* text.")})
         settle(project / "content", offset=step)

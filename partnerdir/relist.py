@@ -1,0 +1,403 @@
+"""A new process's rebuild of an edit to what listings show, from what the last build kept of
+its listings and the changed records alone.
+
+`snapshot` lets a new process rebuild an edit that changes only a partner's own page and open
+data entries. An edit to what listings show (a country served added, a card's city, an
+expertise) went the ordinary way: every partner read back from the cache, the directory and
+every listing page's signature made again, 1.6 s at 10,000 partners, where `serve`, which
+keeps all that in memory, takes 0.4 s. `save` keeps, with each build the snapshot describes,
+what its listings were made of:
+
+* the order, and each listed partner's cache entry head (its card's view), decoded only for
+  the partners on the pages made again;
+* each facet value's partners (`Directory.matching`) and the place pages' lists of partners
+  headquartered in a country or a region, or serving a region (`pages.place_pages`);
+* each country page's recommendations.
+
+`rebuild` takes the changed partners out of those lists and puts them back where they belong
+now, as `serve`'s rebuild does (`pages._changed_from`); makes only the pages that list one of
+them, before or after, or show a count or recommendation that changed (the page makers
+restricted by `Directory.wanted`), against the last build's kept pages like any rebuild
+(`render.KeptPages`); puts the changed partners' entries in directory.json and recommend.json
+in place of their old ones; and ranks every country's partners again from recommend.json's
+summaries. It answers for changed partners that stay listed, in the same place in the order
+(the same name and status), with the same head office, logo and regions served, none of them
+making a facet value appear or disappear (its page would appear or go); for anything else, or
+anything unexpected, None, and the ordinary rebuild runs, which is always right.
+"""
+
+from __future__ import annotations
+
+import bisect
+import datetime as dt
+import hashlib
+import json
+import marshal
+import secrets
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+FORMAT = 1
+LISTING_FILES = ("directory.json", "recommend.json")
+
+
+def _path(store, out: Path) -> Path:
+    name = hashlib.sha256(str(out.resolve()).encode()).hexdigest()[:16]
+    return store.render_folder / f"relist-{name}.bin"
+
+
+def save(memo, d, out: Path, build: str) -> bool:
+    """Keep what the listings of the build `build` (the snapshot's name for it) were made of,
+    when this process has all of it: the kept pages (a build from nothing with search keeps
+    none) and the recommendations made here, not only in a worker."""
+    from . import recommend
+    from .pages import _serves_region
+    from .record_cache import write
+
+    store = memo.store
+    made = recommend.made_for(d)
+    if store is None or memo.kept_pages is None or made is None:
+        return False
+    heads = {}
+    for slug in d.order:
+        hit = memo.encoded.get(slug)
+        if hit is None or hit[0] is not d.partners[slug] or len(hit[2]) != 3:
+            return False
+        heads[slug] = hit[2][2]
+    views = d.views
+    places: dict[tuple[str, str], list[str]] = {("hq-region", region.id): [] for region in d.rules.regions}
+    regions_of: dict[str, list[tuple[str, str]]] = {}
+    for region in d.rules.regions:
+        for code in set(region.countries):
+            regions_of.setdefault(code, []).append(("hq-region", region.id))
+    for slug in d.order:
+        hq = views[slug].hq_country
+        places.setdefault(("hq", hq), []).append(slug)
+        for key in regions_of.get(hq, ()):
+            places[key].append(slug)
+    for region in d.rules.regions:
+        countries = set(region.countries)
+        places[("serving-region", region.id)] = [
+            slug for slug in d.matching.get("region", {}).get(region.id, ())
+            if _serves_region(views[slug], region.id, countries)]
+    state = {"id": build, "order": list(d.order), "heads": heads, "matching": d.matching, "places": places,
+             "by_country": made[1]}
+    return write(_path(store, out), store.render_key, (FORMAT, state))
+
+
+def load(store, out: Path, snap: dict) -> dict | None:
+    """The listing state the snapshot `snap` names, if it is on disk whole."""
+    from .record_cache import read
+
+    wanted = snap.get("listing")
+    if store is None or not wanted:
+        return None
+    data = read(_path(store, out), store.render_key)
+    if not (isinstance(data, tuple) and len(data) == 2 and data[0] == FORMAT and isinstance(data[1], dict)):
+        return None
+    state = data[1]
+    return state if state.get("id") == wanted else None
+
+
+class _Views(Mapping):
+    """The listed partners' card views by slug: the changed partners' as made, the others'
+    knowing their slug alone until a page asks more of them (`pages.lazy_view`), decoded then
+    from their cache entry heads: a page made again may list 1,600 partners, whose table rows
+    the last build kept."""
+
+    def __init__(self, heads: dict[str, bytes], decode, known: dict) -> None:
+        self._heads = heads
+        self._decode = decode
+        self._made = dict(known)
+
+    def __getitem__(self, slug: str):
+        made = self._made.get(slug)
+        if made is None:
+            from .pages import lazy_view
+
+            head, decode = self._heads[slug], self._decode
+            made = self._made[slug] = lazy_view(slug, lambda: decode(marshal.loads(head)[3]))
+        return made
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._heads)
+
+    def __len__(self) -> int:
+        return len(self._heads)
+
+    def __contains__(self, slug: object) -> bool:
+        return slug in self._heads
+
+
+@dataclass
+class _Collected:
+    """What the renderer puts (`render.relisted`): path -> (bytes or a function that makes them,
+    hash), against the last build's files (`previous`)."""
+
+    previous: dict[str, str]
+    files: dict[str, tuple[Any, str]] = field(default_factory=dict)
+
+    def put(self, path: str, data: Any, digest: str | None = None) -> tuple[str, bool]:
+        from .write import content_hash
+
+        if digest is None:
+            data = data() if callable(data) else data
+            digest = content_hash(data)
+        self.files[path] = (data, digest)
+        return digest, self.previous.get(path) != digest
+
+
+@dataclass
+class Relisted:
+    """`rebuild`'s answer: the listing files to put in the site (path -> (bytes or a function
+    that makes them, hash)), and what to keep for the next build once they are in."""
+
+    files: dict[str, tuple[Any, str]]
+    state: dict
+    layouts: dict
+
+
+def rebuild(paths, out: Path, rules, as_of: dt.date, site, snap: dict, store, made: list,
+            keys: dict[str, str], manifest: dict[str, str], search: bool) -> Relisted | None:
+    """The listing pages, directory.json and recommend.json after the edits `made` ([(file,
+    partner, award, cache entry)], `keys`: each file's new content key), or None when this
+    rebuild cannot make them (see the module's docstring)."""
+    from . import cache, recommend
+    from .export import _directory_row, _indexes, compact, compact_with_list
+    from .facets import FACET_BY_KEY, FACETS, facet_values, value_path
+    from .pages import _PLACE_LISTS, PAGE_SIZE, Directory, PartnerView, _changed_from, _touched, view_name_key
+    from .plain_data import codec
+    from .record_cache import read
+    from .render import Relisting
+
+    state = load(store, out, snap)
+    if state is None:
+        return None
+    order, heads = state["order"], state["heads"]
+    decode_view = codec(PartnerView)[1]
+    changed: list[str] = []
+    old_views: dict[str, Any] = {}
+    new_views: dict[str, Any] = {}
+    summaries: dict[str, dict] = {}
+    entries: dict[str, tuple] = {}
+    for name, partner, granted, entry in made:
+        slug = partner.slug
+        if granted.removed or slug not in heads:
+            return None
+        old, new = marshal.loads(heads[slug]), marshal.loads(entry[2])
+        if old[3] is None or new[3] is None or new[5] is None:
+            return None
+        before, after = decode_view(old[3]), decode_view(new[3])
+        if view_name_key(before) != view_name_key(after) or before.level_rank != after.level_rank \
+                or before.hq_country != after.hq_country or before.logo != after.logo \
+                or before.regions_served != after.regions_served:
+            return None  # its place in the order, or a place list's or directory.json's head, changes
+        changed.append(slug)
+        old_views[slug], new_views[slug], summaries[slug] = before, after, new[5]
+        entries[slug] = (partner, after, entry, keys[name])
+    views = _Views(heads, decode_view, new_views)
+
+    # The facet values' lists and counts, as `pages.directory` makes them from the last directory.
+    last = SimpleNamespace(matching=state["matching"], views=old_views, order=order)
+    matching = _changed_from(last, new_views, changed)
+    counts, old_counts = _counts(matching, FACETS), _counts(state["matching"], FACETS)
+    places = state["places"]
+    hq_countries = frozenset(code for kind, code in places if kind == "hq")
+    facets = facet_values(rules, {}, extra_countries=hq_countries, counts=counts)
+    before_facets = facet_values(rules, {}, extra_countries=hq_countries, counts=old_counts)
+    if any([v.id for v in facets[key]] != [v.id for v in before_facets[key]] for key in facets):
+        return None  # a value's page appears or goes, and directory.json's tables change
+    position = {slug: i for i, slug in enumerate(order)}
+    d = Directory(rules, as_of, {}, {}, views, order, facets, {}, counts, hq_countries=hq_countries)  # type: ignore[arg-type]
+    d.__dict__["matching"] = matching
+
+    # The place pages' lists that a changed partner is or was in, made again (`_places_changed_from`).
+    touched = _touched(rules, [*old_views.values(), *new_views.values()])
+    gone = set(changed)
+    new_places = dict(places)
+    for key in touched:
+        kind, value = key
+        belongs = _PLACE_LISTS.get(kind)
+        if belongs is None or (kind != "hq" and value not in rules.region_by_id):
+            continue
+        slugs = [s for s in places.get(key, ()) if s not in gone]
+        for slug in changed:
+            if belongs(d, value, new_views[slug]):
+                slugs.insert(bisect.bisect(slugs, position[slug], key=position.__getitem__), slug)
+        new_places[key] = slugs
+
+    # recommend.json's summaries, the changed partners' in their places (the same names: the
+    # same places), and every country's recommendations ranked again from them.
+    layouts = read(store.render_folder / cache.EXPORTS_LAYOUT, store.render_key)
+    files = {name: _pieces(out, name, layouts, manifest.get(name)) for name in LISTING_FILES}
+    if not isinstance(layouts, dict) or any(pieces is None for pieces in files.values()):
+        return None
+    data_before = json.loads(files["recommend.json"][0])
+    listed = data_before["partners"]
+    place_of = {s["slug"]: i for i, s in enumerate(listed)}
+    texts: dict[str, str] = {}
+    for slug in changed:
+        i = place_of.get(slug)
+        if i is None or listed[i]["name"] != summaries[slug]["name"]:
+            return None
+        texts[slug] = compact(summaries[slug])  # (its entry in recommend.json, below)
+        listed[i] = json.loads(texts[slug])
+    data = recommend._data(rules, as_of, [], {}, [], listed, None, None, None)
+    countries = [v.id for v in facets["country"]]
+    by_country = recommend.for_countries(data, countries, rules.recommend.country_page)
+    before_country = json.loads(json.dumps(state["by_country"]))
+    recommend.use_for(d, data, by_country)
+
+    # The pages to make: those a changed partner joins or leaves a list of, and those listing it
+    # if its card or table row changed, or if they were not kept in pieces (their template may
+    # show more of it); those that show a count that changed; the countries whose
+    # recommendations changed or show a changed partner.
+    kept = cache.kept_pages_from(store)
+    kept.tokens = {slug: known[1] for slug, known in snap["partners"].items() if not known[3]}
+    kept.tokens.update((slug, entry[1]) for slug, (_, _, entry, _) in entries.items())
+    collected = _Collected(manifest)
+    relisting = Relisting(d, paths.templates, paths.static, site, search, collected, kept)
+
+    def shows_changed(path: str, cards_alike: bool, rows_alike: bool) -> bool:
+        """Whether a page listing a partner may show it otherwise now: unless the last build
+        kept it in pieces (its lists of partners shown by `card_lines` and `row_lines` alone),
+        as it is in the site, and the partner's card or row, whichever it shows, is the same."""
+        entry = kept.pages.get(path)
+        if entry is None or entry[2] is None or manifest.get(path) != entry[1]:
+            return True
+        kinds = {call[0] for call in entry[3]}
+        return (not cards_alike and "cards" in kinds) or (not rows_alike and "rows" in kinds)
+
+    wanted = set()
+    for slug in changed:
+        before, after = old_views[slug], new_views[slug]
+        alike = relisting.alike(before, after)
+        number = position[slug] // PAGE_SIZE + 1
+        page = "index.html" if number == 1 else f"page/{number}/index.html"
+        if shows_changed(page, *alike):
+            wanted.add(page)
+        for kind, value in _touched(rules, [before, after]):
+            belongs = _PLACE_LISTS.get(kind)
+            if belongs is not None:
+                was, now = belongs(d, value, before), belongs(d, value, after)
+            else:
+                was, now = value in before.member.get(kind, ()), value in after.member.get(kind, ())
+            page = _page_of(kind, value)
+            if was != now or shows_changed(page, *alike):
+                wanted.add(page)
+    counted = {(key, value) for key in {*counts, *old_counts}
+               for value in {*counts.get(key, ()), *old_counts.get(key, ())}
+               if counts.get(key, Counter())[value] != old_counts.get(key, Counter())[value]}
+    if counted:
+        wanted.update(["index.html", "programs/index.html", "status/index.html", "regions/index.html",
+                       "countries/index.html", "recommend/index.html"])
+        wanted.update(f"{FACET_BY_KEY[key].folder}/index.html"
+                      for key in ("expertise", "industry", "language"))
+        wanted.update(f"regions/{region.id}/index.html" for region in rules.regions
+                      if any(("country", code) in counted for code in region.countries))
+    for code in {*by_country, *before_country}:
+        now, then = by_country.get(code, []), before_country.get(code, [])
+        if json.loads(json.dumps(now)) != then or any(r["slug"] in gone for r in [*now, *then]):
+            wanted.add(value_path("country", code) + "index.html")
+    d.wanted = frozenset(wanted)
+    for key, slugs in new_places.items():  # (the lists of the place pages made: never from every partner)
+        if _page_of(*key) in wanted:
+            d.listed_views[key] = [views[s] for s in slugs]
+    for v in facets["country"]:
+        if v.path + "index.html" in wanted:
+            d.listed_views.setdefault(("hq", v.id), [])
+    for region in rules.regions:
+        if f"regions/{region.id}/index.html" in wanted:
+            for kind in ("hq-region", "serving-region"):
+                d.listed_views.setdefault((kind, region.id), [])
+    relisting.put()
+
+    # directory.json and recommend.json: the changed partners' entries in place of the old ones.
+    index = _indexes(rules)
+    new_layouts = dict(layouts)
+    for name in LISTING_FILES:
+        blob, head, rows = files[name]
+        if name == "recommend.json":
+            head = compact_with_list({k: v for k, v in data.items() if k != "partners"}, "partners", [])[:-3]
+        parts, new_rows, at = [], [], len(head)
+        for slug, key, start, length in rows:
+            if slug in entries:
+                partner, view, _, key = entries[slug]
+                text = texts[slug] if name == "recommend.json" else \
+                    compact(_directory_row(partner, view, index))
+                piece = text.encode("utf-8")
+            else:
+                piece = blob[start:start + length]
+            parts.append(piece)
+            new_rows.append((slug, key, at, len(piece)))
+            at += len(piece) + 1
+        content = head + b",".join(parts) + b"]}\n"
+        digest = collected.put(name, content)[0]
+        new_layouts[name] = (digest, new_rows, layouts[name][2])
+    new_state = {"id": secrets.token_hex(8), "order": order,
+                 "heads": {**heads, **{slug: entry[2] for slug, (_, _, entry, _) in entries.items()}},
+                 "matching": matching, "places": new_places, "by_country": by_country}
+    return Relisted(collected.files, new_state, new_layouts)
+
+
+def _page_of(kind: str, value: str) -> str:
+    """The page of a list of `Directory.listed_views` (facet values' and place pages' lists)."""
+    from .facets import value_path
+
+    if kind in ("country", "hq"):
+        return value_path("country", value) + "index.html"
+    if kind in ("region", "hq-region", "serving-region"):
+        return f"regions/{value}/index.html"
+    if kind == "program":
+        return f"programs/{value}/index.html"
+    if kind == "status":
+        return f"status/{value}/index.html"
+    return value_path(kind, value) + "index.html"
+
+
+def _counts(matching: dict, facets) -> dict[str, Counter]:
+    """`facets.facet_counts` of the partners in these lists: each value's list's length."""
+    counts = {f.key: Counter() for f in facets}
+    for key, by_value in matching.items():
+        counts.setdefault(key, Counter()).update({value: len(slugs) for value, slugs in by_value.items()})
+    return counts
+
+
+def _pieces(out: Path, name: str, layouts: object, digest: str | None) -> tuple[bytes, bytes, list] | None:
+    """The listing file `name` as the last build wrote it (its bytes, its head before the
+    first entry, its entries' places: `cache.save_export_layout`), if it is that file."""
+    from .write import content_hash
+
+    if not isinstance(layouts, dict) or name not in layouts or digest is None:
+        return None
+    try:
+        known, rows, _ = layouts[name]
+        if known != digest:
+            return None
+        blob = (out / name).read_bytes()
+        if content_hash(blob) != digest or not rows:
+            return None
+        start = rows[0][2]
+        if blob[start - 1:start] != b"[":
+            return None
+        return blob, blob[:start], list(rows)
+    except (OSError, ValueError, TypeError, IndexError):
+        return None
+
+
+def saved(store, out: Path, relisted: Relisted) -> str | None:
+    """Keep the state and entry places `rebuild` made, once its files are in the site: the
+    state's name for the snapshot, or None if they could not be kept (the next edit to listed
+    data then goes the ordinary way)."""
+    from . import cache
+    from .record_cache import write
+
+    if not write(store.render_folder / cache.EXPORTS_LAYOUT, store.render_key, relisted.layouts):
+        return None
+    if not write(_path(store, out), store.render_key, (FORMAT, relisted.state)):
+        return None
+    return relisted.state["id"]
