@@ -144,8 +144,9 @@ class _Collected:
     def put(self, path: str, data: Any, digest: str | None = None) -> tuple[str, bool]:
         from .write import content_hash
 
+        if callable(data) and (digest is None or self.previous.get(path) != digest):
+            data = data()  # (made now, before anything is written, as any mistake in it stops the build)
         if digest is None:
-            data = data() if callable(data) else data
             digest = content_hash(data)
         self.files[path] = (data, digest)
         return digest, self.previous.get(path) != digest
