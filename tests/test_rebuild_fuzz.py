@@ -1,12 +1,18 @@
-"""Random edits in one process, each rebuild compared with a build from nothing.
+"""Random edits, each rebuild compared with a build from nothing: in one process, and each in
+a new process.
 
 A process that keeps its builds (`serve`) redoes only the partners whose records changed, told
 apart by identity from the last build's (`partnerdir.delta`): the check, awards, directory,
 recommendations, open data entries and kept listing pages each bring their last result up to
 date. Hypothesis draws a sequence of edits to a small directory (names that move a partner in
-the order, places, languages, programs, certifications that change a status, joining dates
-that take a partner off the site at the January review, several records at once, a record
-saved just now) and every rebuild must be byte for byte the site a cold build makes.
+the order, places, languages, expertise, industries, remote delivery, programs, certifications
+that change a status, joining dates that take a partner off the site at the January review,
+several records at once, a record saved just now) and every rebuild must be byte for byte the
+site a cold build makes.
+
+A new `build` process after each edit takes the quick rebuilds where it can (`snapshot` when
+no listing changes, `relist` when listings change but the partners keep their places) and the
+ordinary one otherwise: the same drawn edits hold all three to the site a cold build makes.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from partnerdir.project import ROOT
 
 from .site_records import AS_OF, certifications, record, write_records
 from .test_incremental import paths_for, settle, tree
+from .test_record_cache import as_new_process
 
 SLUGS = [f"partner-{i}" for i in range(8)]
 COUNTRIES = ["DE", "FR", "US", "JP", "IS", "BR"]
@@ -40,6 +47,10 @@ EDITS = {
     "joined": st.sampled_from([dt.date(2023, 1, 1), dt.date(2026, 2, 1)]),
     "headquarters": st.sampled_from(COUNTRIES).map(lambda c: {"city": "Somewhere", "country": c}),
     "description": st.sampled_from(["Builds integrations.", "Sells subscriptions.", "New text."]),
+    "expertise": st.lists(st.sampled_from(["integration", "api-management", "identity-access-management",
+                                           "devops"]), unique=True, min_size=1, max_size=3),
+    "industries": st.lists(st.sampled_from(["banking", "healthcare"]), unique=True, max_size=2),
+    "remote_delivery": st.booleans(),
 }
 
 # One step: some partners' fields replaced, saved a while ago or just now.
@@ -50,25 +61,61 @@ step = st.tuples(
 )
 
 
-def start() -> dict[str, dict]:
-    return {slug: record(f"Partner {i} Consulting", countries_served=[COUNTRIES[i % 6]],
-                         certifications=certifications(i % 5), joined=dt.date(2025, 3, 1))
-            for i, slug in enumerate(SLUGS)}
+# Edits to what listings show that leave a partner in its place in the order (`relist`).
+IN_PLACE = ("countries_served", "languages", "expertise", "industries", "remote_delivery", "description")
+in_place_step = st.tuples(
+    st.dictionaries(st.sampled_from(SLUGS),
+                    st.fixed_dictionaries({}, optional={key: EDITS[key] for key in IN_PLACE}),
+                    min_size=1, max_size=3),
+    st.booleans(),
+)
+
+
+def start(anchor: bool = False) -> dict[str, dict]:
+    """The directory before the edits; with `anchor`, a partner never edited serves, speaks and
+    knows every value the edits draw, so that their pages never appear or go."""
+    records = {slug: record(f"Partner {i} Consulting", countries_served=[COUNTRIES[i % 6]],
+                            certifications=certifications(i % 5), joined=dt.date(2025, 3, 1))
+               for i, slug in enumerate(SLUGS)}
+    if anchor:
+        records["anchor"] = record("Anchor Partners", countries_served=COUNTRIES,
+                                   languages=["en", "de", "fr", "ja"], industries=["banking", "healthcare"],
+                                   expertise=["integration", "api-management", "identity-access-management",
+                                              "devops"])
+    return records
 
 
 @settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", "10")), deadline=None,
           suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(step, min_size=2, max_size=4))
 def test_random_edits_in_one_process_rebuild_as_a_cold_build_does(steps):
+    _rebuilds_match_cold_builds(steps, new_processes=False)
+
+
+@settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", "10")), deadline=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.one_of(step, in_place_step, in_place_step), min_size=2, max_size=4))
+def test_random_edits_each_built_by_a_new_process_rebuild_as_a_cold_build_does(steps):
+    _rebuilds_match_cold_builds(steps, new_processes=True)
+
+
+def _rebuilds_match_cold_builds(steps: list, new_processes: bool) -> None:
+    in_place = not new_processes
+
+    def rebuild(paths):
+        if new_processes:
+            as_new_process()
+        return build_site(paths, AS_OF, search=False, in_place=in_place, remember=in_place)
+
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         shutil.copytree(ROOT / "templates", root / "templates")
         shutil.copy(ROOT / "data" / "programs.yaml", root / "programs.yaml")
-        records = start()
+        records = start(anchor=new_processes)
         write_records(root / "content", records)
         settle(root / "content", root / "templates", root / "programs.yaml")
         paths = paths_for(root, root / "preview")
-        assert build_site(paths, AS_OF, search=False, in_place=True).ok
+        assert rebuild(paths).ok
         for number, (changes, just_now) in enumerate(steps, start=1):
             for slug, fields in changes.items():
                 records[slug] = {**records[slug], **fields}
@@ -76,7 +123,7 @@ def test_random_edits_in_one_process_rebuild_as_a_cold_build_does(steps):
             if not just_now:
                 for slug in changes:
                     settle(root / "content" / f"{slug}.yaml", offset=number)
-            warm = build_site(paths, AS_OF, search=False, in_place=True)
+            warm = rebuild(paths)
             wait_persisted()
             cold_out = root / "cold" / str(number)
             cold = build_site(paths_for(root, cold_out / "site", cold_out / ".cache"), AS_OF, search=False)

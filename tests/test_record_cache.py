@@ -130,9 +130,9 @@ def records_validated(monkeypatch) -> list[str]:
     return seen
 
 
-def new_process_build(paths):
-    """A build as a new process makes it: nothing in this process's memory (the memo and what
-    each stage keeps of the last build it made)."""
+def as_new_process() -> None:
+    """Nothing in this process's memory of the builds it made (the memo and what each stage
+    keeps of the last build it made), as in a new process."""
     from partnerdir import export, recommend, render, snapshot, write
 
     cache._MEMOS.clear()
@@ -140,6 +140,11 @@ def new_process_build(paths):
                  recommend._BUILT, recommend._LAST_JSON, render._LISTED, render._SITEMAP, snapshot._LOADED,
                  write._PIECES):
         kept.clear()
+
+
+def new_process_build(paths):
+    """A build as a new process makes it."""
+    as_new_process()
     result = build_site(paths, AS_OF, search=False, remember=False)
     assert result.ok, [p.text() for p in result.problems]
     return result
