@@ -15,14 +15,18 @@ what its listings were made of:
 * each country page's recommendations.
 
 `rebuild` takes the changed partners out of those lists and puts them back where they belong
-now, as `serve`'s rebuild does (`pages._changed_from`); makes only the pages that list one of
-them, before or after, or show a count or recommendation that changed (the page makers
-restricted by `Directory.wanted`), against the last build's kept pages like any rebuild
-(`render.KeptPages`); puts the changed partners' entries in directory.json and recommend.json
-in place of their old ones; and ranks every country's partners again from recommend.json's
-summaries. It answers for changed partners that stay listed, in the same place in the order
-(the same name and status), with the same head office, logo and regions served, none of them
-making a facet value appear or disappear (its page would appear or go); for anything else, or
+now, as `serve`'s rebuild does (`pages._changed_from`); makes only the pages a changed partner
+joins or leaves, those that show its card or table row if that changed (or may show more of
+it: a page the last build did not keep in pieces), and those that show a count or a
+recommendation that changed (the page makers restricted by `Directory.wanted`), against the
+last build's kept pages like any rebuild (`render.KeptPages`); puts the changed partners'
+entries in directory.json and recommend.json in place of their old ones; and ranks every
+country's partners again from recommend.json's summaries. At 10,000 partners a country
+served added takes 0.66 s in the build (two pages made) instead of 1.72 s.
+
+It answers for changed partners that stay listed, in the same place in the order (the same
+name and status), with the same head office, logo and regions served, none of them making a
+facet value appear or disappear (its page would appear or go); for anything else, or
 anything unexpected, None, and the ordinary rebuild runs, which is always right.
 """
 
