@@ -8,8 +8,9 @@ every listing page's signature made again, 1.6 s at 10,000 partners, where `serv
 keeps all that in memory, takes 0.4 s. `save` keeps, with each build the snapshot describes,
 what its listings were made of:
 
-* the order, and each listed partner's cache entry head (its card's view), decoded only for
-  the partners on the pages made again;
+* the order, and each listed partner's card view (marshalled apart: 0.6 KB, where its cache
+  entry head holds 2 KB), decoded only for the partners on the pages made again that ask
+  more of it than its slug;
 * each facet value's partners (`Directory.matching`) and the place pages' lists of partners
   headquartered in a country or a region, or serving a region (`pages.place_pages`);
 * each country page's recommendations.
@@ -45,7 +46,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-FORMAT = 1
+FORMAT = 2  # (2: card views apart, not cache entry heads)
 LISTING_FILES = ("directory.json", "recommend.json")
 
 
@@ -59,20 +60,17 @@ def save(memo, d, out: Path, build: str) -> bool:
     when this process has all of it: the kept pages (a build from nothing with search keeps
     none) and the recommendations made here, not only in a worker."""
     from . import recommend
-    from .pages import _serves_region
+    from .pages import PartnerView, _serves_region
+    from .plain_data import codec
     from .record_cache import write
 
     store = memo.store
     made = recommend.made_for(d)
     if store is None or memo.kept_pages is None or made is None:
         return False
-    heads = {}
-    for slug in d.order:
-        hit = memo.encoded.get(slug)
-        if hit is None or hit[0] is not d.partners[slug] or len(hit[2]) != 3:
-            return False
-        heads[slug] = hit[2][2]
     views = d.views
+    encode, dumps = codec(PartnerView)[0], marshal.dumps
+    view_data = {slug: dumps(encode(views[slug])) for slug in d.order}
     places: dict[tuple[str, str], list[str]] = {("hq-region", region.id): [] for region in d.rules.regions}
     regions_of: dict[str, list[tuple[str, str]]] = {}
     for region in d.rules.regions:
@@ -88,8 +86,8 @@ def save(memo, d, out: Path, build: str) -> bool:
         places[("serving-region", region.id)] = [
             slug for slug in d.matching.get("region", {}).get(region.id, ())
             if _serves_region(views[slug], region.id, countries)]
-    state = {"id": build, "order": list(d.order), "heads": heads, "matching": d.matching, "places": places,
-             "by_country": made[1]}
+    state = {"id": build, "order": list(d.order), "views": view_data, "matching": d.matching,
+             "places": places, "by_country": made[1]}
     return write(_path(store, out), store.render_key, (FORMAT, state))
 
 
@@ -109,12 +107,11 @@ def load(store, out: Path, snap: dict) -> dict | None:
 
 class _Views(Mapping):
     """The listed partners' card views by slug: the changed partners' as made, the others'
-    knowing their slug alone until a page asks more of them (`pages.lazy_view`), decoded then
-    from their cache entry heads: a page made again may list 1,600 partners, whose table rows
-    the last build kept."""
+    knowing their slug alone until a page asks more of them (`pages.lazy_view`), decoded then:
+    a page made again may list 1,600 partners, whose table rows the last build kept."""
 
-    def __init__(self, heads: dict[str, bytes], decode, known: dict) -> None:
-        self._heads = heads
+    def __init__(self, data: dict[str, bytes], decode, known: dict) -> None:
+        self._data = data
         self._decode = decode
         self._made = dict(known)
 
@@ -123,18 +120,18 @@ class _Views(Mapping):
         if made is None:
             from .pages import lazy_view
 
-            head, decode = self._heads[slug], self._decode
-            made = self._made[slug] = lazy_view(slug, lambda: decode(marshal.loads(head)[3]))
+            data, decode = self._data[slug], self._decode
+            made = self._made[slug] = lazy_view(slug, lambda: decode(marshal.loads(data)))
         return made
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._heads)
+        return iter(self._data)
 
     def __len__(self) -> int:
-        return len(self._heads)
+        return len(self._data)
 
     def __contains__(self, slug: object) -> bool:
-        return slug in self._heads
+        return slug in self._data
 
 
 @dataclass
@@ -182,7 +179,7 @@ def rebuild(paths, out: Path, rules, as_of: dt.date, site, snap: dict, store, ma
     state = load(store, out, snap)
     if state is None:
         return None
-    order, heads = state["order"], state["heads"]
+    order, view_data = state["order"], state["views"]
     decode_view = codec(PartnerView)[1]
     changed: list[str] = []
     old_views: dict[str, Any] = {}
@@ -191,12 +188,12 @@ def rebuild(paths, out: Path, rules, as_of: dt.date, site, snap: dict, store, ma
     entries: dict[str, tuple] = {}
     for name, partner, granted, entry in made:
         slug = partner.slug
-        if granted.removed or slug not in heads:
+        if granted.removed or slug not in view_data:
             return None
-        old, new = marshal.loads(heads[slug]), marshal.loads(entry[2])
-        if old[3] is None or new[3] is None or new[5] is None:
+        new = marshal.loads(entry[2])  # (the cache entry's head: its card's view, its summary)
+        if new[3] is None or new[5] is None:
             return None
-        before, after = decode_view(old[3]), decode_view(new[3])
+        before, after = decode_view(marshal.loads(view_data[slug])), decode_view(new[3])
         if view_name_key(before) != view_name_key(after) or before.level_rank != after.level_rank \
                 or before.hq_country != after.hq_country or before.logo != after.logo \
                 or before.regions_served != after.regions_served:
@@ -204,7 +201,7 @@ def rebuild(paths, out: Path, rules, as_of: dt.date, site, snap: dict, store, ma
         changed.append(slug)
         old_views[slug], new_views[slug], summaries[slug] = before, after, new[5]
         entries[slug] = (partner, after, entry, keys[name])
-    views = _Views(heads, decode_view, new_views)
+    views = _Views(view_data, decode_view, new_views)
 
     # The facet values' lists and counts, as `pages.directory` makes them from the last directory.
     last = SimpleNamespace(matching=state["matching"], views=old_views, order=order)
@@ -344,7 +341,8 @@ def rebuild(paths, out: Path, rules, as_of: dt.date, site, snap: dict, store, ma
         digest = collected.put(name, content)[0]
         new_layouts[name] = (digest, new_rows, layouts[name][2])
     new_state = {"id": secrets.token_hex(8), "order": order,
-                 "heads": {**heads, **{slug: entry[2] for slug, (_, _, entry, _) in entries.items()}},
+                 "views": {**view_data, **{slug: marshal.dumps(marshal.loads(entry[2])[3])
+                                           for slug, (_, _, entry, _) in entries.items()}},
                  "matching": matching, "places": new_places, "by_country": by_country}
     return Relisted(collected.files, new_state, new_layouts)
 
