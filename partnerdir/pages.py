@@ -402,6 +402,24 @@ def _changed_from(last: Directory, views: dict[str, PartnerView], changed: list[
 # Pages
 
 
+def directory_page(number: int) -> str:
+    """The directory's page `number`: the home page first, then /page/N/."""
+    return "index.html" if number == 1 else f"page/{number}/index.html"
+
+
+def list_page(kind: str, value: str) -> str:
+    """The page of a list of `Directory.listed_views`: a facet value's partners, or a place
+    page's (headquartered in a country or region, serving a region)."""
+    kind = {"hq": "country", "hq-region": "region", "serving-region": "region"}.get(kind, kind)
+    if kind == "program":
+        return f"programs/{value}/index.html"
+    if kind == "status":
+        return f"status/{value}/index.html"
+    if kind == "region":
+        return f"regions/{value}/index.html"
+    return value_path(kind, value) + "index.html"
+
+
 def directory_pages(d: Directory) -> Iterator[Page]:
     """The home page lists the first cards; /page/N/ the rest, for browsing without JavaScript."""
     total = len(d.order)
@@ -411,7 +429,7 @@ def directory_pages(d: Directory) -> Iterator[Page]:
     page_paths = ["" if n == 1 else f"page/{n}/" for n in range(1, pages + 1)]
     level_names = {lv.id: lv.name for lv in d.rules.levels}
     for number in range(1, pages + 1):
-        path = "index.html" if number == 1 else f"page/{number}/index.html"
+        path = directory_page(number)
         if not d.wants(path):
             continue
         slugs = d.order[(number - 1) * PAGE_SIZE: number * PAGE_SIZE]
@@ -628,7 +646,7 @@ def program_pages(d: Directory) -> Iterator[Page]:
         yield Page("programs/index.html", "programs.html", overview, "Programs and status levels",
                    f"The {rules.site.vendor} partner programs, their status levels and how to earn them.")
     for p in rules.programs:
-        if not d.wants(f"programs/{p.id}/index.html"):
+        if not d.wants(list_page("program", p.id)):
             continue
         context = {
             "program": p,
@@ -639,7 +657,7 @@ def program_pages(d: Directory) -> Iterator[Page]:
             "cards": d.matching_views("program", p.id),
             "retired": [r for r in rules.retired_programs if r.successor == p.id],
         }
-        yield Page(f"programs/{p.id}/index.html", "program.html", context, p.name, p.summary)
+        yield Page(list_page("program", p.id), "program.html", context, p.name, p.summary)
     for r in rules.retired_programs:
         if not d.wants(f"programs/{r.id}/index.html"):
             continue
@@ -664,7 +682,7 @@ def status_pages(d: Directory) -> Iterator[Page]:
                    {"facet": FACET_BY_KEY["status"], "groups": [("", values)]},
                    "Status levels", "Partners by status level.")
     for v in values:
-        if not d.wants(f"status/{v.id}/index.html"):
+        if not d.wants(list_page("status", v.id)):
             continue
         level = rules.level_by_id[v.id]
         context = {
@@ -674,7 +692,7 @@ def status_pages(d: Directory) -> Iterator[Page]:
             "cards": d.matching_views("status", level.id),
             "higher": [lv for lv in rules.levels if rules.level_rank[lv.id] > rules.level_rank[level.id]],
         }
-        yield Page(f"status/{level.id}/index.html", "status.html", context, f"{level.name} partners",
+        yield Page(list_page("status", level.id), "status.html", context, f"{level.name} partners",
                    f"Partners holding {level.name} status, and what it takes to earn it.")
 
 
@@ -711,7 +729,7 @@ def place_pages(d: Directory) -> Iterator[Page]:
                    "Countries", "Partners by country.")
 
     for v in region_values:
-        if not d.wants(f"regions/{v.id}/index.html"):
+        if not d.wants(list_page("region", v.id)):
             continue
         region = rules.region_by_id[v.id]
         countries = set(region.countries)
@@ -727,10 +745,10 @@ def place_pages(d: Directory) -> Iterator[Page]:
             "neighbours": [rules.region_by_id[n] for n in region.neighbours if n in rules.region_by_id],
             "region_paths": region_paths,
         }
-        yield Page(f"regions/{region.id}/index.html", "place.html", context, f"Partners in {region.name}",
+        yield Page(list_page("region", region.id), "place.html", context, f"Partners in {region.name}",
                    f"Partners headquartered in or serving {region.name}.")
     for v in country_values:
-        if not d.wants(value_path("country", v.id) + "index.html"):
+        if not d.wants(list_page("country", v.id)):
             continue
         region_id = rules.region_of_country.get(v.id)
         context = {
@@ -743,7 +761,7 @@ def place_pages(d: Directory) -> Iterator[Page]:
             "region_paths": region_paths,
             "recommended": country_recommendations(d, v.id),
         }
-        yield Page(value_path("country", v.id) + "index.html", "place.html", context,
+        yield Page(list_page("country", v.id), "place.html", context,
                    f"Partners in {v.name}", f"Partners headquartered in or serving {v.name}.")
 
 
@@ -782,11 +800,11 @@ def topic_pages(d: Directory) -> Iterator[Page]:
                        {"facet": facet, "groups": [("", values)]}, names[key],
                        f"Partners by {facet.label.lower()}.")
         for v in values:
-            if not d.wants(v.path + "index.html"):
+            if not d.wants(list_page(key, v.id)):
                 continue
             context = {"facet": facet, "value": v, "index_title": names[key],
                        "cards": d.matching_views(key, v.id)}
-            yield Page(v.path + "index.html", "topic.html", context, f"{v.name} partners",
+            yield Page(list_page(key, v.id), "topic.html", context, f"{v.name} partners",
                        f"Partners with {facet.label.lower()} {v.name}.")
 
 

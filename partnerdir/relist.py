@@ -170,8 +170,18 @@ def rebuild(paths, out: Path, rules, as_of: dt.date, site, snap: dict, store, ma
     rebuild cannot make them (see the module's docstring)."""
     from . import cache, recommend
     from .export import _directory_row, _indexes, compact, compact_with_list
-    from .facets import FACET_BY_KEY, FACETS, facet_values, value_path
-    from .pages import _PLACE_LISTS, PAGE_SIZE, Directory, PartnerView, _changed_from, _touched, view_name_key
+    from .facets import FACET_BY_KEY, FACETS, facet_values
+    from .pages import (
+        _PLACE_LISTS,
+        PAGE_SIZE,
+        Directory,
+        PartnerView,
+        _changed_from,
+        _touched,
+        directory_page,
+        list_page,
+        view_name_key,
+    )
     from .plain_data import codec
     from .record_cache import read
     from .render import Relisting
@@ -278,8 +288,7 @@ def rebuild(paths, out: Path, rules, as_of: dt.date, site, snap: dict, store, ma
     for slug in changed:
         before, after = old_views[slug], new_views[slug]
         alike = relisting.alike(before, after)
-        number = position[slug] // PAGE_SIZE + 1
-        page = "index.html" if number == 1 else f"page/{number}/index.html"
+        page = directory_page(position[slug] // PAGE_SIZE + 1)
         if shows_changed(page, *alike):
             wanted.add(page)
         for kind, value in _touched(rules, [before, after]):
@@ -288,7 +297,7 @@ def rebuild(paths, out: Path, rules, as_of: dt.date, site, snap: dict, store, ma
                 was, now = belongs(d, value, before), belongs(d, value, after)
             else:
                 was, now = value in before.member.get(kind, ()), value in after.member.get(kind, ())
-            page = _page_of(kind, value)
+            page = list_page(kind, value)
             if was != now or shows_changed(page, *alike):
                 wanted.add(page)
     counted = {(key, value) for key in {*counts, *old_counts}
@@ -299,21 +308,21 @@ def rebuild(paths, out: Path, rules, as_of: dt.date, site, snap: dict, store, ma
                        "countries/index.html", "recommend/index.html"])
         wanted.update(f"{FACET_BY_KEY[key].folder}/index.html"
                       for key in ("expertise", "industry", "language"))
-        wanted.update(f"regions/{region.id}/index.html" for region in rules.regions
+        wanted.update(list_page("region", region.id) for region in rules.regions
                       if any(("country", code) in counted for code in region.countries))
     for code in {*by_country, *before_country}:
         now, then = by_country.get(code, []), before_country.get(code, [])
         if json.loads(json.dumps(now)) != then or any(r["slug"] in gone for r in [*now, *then]):
-            wanted.add(value_path("country", code) + "index.html")
+            wanted.add(list_page("country", code))
     d.wanted = frozenset(wanted)
     for key, slugs in new_places.items():  # (the lists of the place pages made: never from every partner)
-        if _page_of(*key) in wanted:
+        if list_page(*key) in wanted:
             d.listed_views[key] = [views[s] for s in slugs]
     for v in facets["country"]:
-        if v.path + "index.html" in wanted:
+        if list_page("country", v.id) in wanted:
             d.listed_views.setdefault(("hq", v.id), [])
     for region in rules.regions:
-        if f"regions/{region.id}/index.html" in wanted:
+        if list_page("region", region.id) in wanted:
             for kind in ("hq-region", "serving-region"):
                 d.listed_views.setdefault((kind, region.id), [])
     relisting.put()
@@ -345,21 +354,6 @@ def rebuild(paths, out: Path, rules, as_of: dt.date, site, snap: dict, store, ma
                                            for slug, (_, _, entry, _) in entries.items()}},
                  "matching": matching, "places": new_places, "by_country": by_country}
     return Relisted(collected.files, new_state, new_layouts)
-
-
-def _page_of(kind: str, value: str) -> str:
-    """The page of a list of `Directory.listed_views` (facet values' and place pages' lists)."""
-    from .facets import value_path
-
-    if kind in ("country", "hq"):
-        return value_path("country", value) + "index.html"
-    if kind in ("region", "hq-region", "serving-region"):
-        return f"regions/{value}/index.html"
-    if kind == "program":
-        return f"programs/{value}/index.html"
-    if kind == "status":
-        return f"status/{value}/index.html"
-    return value_path(kind, value) + "index.html"
 
 
 def _counts(matching: dict, facets) -> dict[str, Counter]:
