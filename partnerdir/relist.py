@@ -55,10 +55,10 @@ def _path(store, out: Path) -> Path:
     return store.render_folder / f"relist-{name}.bin"
 
 
-def save(memo, d, out: Path, build: str) -> bool:
-    """Keep what the listings of the build `build` (the snapshot's name for it) were made of,
-    when this process has all of it: the kept pages (a build from nothing with search keeps
-    none) and the recommendations made here, not only in a worker."""
+def save(memo, d, out: Path, name: str) -> bool:
+    """Keep what the listings of the build of `d` were made of, under `name` (which its
+    snapshot will give), when this process has all of it: the kept pages (a build from nothing
+    with search keeps none) and the recommendations, made here (not only in a worker)."""
     from . import recommend
     from .pages import PartnerView, _serves_region
     from .plain_data import codec
@@ -86,7 +86,7 @@ def save(memo, d, out: Path, build: str) -> bool:
         places[("serving-region", region.id)] = [
             slug for slug in d.matching.get("region", {}).get(region.id, ())
             if _serves_region(views[slug], region.id, countries)]
-    state = {"id": build, "order": list(d.order), "views": view_data, "matching": d.matching,
+    state = {"id": name, "order": list(d.order), "views": view_data, "matching": d.matching,
              "places": places, "by_country": made[1]}
     return write(_path(store, out), store.render_key, (FORMAT, state))
 

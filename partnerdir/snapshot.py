@@ -91,11 +91,13 @@ def _pieces(out: Path, path: str, digest: str | None, make) -> tuple[list[bytes]
     return hashes, [len(piece) for piece in pieces]
 
 
-def save(memo, state, d, site, out: Path, hashes: dict[str, str], pieces: dict | None = None) -> str | None:
+def save(memo, state, d, site, out: Path, hashes: dict[str, str], pieces: dict | None = None,
+         listing: str | None = None) -> str | None:
     """Write the snapshot of the build that just made `hashes` (site path -> hash) into `out`;
     the build's name to keep in its record, or None when there is none to trust (a record
     file changed while the build read it, say). `pieces` holds partners.json's and
-    partners.csv's pieces when the build patched them (`patch_open_data`)."""
+    partners.csv's pieces when the build patched them (`patch_open_data`); `listing` names
+    the listing state kept of this build (`relist`), if one was."""
     from . import export
     from .pages import partner_path
     from .record_cache import write
@@ -152,8 +154,7 @@ def save(memo, state, d, site, out: Path, hashes: dict[str, str], pieces: dict |
         return None
     build = secrets.token_hex(8)
     data = {"format": FORMAT, "build": build, "records": records, "partners": partners, "order": order,
-            "json": json_pieces, "csv": csv_pieces, "languages": languages(),
-            "listing": build}  # (the listing state `relist.save` keeps next, under this name)
+            "json": json_pieces, "csv": csv_pieces, "languages": languages(), "listing": listing}
     return build if write(_path(store, out), store.render_key, data) else None
 
 
