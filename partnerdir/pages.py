@@ -372,26 +372,32 @@ def _touched(rules: Rules, views: list[PartnerView | None]) -> set[tuple[str, st
     return touched
 
 
-def _changed_from(last: Directory, views: dict[str, PartnerView], changed: list[str]) -> dict:
+def _changed_from(last: Directory, views: dict[str, PartnerView], changed: list[str],
+                  order: list[str] | None = None) -> dict:
     """`Directory.matching` of a directory with the same order as `last` whose `changed`
-    partners' views differ: only the lists of the values they joined or left are made again."""
+    partners' views differ: only the lists of the values they joined or left are made again.
+    With `order`, the order now, in which the partners of another status than before moved
+    (`relist`): they leave every list they were in and join every list they are in, in
+    their new places."""
     matching = {key: dict(by_value) for key, by_value in last.matching.items()}
     position = None
     for slug in changed:
         old = last.views[slug].member if slug in last.views else {}
         new = views[slug].member if slug in views else {}
+        moved = order is not None and bool(old) and bool(new) and \
+            last.views[slug].level_rank != views[slug].level_rank
         for key in {*old, *new}:
             before, after = set(old.get(key, ())), set(new.get(key, ()))
             by_value = matching.setdefault(key, {})
-            for value in before - after:
+            for value in before if moved else before - after:
                 slugs = [s for s in by_value[value] if s != slug]
                 if slugs:
                     by_value[value] = slugs
                 else:
                     del by_value[value]
-            for value in after - before:
+            for value in after if moved else after - before:
                 if position is None:
-                    position = {s: i for i, s in enumerate(last.order)}
+                    position = {s: i for i, s in enumerate(order if order is not None else last.order)}
                 slugs = list(by_value.get(value, ()))
                 slugs.insert(bisect.bisect(slugs, position[slug], key=position.__getitem__), slug)
                 by_value[value] = slugs

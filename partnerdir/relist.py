@@ -204,18 +204,30 @@ def rebuild(paths, out: Path, rules, as_of: dt.date, site, snap: dict, store, ma
         if new[3] is None or new[5] is None:
             return None
         before, after = decode_view(marshal.loads(view_data[slug])), decode_view(new[3])
-        if view_name_key(before) != view_name_key(after) or before.level_rank != after.level_rank \
-                or before.hq_country != after.hq_country or before.logo != after.logo \
-                or before.regions_served != after.regions_served:
-            return None  # its place in the order, or a place list's or directory.json's head, changes
+        if view_name_key(before) != view_name_key(after) or before.hq_country != after.hq_country \
+                or before.logo != after.logo or before.regions_served != after.regions_served:
+            return None  # its place in open data files, or a place list's or directory.json's head, changes
         changed.append(slug)
         old_views[slug], new_views[slug], summaries[slug] = before, after, new[5]
         entries[slug] = (partner, after, entry, keys[name])
     views = _Views(view_data, decode_view, new_views)
+    # A partner of another status moves in the order (by status, then name), and in every
+    # list, as the directory's pages between its old and new places shift by one card.
+    moved = [slug for slug in changed if old_views[slug].level_rank != new_views[slug].level_rank]
+    before_order = order
+    if moved:
+        order = [slug for slug in order if slug not in set(moved)]
+
+        def key(slug: str) -> tuple:
+            view = views[slug]
+            return -view.level_rank, view_name_key(view)
+
+        for slug in moved:
+            order.insert(bisect.bisect(order, key(slug), key=key), slug)
 
     # The facet values' lists and counts, as `pages.directory` makes them from the last directory.
-    last = SimpleNamespace(matching=state["matching"], views=old_views, order=order)
-    matching = _changed_from(last, new_views, changed)
+    last = SimpleNamespace(matching=state["matching"], views=old_views, order=before_order)
+    matching = _changed_from(last, new_views, changed, order if moved else None)
     counts, old_counts = _counts(matching, FACETS), _counts(state["matching"], FACETS)
     places = state["places"]
     hq_countries = frozenset(code for kind, code in places if kind == "hq")
@@ -285,12 +297,16 @@ def rebuild(paths, out: Path, rules, as_of: dt.date, site, snap: dict, store, ma
         return (not cards_alike and "cards" in kinds) or (not rows_alike and "rows" in kinds)
 
     wanted = set()
+    old_position = {slug: i for i, slug in enumerate(before_order)} if moved else position
     for slug in changed:
         before, after = old_views[slug], new_views[slug]
         alike = relisting.alike(before, after)
         page = directory_page(position[slug] // PAGE_SIZE + 1)
         if shows_changed(page, *alike):
             wanted.add(page)
+        first, last_at = sorted((old_position[slug], position[slug]))
+        if first != last_at:  # (every page between its old place and its new one)
+            wanted.update(map(directory_page, range(first // PAGE_SIZE + 1, last_at // PAGE_SIZE + 2)))
         for kind, value in _touched(rules, [before, after]):
             belongs = _PLACE_LISTS.get(kind)
             if belongs is not None:
@@ -298,7 +314,7 @@ def rebuild(paths, out: Path, rules, as_of: dt.date, site, snap: dict, store, ma
             else:
                 was, now = value in before.member.get(kind, ()), value in after.member.get(kind, ())
             page = list_page(kind, value)
-            if was != now or shows_changed(page, *alike):
+            if was != now or (was and slug in moved) or shows_changed(page, *alike):
                 wanted.add(page)
     counted = {(key, value) for key in {*counts, *old_counts}
                for value in {*counts.get(key, ()), *old_counts.get(key, ())}
@@ -349,11 +365,57 @@ def rebuild(paths, out: Path, rules, as_of: dt.date, site, snap: dict, store, ma
         content = head + b",".join(parts) + b"]}\n"
         digest = collected.put(name, content)[0]
         new_layouts[name] = (digest, new_rows, layouts[name][2])
+    if moved:  # (the sitemap lists partner pages in the order)
+        sitemap = _moved_in_sitemap(out, manifest.get("sitemap.xml"), site, order, moved)
+        if sitemap is None:
+            return None
+        collected.put("sitemap.xml", sitemap)
     new_state = {"id": secrets.token_hex(8), "order": order,
                  "views": {**view_data, **{slug: marshal.dumps(marshal.loads(entry[2])[3])
                                            for slug, (_, _, entry, _) in entries.items()}},
                  "matching": matching, "places": new_places, "by_country": by_country}
     return Relisted(collected.files, new_state, new_layouts)
+
+
+def _moved_in_sitemap(out: Path, digest: str | None, site, order: list[str],
+                      moved: list[str]) -> bytes | None:
+    """The last build's sitemap.xml (if it is the site's) with the partner pages of `moved`
+    partners, one line each, in their new places in `order`; None if it is not laid out so."""
+    from xml.sax.saxutils import escape
+
+    from .write import content_hash
+
+    try:
+        blob = (out / "sitemap.xml").read_bytes()
+    except OSError:
+        return None
+    if digest is None or content_hash(blob) != digest:
+        return None
+    lines = blob.split(b"\n")
+
+    def line_of(slug: str) -> int | None:
+        loc = f"<loc>{escape(site.url(f'partners/{slug}/'))}</loc>".encode()
+        found = [i for i, line in enumerate(lines) if loc in line]
+        return found[0] if len(found) == 1 else None
+
+    taken = {}
+    for slug in moved:
+        at = line_of(slug)
+        if at is None:
+            return None
+        taken[slug] = lines.pop(at)
+    place = {slug: order.index(slug) for slug in moved}
+    for slug in sorted(moved, key=place.__getitem__):
+        at = place[slug]
+        if at > 0:
+            before = line_of(order[at - 1])
+            where = None if before is None else before + 1
+        else:
+            where = line_of(order[1]) if len(order) > 1 else None
+        if where is None:
+            return None
+        lines.insert(where, taken[slug])
+    return b"\n".join(lines)
 
 
 def _counts(matching: dict, facets) -> dict[str, Counter]:

@@ -29,7 +29,7 @@ from hypothesis import strategies as st
 from partnerdir.pipeline import build_site, wait_persisted
 from partnerdir.project import ROOT
 
-from .site_records import AS_OF, certifications, record, write_records
+from .site_records import AS_OF, certifications, projects, record, write_records
 from .test_incremental import paths_for, settle, tree
 from .test_record_cache import as_new_process
 
@@ -44,6 +44,7 @@ EDITS = {
     "programs": st.sampled_from([["certified-integration-partner"], ["value-added-reseller"],
                                  ["fulfillment-reseller"], ["integration-partner"]]),
     "certifications": st.integers(0, 9).map(certifications),
+    "projects": st.integers(0, 7).map(projects),
     "joined": st.sampled_from([dt.date(2023, 1, 1), dt.date(2026, 2, 1)]),
     "headquarters": st.sampled_from(COUNTRIES).map(lambda c: {"city": "Somewhere", "country": c}),
     "description": st.sampled_from(["Builds integrations.", "Sells subscriptions.", "New text."]),
@@ -61,8 +62,10 @@ step = st.tuples(
 )
 
 
-# Edits to what listings show that leave a partner in its place in the order (`relist`).
-IN_PLACE = ("countries_served", "languages", "expertise", "industries", "remote_delivery", "description")
+# Edits to what listings show that a new process rebuilds from the listing state (`relist`):
+# all but a new name, head office or regions served (a status earned moves the partner).
+IN_PLACE = ("countries_served", "languages", "expertise", "industries", "remote_delivery", "description",
+            "certifications", "projects")
 in_place_step = st.tuples(
     st.dictionaries(st.sampled_from(SLUGS),
                     st.fixed_dictionaries({}, optional={key: EDITS[key] for key in IN_PLACE}),

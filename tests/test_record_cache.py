@@ -375,8 +375,9 @@ def damage_snapshot(project: Path, how: str) -> None:
 ])
 def test_edits_the_snapshot_cannot_vouch_for_take_the_ordinary_rebuild(project, monkeypatch, edit):
     """Anything but an edit that leaves every listing as it was is rebuilt the ordinary way,
-    unless the listing state can rebuild it (a new recommendation summary: see `relist` and
-    the tests of it below), and the site is still exactly the one a build from nothing makes."""
+    unless the listing state can rebuild it (a new recommendation summary, a new status: see
+    `relist` and the tests of it below), and the site is still exactly the one a build from
+    nothing makes."""
     out = project / "site"
     paths = paths_for(project, out)
     new_process_build(paths)
@@ -420,7 +421,7 @@ def test_edits_the_snapshot_cannot_vouch_for_take_the_ordinary_rebuild(project, 
         cache._MEMOS.clear()
         result = build_site(paths, as_of, search=False, remember=False)
     assert result.ok, [p.text() for p in result.problems]
-    assert bool(ordinary) == (edit != "recommendation"), "the ordinary rebuild ran"
+    assert bool(ordinary) == (edit not in ("recommendation", "status")), "the ordinary rebuild ran"
     same_as_cold(project, out, edit, as_of)
     # and it left a snapshot the next edit's quick rebuild can use
     ordinary.clear()
@@ -642,13 +643,13 @@ def _relistings(monkeypatch) -> list[bool]:
 
 
 def test_edits_to_listed_data_are_rebuilt_from_the_listing_state_as_from_nothing(project, monkeypatch):
-    """An edit to what listings show that leaves every partner where it was in the order (a
-    country served, an expertise, a language, the head office's city) is rebuilt by a new
+    """An edit to what listings show (a country served, an expertise, a language, the head
+    office's city, the status, which moves the partner in the order) is rebuilt by a new
     process from the last build's listing state and the edited record alone (`relist`): no
     other record is read back, and the site is the one a build from nothing makes, down to
     the recommendations of countries the partner does not serve (delivering remotely). An edit
-    that makes a page appear or go, or moves the partner, is rebuilt the ordinary way, and the
-    next one from the listing state again."""
+    that makes a page appear or go, or renames the partner, is rebuilt the ordinary way, and
+    the next one from the listing state again."""
     out = project / "site"
     paths = paths_for(project, out)
     new_process_build(paths)
@@ -663,6 +664,9 @@ def test_edits_to_listed_data_are_rebuilt_from_the_listing_state_as_from_nothing
         ("delivering remotely (recommended in other countries)", {"remote_delivery": True}, True),
         ("the description only", {"body": "*Zeta* text, longer."}, None),
         ("the head office's city (the card)", {"headquarters": {"city": "Hamburg", "country": "DE"}}, True),
+        ("a higher status (another place in every list)", {"certifications": certifications(2),
+                                                           "projects": projects(1)}, True),
+        ("the status lost again", {"certifications": [], "projects": []}, True),
         ("a country nobody serves (a new page)", {"countries_served": ["DE", "BR"]}, False),
         ("that country's page gone again", {"countries_served": ["DE"]}, False),
         ("a region served, after the ordinary rebuild", {"regions_served": ["emea"]}, False),
