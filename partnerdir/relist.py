@@ -25,10 +25,12 @@ entries in directory.json and recommend.json in place of their old ones; and ran
 country's partners again from recommend.json's summaries. At 10,000 partners a country
 served added takes 0.66 s in the build (two pages made) instead of 1.72 s.
 
-It answers for changed partners that stay listed, in the same place in the order (the same
-name and status), with the same head office, logo and regions served, none of them making a
-facet value appear or disappear (its page would appear or go); for anything else, or
-anything unexpected, None, and the ordinary rebuild runs, which is always right.
+It answers for changed partners that stay listed, with the same name (their places in
+directory.json and recommend.json), head office, logo and regions served, none of them
+making a facet value appear or disappear (its page would appear or go); a partner of another
+status moves in the order, its lists and the sitemap, and every directory page between its
+old and new places is made (1.1 s at 10,000 partners instead of 2.2 s). For anything else,
+or anything unexpected, None, and the ordinary rebuild runs, which is always right.
 """
 
 from __future__ import annotations
