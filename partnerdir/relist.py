@@ -218,7 +218,8 @@ def rebuild(paths, out: Path, rules, as_of: dt.date, site, snap: dict, store, ma
     moved = [slug for slug in changed if old_views[slug].level_rank != new_views[slug].level_rank]
     before_order = order
     if moved:
-        order = [slug for slug in order if slug not in set(moved)]
+        staying = set(order) - set(moved)
+        order = [slug for slug in order if slug in staying]
 
         def key(slug: str) -> tuple:
             view = views[slug]
