@@ -164,6 +164,15 @@ class Directory:
         return made
 
 
+def matching_counts(matching: dict[str, dict[str, list[str]]]) -> dict[str, Counter]:
+    """`facets.facet_counts` of the partners in `Directory.matching`'s lists: each value's
+    list's length."""
+    counts = {f.key: Counter() for f in FACETS}
+    for key, by_value in matching.items():
+        counts.setdefault(key, Counter()).update({value: len(slugs) for value, slugs in by_value.items()})
+    return counts
+
+
 def _matching(order: list[str], views: dict[str, PartnerView]) -> dict[str, dict[str, list[str]]]:
     """`Directory.matching` of these views in this order."""
     out: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
@@ -287,9 +296,7 @@ def directory(partners: list[Partner], awards: dict[str, Award], rules: Rules, a
         # Counted from the lists of who matches what, which the listing pages need anyway: a
         # second pass over every partner's memberships took 60 ms at 10,000.
         matching = _matching(order, views)
-        counts = {f.key: Counter() for f in FACETS}
-        for key, by_value in matching.items():
-            counts.setdefault(key, Counter()).update({value: len(slugs) for value, slugs in by_value.items()})
+        counts = matching_counts(matching)
     facets = facet_values(rules, {}, extra_countries=hq_countries, counts=counts)  # (`counts` are theirs)
     if delta and all(last.partners[s].logo == listed[s].logo for s in changed):  # type: ignore[union-attr]
         logos = dict(last.logos)

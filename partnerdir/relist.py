@@ -172,7 +172,7 @@ def rebuild(paths, out: Path, rules, as_of: dt.date, site, snap: dict, store, ma
     rebuild cannot make them (see the module's docstring)."""
     from . import cache, recommend
     from .export import _directory_row, _indexes, compact, compact_with_list
-    from .facets import FACET_BY_KEY, FACETS, facet_values
+    from .facets import FACET_BY_KEY, facet_values
     from .pages import (
         _PLACE_LISTS,
         PAGE_SIZE,
@@ -182,6 +182,7 @@ def rebuild(paths, out: Path, rules, as_of: dt.date, site, snap: dict, store, ma
         _touched,
         directory_page,
         list_page,
+        matching_counts,
         view_name_key,
     )
     from .plain_data import codec
@@ -231,7 +232,7 @@ def rebuild(paths, out: Path, rules, as_of: dt.date, site, snap: dict, store, ma
     # The facet values' lists and counts, as `pages.directory` makes them from the last directory.
     last = SimpleNamespace(matching=state["matching"], views=old_views, order=before_order)
     matching = _changed_from(last, new_views, changed, order if moved else None)
-    counts, old_counts = _counts(matching, FACETS), _counts(state["matching"], FACETS)
+    counts, old_counts = matching_counts(matching), matching_counts(state["matching"])
     places = state["places"]
     hq_countries = frozenset(code for kind, code in places if kind == "hq")
     facets = facet_values(rules, {}, extra_countries=hq_countries, counts=counts)
@@ -419,14 +420,6 @@ def _moved_in_sitemap(out: Path, digest: str | None, site, order: list[str],
             return None
         lines.insert(where, taken[slug])
     return b"\n".join(lines)
-
-
-def _counts(matching: dict, facets) -> dict[str, Counter]:
-    """`facets.facet_counts` of the partners in these lists: each value's list's length."""
-    counts = {f.key: Counter() for f in facets}
-    for key, by_value in matching.items():
-        counts.setdefault(key, Counter()).update({value: len(slugs) for value, slugs in by_value.items()})
-    return counts
 
 
 def _pieces(out: Path, name: str, layouts: object, digest: str | None) -> tuple[bytes, bytes, list] | None:
