@@ -21,6 +21,7 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from operator import attrgetter
 from typing import Any
 
@@ -449,7 +450,29 @@ def rank(data: Data, raw_query: Mapping[str, Any]) -> dict:
     return {"query": q, "results": results, "advice": _advice(data, q, results)}
 
 
-def for_countries(data: Data, countries: Iterable[str], limit: int) -> dict[str, list[Result]]:
+@dataclass
+class Resumed:
+    """A ranking a new process takes up (`relist`): what `kept_ranking` gave in the process that
+    made `out`, the positions whose summaries changed since, and their summaries then."""
+
+    kept: tuple
+    out: dict[str, list[Result]]
+    changed: list[int]
+    last: dict[int, dict]
+
+
+def kept_ranking(out: dict[str, list[Result]]) -> tuple | None:
+    """What the `for_countries` call that answered `out` ranked from (its limit, order, lists and
+    candidates: plain data), for a new process to take up (`Resumed`); None if it was not the
+    last call here."""
+    if not _LAST_RANKING or _LAST_RANKING[0][6] is not out:
+        return None
+    (_, limit), _, order, at_country, groups, picks, _ = _LAST_RANKING[0]
+    return limit, order, at_country, groups, picks
+
+
+def for_countries(data: Data, countries: Iterable[str], limit: int,
+                  resumed: Resumed | None = None) -> dict[str, list[Result]]:
     """The partners each country page recommends: the country-only query's best `limit` of those
     who work there or deliver remotely.
 
@@ -459,13 +482,25 @@ def for_countries(data: Data, countries: Iterable[str], limit: int) -> dict[str,
     its region from a head office inside it, or outside it; delivering remotely from inside the
     region, or from outside it. Within a group only status and the tie-break differ, so the best
     `limit` of each group, sorted once, are the only candidates that can make the top.
+
+    `resumed` (same data but the summaries at `changed`) reads only the summaries of the changed
+    partners and of the countries' candidates that change, so `data["partners"]` may decode
+    each when asked (`relist` reads them from recommend.json one at a time).
     """
     partners = data["partners"]
     step = data["weights"]["level_step"]
     level_rank = {lv["id"]: i for i, lv in enumerate(data["levels"])}
     head = {key: value for key, value in data.items() if key != "partners"}
     regions = list(data["regions"])
-    changed = _changed_since_last(head, partners, limit)
+    if resumed is not None and resumed.kept[0] == limit and len(resumed.changed) <= _MOST_CHANGED:
+        changed: list[int] | None = resumed.changed
+        last_of: Mapping[int, dict] = resumed.last
+        _, last_order, last_at_country, last_groups, last_picks = resumed.kept
+        last_out = resumed.out
+    else:
+        changed = _changed_since_last(head, partners, limit)
+        if changed is not None:
+            _, last_of, last_order, last_at_country, last_groups, last_picks, last_out = _LAST_RANKING[0]
     if changed is None:
         order = [(-step * level_rank.get(p["level"], 0), i) for i, p in enumerate(partners)]
         at_country: dict[str, list[int]] = {}
@@ -481,15 +516,14 @@ def for_countries(data: Data, countries: Iterable[str], limit: int) -> dict[str,
     else:
         # A few partners' summaries changed since the last call (a `serve` rebuild): the last
         # lists with those partners taken out and put back where they now belong.
-        _, last, order, at_country, groups, _, _ = _LAST_RANKING[0]
-        order, at_country, groups = list(order), dict(at_country), dict(groups)
+        order, at_country, groups = list(last_order), dict(last_at_country), dict(last_groups)
         for i in changed:
             order[i] = (-step * level_rank.get(partners[i]["level"], 0), i)
         # Every changed partner is taken out before any is put back: a list still holding one
         # at its old place is out of order under the new keys, and bisecting it put the next
         # one in the wrong place (found by hypothesis, after two partners' levels swapped).
         for i in changed:
-            for lists, keys in zip((at_country, groups), _memberships(last[i], regions), strict=True):
+            for lists, keys in zip((at_country, groups), _memberships(last_of[i], regions), strict=True):
                 for key in keys:
                     lists[key] = [j for j in lists[key] if j != i]
         for i in changed:
@@ -501,7 +535,8 @@ def for_countries(data: Data, countries: Iterable[str], limit: int) -> dict[str,
     out: dict[str, list[Result]] = {}
     picks: dict[str, list[int]] = {}
     unchanged = set(range(len(partners))).difference(changed) if changed is not None else set()
-    last_picks, last_out = (_LAST_RANKING[0][5], _LAST_RANKING[0][6]) if changed is not None else ({}, {})
+    if changed is None:
+        last_picks, last_out = {}, {}
     for code in countries:
         if code not in data["countries"]:
             out[code] = []
@@ -525,7 +560,9 @@ def for_countries(data: Data, countries: Iterable[str], limit: int) -> dict[str,
         subset = {**data, "partners": [partners[i] for i in sorted(set(picked))]}
         found = _results(subset, normalize(subset, {"country": code}))
         out[code] = [r for r in found if r["reach"] in ("local", "remote")][:limit]
-    _LAST_RANKING[:] = [((head, limit), list(partners), order, at_country, groups, picks, out)]
+    # (a list taken up is read lazily: kept as it is, the next call's comparison reads it whole)
+    last = list(partners) if type(partners) is list else partners
+    _LAST_RANKING[:] = [((head, limit), last, order, at_country, groups, picks, out)]
     return out
 
 

@@ -390,3 +390,67 @@ def test_country_pages_after_any_partners_changed_match_a_fresh_ranking(before, 
     got = for_countries({**BASE, "partners": after}, COUNTRIES, limit)
     recommend._LAST_RANKING.clear()
     assert got == for_countries({**BASE, "partners": after}, COUNTRIES, limit)
+
+
+class _Reads(list):
+    """Summaries that count which places were read: the ranking a new process takes up must
+    not read them all (`relist` decodes each from recommend.json when asked)."""
+
+    def __init__(self, items):
+        super().__init__(items)
+        self.read: set[int] = set()
+
+    def __getitem__(self, i):
+        self.read.add(i if i >= 0 else i + len(self))
+        return super().__getitem__(i)
+
+    def __iter__(self):
+        self.read.update(range(len(self)))
+        return super().__iter__()
+
+
+def _taken_up(before: list[dict], after: list[dict], limit: int) -> tuple[dict, _Reads]:
+    """The country pages after `after` replaced some of `before`, ranked in a 'new process' from
+    what the last one kept (through marshal, as `relist` keeps it on disk)."""
+    import marshal
+
+    from partnerdir import recommend
+
+    recommend._LAST_RANKING.clear()
+    out = for_countries({**BASE, "partners": before}, COUNTRIES, limit)
+    kept, out = marshal.loads(marshal.dumps((recommend.kept_ranking(out), out)))
+    recommend._LAST_RANKING.clear()
+    changed = [i for i, (a, b) in enumerate(zip(after, before, strict=True)) if a is not b]
+    reads = _Reads(after)
+    resumed = recommend.Resumed(kept, out, changed, {i: before[i] for i in changed})
+    got = for_countries({**BASE, "partners": reads}, COUNTRIES, limit, resumed)
+    recommend._LAST_RANKING.clear()
+    return got, reads
+
+
+@settings(max_examples=100, deadline=None)
+@given(summaries(), summaries(), st.integers(1, 4))
+@example(_BEFORE, _AFTER, 1)
+def test_country_pages_ranked_from_a_kept_ranking_match_a_fresh_ranking(before, after, limit):
+    """A new process after an edit (`relist`) takes up the last build's ranking, kept on disk,
+    with the changed partners' summaries then and now: the answer is the one made from nothing."""
+    n = min(len(before), len(after))
+    before = before[:n]
+    after = [a if (a["slug"], a["name"]) == (b["slug"], b["name"])
+             else {**a, "slug": b["slug"], "name": b["name"]} for a, b in zip(after, before, strict=False)]
+    after = [b if a == b else a for a, b in zip(after, before, strict=True)]  # (equal: not changed)
+    got, _ = _taken_up(before, after, limit)
+    assert got == for_countries({**BASE, "partners": after}, COUNTRIES, limit)
+
+
+def test_a_kept_ranking_reads_only_the_candidates_of_the_countries_that_change():
+    """One partner serving Mexico gains Silver status among 300 others: only the countries whose
+    candidates it is among are ranked again, from their candidates' summaries."""
+    before = [_summary_of(f"p{i:03d}", hq="AU" if i % 2 else "MX", countries=("AU",) if i % 2 else ("MX",))
+              for i in range(300)]
+    after = list(before)
+    after[7] = _summary_of("p007", "silver", hq="AU", countries=("AU",))
+    got, reads = _taken_up(before, after, 3)
+    assert got == for_countries({**BASE, "partners": after}, COUNTRIES, 3)
+    assert "p007" in [r["slug"] for r in got["AU"]]
+    assert 0 < len(reads.read) < 60, len(reads.read)

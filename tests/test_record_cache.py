@@ -642,6 +642,21 @@ def _relistings(monkeypatch) -> list[bool]:
     return answers
 
 
+def _rankings_taken_up(monkeypatch) -> list[bool]:
+    """Whether each ranking of the countries from here on took up a kept one (`Resumed`)."""
+    from partnerdir import recommend
+
+    answers: list[bool] = []
+    original = recommend.for_countries
+
+    def spying(data, countries, limit, resumed=None):
+        answers.append(resumed is not None)
+        return original(data, countries, limit, resumed)
+
+    monkeypatch.setattr(recommend, "for_countries", spying)
+    return answers
+
+
 def test_edits_to_listed_data_are_rebuilt_from_the_listing_state_as_from_nothing(project, monkeypatch):
     """An edit to what listings show (a country served, an expertise, a language, the head
     office's city, the status, which moves the partner in the order) is rebuilt by a new
@@ -655,6 +670,7 @@ def test_edits_to_listed_data_are_rebuilt_from_the_listing_state_as_from_nothing
     new_process_build(paths)
     relisted = _relistings(monkeypatch)
     ordinary = ordinary_rebuilds(monkeypatch)
+    taken_up = _rankings_taken_up(monkeypatch)
     zeta = {"name": "Zeta Data", "body": "*Zeta* text."}
     edits = [
         ("a country served added (alpha serves it too)", {"countries_served": ["DE", "IS"]}, True),
@@ -682,6 +698,7 @@ def test_edits_to_listed_data_are_rebuilt_from_the_listing_state_as_from_nothing
         settle(project / "content", offset=step)
         relisted.clear()
         ordinary.clear()
+        taken_up.clear()
         result = new_process_build(paths)
         assert 0 < result.written < result.files, name
         if quick is None:  # (the first kind of quick rebuild: no listing changes)
@@ -689,6 +706,8 @@ def test_edits_to_listed_data_are_rebuilt_from_the_listing_state_as_from_nothing
         else:
             assert relisted[-1:] == [quick], name
             assert ordinary == ([] if quick else [1]), name
+        if quick:  # (the countries ranked again from the last build's ranking, not from nothing)
+            assert taken_up == [True], name
         same_as_cold(project, out, f"relisted-{step}")
     # two partners at once, one of them in another place of the order than the other
     beta = SMALL["beta-integration"]
