@@ -116,11 +116,18 @@ def write_tree(folder: Path, files: Mapping[str, bytes]) -> int:
     return len(files)
 
 
-def _clear_leftovers(out: Path) -> None:
-    """Folders left by builds that were killed before cleaning up; the lock says none is running."""
+def new_stage(out: Path) -> Path:
+    """An empty folder next to `out` for `sparse_staged`, which a build killed before it was
+    done leaves to the next build to delete."""
+    return Path(tempfile.mkdtemp(prefix=f".{out.name}.build-", dir=out.parent))
+
+
+def _clear_leftovers(out: Path, keep: Path | None = None) -> None:
+    """Folders left by builds that were killed before cleaning up; the lock says none is running
+    (`keep`: this build's own, begun before it held the lock)."""
     for pattern in (f".{out.name}.build-*", f".{out.name}.old-*"):
         for leftover in out.parent.glob(pattern):
-            if leftover.is_dir():
+            if leftover.is_dir() and leftover != keep:
                 shutil.rmtree(leftover, ignore_errors=True)
 
 
@@ -149,7 +156,8 @@ def staged(out: Path, reuse: bool = False) -> Iterator[Path]:
 
 
 @contextmanager
-def sparse_staged(out: Path, whole: tuple[str, ...] = ()) -> Iterator[tuple[Path, list[SiteWriter]]]:
+def sparse_staged(out: Path, whole: tuple[str, ...] = (),
+                  stage: Path | None = None) -> Iterator[tuple[Path, list[SiteWriter]]]:
     """An empty folder next to `out` for the files that changed; when the block ends without an
     error they are moved into `out` one atomic rename each, and the files the writer (appended
     to the list by the caller) found removed are deleted. A folder named in `whole` (the search
@@ -160,11 +168,18 @@ def sparse_staged(out: Path, whole: tuple[str, ...] = ()) -> Iterator[tuple[Path
     `out` untouched. Visitors may see some files new and others not yet for the moments the
     renames take, and a build killed during them leaves `out` half updated: the caller forgets
     the last build's record first, so the next build makes every file again. Call it while
-    holding `locked(out)`.
+    holding `locked(out)`. `stage`: a folder `new_stage(out)` made, which the caller began to
+    fill before it held the lock (the block then owns it).
     """
-    _check_output(out)
-    _clear_leftovers(out)
-    stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.build-", dir=out.parent))
+    try:
+        _check_output(out)
+        _clear_leftovers(out, keep=stage)
+    except BaseException:
+        if stage is not None:
+            shutil.rmtree(stage, ignore_errors=True)
+        raise
+    if stage is None:
+        stage = new_stage(out)
     writers: list[SiteWriter] = []
     try:
         yield stage, writers

@@ -776,6 +776,59 @@ def test_a_listing_state_that_cannot_be_used_leaves_the_site_right(project, monk
     same_as_cold(project, out, how)
 
 
+@pytest.mark.parametrize("how", ["moved in", "relist gives up", "disk full", "another build"])
+def test_open_data_patched_while_relisting_is_moved_in_or_left_nowhere(project, monkeypatch, how):
+    """partners.json and partners.csv are patched by a thread, into a stage next to the site,
+    while the listing pages are made from the listing state (`pipeline._PatchingAhead`): moved
+    in, the site is a build from nothing's; when relist gives the edit to the ordinary rebuild,
+    the disk fills up, or another build replaces the site meanwhile, that stage is deleted, and
+    the site is the ordinary rebuild's or as it was, with the reason said."""
+    import errno
+
+    from partnerdir import relist, snapshot
+
+    out = project / "site"
+    paths = paths_for(project, out)
+    new_process_build(paths)
+    relisted = _relistings(monkeypatch)
+    original = relist.rebuild
+    if how == "relist gives up":
+        monkeypatch.setattr(relist, "rebuild", lambda *args, **kwargs: None)
+    elif how == "disk full":
+        def full(source, target, pieces):
+            raise OSError(errno.ENOSPC, "No space left on device", str(target))
+
+        monkeypatch.setattr(snapshot, "patch_file", full)
+    elif how == "another build":
+        def meanwhile(*args, **kwargs):
+            made = original(*args, **kwargs)
+            marker = out / ".nojekyll"  # (a build swapping its site in replaces it)
+            (out / ".nojekyll.new").write_bytes(marker.read_bytes())
+            os.replace(out / ".nojekyll.new", marker)
+            return made
+
+        monkeypatch.setattr(relist, "rebuild", meanwhile)
+    before = tree(out)
+    write_records(project / "content", {"zeta": record("Zeta Data", countries_served=["DE", "IS"],
+                                                       body="*Zeta* text.")})
+    settle(project / "content", offset=3)
+    as_new_process()
+    result = build_site(paths, AS_OF, search=False, remember=False)
+    assert not list(project.glob(".site.build-*")), "a stage was left behind"
+    if how in ("moved in", "relist gives up"):
+        assert result.ok, [p.text() for p in result.problems]
+        assert relisted == ([True] if how == "moved in" else [])
+        same_as_cold(project, out, how)
+        return
+    assert not result.ok
+    assert tree(out) == before
+    message = format_problems(result.problems)
+    if how == "disk full":
+        assert "cannot write the site: No space left on device" in message, message
+    else:
+        assert "another build replaced" in message, message
+
+
 def test_the_times_a_build_prints_add_up_to_the_build(project, monkeypatch):
     """The stages' times that `build` prints ("Time: check ... total") account for the whole
     build. Each step of a new process's rebuild after an edit to listed data that once ran
