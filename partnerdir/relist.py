@@ -45,7 +45,7 @@ import json
 import marshal
 import secrets
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
@@ -110,24 +110,28 @@ def load(store, out: Path, snap: dict) -> dict | None:
     return state if state.get("id") == wanted else None
 
 
-class _Views(Mapping):
+class _Views(dict):
     """The listed partners' card views by slug: the changed partners' as made, the others'
     knowing their slug alone until a page asks more of them (`pages.lazy_view`), decoded then:
-    a page made again may list 1,600 partners, whose table rows the last build kept."""
+    a page made again may list 1,600 partners, whose table rows the last build kept. A dict
+    whose views are made as first asked for (`__missing__`): after a new status the pages made
+    again ask for 270,000 views of 9,400 partners at 10,000, each then a lookup in C."""
 
     def __init__(self, data: dict[str, bytes], decode, known: dict) -> None:
+        from .pages import lazy_view
+
+        super().__init__(known)
         self._data = data
         self._decode = decode
-        self._made = dict(known)
+        self._lazy = lazy_view
 
-    def __getitem__(self, slug: str):
-        made = self._made.get(slug)
-        if made is None:
-            from .pages import lazy_view
-
-            data, decode = self._data[slug], self._decode
-            made = self._made[slug] = lazy_view(slug, lambda: decode(marshal.loads(data)))
+    def __missing__(self, slug: str):
+        data, decode = self._data[slug], self._decode
+        made = self[slug] = self._lazy(slug, lambda: decode(marshal.loads(data)))
         return made
+
+    def get(self, slug: str, default=None):  # type: ignore[override]
+        return self[slug] if slug in self._data else default
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._data)
@@ -137,6 +141,15 @@ class _Views(Mapping):
 
     def __contains__(self, slug: object) -> bool:
         return slug in self._data
+
+    def keys(self):  # type: ignore[override]
+        return self._data.keys()
+
+    def values(self):  # type: ignore[override]
+        return [self[slug] for slug in self._data]
+
+    def items(self):  # type: ignore[override]
+        return [(slug, self[slug]) for slug in self._data]
 
 
 class _Summaries(Sequence):
