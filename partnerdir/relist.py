@@ -51,7 +51,8 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-FORMAT = 3  # (2: card views apart, not cache entry heads; 3: the countries' ranking kept)
+FORMAT = 4  # (2: card views apart, not cache entry heads; 3: the countries' ranking kept;
+# 4: how many partners serve each region)
 LISTING_FILES = ("directory.json", "recommend.json")
 
 
@@ -91,8 +92,10 @@ def save(memo, d, out: Path, name: str) -> bool:
         places[("serving-region", region.id)] = [
             slug for slug in d.matching.get("region", {}).get(region.id, ())
             if _serves_region(views[slug], region.id, countries)]
+    served = Counter(region for slug in d.order for region in views[slug].regions_served)
     state = {"id": name, "order": list(d.order), "views": view_data, "matching": d.matching,
-             "places": places, "by_country": made[1], "ranking": recommend.kept_ranking(made[1])}
+             "places": places, "by_country": made[1], "ranking": recommend.kept_ranking(made[1]),
+             "served_regions": dict(served)}
     return write(_path(store, out), store.render_key, (FORMAT, state))
 
 
@@ -248,9 +251,8 @@ def rebuild(paths, out: Path, rules, as_of: dt.date, site, snap: dict, store, ma
         if new[3] is None or new[5] is None:
             return None
         before, after = decode_view(marshal.loads(view_data[slug])), decode_view(new[3])
-        if view_name_key(before) != view_name_key(after) or before.hq_country != after.hq_country \
-                or before.logo != after.logo or before.regions_served != after.regions_served:
-            return None  # its place in open data files, or a place list's or directory.json's head, changes
+        if view_name_key(before) != view_name_key(after) or before.logo != after.logo:
+            return None  # its place in the open data files, or the site's logos, change
         changed.append(slug)
         old_views[slug], new_views[slug], summaries[slug] = before, after, new[5]
         entries[slug] = (partner, after, entry, keys[name])
@@ -274,20 +276,15 @@ def rebuild(paths, out: Path, rules, as_of: dt.date, site, snap: dict, store, ma
     last = SimpleNamespace(matching=state["matching"], views=old_views, order=before_order)
     matching = _changed_from(last, new_views, changed, order if moved else None)
     counts, old_counts = matching_counts(matching), matching_counts(state["matching"])
-    places = state["places"]
-    hq_countries = frozenset(code for kind, code in places if kind == "hq")
-    facets = facet_values(rules, {}, extra_countries=hq_countries, counts=counts)
-    before_facets = facet_values(rules, {}, extra_countries=hq_countries, counts=old_counts)
-    if any([v.id for v in facets[key]] != [v.id for v in before_facets[key]] for key in facets):
-        return None  # a value's page appears or goes, and directory.json's tables change
     position = {slug: i for i, slug in enumerate(order)}
-    d = Directory(rules, as_of, {}, {}, views, order, facets, {}, counts, hq_countries=hq_countries)  # type: ignore[arg-type]
-    d.__dict__["matching"] = matching
 
-    # The place pages' lists that a changed partner is or was in, made again (`_places_changed_from`).
+    # The place pages' lists that a changed partner is or was in, made again (`_places_changed_from`):
+    # a country's list of partners headquartered there is kept only while it lists anybody.
+    places = state["places"]
     touched = _touched(rules, [*old_views.values(), *new_views.values()])
     gone = set(changed)
     new_places = dict(places)
+    ruled = SimpleNamespace(rules=rules)  # (what the lists' tests ask of the directory)
     for key in touched:
         kind, value = key
         belongs = _PLACE_LISTS.get(kind)
@@ -295,9 +292,29 @@ def rebuild(paths, out: Path, rules, as_of: dt.date, site, snap: dict, store, ma
             continue
         slugs = [s for s in places.get(key, ()) if s not in gone]
         for slug in changed:
-            if belongs(d, value, new_views[slug]):
+            if belongs(ruled, value, new_views[slug]):  # type: ignore[arg-type]
                 slugs.insert(bisect.bisect(slugs, position[slug], key=position.__getitem__), slug)
-        new_places[key] = slugs
+        if slugs or kind != "hq":
+            new_places[key] = slugs
+        else:
+            new_places.pop(key, None)
+    hq_before = frozenset(code for kind, code in places if kind == "hq")
+    hq_countries = frozenset(code for kind, code in new_places if kind == "hq")
+    facets = facet_values(rules, {}, extra_countries=hq_countries, counts=counts)
+    before_facets = facet_values(rules, {}, extra_countries=hq_before, counts=old_counts)
+    if any([v.id for v in facets[key]] != [v.id for v in before_facets[key]] for key in facets):
+        return None  # a value's page appears or goes, and directory.json's tables change
+    # The regions anybody serves name their countries in directory.json's head, which stays.
+    served_before = state["served_regions"]
+    served = Counter(served_before)
+    for slug in changed:
+        served.subtract(old_views[slug].regions_served)
+        served.update(new_views[slug].regions_served)
+    served = Counter({region: n for region, n in served.items() if n > 0})
+    if served.keys() != served_before.keys():
+        return None
+    d = Directory(rules, as_of, {}, {}, views, order, facets, {}, counts, hq_countries=hq_countries)  # type: ignore[arg-type]
+    d.__dict__["matching"] = matching
 
     # recommend.json's summaries, the changed partners' in their places (the same names: the
     # same places), and the countries' recommendations ranked again where they can change.
@@ -429,7 +446,7 @@ def rebuild(paths, out: Path, rules, as_of: dt.date, site, snap: dict, store, ma
                  "views": {**view_data, **{slug: marshal.dumps(marshal.loads(entry[2])[3])
                                            for slug, (_, _, entry, _) in entries.items()}},
                  "matching": matching, "places": new_places, "by_country": by_country,
-                 "ranking": recommend.kept_ranking(by_country)}
+                 "ranking": recommend.kept_ranking(by_country), "served_regions": dict(served)}
     return Relisted(collected.files, new_state, new_layouts)
 
 

@@ -63,9 +63,10 @@ step = st.tuples(
 
 
 # Edits to what listings show that a new process rebuilds from the listing state (`relist`):
-# all but a new name, head office or regions served (a status earned moves the partner).
+# all but a new name (a status earned moves the partner; a head office or region served may
+# make a page appear, which the ordinary rebuild then makes).
 IN_PLACE = ("countries_served", "languages", "expertise", "industries", "remote_delivery", "description",
-            "certifications", "projects")
+            "certifications", "projects", "headquarters", "regions_served")
 in_place_step = st.tuples(
     st.dictionaries(st.sampled_from(SLUGS),
                     st.fixed_dictionaries({}, optional={key: EDITS[key] for key in IN_PLACE}),
@@ -82,6 +83,7 @@ def start(anchor: bool = False) -> dict[str, dict]:
                for i, slug in enumerate(SLUGS)}
     if anchor:
         records["anchor"] = record("Anchor Partners", countries_served=COUNTRIES,
+                                   regions_served=["emea", "apac", "north-america"],
                                    languages=["en", "de", "fr", "ja"], industries=["banking", "healthcare"],
                                    expertise=["integration", "api-management", "identity-access-management",
                                               "devops"])

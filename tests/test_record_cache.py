@@ -659,12 +659,13 @@ def _rankings_taken_up(monkeypatch) -> list[bool]:
 
 def test_edits_to_listed_data_are_rebuilt_from_the_listing_state_as_from_nothing(project, monkeypatch):
     """An edit to what listings show (a country served, an expertise, a language, the head
-    office's city, the status, which moves the partner in the order) is rebuilt by a new
-    process from the last build's listing state and the edited record alone (`relist`): no
-    other record is read back, and the site is the one a build from nothing makes, down to
-    the recommendations of countries the partner does not serve (delivering remotely). An edit
-    that makes a page appear or go, or renames the partner, is rebuilt the ordinary way, and
-    the next one from the listing state again."""
+    office's city or country, a region served, the status, which moves the partner in the
+    order) is rebuilt by a new process from the last build's listing state and the edited
+    record alone (`relist`): no other record is read back, and the site is the one a build from
+    nothing makes, down to the recommendations of countries the partner does not serve
+    (delivering remotely). An edit that makes a page appear or go, changes directory.json's
+    tables (a region nobody else serves) or renames the partner, is rebuilt the ordinary way,
+    and the next one from the listing state again."""
     out = project / "site"
     paths = paths_for(project, out)
     new_process_build(paths)
@@ -680,12 +681,25 @@ def test_edits_to_listed_data_are_rebuilt_from_the_listing_state_as_from_nothing
         ("delivering remotely (recommended in other countries)", {"remote_delivery": True}, True),
         ("the description only", {"body": "*Zeta* text, longer."}, None),
         ("the head office's city (the card)", {"headquarters": {"city": "Hamburg", "country": "DE"}}, True),
+        ("the head office in another country (its lists, its card)",
+         {"headquarters": {"city": "Boston", "country": "US"}}, True),
+        ("the head office where nobody else is (a new country page)",
+         {"headquarters": {"city": "Recife", "country": "BR"}}, False),
+        ("the head office back in Germany (that page gone)",
+         {"headquarters": {"city": "Hamburg", "country": "DE"}}, False),
         ("a higher status (another place in every list)", {"certifications": certifications(2),
                                                            "projects": projects(1)}, True),
         ("the status lost again", {"certifications": [], "projects": []}, True),
         ("a country nobody serves (a new page)", {"countries_served": ["DE", "BR"]}, False),
         ("that country's page gone again", {"countries_served": ["DE"]}, False),
-        ("a region served, after the ordinary rebuild", {"regions_served": ["emea"]}, False),
+        ("a region served (alpha serves it too)", {"regions_served": ["emea"]}, True),
+        ("a country of another region served", {"countries_served": ["DE", "US"]}, True),
+        ("every country of that region served (three new pages)",
+         {"countries_served": ["DE", "US", "CA", "BM", "GL", "PM"]}, False),
+        ("that region served, as nobody else does (directory.json's head)",
+         {"regions_served": ["emea", "north-america"]}, False),
+        ("that region no longer served (directory.json's head)", {"regions_served": ["emea"]}, False),
+        ("nor those countries (their pages gone)", {"countries_served": ["DE"]}, False),
         ("an industry added", {"industries": ["banking"]}, True),
         ("no longer remotely", {"remote_delivery": False}, True),
         ("renamed (its place in the lists)", {"name": "Aardvark Data"}, False),
