@@ -383,16 +383,21 @@ def _changed_from(last: Directory, views: dict[str, PartnerView], changed: list[
                   order: list[str] | None = None) -> dict:
     """`Directory.matching` of a directory with the same order as `last` whose `changed`
     partners' views differ: only the lists of the values they joined or left are made again.
-    With `order`, the order now, in which the partners of another status than before moved
-    (`relist`): they leave every list they were in and join every list they are in, in
+    With `order`, the order now, in which the partners of another status or name than before
+    moved (`relist`): they leave every list they were in and join every list they are in, in
     their new places."""
     matching = {key: dict(by_value) for key, by_value in last.matching.items()}
     position = None
+    # Every partner leaves its lists before any joins them: a list still holding a moved
+    # partner at its old place is out of order, and bisecting it put another in the wrong
+    # place (found by hypothesis, two partners renamed at once).
+    joins = []
     for slug in changed:
         old = last.views[slug].member if slug in last.views else {}
         new = views[slug].member if slug in views else {}
-        moved = order is not None and bool(old) and bool(new) and \
+        moved = order is not None and bool(old) and bool(new) and (
             last.views[slug].level_rank != views[slug].level_rank
+            or view_name_key(last.views[slug]) != view_name_key(views[slug]))
         for key in {*old, *new}:
             before, after = set(old.get(key, ())), set(new.get(key, ()))
             by_value = matching.setdefault(key, {})
@@ -402,12 +407,13 @@ def _changed_from(last: Directory, views: dict[str, PartnerView], changed: list[
                     by_value[value] = slugs
                 else:
                     del by_value[value]
-            for value in after if moved else after - before:
-                if position is None:
-                    position = {s: i for i, s in enumerate(order if order is not None else last.order)}
-                slugs = list(by_value.get(value, ()))
-                slugs.insert(bisect.bisect(slugs, position[slug], key=position.__getitem__), slug)
-                by_value[value] = slugs
+            joins += [(slug, by_value, value) for value in (after if moved else after - before)]
+    for slug, by_value, value in joins:
+        if position is None:
+            position = {s: i for i, s in enumerate(order if order is not None else last.order)}
+        slugs = list(by_value.get(value, ()))
+        slugs.insert(bisect.bisect(slugs, position[slug], key=position.__getitem__), slug)
+        by_value[value] = slugs
     return matching
 
 

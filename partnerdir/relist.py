@@ -28,12 +28,14 @@ ranking (`recommend.Resumed`) and reading from recommend.json only the summaries
 At 10,000 partners a country served added takes 0.48 s in the build (two pages made) instead
 of 1.72 s.
 
-It answers for changed partners that stay listed, with the same name (their places in
-directory.json and recommend.json), head office, logo and regions served, none of them
-making a facet value appear or disappear (its page would appear or go); a partner of another
-status moves in the order, its lists and the sitemap, and every directory page between its
-old and new places is made (0.85-0.95 s at 10,000 partners instead of 2.2 s). For anything else,
-or anything unexpected, None, and the ordinary rebuild runs, which is always right.
+It answers for changed partners that stay listed with the same logo, none of them making a
+facet value appear or disappear (its page would appear or go) or changing which regions
+anybody serves (directory.json's head names their countries). A partner of another status
+or name moves in the order, its lists and the sitemap, and every directory page between its
+old and new places is made (0.85-0.95 s at 10,000 partners instead of 2.2 s); a new name
+also moves its entries in directory.json and recommend.json, and the countries are then
+ranked from every summary. For anything else, or anything unexpected, None, and the
+ordinary rebuild runs, which is always right.
 """
 
 from __future__ import annotations
@@ -251,15 +253,17 @@ def rebuild(paths, out: Path, rules, as_of: dt.date, site, snap: dict, store, ma
         if new[3] is None or new[5] is None:
             return None
         before, after = decode_view(marshal.loads(view_data[slug])), decode_view(new[3])
-        if view_name_key(before) != view_name_key(after) or before.logo != after.logo:
-            return None  # its place in the open data files, or the site's logos, change
+        if before.logo != after.logo:
+            return None  # the site's logos change
         changed.append(slug)
         old_views[slug], new_views[slug], summaries[slug] = before, after, new[5]
         entries[slug] = (partner, after, entry, keys[name])
     views = _Views(view_data, decode_view, new_views)
-    # A partner of another status moves in the order (by status, then name), and in every
-    # list, as the directory's pages between its old and new places shift by one card.
-    moved = [slug for slug in changed if old_views[slug].level_rank != new_views[slug].level_rank]
+    # A partner of another status or name moves in the order (by status, then name), and in
+    # every list, as the directory's pages between its old and new places shift by one card.
+    renamed = [slug for slug in changed if old_views[slug].name != new_views[slug].name]
+    moved = [slug for slug in changed if old_views[slug].level_rank != new_views[slug].level_rank
+             or view_name_key(old_views[slug]) != view_name_key(new_views[slug])]
     before_order = order
     if moved:
         staying = set(order) - set(moved)
@@ -323,17 +327,24 @@ def rebuild(paths, out: Path, rules, as_of: dt.date, site, snap: dict, store, ma
     if not isinstance(layouts, dict) or any(pieces is None for pieces in files.values()):
         return None
     blob, head_before, rows = files["recommend.json"]
+    if any(row[0] not in view_data for row in rows) or len(rows) != len(view_data):
+        return None  # (not the listed partners of the state)
+    texts: dict[str, str] = {slug: compact(summaries[slug]) for slug in changed}  # (their entries below)
+    if renamed:  # (in both listing files, entries are in name order: those renamed move)
+        rows = _in_name_order(rows, renamed, lambda slug: summaries[slug]["name"],
+                              lambda row: json.loads(blob[row[2]:row[2] + row[3]])["name"], both=True)
+        directory_rows = files["directory.json"][2]
+        files["directory.json"] = (*files["directory.json"][:2], _in_name_order(
+            directory_rows, renamed, lambda slug: new_views[slug].name, lambda row: views[row[0]].name))
+        files["recommend.json"] = (blob, head_before, rows)
     place_of = {row[0]: i for i, row in enumerate(rows)}
     made_summaries: dict[int, dict] = {}
     listed = _Summaries(blob, rows, made_summaries)
     last_summaries: dict[int, dict] = {}
-    texts: dict[str, str] = {}
     for slug in changed:
-        i = place_of.get(slug)
-        if i is None or listed[i]["name"] != summaries[slug]["name"]:
-            return None
-        last_summaries[i] = listed[i]
-        texts[slug] = compact(summaries[slug])  # (its entry in recommend.json, below)
+        i = place_of[slug]
+        if not renamed:
+            last_summaries[i] = listed[i]
         made_summaries[i] = json.loads(texts[slug])
     # The languages anybody listed speaks: the language pages', which stay the same (above).
     languages = sorted(v.id.lower() for v in facets["language"])
@@ -343,8 +354,9 @@ def rebuild(paths, out: Path, rules, as_of: dt.date, site, snap: dict, store, ma
     countries = [v.id for v in facets["country"]]
     before_country = state["by_country"]
     kept_ranking = state.get("ranking")
+    # (the ranking's places are recommend.json's: a partner renamed moves the others between)
     resumed = recommend.Resumed(kept_ranking, before_country, sorted(last_summaries), last_summaries) \
-        if kept_ranking is not None else None
+        if kept_ranking is not None and not renamed else None
     by_country = recommend.for_countries(data, countries, rules.recommend.country_page, resumed)
     recommend.use_for(d, data, by_country)
 
@@ -448,6 +460,24 @@ def rebuild(paths, out: Path, rules, as_of: dt.date, site, snap: dict, store, ma
                  "matching": matching, "places": new_places, "by_country": by_country,
                  "ranking": recommend.kept_ranking(by_country), "served_regions": dict(served)}
     return Relisted(collected.files, new_state, new_layouts)
+
+
+def _in_name_order(rows: list, renamed: list[str], name_now, name_of_row, both: bool = False) -> list:
+    """A listing file's entry places (`_pieces`) with the `renamed` partners' moved to where
+    their new names sort: by name without case, then slug (directory.json), or with `both`,
+    by name without case, name, then slug (recommend.json). Bisecting reads the names of a
+    dozen entries."""
+    gone = set(renamed)
+    kept = [row for row in rows if row[0] not in gone]
+
+    def key(name: str, slug: str) -> tuple:
+        return (name.casefold(), name, slug) if both else (name.casefold(), slug)
+
+    for slug in sorted(renamed, key=lambda s: key(name_now(s), s)):
+        at = bisect.bisect(kept, key(name_now(slug), slug), key=lambda row: key(
+            name_now(row[0]) if row[0] in gone else name_of_row(row), row[0]))
+        kept.insert(at, next(row for row in rows if row[0] == slug))
+    return kept
 
 
 def _moved_in_sitemap(out: Path, digest: str | None, site, order: list[str],

@@ -132,3 +132,22 @@ def test_the_programs_page_counts_each_status_level_s_listed_partners(tmp_path):
     assert {row["level"].id: row["count"] for row in overview["levels"]} == \
         {lv.id: held.get(lv.id, 0) for lv in rules.levels}
     assert sum(row["count"] for row in overview["levels"]) == len(d.partners) < len(partners)
+
+
+def test_partners_that_move_in_the_order_leave_every_list_before_any_joins_one():
+    """`pages._changed_from` with the new order (`relist`): two partners renamed at once, the
+    first taken while the second still stood at its old place, was bisected into the wrong
+    place of a list they share (found by hypothesis)."""
+    from types import SimpleNamespace
+
+    from partnerdir.pages import _changed_from
+
+    def view(slug: str, name: str) -> SimpleNamespace:
+        return SimpleNamespace(slug=slug, name=name, level_rank=0, member={"language": ["en"]})
+
+    names = {"a": "Bravo", "b": "Charlie", "c": "Delta", "d": "Echo", "e": "Foxtrot"}
+    last = SimpleNamespace(views={slug: view(slug, name) for slug, name in names.items()},
+                           matching={"language": {"en": ["a", "b", "c", "d", "e"]}}, order=list("abcde"))
+    now = {**last.views, "b": view("b", "Alpha"), "d": view("d", "Alpine")}
+    order = sorted(now, key=lambda slug: now[slug].name)
+    assert _changed_from(last, now, ["d", "b"], order)["language"]["en"] == order == ["b", "d", "a", "c", "e"]

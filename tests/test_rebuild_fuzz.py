@@ -62,11 +62,11 @@ step = st.tuples(
 )
 
 
-# Edits to what listings show that a new process rebuilds from the listing state (`relist`):
-# all but a new name (a status earned moves the partner; a head office or region served may
-# make a page appear, which the ordinary rebuild then makes).
+# Edits to what listings show that a new process rebuilds from the listing state (`relist`)
+# (a status earned or a new name moves the partner; a head office or region served may make a
+# page appear, which the ordinary rebuild then makes).
 IN_PLACE = ("countries_served", "languages", "expertise", "industries", "remote_delivery", "description",
-            "certifications", "projects", "headquarters", "regions_served")
+            "certifications", "projects", "headquarters", "regions_served", "name")
 in_place_step = st.tuples(
     st.dictionaries(st.sampled_from(SLUGS),
                     st.fixed_dictionaries({}, optional={key: EDITS[key] for key in IN_PLACE}),
