@@ -330,6 +330,7 @@ def rebuild(paths, out: Path, rules, as_of: dt.date, site, snap: dict, store, ma
     if any(row[0] not in view_data for row in rows) or len(rows) != len(view_data):
         return None  # (not the listed partners of the state)
     texts: dict[str, str] = {slug: compact(summaries[slug]) for slug in changed}  # (their entries below)
+    slugs_before = [row[0] for row in rows]
     if renamed:  # (in both listing files, entries are in name order: those renamed move)
         rows = _in_name_order(rows, renamed, lambda slug: summaries[slug]["name"],
                               lambda row: json.loads(blob[row[2]:row[2] + row[3]])["name"], both=True)
@@ -343,8 +344,7 @@ def rebuild(paths, out: Path, rules, as_of: dt.date, site, snap: dict, store, ma
     last_summaries: dict[int, dict] = {}
     for slug in changed:
         i = place_of[slug]
-        if not renamed:
-            last_summaries[i] = listed[i]
+        last_summaries[i] = listed[i]  # (its entry in the last build's file)
         made_summaries[i] = json.loads(texts[slug])
     # The languages anybody listed speaks: the language pages', which stay the same (above).
     languages = sorted(v.id.lower() for v in facets["language"])
@@ -354,9 +354,10 @@ def rebuild(paths, out: Path, rules, as_of: dt.date, site, snap: dict, store, ma
     countries = [v.id for v in facets["country"]]
     before_country = state["by_country"]
     kept_ranking = state.get("ranking")
-    # (the ranking's places are recommend.json's: a partner renamed moves the others between)
+    if kept_ranking is not None and renamed:  # (its places are recommend.json's, which moved)
+        kept_ranking = _ranking_moved(kept_ranking, [place_of[slug] for slug in slugs_before])
     resumed = recommend.Resumed(kept_ranking, before_country, sorted(last_summaries), last_summaries) \
-        if kept_ranking is not None and not renamed else None
+        if kept_ranking is not None else None
     by_country = recommend.for_countries(data, countries, rules.recommend.country_page, resumed)
     recommend.use_for(d, data, by_country)
 
@@ -460,6 +461,21 @@ def rebuild(paths, out: Path, rules, as_of: dt.date, site, snap: dict, store, ma
                  "matching": matching, "places": new_places, "by_country": by_country,
                  "ranking": recommend.kept_ranking(by_country), "served_regions": dict(served)}
     return Relisted(collected.files, new_state, new_layouts)
+
+
+def _ranking_moved(kept: tuple, place: list[int]) -> tuple:
+    """A kept ranking (`recommend.kept_ranking`) whose partners moved in recommend.json, the
+    partner at `i` to `place[i]`: the others keep their order, and the moved ones are among the
+    changed partners its update takes out of every list and puts back."""
+    limit, order, at_country, groups, picks = kept
+    moved_order: list = [None] * len(order)
+    for i, (key, _) in enumerate(order):
+        moved_order[place[i]] = (key, place[i])
+
+    def moved(lists: dict) -> dict:
+        return {name: [place[i] for i in members] for name, members in lists.items()}
+
+    return limit, moved_order, moved(at_country), moved(groups), moved(picks)
 
 
 def _in_name_order(rows: list, renamed: list[str], name_now, name_of_row, both: bool = False) -> list:
