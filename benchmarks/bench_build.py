@@ -13,6 +13,8 @@ runs in a fresh Python process, as the `build` command does:
   edit evidence  a project's title edited in one listed partner's record: part of its listed
            data, though no listing shows it (its page and open data entries change)
   edit listed  the same with a country served added or removed too: listing pages change
+  edit renamed  one listed partner renamed ("Renamed " put before its name, or taken off): it
+           moves in the order, past most of its status's partners, and in every list
   edit at once  a description edited and built the moment it is saved, as an editor running
            `build` from their editor does, right after an edit to listed data built the same
            way (`edit listed at once`): the files are then too new for their metadata to vouch
@@ -93,6 +95,18 @@ def edit_project(step: int) -> None:
     later = time.time() - 3600 + step
     os.utime(record, (later, later))
 
+def edit_name(step: int) -> None:
+    """A listed partner's name with "Renamed " put before it, or taken off again."""
+    import re
+    record = listed_record()
+    before = record.read_text(encoding="utf-8")
+    name = re.search(r"(?m)^name: (.*)$", before)
+    was = name.group(1)
+    now = was[len("Renamed "):] if was.startswith("Renamed ") else "Renamed " + was
+    record.write_text(before.replace(name.group(0), "name: " + now, 1), encoding="utf-8")
+    later = time.time() - 3600 + step
+    os.utime(record, (later, later))
+
 def edit(step: int, listed: bool = False, at_once: bool = False) -> None:
     """A sentence added to the description; with `listed`, a country served added or removed
     too, which changes listing pages, facet counts and directory.json; with `at_once`, built
@@ -152,6 +166,8 @@ if mode == "edit evidence":
     edit_project(5)
 if mode == "edit listed":
     edit(2, listed=True)
+if mode == "edit renamed":
+    edit_name(8)
 if mode == "edit listed at once":
     edit(6, listed=True, at_once=True)
 if mode == "edit at once":
@@ -253,7 +269,8 @@ def measure_size(project: Path, content: Path, work: Path, args: argparse.Namesp
     """Every measurement of one N, each the median of `args.rounds` (see `measure_rounds`)."""
     out, cache_dir, preview = work / "site", work / "cache", work / "preview"
     rounds = max(1, args.rounds)
-    edits = ("no-op", "edit", "edit evidence", "edit listed", "edit listed at once", "edit at once")
+    edits = ("no-op", "edit", "edit evidence", "edit listed", "edit renamed", "edit listed at once",
+             "edit at once")
 
     def cold() -> dict:  # from nothing each time
         shutil.rmtree(out, ignore_errors=True)
@@ -335,7 +352,7 @@ def print_row(row: dict) -> None:
 
 def table(rows: list[dict]) -> str:
     head = ["N", *STAGES, "cold total", "cold CPU", "peak MiB", "no-op", "edit", "edit evidence",
-            "edit listed", "edit at once",
+            "edit listed", "edit renamed", "edit at once",
             "cold, warm cache", "serve no-op", "serve edit", "serve edit listed", "site"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in rows:
@@ -344,7 +361,7 @@ def table(rows: list[dict]) -> str:
         site = f"{row['files']:,} files, {row['bytes'] / 2**20:.0f} MiB"
         if row["index"]:
             site += f"; index {row['index'][0]:,} files, {row['index'][1] / 2**20:.1f} MiB"
-        rebuilds = ["–"] * 9
+        rebuilds = ["–"] * 10
         if "no-op" in row:
             def seconds(mode: str, digits: int = 2, row: dict = row) -> str:
                 if mode not in row:
@@ -355,7 +372,8 @@ def table(rows: list[dict]) -> str:
                     shown += f" (search {got['search_ready']:.2f})"
                 return f"{shown} ({got['process_wall']:.2f})" if "process_wall" in got else shown
             rebuilds = [seconds("no-op", 3), seconds("edit"), seconds("edit evidence"),
-                        seconds("edit listed"), seconds("edit at once"), seconds("warm cache"),
+                        seconds("edit listed"), seconds("edit renamed"), seconds("edit at once"),
+                        seconds("warm cache"),
                         seconds("serve no-op", 3), seconds("serve edit"), seconds("serve edit listed")]
         lines.append("| " + " | ".join([
             f"{row['n']:,}", *stages,
