@@ -197,14 +197,19 @@ def shorten(items: list[str], limit: int) -> tuple[str, ...]:
     return (*items[: limit - 1], f"{len(items) - limit + 1} more")
 
 
+def name_order(name: str, slug: str) -> tuple:
+    """Where a partner's name sorts in the directory's order within a status, and directory.json's."""
+    return (name.casefold(), slug)
+
+
 def name_key(partner: Partner) -> tuple:
-    return (partner.name.casefold(), partner.slug)
+    return name_order(partner.name, partner.slug)
 
 
 def view_name_key(view: PartnerView) -> tuple:
     """`name_key` from the partner's card view (a partner read from the cache then decodes none
     of its fields: `cache.StoredPartner`)."""
-    return (view.name.casefold(), view.slug)
+    return name_order(view.name, view.slug)
 
 
 def logo_site_path(partner: Partner) -> str | None:

@@ -96,6 +96,11 @@ def summary(partner, award: Award, rules: Rules, as_of: dt.date) -> dict:
     }
 
 
+def summary_order(name: str, slug: str) -> tuple:
+    """Where a partner's summary stands in recommend.json: by name without case, name, slug."""
+    return name.casefold(), name, slug
+
+
 def recommend_data(partners: Iterable, awards: Mapping[str, Award], rules: Rules, as_of: dt.date,
                    known: dict[str, tuple] | None = None) -> Data:
     """Everything the ranking needs, as JSON-ready data: names, weights and one summary per partner.
@@ -127,11 +132,11 @@ def recommend_data(partners: Iterable, awards: Mapping[str, Award], rules: Rules
     listed = [p for p in partners if p.slug in awards and not awards[p.slug].removed]
 
     def tie_break(p) -> tuple:
-        """Name, then slug; the name from a summary made from this very partner if there is one
-        (a partner read from the cache then decodes none of its fields: `cache.StoredPartner`)."""
+        """`summary_order`, by the name from a summary made from this very partner if there is
+        one (a partner read from the cache then decodes none of its fields: `cache.StoredPartner`)."""
         hit = known.get(p.slug) if known is not None else None
         name = hit[2]["name"] if hit is not None and hit[0] is p and hit[1] is awards[p.slug] else p.name
-        return name.casefold(), name, p.slug
+        return summary_order(name, p.slug)
 
     listed.sort(key=tie_break)
     if known is None:

@@ -33,8 +33,8 @@ facet value appear or disappear (its page would appear or go) or changing which 
 anybody serves (directory.json's head names their countries). A partner of another status
 or name moves in the order, its lists and the sitemap, and every directory page between its
 old and new places is made (0.85-0.95 s at 10,000 partners instead of 2.2 s); a new name
-also moves its entries in directory.json and recommend.json, and the countries are then
-ranked from every summary. For anything else, or anything unexpected, None, and the
+also moves its entries in directory.json and recommend.json, and the kept ranking's places
+with them (0.6 s instead of 2 s). For anything else, or anything unexpected, None, and the
 ordinary rebuild runs, which is always right.
 """
 
@@ -229,6 +229,7 @@ def rebuild(paths, out: Path, rules, as_of: dt.date, site, snap: dict, store, ma
         directory_page,
         list_page,
         matching_counts,
+        name_order,
         view_name_key,
     )
     from .plain_data import codec
@@ -320,8 +321,8 @@ def rebuild(paths, out: Path, rules, as_of: dt.date, site, snap: dict, store, ma
     d = Directory(rules, as_of, {}, {}, views, order, facets, {}, counts, hq_countries=hq_countries)  # type: ignore[arg-type]
     d.__dict__["matching"] = matching
 
-    # recommend.json's summaries, the changed partners' in their places (the same names: the
-    # same places), and the countries' recommendations ranked again where they can change.
+    # recommend.json's summaries, the changed partners' in their places (which a new name
+    # moves), and the countries' recommendations ranked again where they can change.
     layouts = read(store.render_folder / cache.EXPORTS_LAYOUT, store.render_key)
     files = {name: _pieces(out, name, layouts, manifest.get(name)) for name in LISTING_FILES}
     if not isinstance(layouts, dict) or any(pieces is None for pieces in files.values()):
@@ -333,10 +334,12 @@ def rebuild(paths, out: Path, rules, as_of: dt.date, site, snap: dict, store, ma
     slugs_before = [row[0] for row in rows]
     if renamed:  # (in both listing files, entries are in name order: those renamed move)
         rows = _in_name_order(rows, renamed, lambda slug: summaries[slug]["name"],
-                              lambda row: json.loads(blob[row[2]:row[2] + row[3]])["name"], both=True)
+                              lambda row: json.loads(blob[row[2]:row[2] + row[3]])["name"],
+                              recommend.summary_order)
         directory_rows = files["directory.json"][2]
         files["directory.json"] = (*files["directory.json"][:2], _in_name_order(
-            directory_rows, renamed, lambda slug: new_views[slug].name, lambda row: views[row[0]].name))
+            directory_rows, renamed, lambda slug: new_views[slug].name, lambda row: views[row[0]].name,
+            name_order))
         files["recommend.json"] = (blob, head_before, rows)
     place_of = {row[0]: i for i, row in enumerate(rows)}
     made_summaries: dict[int, dict] = {}
@@ -478,17 +481,12 @@ def _ranking_moved(kept: tuple, place: list[int]) -> tuple:
     return limit, moved_order, moved(at_country), moved(groups), moved(picks)
 
 
-def _in_name_order(rows: list, renamed: list[str], name_now, name_of_row, both: bool = False) -> list:
+def _in_name_order(rows: list, renamed: list[str], name_now, name_of_row, key) -> list:
     """A listing file's entry places (`_pieces`) with the `renamed` partners' moved to where
-    their new names sort: by name without case, then slug (directory.json), or with `both`,
-    by name without case, name, then slug (recommend.json). Bisecting reads the names of a
-    dozen entries."""
+    their new names sort by the file's `key(name, slug)` (`pages.name_order` for
+    directory.json, `recommend.summary_order`). Bisecting reads the names of a dozen entries."""
     gone = set(renamed)
     kept = [row for row in rows if row[0] not in gone]
-
-    def key(name: str, slug: str) -> tuple:
-        return (name.casefold(), name, slug) if both else (name.casefold(), slug)
-
     for slug in sorted(renamed, key=lambda s: key(name_now(s), s)):
         at = bisect.bisect(kept, key(name_now(slug), slug), key=lambda row: key(
             name_now(row[0]) if row[0] in gone else name_of_row(row), row[0]))

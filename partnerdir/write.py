@@ -143,7 +143,7 @@ def staged(out: Path, reuse: bool = False) -> Iterator[Path]:
     _check_output(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     _clear_leftovers(out)
-    stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.build-", dir=out.parent))
+    stage = new_stage(out)
     os.chmod(stage, 0o755)  # mkdtemp makes it private; a web server must read the site
     try:
         if reuse and out.is_dir():
