@@ -672,6 +672,16 @@ def test_edits_to_listed_data_are_rebuilt_from_the_listing_state_as_from_nothing
     relisted = _relistings(monkeypatch)
     ordinary = ordinary_rebuilds(monkeypatch)
     taken_up = _rankings_taken_up(monkeypatch)
+    from partnerdir import render
+
+    made_by, cards_made = render._Renderer.made_by, []
+
+    def counting(renderer, name, view):
+        if name == "card":
+            cards_made.append(view.slug)
+        return made_by(renderer, name, view)
+
+    monkeypatch.setattr(render._Renderer, "made_by", counting)
     zeta = {"name": "Zeta Data", "body": "*Zeta* text."}
     edits = [
         ("a country served added (alpha serves it too)", {"countries_served": ["DE", "IS"]}, True),
@@ -708,6 +718,9 @@ def test_edits_to_listed_data_are_rebuilt_from_the_listing_state_as_from_nothing
         ("an industry and a language added", {"industries": ["banking", "healthcare"],
                                               "languages": ["en", "ja"]}, True),
     ]
+    moves = ("a higher status (another place in every list)", "the status lost again",
+             "renamed (its place in the order, the lists and both listing files)")
+    assert set(moves) <= {name for name, _, _ in edits}
     for step, (name, fields, quick) in enumerate(edits, start=1):
         zeta.update(fields)
         write_records(project / "content", {"zeta": record(**zeta)})
@@ -715,6 +728,7 @@ def test_edits_to_listed_data_are_rebuilt_from_the_listing_state_as_from_nothing
         relisted.clear()
         ordinary.clear()
         taken_up.clear()
+        cards_made.clear()
         result = new_process_build(paths)
         assert 0 < result.written < result.files, name
         if quick is None:  # (the first kind of quick rebuild: no listing changes)
@@ -724,6 +738,9 @@ def test_edits_to_listed_data_are_rebuilt_from_the_listing_state_as_from_nothing
             assert ordinary == ([] if quick else [1]), name
         if quick:  # (the countries ranked again from the last build's ranking, not from nothing)
             assert taken_up == [True], name
+        if quick and name in moves:  # (the other cards of the directory's pages made again, between
+            # its old and new places, are the last build's, from the cache)
+            assert set(cards_made) == {"zeta"}, name
         same_as_cold(project, out, f"relisted-{step}")
     # two partners at once, one of them in another place of the order than the other
     beta = SMALL["beta-integration"]
