@@ -184,7 +184,7 @@ def _build_site(paths: Paths, as_of: dt.date, base_url: str | None, search: bool
         return result
     with clock("check"):
         # Loaded only now: a build with nothing to do answers before these libraries load.
-        from .render import BaseUrlError, KeptPages, Site, compile_beside, render_site
+        from .render import BaseUrlError, Site, compile_beside, render_site
 
         memo = cache.memo_for(out)
         memo.start(state, as_of, base_url, search)
@@ -261,10 +261,8 @@ def _build_site(paths: Paths, as_of: dt.date, base_url: str | None, search: bool
         # 50 MB more in that build; one with its output folder deleted, as CI restores .cache/,
         # keeps those of the cache.)
         cache.load_kept_pages(memo)
-        if remember and memo.kept_pages is None:
-            memo.kept_pages = KeptPages()
-        if memo.kept_pages is not None:  # what listings show of each partner now (see `cache.listing_key`)
-            memo.kept_pages.tokens = {slug: made[2] for slug, made in memo.listed.items()}
+        # what listings show of each partner now (see `cache.listing_key`)
+        memo.kept_pages.tokens = {slug: made[2] for slug, made in memo.listed.items()}  # type: ignore[attr-defined]
     in_place = in_place and previous is not None
     search_later = search and search_later
     # The listing state a new process rebuilds edits to listed data from (`relist`), under a

@@ -65,8 +65,8 @@ def _path(store, out: Path) -> Path:
 
 def save(memo, d, out: Path, name: str) -> bool:
     """Keep what the listings of the build of `d` were made of, under `name` (which its
-    snapshot will give), when this process has all of it: the kept pages (a build from nothing
-    with search keeps none) and the recommendations, made here (not only in a worker)."""
+    snapshot will give), when this process has all of it: the kept pages and the
+    recommendations, made here (not only in a worker)."""
     from . import recommend
     from .pages import PartnerView, _serves_region
     from .plain_data import codec
