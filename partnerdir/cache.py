@@ -88,18 +88,52 @@ def code_version() -> str:
     invalidates everything reused."""
     global _code_version
     if _code_version is None:
-        from importlib.metadata import PackageNotFoundError, version
-
         digest = hashlib.sha256(sys.version.encode())
-        for name in LIBRARIES:
-            try:
-                digest.update(f"{name}={version(name)}\0".encode())
-            except PackageNotFoundError:
-                digest.update(f"{name}=none\0".encode())
+        for name, version in library_versions(LIBRARIES).items():
+            digest.update(f"{name}={version}\0".encode())
         for path in sorted(CODE.glob("*.py")):
             digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
         _code_version = digest.hexdigest()
     return _code_version
+
+
+def library_versions(names: tuple[str, ...]) -> dict[str, str]:
+    """Each library's installed version ("none" if it is not installed), as importlib.metadata
+    gives it: from the name of its metadata folder (`Jinja2-3.1.4.dist-info`) in the first
+    folder on sys.path that has one. importlib.metadata itself answers for one not found so
+    (an egg, a zip file): importing it and asking it took 14 ms of a build with nothing to do,
+    a tenth of it, where listing the folders takes a fraction of a millisecond."""
+    wanted = {_project(name): name for name in names}
+    found: dict[str, str] = {}
+    for folder in sys.path:
+        try:
+            with os.scandir(folder or ".") as entries:
+                for entry in entries:
+                    stem, dot, kind = entry.name.rpartition(".")
+                    if kind == "dist-info" and dot:
+                        project, dash, version = stem.partition("-")
+                        name = wanted.get(_project(project)) if dash else None
+                        if name is not None and name not in found:
+                            found[name] = version
+        except OSError:
+            continue
+        if len(found) == len(wanted):
+            break
+    missing = [name for name in names if name not in found]
+    if missing:
+        from importlib.metadata import PackageNotFoundError, version
+
+        for name in missing:
+            try:
+                found[name] = version(name)
+            except PackageNotFoundError:
+                found[name] = "none"
+    return {name: found[name] for name in names}
+
+
+def _project(name: str) -> str:
+    """A project name as the packaging standards compare them (PEP 503)."""
+    return "-".join(part for part in name.lower().replace("_", "-").replace(".", "-").split("-") if part)
 
 
 @dataclass

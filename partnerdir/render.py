@@ -10,6 +10,7 @@ import datetime as dt
 import hashlib
 import marshal
 import os
+from collections import ChainMap
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from operator import attrgetter
@@ -196,6 +197,9 @@ class _Environment(Environment):
 
     template_class = _Template
 
+    def make_globals(self, d: Any) -> Any:
+        return _Globals({} if d is None else d, self.globals)
+
     def getattr(self, obj: Any, attribute: str) -> Any:
         if type(obj) is dict and attribute in obj and attribute not in _DICT_ATTRIBUTES:
             return obj[attribute]
@@ -210,6 +214,18 @@ class _Environment(Environment):
 
 
 _DICT_ATTRIBUTES = frozenset(dir(dict))
+
+
+class _Globals(ChainMap):
+    """A template's globals (Jinja's ChainMap over the environment's) whose keys are a set.
+
+    Each `{% from "_macros.html" import ... %}` of a page being rendered asks which of the
+    page's globals the imported template lacks: `set - globals.keys()`, which for a ChainMap's
+    keys view is a Python loop with a Python membership test per key, 10 microseconds a page
+    (0.1 s of a build's CPU at 10,000 partners); a set's difference is one C call."""
+
+    def keys(self) -> Any:  # (a set, where ChainMap gives a view: the same keys, read-only use)
+        return set().union(*self.maps)
 
 
 def environment(templates: Path) -> Environment:

@@ -333,6 +333,25 @@ def test_nothing_changed_means_nothing_is_done(project):
     assert rebuilt.ok and not rebuilt.unchanged and (out / "index.html").is_file()
 
 
+def test_the_libraries_versions_are_those_pip_installed(tmp_path, monkeypatch):
+    """The cache is keyed by the versions of the libraries that shape a page, read from the
+    names of their metadata folders: the same as importlib.metadata's answers, the first on
+    the path winning, and a new version of one (pip install -U) a new key."""
+    from importlib.metadata import version
+
+    names = (*cache.LIBRARIES, "typing_extensions", "pydantic-core", "no-such-library-at-all")
+    found = cache.library_versions(names)
+    assert found == {name: version(name) for name in names[:-1]} | {names[-1]: "none"}
+
+    before = cache.library_versions(("Jinja2", "PyYAML"))
+    earlier, later = tmp_path / "a", tmp_path / "b"
+    for folder, jinja in ((earlier, "jinja2-9.0.dist-info"), (later, "Jinja2-8.0.dist-info")):
+        (folder / jinja).mkdir(parents=True)
+    (later / "pyyaml.egg-info").mkdir()  # (no version in its name: not taken for one)
+    monkeypatch.setattr(sys, "path", [str(earlier), str(later), *sys.path])
+    assert cache.library_versions(("Jinja2", "PyYAML")) == {"Jinja2": "9.0", "PyYAML": before["PyYAML"]}
+
+
 def test_a_record_edited_just_now_is_read_again_even_if_its_metadata_looks_unchanged(project):
     """Metadata cannot tell apart two versions written within one clock tick, so recent files
     are always read."""
