@@ -484,13 +484,24 @@ def _quick_rebuild(paths: Paths, out: Path, as_of: dt.date, base_url: str | None
             if partners:  # (the compiled templates take 0.15 s to load: not for files only touched)
                 cache.load_compiled(store)
                 pages = _render_changed(paths, partners, rules, as_of, site, search)
-            json_new, csv_new = {}, {}
-            index = {slug: i for i, slug in enumerate(snap["order"])} if pages else {}
-            for slug, (_, _, entry, row) in pages.items():
-                json_new[2 + 2 * index[slug]] = entry
-                csv_new[1 + index[slug]] = row.encode("utf-8")
-            json_pieces, json_digest, json_patches, json_size = snapshot.replaced(snap["json"], json_new)
-            csv_pieces, csv_digest, csv_patches, csv_size = snapshot.replaced(snap["csv"], csv_new)
+            new_order = None
+            if plan.added:  # (new partners' entries and rows go into their places in the files)
+                new_order = sorted([*snap["order"], *(partner.slug for name, partner, _, _ in partners
+                                                      if name in plan.added)])
+                patched_in = snapshot.with_added(snap, new_order, {slug: it[2] for slug, it in pages.items()},
+                                                 {slug: it[3] for slug, it in pages.items()})
+                if patched_in is None:
+                    return False
+                (json_pieces, json_digest, json_patches, json_size), \
+                    (csv_pieces, csv_digest, csv_patches, csv_size) = patched_in
+            else:
+                json_new, csv_new = {}, {}
+                index = {slug: i for i, slug in enumerate(snap["order"])} if pages else {}
+                for slug, (_, _, entry, row) in pages.items():
+                    json_new[2 + 2 * index[slug]] = entry
+                    csv_new[1 + index[slug]] = row.encode("utf-8")
+                json_pieces, json_digest, json_patches, json_size = snapshot.replaced(snap["json"], json_new)
+                csv_pieces, csv_digest, csv_patches, csv_size = snapshot.replaced(snap["csv"], csv_new)
             for name, size, digest in ((snapshot.JSON, json_size, json_digest),
                                        (snapshot.CSV, csv_size, csv_digest)):
                 if pages and manifest.get(name) != digest and os.stat(out / name).st_size != size:
@@ -617,10 +628,11 @@ def _quick_done(paths: Paths, out: Path, state, result: BuildResult, summary: di
     with clock("cache"):
         build = _remember_quick(store, out, snap, state, plan, partners, pages, manifest, new_manifest,
                                 json_pieces, csv_pieces, relisted)
-    result.listed = summary.get("listed", 0)
+    added = len(plan.added) if plan is not None else 0  # (each listed, with a page of its own)
+    result.listed = summary.get("listed", 0) + added
     result.review = list(summary.get("review", []))
-    result.files = summary.get("files", 0)
-    result.pages = summary.get("pages", 0)
+    result.files = summary.get("files", 0) + added
+    result.pages = summary.get("pages", 0) + added
     result.written = written
     result.ok = True
     cache.save_last(paths, out, state, {**_summary_data(result), "build": build}, new_manifest)
@@ -628,9 +640,10 @@ def _quick_done(paths: Paths, out: Path, state, result: BuildResult, summary: di
 
 
 def _check_changed(paths: Paths, as_of: dt.date, base_url: str | None, snap: dict, plan, store=None):
-    """The changed records checked and awarded: [(file, partner, award, cache entry)], the
-    rules, the site and whether any changes what a listing shows (`relist`); None if any has a
-    problem, a new slug, or joins or leaves the listing."""
+    """The changed and added records checked and awarded: [(file, partner, award, cache
+    entry)], the rules, the site and whether any changes what a listing shows (`relist`); None
+    if any has a problem or a new slug, joins or leaves the listing, or is added with a slug
+    taken or not to be listed."""
     from .award import award
     from .load import read_record
     from .problems import Problem, ProblemError
@@ -645,6 +658,7 @@ def _check_changed(paths: Paths, as_of: dt.date, base_url: str | None, snap: dic
         return None
     made = []
     relisting = False
+    added = set(plan.added)
     for name in plan.changed:
         raw = read_record(Path(name), rules.limits.record_max_bytes)
         if isinstance(raw, Problem):
@@ -653,6 +667,15 @@ def _check_changed(paths: Paths, as_of: dt.date, base_url: str | None, snap: dic
         if problems or len(found) != 1:
             return None
         partner = found[0]
+        if name in added:  # a new partner, listed (`relist` puts it in its places)
+            if partner.slug in snap["partners"] or any(partner.slug == p.slug for _, p, _, _ in made):
+                return None  # a slug taken: the ordinary rebuild reports it
+            granted = award(partner, rules, as_of)
+            if granted.removed:
+                return None
+            made.append((name, partner, granted, cache._entry(partner, granted, rules, as_of)))
+            relisting = True
+            continue
         _, _, slug = snap["records"][name]
         if partner.slug != slug:
             return None
@@ -731,16 +754,18 @@ def _remember_quick(store, out: Path, snap: dict, state, plan, made: list, pages
         # differs from it again, to know their content keys)
         records: dict[str, tuple] = {}
         partners: dict[str, tuple] = {}
-        for name in plan.suspects:  # (the files whose metadata changed, or is racy)
-            old = snap["records"][name]
+        slug_of = {name: partner.slug for name, partner, _, _ in made}
+        for name in plan.suspects:  # (the files whose metadata changed, or is racy; or new)
+            old = snap["records"].get(name) or (None, None, slug_of[name])
             records[name] = (None if name in state.racy else state.records[name], plan.keys.get(name, old[1]),
                              old[2])
         checked, rendered, open_data, dropped = {}, {}, {}, []
         for name, partner, _, entry in made:
             slug = partner.slug
-            old_key, _, _, removed = snap["partners"][slug]
+            old_key, _, _, removed = snap["partners"].get(slug) or (None, None, None, False)
             key = plan.keys[name]
-            dropped.append(old_key)
+            if old_key is not None:
+                dropped.append(old_key)
             checked[key] = entry
             page = new_manifest.get(partner_path(slug)) if not removed else None
             partners[slug] = (key, entry[1], page, removed)
@@ -763,7 +788,8 @@ def _remember_quick(store, out: Path, snap: dict, state, plan, made: list, pages
             from . import relist
 
             listing = relist.saved(store, out, relisted)
-        return snapshot.update(store, out, snap, records, partners, json_pieces, csv_pieces, listing)
+        order = sorted([*snap["order"], *(slug_of[name] for name in plan.added)]) if plan.added else None
+        return snapshot.update(store, out, snap, records, partners, json_pieces, csv_pieces, listing, order)
     except Exception:  # a cache that cannot be brought up to date only makes the next build slower
         return None
 

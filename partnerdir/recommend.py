@@ -464,6 +464,7 @@ class Resumed:
     out: dict[str, list[Result]]
     changed: list[int]
     last: dict[int, dict]
+    added: frozenset[int] = frozenset()  # changed positions of partners the kept ranking had not
 
 
 def kept_ranking(out: dict[str, list[Result]]) -> tuple | None:
@@ -497,9 +498,11 @@ def for_countries(data: Data, countries: Iterable[str], limit: int,
     level_rank = {lv["id"]: i for i, lv in enumerate(data["levels"])}
     head = {key: value for key, value in data.items() if key != "partners"}
     regions = list(data["regions"])
+    added: frozenset[int] = frozenset()
     if resumed is not None and resumed.kept[0] == limit and len(resumed.changed) <= _MOST_CHANGED:
         changed: list[int] | None = resumed.changed
         last_of: Mapping[int, dict] = resumed.last
+        added = resumed.added
         _, last_order, last_at_country, last_groups, last_picks = resumed.kept
         last_out = resumed.out
     else:
@@ -528,6 +531,8 @@ def for_countries(data: Data, countries: Iterable[str], limit: int,
         # at its old place is out of order under the new keys, and bisecting it put the next
         # one in the wrong place (found by hypothesis, after two partners' levels swapped).
         for i in changed:
+            if i in added:  # (new: in no list yet)
+                continue
             for lists, keys in zip((at_country, groups), _memberships(last_of[i], regions), strict=True):
                 for key in keys:
                     lists[key] = [j for j in lists[key] if j != i]

@@ -1316,9 +1316,14 @@ def sitemap(pages: list[Page], site: Site, as_of: dt.date) -> bytes:
 
     lines = ['<?xml version="1.0" encoding="UTF-8"?>',
              '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">']
-    for page in pages:
-        if page.in_sitemap:
-            lines.append(f"  <url><loc>{xml_escape(site.url(page.url_path))}</loc>"
-                         f"<lastmod>{as_of.isoformat()}</lastmod></url>")
+    lines += [sitemap_line(page.url_path, site, as_of, xml_escape) for page in pages if page.in_sitemap]
     lines.append("</urlset>")
     return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+def sitemap_line(url_path: str, site: Site, as_of: dt.date,
+                 xml_escape: Callable[[str], str] | None = None) -> str:
+    """One page's line of sitemap.xml (`relist` puts a new partner's into the last one)."""
+    if xml_escape is None:
+        from xml.sax.saxutils import escape as xml_escape
+    return f"  <url><loc>{xml_escape(site.url(url_path))}</loc><lastmod>{as_of.isoformat()}</lastmod></url>"

@@ -19,9 +19,10 @@ data). For those, a new process needs to know only:
 
 `save` writes that after every build without a search index; `plan` and `apply` use it. The
 snapshot names the build it describes (`build` in the build record's summary), so a snapshot
-that is not the last build's is never used, and anything unexpected (a record added or
-deleted, a slug changed, a problem in a record, listed data changed, a damaged file) makes the
-caller do the ordinary rebuild instead, which is always right.
+that is not the last build's is never used, and anything unexpected (a record deleted, a slug
+changed, a problem in a record, listed data changed that `relist` cannot rebuild, a damaged
+file) makes the caller do the ordinary rebuild instead, which is always right. A record added
+is a partner `relist` puts in its places: its entry and row go between the others' here.
 """
 
 from __future__ import annotations
@@ -169,23 +170,44 @@ class Plan:
     changed: list[str]  # record file paths whose bytes changed
     keys: dict[str, str] = field(default_factory=dict)  # their new content keys
     suspects: list[str] = field(default_factory=list)  # those whose metadata changed, or is racy
+    added: list[str] = field(default_factory=list)  # record files the snapshot's build had not
+
+
+def _record_file(name: str) -> bool:
+    """Whether a file new in the records folder is a record file, as `load.record_names` tells
+    them apart (a regular file named <slug>.yaml or <slug>.md, not README.md)."""
+    import stat
+
+    from .load import RECORD_SUFFIXES
+
+    base = os.path.basename(name)
+    stem, dot, suffix = base.rpartition(".")
+    if base.startswith(".") or not stem or (dot + suffix).lower() not in RECORD_SUFFIXES or \
+            base.lower() == "readme.md":
+        return False
+    try:
+        return stat.S_ISREG(os.lstat(name).st_mode)
+    except OSError:
+        return False
 
 
 def plan(snap: dict, state) -> Plan | None:
-    """Which record files changed, if only existing record files did (and not too many); None
-    when the ordinary rebuild must run (a file added or deleted, or one that is no record)."""
+    """Which record files changed or were added, if nothing else did (and not too many); None
+    when the ordinary rebuild must run (a file deleted, one that is no record, or a file added
+    that is not a record file: the ordinary rebuild says what it is)."""
     from .record_cache import content_key
 
     records = snap["records"]
-    if records.keys() != state.records.keys():
+    added = [name for name in state.records if name not in records]
+    if len(records) + len(added) != len(state.records) or any(not _record_file(name) for name in added):
         return None
     suspects = [name for name, meta in state.records.items()
-                if name in state.racy or records[name][0] != meta]
+                if name in state.racy or name not in records or records[name][0] != meta]
     if len(suspects) > MOST_CHANGED:
         return None
-    changed = Plan([], suspects=suspects)
+    changed = Plan([], suspects=suspects, added=added)
     for name in suspects:
-        _, key, slug = records[name]
+        _, key, slug = records.get(name, (None, "", None))
         if key is None:
             return None
         try:
@@ -269,6 +291,21 @@ def patch_open_data(plan: OpenData, out: Path, stage: Path, entries: dict[str, b
     partners' `entries` and `rows` in their places and the dropped partners' taken out (or left
     as they are, when they come out the same): (site path -> (hash, written)), and the files'
     new pieces for the next snapshot."""
+    files, pieces = {}, {}
+    for name, (made, segments) in open_data_pieces(plan, entries, rows).items():
+        digest = _joined(made[0])
+        written = digest != _joined((plan.snap["json"] if name == JSON else plan.snap["csv"])[0])
+        if written:
+            _write_segments(out / name, stage / name, segments)
+        files[name] = (digest, written)
+        pieces[name] = made
+    return files, pieces
+
+
+def open_data_pieces(plan: OpenData, entries: dict[str, bytes],
+                     rows: dict[str, str]) -> dict[str, tuple[tuple, list]]:
+    """partners.json's and partners.csv's new pieces (`_pieced`): each file's pieces' hashes
+    and lengths, and the segments to write it from."""
     last = {slug: i for i, slug in enumerate(plan.snap["order"])}
     # Each file as pieces, each either the last file's piece at an index or new bytes:
     # partners.json is its head, then a separator ("\n" before the first entry, ",\n" before
@@ -288,16 +325,50 @@ def patch_open_data(plan: OpenData, out: Path, stage: Path, entries: dict[str, b
             json_parts.append(2 + 2 * last[slug])  # (unchanged: listed before)
             csv_parts.append(1 + last[slug])
     json_parts.append(len(plan.snap["json"][0]) - 1)
-    files, pieces = {}, {}
-    for name, parts, old in ((JSON, json_parts, plan.snap["json"]), (CSV, csv_parts, plan.snap["csv"])):
-        made, segments = _pieced(old, parts)
-        digest = _joined(made[0])
-        written = digest != _joined(old[0])
-        if written:
-            _write_segments(out / name, stage / name, segments)
-        files[name] = (digest, written)
-        pieces[name] = made
-    return files, pieces
+    return {JSON: _pieced(plan.snap["json"], json_parts), CSV: _pieced(plan.snap["csv"], csv_parts)}
+
+
+def with_added(snap: dict, order: list[str], entries: dict[str, bytes],
+               rows: dict[str, str]) -> list[tuple] | None:
+    """`replaced` of partners.json and partners.csv for a rebuild that lists partners the
+    snapshot's build did not (`order`, the listed partners now, holds them; `entries` and
+    `rows` are the changed and added partners'): for each file its new pieces, hash, patches
+    and old size; None if it cannot be patched so."""
+    if not snap["order"]:
+        return None
+    made = open_data_pieces(OpenData(snap, order, set(entries), set()), entries, rows)
+    answer = []
+    for name in (JSON, CSV):
+        pieces, segments = made[name]
+        size = sum(snap["json" if name == JSON else "csv"][1])
+        patches = segment_patches(segments, size)
+        if patches is None:
+            return None
+        answer.append((pieces, _joined(pieces[0]), patches, size))
+    return answer
+
+
+def segment_patches(segments: list, size: int) -> list[tuple[int, int, bytes]] | None:
+    """`_pieced`'s segments of a new file as `patch_file`'s patches of the old one (of `size`
+    bytes): (offset, old length, new bytes); None if they take the old file's ranges out of
+    order (never for partners only added, changed or dropped)."""
+    patches = []
+    at = 0
+    pending: list[bytes] = []
+    for segment in segments:
+        if type(segment) is tuple:
+            start, length = segment
+            if start < at:
+                return None
+            if pending or start > at:
+                patches.append((at, start - at, b"".join(pending)))
+                pending = []
+            at = start + length
+        else:
+            pending.append(segment)
+    if pending or at < size:
+        patches.append((at, size - at, b"".join(pending)))
+    return patches
 
 
 def _pieced(old: tuple[list[bytes], list[int]], parts: list) -> tuple[tuple, list]:
@@ -337,9 +408,11 @@ def _write_segments(source: Path, target: Path, segments: list) -> None:
 
 
 def update(store, out: Path, snap: dict, records: dict[str, tuple], partners: dict[str, tuple],
-           json_pieces: tuple, csv_pieces: tuple, listing: str | None = None) -> str | None:
-    """Write the snapshot again with these entries changed, and the name of the listing state
-    (`relist`) that describes its listings; the new build's name."""
+           json_pieces: tuple, csv_pieces: tuple, listing: str | None = None,
+           order: list[str] | None = None) -> str | None:
+    """Write the snapshot again with these entries changed (and, with partners added, the
+    listed partners' `order`), and the name of the listing state (`relist`) that describes its
+    listings; the new build's name."""
     from .record_cache import write
 
     build = secrets.token_hex(8)
@@ -349,4 +422,6 @@ def update(store, out: Path, snap: dict, records: dict[str, tuple], partners: di
     data["records"] = {**snap["records"], **records}
     data["partners"] = {**snap["partners"], **partners}
     data["json"], data["csv"] = json_pieces, csv_pieces
+    if order is not None:
+        data["order"] = order
     return build if write(_path(store, out), store.render_key, data) else None

@@ -375,9 +375,9 @@ def damage_snapshot(project: Path, how: str) -> None:
 ])
 def test_edits_the_snapshot_cannot_vouch_for_take_the_ordinary_rebuild(project, monkeypatch, edit):
     """Anything but an edit that leaves every listing as it was is rebuilt the ordinary way,
-    unless the listing state can rebuild it (a new recommendation summary, a new status: see
-    `relist` and the tests of it below), and the site is still exactly the one a build from
-    nothing makes."""
+    unless the listing state can rebuild it (a new recommendation summary, a new status, a
+    partner added: see `relist` and the tests of it below), and the site is still exactly the
+    one a build from nothing makes."""
     out = project / "site"
     paths = paths_for(project, out)
     new_process_build(paths)
@@ -421,7 +421,7 @@ def test_edits_the_snapshot_cannot_vouch_for_take_the_ordinary_rebuild(project, 
         cache._MEMOS.clear()
         result = build_site(paths, as_of, search=False, remember=False)
     assert result.ok, [p.text() for p in result.problems]
-    assert bool(ordinary) == (edit not in ("recommendation", "status")), "the ordinary rebuild ran"
+    assert bool(ordinary) == (edit not in ("recommendation", "status", "added")), "the ordinary rebuild ran"
     same_as_cold(project, out, edit, as_of)
     # and it left a snapshot the next edit's quick rebuild can use
     ordinary.clear()
@@ -657,6 +657,16 @@ def _rankings_taken_up(monkeypatch) -> list[bool]:
     return answers
 
 
+def _built_and_watched(project: Path, monkeypatch) -> tuple:
+    """The project's site built by a new process, and what its next builds do: (the site, its
+    paths, `_relistings`, `ordinary_rebuilds`, `_rankings_taken_up`)."""
+    out = project / "site"
+    paths = paths_for(project, out)
+    new_process_build(paths)
+    watched = _relistings(monkeypatch), ordinary_rebuilds(monkeypatch), _rankings_taken_up(monkeypatch)
+    return (out, paths, *watched)
+
+
 def test_edits_to_listed_data_are_rebuilt_from_the_listing_state_as_from_nothing(project, monkeypatch):
     """An edit to what listings show (a country served, an expertise, a language, the head
     office's city or country, a region served, the status or the name, which move the partner
@@ -666,12 +676,7 @@ def test_edits_to_listed_data_are_rebuilt_from_the_listing_state_as_from_nothing
     serve (delivering remotely). An edit that makes a page appear or go, or changes
     directory.json's tables (a region nobody else serves), is rebuilt the ordinary way, and the
     next one from the listing state again."""
-    out = project / "site"
-    paths = paths_for(project, out)
-    new_process_build(paths)
-    relisted = _relistings(monkeypatch)
-    ordinary = ordinary_rebuilds(monkeypatch)
-    taken_up = _rankings_taken_up(monkeypatch)
+    out, paths, relisted, ordinary, taken_up = _built_and_watched(project, monkeypatch)
     from partnerdir import render
 
     made_by, cards_made = render._Renderer.made_by, []
@@ -762,10 +767,83 @@ def test_edits_to_listed_data_are_rebuilt_from_the_listing_state_as_from_nothing
     same_as_cold(project, out, "relisted-two-renamed")
 
 
+def test_a_partner_added_is_put_in_its_places_from_the_listing_state_as_from_nothing(project, monkeypatch):
+    """A new record, a partner joining the program, is rebuilt by a new process from the
+    listing state and that record alone (`relist`): its page, its entries between the others'
+    in partners.json, partners.csv, directory.json and recommend.json, its line in the
+    sitemap, every list it joins and every directory page (each shows how many partners are
+    listed); the site is the one a build from nothing makes. So are two at once (one sorting
+    before everybody), and the edits to a new partner after it. A new partner that would add a
+    directory page, whose slug is taken, whom the January review removes at once, or a new
+    file that is no record, is left to the ordinary rebuild, which reports what is wrong."""
+    from partnerdir import pages
+
+    out, paths, relisted, ordinary, taken_up = _built_and_watched(project, monkeypatch)
+    content = project / "content"
+    before = new_process_build(paths)
+    listed = before.listed
+
+    def rebuilt(step: int, quick: bool, name: str):
+        settle(content, offset=step)
+        relisted.clear()
+        ordinary.clear()
+        taken_up.clear()
+        result = new_process_build(paths)
+        if quick is None:  # (the first kind of quick rebuild: no listing changes)
+            assert (relisted, ordinary) == ([], []), name
+        elif quick:
+            assert (relisted, ordinary) == ([True], []), name
+            assert taken_up == [True], name  # (its places among the candidates: the kept ranking's)
+        else:
+            assert (relisted, ordinary) == ([False] if relisted else [], [1]), name
+        same_as_cold(project, out, f"added-{step}")
+        return result
+
+    newcomer = record("Omega Newcomer", countries_served=["DE", "JP"], languages=["en", "ja"],
+                      certifications=certifications(2), projects=projects(1))
+    write_records(content, {"omega-newcomer": newcomer})
+    result = rebuilt(1, True, "a partner added")
+    assert (result.listed, result.files, result.pages) == (listed + 1, before.files + 1, before.pages + 1)
+    assert result.written > 3  # (its page, the open data and listing files, the pages listing it)
+    write_records(content, {"aaron-first": record("Aaron First", countries_served=["US"],
+                                                  remote_delivery=True),
+                            "mid-way": record("Mid Way Partners", body="*New* here.")})
+    rebuilt(2, True, "two added, one sorting before everybody")
+    write_records(content, {"omega-newcomer": {**newcomer, "countries_served": ["DE"],
+                                               "name": "Newcomer Omega"}})
+    rebuilt(3, True, "the new partner renamed, a country no longer served")
+    write_records(content, {"mid-way": record("Mid Way Partners", body="*New* here, and more.")})
+    result = rebuilt(4, None, "the description of one added as Markdown (no listing changes)")
+
+    # the ordinary way, and right all the same
+    page_size = pages.PAGE_SIZE
+    monkeypatch.setattr(pages, "PAGE_SIZE", result.listed)  # (the directory's last page is full)
+    write_records(content, {"one-more": record("One More")})
+    rebuilt(5, False, "a directory page added")
+    monkeypatch.setattr(pages, "PAGE_SIZE", page_size)
+    (content / "beta-integration.md").write_text((content / "mid-way.md").read_text(encoding="utf-8"))
+    settle(content, offset=6)
+    as_new_process()
+    taken = build_site(paths, AS_OF, search=False, remember=False)
+    assert not taken.ok and "beta-integration" in " ".join(p.text() for p in taken.problems)
+    (content / "beta-integration.md").unlink()
+    write_records(content, {"old-timer": record("Old Timer", joined=dt.date(2024, 1, 3))})
+    rebuilt(7, False, "removed by the January review at once")
+    (content / "notes.txt").write_text("not a partner", encoding="utf-8")
+    settle(content, offset=8)
+    as_new_process()
+    refused = build_site(paths, AS_OF, search=False, remember=False)
+    assert not refused.ok and "notes.txt" in " ".join(p.text() for p in refused.problems)
+    (content / "notes.txt").unlink()
+    write_records(content, {"zzz-last": record("Last One")})
+    rebuilt(9, True, "and the next one from the listing state again, last in slug order")
+
+
 def test_with_search_an_edit_to_listed_data_is_rebuilt_from_the_listing_state_and_indexed(project,
                                                                                          monkeypatch):
     """`python build.py` builds with search: the rebuild from the listing state indexes the
-    pages it changed, and the site, index included, is a build from nothing's."""
+    pages it changed (and a new partner's page), and the site, index included, is a build from
+    nothing's."""
     from partnerdir import index
 
     out = project / "site"
@@ -784,8 +862,11 @@ def test_with_search_an_edit_to_listed_data_is_rebuilt_from_the_listing_state_an
                                                            body="*Zeta* text.")})
         settle(project / "content", offset=step)
         build()
+    write_records(project / "content", {"omega-newcomer": record("Omega Newcomer", body="*Omega* joins.")})
+    settle(project / "content", offset=4)
+    build()  # (a partner added: its page indexed too)
     # (a build from nothing with search keeps its listing pages too: the first edit is relisted)
-    assert relisted == [True, True, True]
+    assert relisted == [True, True, True, True]
     cold_out = project / "cold" / "search" / "site"
     cold = build_site(paths_for(project, cold_out, cold_out.parent / ".cache"), AS_OF, search=True,
                       remember=False)
@@ -1090,14 +1171,16 @@ def test_a_partner_read_from_the_cache_reads_like_the_partner_it_was(project, mo
 
 
 def test_partners_joining_and_leaving_the_list_are_patched_into_the_open_data(project, monkeypatch):
-    """A record added first or last in slug order, and deleted again, in new processes:
-    partners.json and partners.csv get its entry and row put in or taken out (the separator
-    before the first entry differs from the others') and equal a build from nothing's."""
+    """A record added first or last in slug order, and deleted again, in new processes, the
+    ordinary way (a partner added is otherwise put in from the listing state, which patches the
+    files alike): partners.json and partners.csv get its entry and row put in or taken out (the
+    separator before the first entry differs from the others') and equal a build from nothing's."""
     from partnerdir import snapshot
 
     out = project / "site"
     paths = paths_for(project, out)
     new_process_build(paths)
+    ordinary_only(monkeypatch)
     patched: list[tuple[set[str], set[str]]] = []
     original = snapshot.patch_open_data
 
