@@ -468,28 +468,29 @@ def _quick_rebuild(paths: Paths, out: Path, as_of: dt.date, base_url: str | None
             snap = snapshot.load(store, out, summary.get("build"))
             plan = snapshot.plan(snap, state) if snap is not None else None
             made = None
-            if plan is not None and plan.changed:
+            if plan is not None and (plan.changed or plan.deleted):
                 from .rules import know_languages
 
                 know_languages(snap.get("languages"))
                 made = _check_changed(paths, as_of, base_url, snap, plan, store)
             elif plan is not None:
-                made = ([], None, None, False)  # files touched, their bytes the same
+                made = ([], None, None, False, [])  # files touched, their bytes the same
         if made is None:
             return False
-        partners, rules, site, relisting = made
+        partners, rules, site, relisting, gone = made
         with clock("render"):
             pages = {}
             relisted = None
             if partners:  # (the compiled templates take 0.15 s to load: not for files only touched)
                 cache.load_compiled(store)
                 pages = _render_changed(paths, partners, rules, as_of, site, search)
-            new_order = None
-            if plan.added:  # (new partners' entries and rows go into their places in the files)
-                new_order = sorted([*snap["order"], *(partner.slug for name, partner, _, _ in partners
-                                                      if name in plan.added)])
-                patched_in = snapshot.with_added(snap, new_order, {slug: it[2] for slug, it in pages.items()},
-                                                 {slug: it[3] for slug, it in pages.items()})
+            changes = bool(pages or gone)
+            if plan.added or gone:  # (new partners' entries and rows go into their places in the files)
+                new_order = sorted({*snap["order"], *(partner.slug for name, partner, _, _ in partners
+                                                      if name in plan.added)}.difference(gone))
+                patched_in = snapshot.with_listed(snap, new_order,
+                                                  {slug: it[2] for slug, it in pages.items()},
+                                                  {slug: it[3] for slug, it in pages.items()})
                 if patched_in is None:
                     return False
                 (json_pieces, json_digest, json_patches, json_size), \
@@ -504,17 +505,17 @@ def _quick_rebuild(paths: Paths, out: Path, as_of: dt.date, base_url: str | None
                 csv_pieces, csv_digest, csv_patches, csv_size = snapshot.replaced(snap["csv"], csv_new)
             for name, size, digest in ((snapshot.JSON, json_size, json_digest),
                                        (snapshot.CSV, csv_size, csv_digest)):
-                if pages and manifest.get(name) != digest and os.stat(out / name).st_size != size:
+                if changes and manifest.get(name) != digest and os.stat(out / name).st_size != size:
                     return False  # not the file the snapshot describes
             patched = [(name, patches) for name, digest, patches in (
                 (snapshot.JSON, json_digest, json_patches), (snapshot.CSV, csv_digest, csv_patches))
-                if pages and manifest.get(name) != digest]
+                if changes and manifest.get(name) != digest]
             if relisting:  # what listings show changed: their pages that change, from the listing state
                 from . import relist
 
                 ahead = _PatchingAhead(out, patched) if patched else None
                 relisted = relist.rebuild(paths, out, rules, as_of, site, snap, store, partners, plan.keys,
-                                          manifest, search)
+                                          manifest, search, gone)
                 if relisted is None:
                     return False
     except Exception:  # anything unexpected before a file is written: the ordinary rebuild says what
@@ -524,7 +525,7 @@ def _quick_rebuild(paths: Paths, out: Path, as_of: dt.date, base_url: str | None
             ahead.discard()
     written = 0
     new_manifest = dict(manifest)
-    if not pages:  # nothing to write; the lock still keeps another build's record from being overwritten
+    if not changes:  # nothing to write; the lock still keeps another build's record from being overwritten
         try:
             with _holding(out, last):
                 return _quick_done(paths, out, state, result, summary, snap, store, plan, partners, pages,
@@ -556,7 +557,9 @@ def _quick_rebuild(paths: Paths, out: Path, as_of: dt.date, base_url: str | None
                     for path, (data, digest) in (relisted.files if relisted is not None else {}).items():
                         new_manifest[path], changed = writer.put(path, data, digest)
                         written += changed
-                    writer.finish(manifest)
+                    for slug in gone:  # (their pages are deleted as the changes are moved in)
+                        del new_manifest[partner_path(slug)]
+                    writer.finish(new_manifest)
                     if search:
                         started = time.perf_counter()
                         result.index = _index_stage(stage, None, pages=new_manifest,
@@ -628,7 +631,8 @@ def _quick_done(paths: Paths, out: Path, state, result: BuildResult, summary: di
     with clock("cache"):
         build = _remember_quick(store, out, snap, state, plan, partners, pages, manifest, new_manifest,
                                 json_pieces, csv_pieces, relisted)
-    added = len(plan.added) if plan is not None else 0  # (each listed, with a page of its own)
+    # (each partner added or deleted was listed, with a page of its own)
+    added = len(plan.added) - len(plan.deleted) if plan is not None else 0
     result.listed = summary.get("listed", 0) + added
     result.review = list(summary.get("review", []))
     result.files = summary.get("files", 0) + added
@@ -641,9 +645,10 @@ def _quick_done(paths: Paths, out: Path, state, result: BuildResult, summary: di
 
 def _check_changed(paths: Paths, as_of: dt.date, base_url: str | None, snap: dict, plan, store=None):
     """The changed and added records checked and awarded: [(file, partner, award, cache
-    entry)], the rules, the site and whether any changes what a listing shows (`relist`); None
-    if any has a problem or a new slug, joins or leaves the listing, or is added with a slug
-    taken or not to be listed."""
+    entry)], the rules, the site, whether any changes what a listing shows (`relist`) and the
+    slugs of the listed partners whose records were deleted; None if any has a problem or a new
+    slug, joins or leaves the listing, or is added with a slug taken or not to be listed, or a
+    record of a partner not listed was deleted."""
     from .award import award
     from .load import read_record
     from .problems import Problem, ProblemError
@@ -659,6 +664,13 @@ def _check_changed(paths: Paths, as_of: dt.date, base_url: str | None, snap: dic
     made = []
     relisting = False
     added = set(plan.added)
+    gone = []
+    for name in plan.deleted:  # a listed partner leaves the listing (`relist` takes it out)
+        slug = snap["records"][name][2]
+        if slug not in snap["partners"] or snap["partners"][slug][3]:
+            return None  # (one the January review removed: the review's list changes)
+        gone.append(slug)
+        relisting = True
     for name in plan.changed:
         raw = read_record(Path(name), rules.limits.record_max_bytes)
         if isinstance(raw, Problem):
@@ -689,7 +701,9 @@ def _check_changed(paths: Paths, as_of: dt.date, base_url: str | None, snap: dic
                 return None
             relisting = True  # what listing pages show changed
         made.append((name, partner, granted, entry))
-    return made, rules, site, relisting
+    if any(partner.slug in gone for _, partner, _, _ in made):
+        return None  # (a record renamed, its slug kept: the ordinary rebuild)
+    return made, rules, site, relisting, gone
 
 
 def _listings_alike(store, old_key: str, entry: tuple, rules) -> bool:
@@ -778,6 +792,8 @@ def _remember_quick(store, out: Path, snap: dict, state, plan, made: list, pages
                 # build deletes the pages no partner has (`record_cache.Store.keep_pages`):
                 # deleting it here waited 15-30 ms on the file system, which was just then
                 # freeing the old partners.json.
+        gone = [snap["records"][name][2] for name in plan.deleted]
+        dropped += [snap["partners"][slug][0] for slug in gone]  # (partners deleted)
         store.checked.update(checked, dropped)
         store.rendered.update(rendered, dropped)
         store.open_data.update(open_data, dropped)
@@ -788,8 +804,10 @@ def _remember_quick(store, out: Path, snap: dict, state, plan, made: list, pages
             from . import relist
 
             listing = relist.saved(store, out, relisted)
-        order = sorted([*snap["order"], *(slug_of[name] for name in plan.added)]) if plan.added else None
-        return snapshot.update(store, out, snap, records, partners, json_pieces, csv_pieces, listing, order)
+        order = sorted({*snap["order"], *(slug_of[name] for name in plan.added)}.difference(gone)) \
+            if plan.added or gone else None
+        return snapshot.update(store, out, snap, records, partners, json_pieces, csv_pieces, listing, order,
+                               (plan.deleted, gone))
     except Exception:  # a cache that cannot be brought up to date only makes the next build slower
         return None
 

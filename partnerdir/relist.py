@@ -28,18 +28,19 @@ ranking (`recommend.Resumed`) and reading from recommend.json only the summaries
 At 10,000 partners a country served added takes 0.48 s in the build (two pages made) instead
 of 1.72 s.
 
-It answers for changed partners that stay listed with the same logo, and for new partners
-(listed, without a logo), none of them making a facet value appear or disappear (its page
-would appear or go) or changing which regions anybody serves (directory.json's head names
-their countries). A partner of another status or name moves in the order, its lists and the
-sitemap, and every directory page between its old and new places is made (0.85-0.95 s at
-10,000 partners instead of 2.2 s); a new name also moves its entries in directory.json and
-recommend.json, and the kept ranking's places with them (0.6 s instead of 2 s). A new
-partner is put in its places in all of those (its entries between the others', the kept
-ranking's places after it moved up by one), and every directory page is made, as each says
-how many partners are listed (0.8 s instead of 2.1-2.3 s), unless it adds a page. For
-anything else, or anything unexpected, None, and the ordinary rebuild runs, which is always
-right.
+It answers for changed partners that stay listed with the same logo, for new partners
+(listed, without a logo) and for listed partners whose records were deleted, none of them
+making a facet value appear or disappear (its page would appear or go) or changing which
+regions anybody serves (directory.json's head names their countries). A partner of another
+status or name moves in the order, its lists and the sitemap, and every directory page
+between its old and new places is made (0.85-0.95 s at 10,000 partners instead of 2.2 s); a
+new name also moves its entries in directory.json and recommend.json, and the kept ranking's
+places with them (0.6 s instead of 2 s). A new partner is put in its places in all of those
+(its entries between the others', the kept ranking's places after it moved up by one), a
+deleted one taken out of them, and every directory page is made, as each says how many
+partners are listed (0.8-1.0 s instead of 1.2-2.3 s), unless that adds or takes away a
+page. For anything else, or anything unexpected, None, and the ordinary rebuild runs, which
+is always right.
 """
 
 from __future__ import annotations
@@ -216,9 +217,11 @@ class Relisted:
 
 
 def rebuild(paths, out: Path, rules, as_of: dt.date, site, snap: dict, store, made: list,
-            keys: dict[str, str], manifest: dict[str, str], search: bool) -> Relisted | None:
+            keys: dict[str, str], manifest: dict[str, str], search: bool,
+            deleted: Sequence[str] = ()) -> Relisted | None:
     """The listing pages, directory.json and recommend.json after the edits `made` ([(file,
-    partner, award, cache entry)], `keys`: each file's new content key), or None when this
+    partner, award, cache entry)], `keys`: each file's new content key) and the listed partners
+    `deleted` (by slug), or None when this
     rebuild cannot make them (see the module's docstring)."""
     from . import cache, recommend
     from .export import _directory_row, _indexes, compact, compact_with_list
@@ -269,9 +272,14 @@ def rebuild(paths, out: Path, rules, as_of: dt.date, site, snap: dict, store, ma
         changed.append(slug)
         new_views[slug], summaries[slug] = after, new[5]
         entries[slug] = (partner, after, entry, keys[name])
+    deleted = list(deleted)
+    if any(slug not in view_data or slug in new_views for slug in deleted):
+        return None
+    for slug in deleted:
+        old_views[slug] = decode_view(marshal.loads(view_data[slug]))
     # (the listed partners now: `_Views` answers for these, the changed ones as made)
-    listed_now = {**view_data, **{slug: marshal.dumps(marshal.loads(entries[slug][2][2])[3])
-                                  for slug in added}}
+    listed_now = {**{slug: data for slug, data in view_data.items() if slug not in deleted},
+                  **{slug: marshal.dumps(marshal.loads(entries[slug][2][2])[3]) for slug in added}}
     views = _Views(listed_now, decode_view, new_views)
     # A partner of another status or name moves in the order (by status, then name), and in
     # every list, as the directory's pages between its old and new places shift by one card.
@@ -280,8 +288,8 @@ def rebuild(paths, out: Path, rules, as_of: dt.date, site, snap: dict, store, ma
              or old_views[slug].level_rank != new_views[slug].level_rank
              or view_name_key(old_views[slug]) != view_name_key(new_views[slug])]
     before_order = order
-    if moved:
-        staying = set(order) - set(moved)
+    if moved or deleted:
+        staying = set(order) - set(moved) - set(deleted)
         order = [slug for slug in order if slug in staying]
 
         def key(slug: str) -> tuple:
@@ -293,7 +301,7 @@ def rebuild(paths, out: Path, rules, as_of: dt.date, site, snap: dict, store, ma
 
     # The facet values' lists and counts, as `pages.directory` makes them from the last directory.
     last = SimpleNamespace(matching=state["matching"], views=old_views, order=before_order)
-    matching = _changed_from(last, new_views, changed, order if moved else None)
+    matching = _changed_from(last, new_views, changed + deleted, order if moved or deleted else None)
     counts, old_counts = matching_counts(matching), matching_counts(state["matching"])
     position = {slug: i for i, slug in enumerate(order)}
 
@@ -301,7 +309,7 @@ def rebuild(paths, out: Path, rules, as_of: dt.date, site, snap: dict, store, ma
     # a country's list of partners headquartered there is kept only while it lists anybody.
     places = state["places"]
     touched = _touched(rules, [*old_views.values(), *new_views.values()])
-    gone = set(changed)
+    gone = {*changed, *deleted}
     new_places = dict(places)
     ruled = SimpleNamespace(rules=rules)  # (what the lists' tests ask of the directory)
     for key in touched:
@@ -326,10 +334,11 @@ def rebuild(paths, out: Path, rules, as_of: dt.date, site, snap: dict, store, ma
     # The regions anybody serves name their countries in directory.json's head, which stays.
     served_before = state["served_regions"]
     served = Counter(served_before)
-    for slug in changed:
+    for slug in [*changed, *deleted]:
         if slug in old_views:
             served.subtract(old_views[slug].regions_served)
-        served.update(new_views[slug].regions_served)
+        if slug in new_views:
+            served.update(new_views[slug].regions_served)
     served = Counter({region: n for region, n in served.items() if n > 0})
     if served.keys() != served_before.keys():
         return None
@@ -347,13 +356,14 @@ def rebuild(paths, out: Path, rules, as_of: dt.date, site, snap: dict, store, ma
         return None  # (not the listed partners of the state)
     texts: dict[str, str] = {slug: compact(summaries[slug]) for slug in changed}  # (their entries below)
     slugs_before = [row[0] for row in rows]
-    if renamed or added:  # (in both listing files, entries are in name order: those renamed move)
-        # (an added partner's entry, made below, goes where its name sorts)
+    if renamed or added or deleted:  # (in both listing files, entries are in name order: those renamed move)
+        # (an added partner's entry, made below, goes where its name sorts; a deleted one's goes)
         new_rows = [(slug, entries[slug][3], 0, 0) for slug in added]
-        rows = _in_name_order(rows + new_rows, renamed + added, lambda slug: summaries[slug]["name"],
+        rows = _in_name_order([row for row in rows if row[0] not in deleted] + new_rows, renamed + added,
+                              lambda slug: summaries[slug]["name"],
                               lambda row: json.loads(blob[row[2]:row[2] + row[3]])["name"],
                               recommend.summary_order)
-        directory_rows = files["directory.json"][2]
+        directory_rows = [row for row in files["directory.json"][2] if row[0] not in deleted]
         files["directory.json"] = (*files["directory.json"][:2], _in_name_order(
             directory_rows + new_rows, renamed + added, lambda slug: new_views[slug].name,
             lambda row: views[row[0]].name, name_order))
@@ -375,10 +385,13 @@ def rebuild(paths, out: Path, rules, as_of: dt.date, site, snap: dict, store, ma
     countries = [v.id for v in facets["country"]]
     before_country = state["by_country"]
     kept_ranking = state.get("ranking")
-    if kept_ranking is not None and (renamed or added):  # (its places are recommend.json's, which moved)
-        kept_ranking = _ranking_moved(kept_ranking, [place_of[slug] for slug in slugs_before], len(rows))
+    if kept_ranking is not None and (renamed or added or deleted):  # (its places are recommend.json's)
+        kept_ranking = _ranking_moved(kept_ranking, [place_of.get(slug) for slug in slugs_before], len(rows))
     new_places_of = frozenset(place_of[slug] for slug in added)
-    resumed = recommend.Resumed(kept_ranking, before_country, sorted([*last_summaries, *new_places_of]),
+    # (the countries that recommended a deleted partner are ranked again, not taken as they were)
+    last_out = {code: found for code, found in before_country.items()
+                if not any(r["slug"] in deleted for r in found)} if deleted else before_country
+    resumed = recommend.Resumed(kept_ranking, last_out, sorted([*last_summaries, *new_places_of]),
                                 last_summaries, new_places_of) if kept_ranking is not None else None
     by_country = recommend.for_countries(data, countries, rules.recommend.country_page, resumed)
     recommend.use_for(d, data, by_country)
@@ -405,10 +418,12 @@ def rebuild(paths, out: Path, rules, as_of: dt.date, site, snap: dict, store, ma
 
     wanted = set()
     old_position = {slug: i for i, slug in enumerate(before_order)} if moved else position
-    if added:  # every directory page shows how many partners are listed (and from where on, all move)
+    if len(order) != len(before_order):  # every directory page shows how many partners are listed
         if _page_count(order) != _page_count(before_order):
-            return None  # a page appears: the ordinary way
+            return None  # a page appears or goes: the ordinary way
         wanted.update(map(directory_page, range(1, _page_count(order) + 1)))
+    for slug in deleted:  # (every list it was in)
+        wanted.update(list_page(kind, value) for kind, value in _touched(rules, [old_views[slug]]))
     for slug in changed:
         before, after = old_views.get(slug), new_views[slug]
         alike = relisting.alike(before, after) if before is not None else (False, False)
@@ -446,7 +461,7 @@ def rebuild(paths, out: Path, rules, as_of: dt.date, site, snap: dict, store, ma
         if (now is not then and now != then) or any(r["slug"] in gone for r in [*now, *then]):
             wanted.add(list_page("country", code))
     d.wanted = frozenset(wanted)
-    if moved:  # (the directory's pages made again show the cards of the partners between)
+    if moved or deleted:  # (the directory's pages made again show the cards of the partners between)
         pages = [number for number in range(1, len(order) // PAGE_SIZE + 2)
                  if directory_page(number) in wanted]
         showing = {slug for number in pages for slug in order[(number - 1) * PAGE_SIZE:number * PAGE_SIZE]}
@@ -485,14 +500,15 @@ def rebuild(paths, out: Path, rules, as_of: dt.date, site, snap: dict, store, ma
         content = head + b",".join(parts) + b"]}\n"
         digest = collected.put(name, content)[0]
         new_layouts[name] = (digest, new_rows, layouts[name][2])
-    if moved:  # (the sitemap lists partner pages in the order)
-        sitemap = _moved_in_sitemap(out, manifest.get("sitemap.xml"), site, order, moved, added, as_of)
+    if moved or deleted:  # (the sitemap lists partner pages in the order)
+        sitemap = _moved_in_sitemap(out, manifest.get("sitemap.xml"), site, order, moved, added, as_of,
+                                    deleted)
         if sitemap is None:
             return None
         collected.put("sitemap.xml", sitemap)
     new_state = {"id": secrets.token_hex(8), "order": order,
-                 "views": {**view_data, **{slug: marshal.dumps(marshal.loads(entry[2])[3])
-                                           for slug, (_, _, entry, _) in entries.items()}},
+                 "views": {**listed_now, **{slug: marshal.dumps(marshal.loads(entry[2])[3])
+                                            for slug, (_, _, entry, _) in entries.items()}},
                  "matching": matching, "places": new_places, "by_country": by_country,
                  "ranking": recommend.kept_ranking(by_country), "served_regions": dict(served)}
     return Relisted(collected.files, new_state, new_layouts)
@@ -519,18 +535,20 @@ def _page_count(order: list[str]) -> int:
     return max(1, -(-len(order) // PAGE_SIZE))
 
 
-def _ranking_moved(kept: tuple, place: list[int], size: int) -> tuple:
+def _ranking_moved(kept: tuple, place: list[int | None], size: int) -> tuple:
     """A kept ranking (`recommend.kept_ranking`) whose partners moved in recommend.json, the
-    partner at `i` to `place[i]`, among `size` partners now (the places no partner moved to are
-    new partners'): the others keep their order, and the moved and new ones are among the
-    changed partners its update takes out of every list (those it had) and puts back."""
+    partner at `i` to `place[i]` (None: deleted, out of every list), among `size` partners now
+    (the places no partner moved to are new partners'): the others keep their order, and the
+    moved and new ones are among the changed partners its update takes out of every list
+    (those it had) and puts back."""
     limit, order, at_country, groups, picks = kept
     moved_order: list = [None] * size
     for i, (key, _) in enumerate(order):
-        moved_order[place[i]] = (key, place[i])
+        if place[i] is not None:
+            moved_order[place[i]] = (key, place[i])
 
     def moved(lists: dict) -> dict:
-        return {name: [place[i] for i in members] for name, members in lists.items()}
+        return {name: [place[i] for i in members if place[i] is not None] for name, members in lists.items()}
 
     return limit, moved_order, moved(at_country), moved(groups), moved(picks)
 
@@ -549,10 +567,12 @@ def _in_name_order(rows: list, renamed: list[str], name_now, name_of_row, key) -
 
 
 def _moved_in_sitemap(out: Path, digest: str | None, site, order: list[str], moved: list[str],
-                      added: Sequence[str] = (), as_of: dt.date | None = None) -> bytes | None:
+                      added: Sequence[str] = (), as_of: dt.date | None = None,
+                      deleted: Sequence[str] = ()) -> bytes | None:
     """The last build's sitemap.xml (if it is the site's) with the partner pages of `moved`
     partners, one line each, in their new places in `order` (those `added` new lines, as
-    `render.sitemap` writes them for `as_of`); None if it is not laid out so."""
+    `render.sitemap` writes them for `as_of`), and those of `deleted` partners taken out; None
+    if it is not laid out so."""
     from xml.sax.saxutils import escape
 
     from .render import sitemap_line
@@ -573,6 +593,11 @@ def _moved_in_sitemap(out: Path, digest: str | None, site, order: list[str], mov
 
     taken = {slug: sitemap_line(f"partners/{slug}/", site, as_of).encode()  # type: ignore[arg-type]
              for slug in added}
+    for slug in deleted:
+        at = line_of(slug)
+        if at is None:
+            return None
+        del lines[at]
     for slug in moved:
         if slug in taken:
             continue

@@ -19,10 +19,11 @@ data). For those, a new process needs to know only:
 
 `save` writes that after every build without a search index; `plan` and `apply` use it. The
 snapshot names the build it describes (`build` in the build record's summary), so a snapshot
-that is not the last build's is never used, and anything unexpected (a record deleted, a slug
-changed, a problem in a record, listed data changed that `relist` cannot rebuild, a damaged
-file) makes the caller do the ordinary rebuild instead, which is always right. A record added
-is a partner `relist` puts in its places: its entry and row go between the others' here.
+that is not the last build's is never used, and anything unexpected (a slug changed, a
+problem in a record, listed data changed that `relist` cannot rebuild, a damaged file) makes
+the caller do the ordinary rebuild instead, which is always right. A record added or deleted
+is a partner `relist` puts in its places or takes out of them: its entry and row go in
+between the others' here, or out.
 """
 
 from __future__ import annotations
@@ -171,6 +172,7 @@ class Plan:
     keys: dict[str, str] = field(default_factory=dict)  # their new content keys
     suspects: list[str] = field(default_factory=list)  # those whose metadata changed, or is racy
     added: list[str] = field(default_factory=list)  # record files the snapshot's build had not
+    deleted: list[str] = field(default_factory=list)  # record files it had that are gone
 
 
 def _record_file(name: str) -> bool:
@@ -192,20 +194,21 @@ def _record_file(name: str) -> bool:
 
 
 def plan(snap: dict, state) -> Plan | None:
-    """Which record files changed or were added, if nothing else did (and not too many); None
-    when the ordinary rebuild must run (a file deleted, one that is no record, or a file added
-    that is not a record file: the ordinary rebuild says what it is)."""
+    """Which record files changed, were added or were deleted, if nothing else did (and not
+    too many); None when the ordinary rebuild must run (a file that is no record changed, or
+    one added that is not a record file: the ordinary rebuild says what it is)."""
     from .record_cache import content_key
 
     records = snap["records"]
     added = [name for name in state.records if name not in records]
-    if len(records) + len(added) != len(state.records) or any(not _record_file(name) for name in added):
+    deleted = [name for name in records if name not in state.records]
+    if any(not _record_file(name) for name in added) or any(records[name][1] is None for name in deleted):
         return None
     suspects = [name for name, meta in state.records.items()
                 if name in state.racy or name not in records or records[name][0] != meta]
-    if len(suspects) > MOST_CHANGED:
+    if len(suspects) + len(deleted) > MOST_CHANGED:
         return None
-    changed = Plan([], suspects=suspects, added=added)
+    changed = Plan([], suspects=suspects, added=added, deleted=deleted)
     for name in suspects:
         _, key, slug = records.get(name, (None, "", None))
         if key is None:
@@ -328,15 +331,16 @@ def open_data_pieces(plan: OpenData, entries: dict[str, bytes],
     return {JSON: _pieced(plan.snap["json"], json_parts), CSV: _pieced(plan.snap["csv"], csv_parts)}
 
 
-def with_added(snap: dict, order: list[str], entries: dict[str, bytes],
-               rows: dict[str, str]) -> list[tuple] | None:
-    """`replaced` of partners.json and partners.csv for a rebuild that lists partners the
-    snapshot's build did not (`order`, the listed partners now, holds them; `entries` and
-    `rows` are the changed and added partners'): for each file its new pieces, hash, patches
-    and old size; None if it cannot be patched so."""
-    if not snap["order"]:
+def with_listed(snap: dict, order: list[str], entries: dict[str, bytes],
+                rows: dict[str, str]) -> list[tuple] | None:
+    """`replaced` of partners.json and partners.csv for a rebuild that lists other partners than
+    the snapshot's build (`order`, the listed partners now; `entries` and `rows` are the
+    changed and added partners'): for each file its new pieces, hash, patches and old size;
+    None if it cannot be patched so."""
+    if not snap["order"] or not order:
         return None
-    made = open_data_pieces(OpenData(snap, order, set(entries), set()), entries, rows)
+    dropped = set(snap["order"]).difference(order)
+    made = open_data_pieces(OpenData(snap, order, set(entries), dropped), entries, rows)
     answer = []
     for name in (JSON, CSV):
         pieces, segments = made[name]
@@ -409,18 +413,22 @@ def _write_segments(source: Path, target: Path, segments: list) -> None:
 
 def update(store, out: Path, snap: dict, records: dict[str, tuple], partners: dict[str, tuple],
            json_pieces: tuple, csv_pieces: tuple, listing: str | None = None,
-           order: list[str] | None = None) -> str | None:
-    """Write the snapshot again with these entries changed (and, with partners added, the
-    listed partners' `order`), and the name of the listing state (`relist`) that describes its
-    listings; the new build's name."""
+           order: list[str] | None = None, deleted: tuple[list[str], list[str]] = ([], [])) -> str | None:
+    """Write the snapshot again with these entries changed (and, with partners added or
+    deleted, the listed partners' `order`, and the `deleted` record files and slugs left out),
+    and the name of the listing state (`relist`) that describes its listings; the new build's
+    name."""
     from .record_cache import write
 
     build = secrets.token_hex(8)
     data = dict(snap)
     data["build"] = build
     data["listing"] = listing
-    data["records"] = {**snap["records"], **records}
-    data["partners"] = {**snap["partners"], **partners}
+    names, slugs = map(set, deleted)
+    data["records"] = {name: known for name, known in {**snap["records"], **records}.items()
+                       if name not in names}
+    data["partners"] = {slug: known for slug, known in {**snap["partners"], **partners}.items()
+                        if slug not in slugs}
     data["json"], data["csv"] = json_pieces, csv_pieces
     if order is not None:
         data["order"] = order

@@ -13,7 +13,8 @@ site a cold build makes.
 A new `build` process after each edit takes the quick rebuilds where it can (`snapshot` when
 no listing changes, `relist` when listings change but the partners keep their places) and the
 ordinary one otherwise: the same drawn edits hold all three to the site a cold build makes.
-Two of the partners edited have no record until their first edit adds one.
+Two of the partners edited have no record until their first edit adds one; an edit may delete
+a record (and a later one add it again).
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ EDITS = {
     "expertise": st.lists(st.sampled_from(["integration", "api-management", "identity-access-management",
                                            "devops"]), unique=True, min_size=1, max_size=3),
     "industries": st.lists(st.sampled_from(["banking", "healthcare"]), unique=True, max_size=2),
+    "deleted": st.just(True),  # (the record deleted: its other fields drawn are not written)
     "remote_delivery": st.booleans(),
 }
 
@@ -68,7 +70,7 @@ step = st.tuples(
 # (a status earned or a new name moves the partner; a head office or region served may make a
 # page appear, which the ordinary rebuild then makes).
 IN_PLACE = ("countries_served", "languages", "expertise", "industries", "remote_delivery", "description",
-            "certifications", "projects", "headquarters", "regions_served", "name")
+            "certifications", "projects", "headquarters", "regions_served", "name", "deleted")
 in_place_step = st.tuples(
     st.dictionaries(st.sampled_from(SLUGS),
                     st.fixed_dictionaries({}, optional={key: EDITS[key] for key in IN_PLACE}),
@@ -125,11 +127,16 @@ def _rebuilds_match_cold_builds(steps: list, new_processes: bool) -> None:
         assert rebuild(paths).ok
         for number, (changes, just_now) in enumerate(steps, start=1):
             for slug, fields in changes.items():
-                records[slug] = {**records.get(slug, record(f"Newcomer {slug[-1]}", countries_served=["FR"])),
-                                 **fields}
-            write_records(root / "content", {slug: records[slug] for slug in changes})
+                if fields.get("deleted"):
+                    records.pop(slug, None)
+                    (root / "content" / f"{slug}.yaml").unlink(missing_ok=True)
+                else:
+                    newcomer = record(f"Newcomer {slug[-1]}", countries_served=["FR"])
+                    records[slug] = {**records.get(slug, newcomer), **fields}
+            written = [slug for slug in changes if slug in records]
+            write_records(root / "content", {slug: records[slug] for slug in written})
             if not just_now:
-                for slug in changes:
+                for slug in written:
                     settle(root / "content" / f"{slug}.yaml", offset=number)
             warm = rebuild(paths)
             wait_persisted()

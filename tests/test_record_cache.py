@@ -216,7 +216,7 @@ def test_a_page_changed_in_the_cache_is_made_again(project):
     assert tree(out) == expected
 
 
-def test_the_cache_keeps_only_what_current_records_need(project):
+def test_the_cache_keeps_only_what_current_records_need(project, monkeypatch):
     out = project / "site"
     paths = paths_for(project, out)
     new_process_build(paths)
@@ -230,6 +230,9 @@ def test_the_cache_keeps_only_what_current_records_need(project):
         new_process_build(paths)
     assert stored_entries(records, "checked") == count
     (project / "content" / "zeta.md").unlink()
+    # (the ordinary rebuild: a quick one, from the listing state, leaves the pages it replaced
+    # among the stored pages for the next ordinary one to delete)
+    ordinary_only(monkeypatch)
     new_process_build(paths)
     assert stored_entries(records, "checked") == count - 1
     listed = len(list((out / "partners").iterdir()))
@@ -376,8 +379,8 @@ def damage_snapshot(project: Path, how: str) -> None:
 def test_edits_the_snapshot_cannot_vouch_for_take_the_ordinary_rebuild(project, monkeypatch, edit):
     """Anything but an edit that leaves every listing as it was is rebuilt the ordinary way,
     unless the listing state can rebuild it (a new recommendation summary, a new status, a
-    partner added: see `relist` and the tests of it below), and the site is still exactly the
-    one a build from nothing makes."""
+    partner added or deleted, a record file renamed: see `relist` and the tests of it below),
+    and the site is still exactly the one a build from nothing makes."""
     out = project / "site"
     paths = paths_for(project, out)
     new_process_build(paths)
@@ -421,7 +424,8 @@ def test_edits_the_snapshot_cannot_vouch_for_take_the_ordinary_rebuild(project, 
         cache._MEMOS.clear()
         result = build_site(paths, as_of, search=False, remember=False)
     assert result.ok, [p.text() for p in result.problems]
-    assert bool(ordinary) == (edit not in ("recommendation", "status", "added")), "the ordinary rebuild ran"
+    quick = ("recommendation", "status", "added", "deleted", "renamed")  # (renamed: deleted and added)
+    assert bool(ordinary) == (edit not in quick), "the ordinary rebuild ran"
     same_as_cold(project, out, edit, as_of)
     # and it left a snapshot the next edit's quick rebuild can use
     ordinary.clear()
@@ -767,15 +771,17 @@ def test_edits_to_listed_data_are_rebuilt_from_the_listing_state_as_from_nothing
     same_as_cold(project, out, "relisted-two-renamed")
 
 
-def test_a_partner_added_is_put_in_its_places_from_the_listing_state_as_from_nothing(project, monkeypatch):
+def test_a_partner_added_or_deleted_is_rebuilt_from_the_listing_state_as_from_nothing(project, monkeypatch):
     """A new record, a partner joining the program, is rebuilt by a new process from the
     listing state and that record alone (`relist`): its page, its entries between the others'
     in partners.json, partners.csv, directory.json and recommend.json, its line in the
     sitemap, every list it joins and every directory page (each shows how many partners are
     listed); the site is the one a build from nothing makes. So are two at once (one sorting
-    before everybody), and the edits to a new partner after it. A new partner that would add a
-    directory page, whose slug is taken, whom the January review removes at once, or a new
-    file that is no record, is left to the ordinary rebuild, which reports what is wrong."""
+    before everybody), the edits to a new partner after it, and a record deleted (its page,
+    entries, line and places gone). A partner added or deleted that adds or takes away a
+    directory page, a new one whose slug is taken or whom the January review removes at once,
+    the deleted record of one it removed, or a new file that is no record, is left to the
+    ordinary rebuild, which reports what is wrong."""
     from partnerdir import pages
 
     out, paths, relisted, ordinary, taken_up = _built_and_watched(project, monkeypatch)
@@ -813,37 +819,49 @@ def test_a_partner_added_is_put_in_its_places_from_the_listing_state_as_from_not
                                                "name": "Newcomer Omega"}})
     rebuilt(3, True, "the new partner renamed, a country no longer served")
     write_records(content, {"mid-way": record("Mid Way Partners", body="*New* here, and more.")})
-    result = rebuilt(4, None, "the description of one added as Markdown (no listing changes)")
+    rebuilt(4, None, "the description of one added as Markdown (no listing changes)")
+    (content / "mid-way.md").unlink()
+    result = rebuilt(5, True, "a partner deleted")
+    assert (result.listed, result.files, result.pages) == (listed + 2, before.files + 2, before.pages + 2)
+    assert not (out / "partners" / "mid-way").exists()
 
     # the ordinary way, and right all the same
     page_size = pages.PAGE_SIZE
     monkeypatch.setattr(pages, "PAGE_SIZE", result.listed)  # (the directory's last page is full)
     write_records(content, {"one-more": record("One More")})
-    rebuilt(5, False, "a directory page added")
+    rebuilt(6, False, "a directory page added")
+    (content / "one-more.yaml").unlink()
+    rebuilt(7, False, "that page gone again")
     monkeypatch.setattr(pages, "PAGE_SIZE", page_size)
-    (content / "beta-integration.md").write_text((content / "mid-way.md").read_text(encoding="utf-8"))
-    settle(content, offset=6)
+    taken_slug = (content / "omega-newcomer.yaml").read_text(encoding="utf-8")
+    (content / "beta-integration.md").write_text(f"---\n{taken_slug}---\n")
+    settle(content, offset=8)
     as_new_process()
     taken = build_site(paths, AS_OF, search=False, remember=False)
     assert not taken.ok and "beta-integration" in " ".join(p.text() for p in taken.problems)
     (content / "beta-integration.md").unlink()
     write_records(content, {"old-timer": record("Old Timer", joined=dt.date(2024, 1, 3))})
-    rebuilt(7, False, "removed by the January review at once")
+    rebuilt(9, False, "removed by the January review at once")
+    (content / "old-timer.yaml").unlink()
+    rebuilt(10, False, "that one's record deleted (the review's list changes)")
     (content / "notes.txt").write_text("not a partner", encoding="utf-8")
-    settle(content, offset=8)
+    settle(content, offset=11)
     as_new_process()
     refused = build_site(paths, AS_OF, search=False, remember=False)
     assert not refused.ok and "notes.txt" in " ".join(p.text() for p in refused.problems)
     (content / "notes.txt").unlink()
     write_records(content, {"zzz-last": record("Last One")})
-    rebuilt(9, True, "and the next one from the listing state again, last in slug order")
+    rebuilt(12, True, "and the next one from the listing state again, last in slug order")
+    (content / "aaron-first.yaml").unlink()
+    (content / "zzz-last.yaml").unlink()
+    rebuilt(13, True, "the first and the last in every order deleted")
 
 
 def test_with_search_an_edit_to_listed_data_is_rebuilt_from_the_listing_state_and_indexed(project,
                                                                                          monkeypatch):
     """`python build.py` builds with search: the rebuild from the listing state indexes the
-    pages it changed (and a new partner's page), and the site, index included, is a build from
-    nothing's."""
+    pages it changed (a new partner's page among them, a deleted one's out), and the site,
+    index included, is a build from nothing's."""
     from partnerdir import index
 
     out = project / "site"
@@ -865,8 +883,11 @@ def test_with_search_an_edit_to_listed_data_is_rebuilt_from_the_listing_state_an
     write_records(project / "content", {"omega-newcomer": record("Omega Newcomer", body="*Omega* joins.")})
     settle(project / "content", offset=4)
     build()  # (a partner added: its page indexed too)
+    (project / "content" / "omega-newcomer.md").unlink()
+    settle(project / "content", offset=5)
+    build()  # (a partner deleted: its page out of the index)
     # (a build from nothing with search keeps its listing pages too: the first edit is relisted)
-    assert relisted == [True, True, True, True]
+    assert relisted == [True, True, True, True, True]
     cold_out = project / "cold" / "search" / "site"
     cold = build_site(paths_for(project, cold_out, cold_out.parent / ".cache"), AS_OF, search=True,
                       remember=False)
