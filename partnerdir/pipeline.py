@@ -485,9 +485,8 @@ def _quick_rebuild(paths: Paths, out: Path, as_of: dt.date, base_url: str | None
                 cache.load_compiled(store)
                 pages = _render_changed(paths, partners, rules, as_of, site, search)
             changes = bool(pages or gone)
-            if plan.added or gone:  # (new partners' entries and rows go into their places in the files)
-                new_order = sorted({*snap["order"], *(partner.slug for name, partner, _, _ in partners
-                                                      if name in plan.added)}.difference(gone))
+            new_order = _order_after(snap, plan, partners)
+            if new_order is not None:  # (new partners' entries and rows go into their places in the files)
                 patched_in = snapshot.with_listed(snap, new_order,
                                                   {slug: it[2] for slug, it in pages.items()},
                                                   {slug: it[3] for slug, it in pages.items()})
@@ -706,6 +705,14 @@ def _check_changed(paths: Paths, as_of: dt.date, base_url: str | None, snap: dic
     return made, rules, site, relisting, gone
 
 
+def _order_after(snap: dict, plan, made: list) -> list[str] | None:
+    """The listed partners' slugs in partners.json's order (the slugs') after a quick rebuild
+    that adds or deletes partners (`made` as `_check_changed` gives it); None if it does neither."""
+    gone = {snap["records"][name][2] for name in plan.deleted}
+    added = {partner.slug for name, partner, _, _ in made if name in plan.added}
+    return sorted({*snap["order"], *added} - gone) if added or gone else None
+
+
 def _listings_alike(store, old_key: str, entry: tuple, rules) -> bool:
     """Whether a listed partner's new cache entry shows every listing what its last one did,
     though its listed digest (all of the record but its description, and its award) changed:
@@ -804,10 +811,8 @@ def _remember_quick(store, out: Path, snap: dict, state, plan, made: list, pages
             from . import relist
 
             listing = relist.saved(store, out, relisted)
-        order = sorted({*snap["order"], *(slug_of[name] for name in plan.added)}.difference(gone)) \
-            if plan.added or gone else None
-        return snapshot.update(store, out, snap, records, partners, json_pieces, csv_pieces, listing, order,
-                               (plan.deleted, gone))
+        return snapshot.update(store, out, snap, records, partners, json_pieces, csv_pieces, listing,
+                               _order_after(snap, plan, made), (plan.deleted, gone))
     except Exception:  # a cache that cannot be brought up to date only makes the next build slower
         return None
 

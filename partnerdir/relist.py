@@ -277,9 +277,11 @@ def rebuild(paths, out: Path, rules, as_of: dt.date, site, snap: dict, store, ma
         return None
     for slug in deleted:
         old_views[slug] = decode_view(marshal.loads(view_data[slug]))
-    # (the listed partners now: `_Views` answers for these, the changed ones as made)
+    # (the listed partners now, their views as the state keeps them: `_Views` answers for these,
+    # the changed ones as made)
     listed_now = {**{slug: data for slug, data in view_data.items() if slug not in deleted},
-                  **{slug: marshal.dumps(marshal.loads(entries[slug][2][2])[3]) for slug in added}}
+                  **{slug: marshal.dumps(marshal.loads(entry[2])[3])
+                     for slug, (_, _, entry, _) in entries.items()}}
     views = _Views(listed_now, decode_view, new_views)
     # A partner of another status or name moves in the order (by status, then name), and in
     # every list, as the directory's pages between its old and new places shift by one card.
@@ -507,8 +509,7 @@ def rebuild(paths, out: Path, rules, as_of: dt.date, site, snap: dict, store, ma
             return None
         collected.put("sitemap.xml", sitemap)
     new_state = {"id": secrets.token_hex(8), "order": order,
-                 "views": {**listed_now, **{slug: marshal.dumps(marshal.loads(entry[2])[3])
-                                            for slug, (_, _, entry, _) in entries.items()}},
+                 "views": listed_now,
                  "matching": matching, "places": new_places, "by_country": by_country,
                  "ranking": recommend.kept_ranking(by_country), "served_regions": dict(served)}
     return Relisted(collected.files, new_state, new_layouts)
