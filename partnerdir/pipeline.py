@@ -558,6 +558,8 @@ def _quick_rebuild(paths: Paths, out: Path, as_of: dt.date, base_url: str | None
                         written += changed
                     for slug in gone:  # (their pages are deleted as the changes are moved in)
                         del new_manifest[partner_path(slug)]
+                    for path in relisted.removed if relisted is not None else ():
+                        new_manifest.pop(path, None)
                     writer.finish(new_manifest)
                     if search:
                         started = time.perf_counter()

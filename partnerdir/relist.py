@@ -38,9 +38,9 @@ new name also moves its entries in directory.json and recommend.json, and the ke
 places with them (0.6 s instead of 2 s). A new partner is put in its places in all of those
 (its entries between the others', the kept ranking's places after it moved up by one), a
 deleted one taken out of them, and every directory page is made, as each says how many
-partners are listed (0.8-1.0 s instead of 1.2-2.3 s), unless that adds or takes away a
-page. For anything else, or anything unexpected, None, and the ordinary rebuild runs, which
-is always right.
+partners are listed (0.8-1.0 s instead of 1.2-2.3 s); a directory page added or taken away
+with them gets or loses its line in the sitemap. For anything else, or anything unexpected,
+None, and the ordinary rebuild runs, which is always right.
 """
 
 from __future__ import annotations
@@ -214,6 +214,7 @@ class Relisted:
     files: dict[str, tuple[Any, str]]
     state: dict
     layouts: dict
+    removed: list[str] = field(default_factory=list)  # pages the site no longer has
 
 
 def rebuild(paths, out: Path, rules, as_of: dt.date, site, snap: dict, store, made: list,
@@ -420,10 +421,9 @@ def rebuild(paths, out: Path, rules, as_of: dt.date, site, snap: dict, store, ma
 
     wanted = set()
     old_position = {slug: i for i, slug in enumerate(before_order)} if moved else position
+    counts_of_pages = (_page_count(before_order), _page_count(order))
     if len(order) != len(before_order):  # every directory page shows how many partners are listed
-        if _page_count(order) != _page_count(before_order):
-            return None  # a page appears or goes: the ordinary way
-        wanted.update(map(directory_page, range(1, _page_count(order) + 1)))
+        wanted.update(map(directory_page, range(1, counts_of_pages[1] + 1)))
     for slug in deleted:  # (every list it was in)
         wanted.update(list_page(kind, value) for kind, value in _touched(rules, [old_views[slug]]))
     for slug in changed:
@@ -502,9 +502,9 @@ def rebuild(paths, out: Path, rules, as_of: dt.date, site, snap: dict, store, ma
         content = head + b",".join(parts) + b"]}\n"
         digest = collected.put(name, content)[0]
         new_layouts[name] = (digest, new_rows, layouts[name][2])
-    if moved or deleted:  # (the sitemap lists partner pages in the order)
+    if moved or deleted:  # (the sitemap lists partner pages in the order, and the directory's pages)
         sitemap = _moved_in_sitemap(out, manifest.get("sitemap.xml"), site, order, moved, added, as_of,
-                                    deleted)
+                                    deleted, counts_of_pages)
         if sitemap is None:
             return None
         collected.put("sitemap.xml", sitemap)
@@ -512,7 +512,8 @@ def rebuild(paths, out: Path, rules, as_of: dt.date, site, snap: dict, store, ma
                  "views": listed_now,
                  "matching": matching, "places": new_places, "by_country": by_country,
                  "ranking": recommend.kept_ranking(by_country), "served_regions": dict(served)}
-    return Relisted(collected.files, new_state, new_layouts)
+    return Relisted(collected.files, new_state, new_layouts,
+                    [directory_page(n) for n in range(counts_of_pages[1] + 1, counts_of_pages[0] + 1)])
 
 
 def _cards_kept(store, snap: dict, slugs: set[str]) -> dict[str, tuple]:
@@ -569,10 +570,11 @@ def _in_name_order(rows: list, renamed: list[str], name_now, name_of_row, key) -
 
 def _moved_in_sitemap(out: Path, digest: str | None, site, order: list[str], moved: list[str],
                       added: Sequence[str] = (), as_of: dt.date | None = None,
-                      deleted: Sequence[str] = ()) -> bytes | None:
+                      deleted: Sequence[str] = (), pages: tuple[int, int] = (0, 0)) -> bytes | None:
     """The last build's sitemap.xml (if it is the site's) with the partner pages of `moved`
     partners, one line each, in their new places in `order` (those `added` new lines, as
-    `render.sitemap` writes them for `as_of`), and those of `deleted` partners taken out; None
+    `render.sitemap` writes them for `as_of`), those of `deleted` partners taken out, and the
+    directory's pages as many as `pages` says (how many there were, how many there are); None
     if it is not laid out so."""
     from xml.sax.saxutils import escape
 
@@ -587,10 +589,24 @@ def _moved_in_sitemap(out: Path, digest: str | None, site, order: list[str], mov
         return None
     lines = blob.split(b"\n")
 
-    def line_of(slug: str) -> int | None:
-        loc = f"<loc>{escape(site.url(f'partners/{slug}/'))}</loc>".encode()
+    def line_at(url_path: str) -> int | None:
+        loc = f"<loc>{escape(site.url(url_path))}</loc>".encode()
         found = [i for i, line in enumerate(lines) if loc in line]
         return found[0] if len(found) == 1 else None
+
+    def line_of(slug: str) -> int | None:
+        return line_at(f"partners/{slug}/")
+
+    for number in range(pages[0], pages[1], -1):  # (a directory page gone)
+        at = line_at(f"page/{number}/")
+        if at is None:
+            return None
+        del lines[at]
+    for number in range(pages[0] + 1, pages[1] + 1):  # (a new one, after the one before it)
+        at = line_at(f"page/{number - 1}/" if number > 2 else "")
+        if at is None:
+            return None
+        lines.insert(at + 1, sitemap_line(f"page/{number}/", site, as_of).encode())  # type: ignore[arg-type]
 
     taken = {slug: sitemap_line(f"partners/{slug}/", site, as_of).encode()  # type: ignore[arg-type]
              for slug in added}

@@ -777,11 +777,11 @@ def test_a_partner_added_or_deleted_is_rebuilt_from_the_listing_state_as_from_no
     in partners.json, partners.csv, directory.json and recommend.json, its line in the
     sitemap, every list it joins and every directory page (each shows how many partners are
     listed); the site is the one a build from nothing makes. So are two at once (one sorting
-    before everybody), the edits to a new partner after it, and a record deleted (its page,
-    entries, line and places gone). A partner added or deleted that adds or takes away a
-    directory page, a new one whose slug is taken or whom the January review removes at once,
-    the deleted record of one it removed, or a new file that is no record, is left to the
-    ordinary rebuild, which reports what is wrong."""
+    before everybody), the edits to a new partner after it, a record deleted (its page,
+    entries, line and places gone), and a directory page added or taken away with them. A new
+    partner whose slug is taken or whom the January review removes at once, the deleted record
+    of one it removed, or a new file that is no record, is left to the ordinary rebuild, which
+    reports what is wrong."""
     from partnerdir import pages
 
     out, paths, relisted, ordinary, taken_up = _built_and_watched(project, monkeypatch)
@@ -825,14 +825,17 @@ def test_a_partner_added_or_deleted_is_rebuilt_from_the_listing_state_as_from_no
     assert (result.listed, result.files, result.pages) == (listed + 2, before.files + 2, before.pages + 2)
     assert not (out / "partners" / "mid-way").exists()
 
-    # the ordinary way, and right all the same
     page_size = pages.PAGE_SIZE
     monkeypatch.setattr(pages, "PAGE_SIZE", result.listed)  # (the directory's last page is full)
     write_records(content, {"one-more": record("One More")})
-    rebuilt(6, False, "a directory page added")
+    rebuilt(6, True, "a directory page added (a line in the sitemap)")
+    assert (out / "page" / "2" / "index.html").is_file()
     (content / "one-more.yaml").unlink()
-    rebuilt(7, False, "that page gone again")
+    rebuilt(7, True, "that page gone again")
+    assert not (out / "page" / "2").exists()
     monkeypatch.setattr(pages, "PAGE_SIZE", page_size)
+
+    # the ordinary way, and right all the same
     taken_slug = (content / "omega-newcomer.yaml").read_text(encoding="utf-8")
     (content / "beta-integration.md").write_text(f"---\n{taken_slug}---\n")
     settle(content, offset=8)
