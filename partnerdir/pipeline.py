@@ -632,12 +632,13 @@ def _quick_done(paths: Paths, out: Path, state, result: BuildResult, summary: di
     with clock("cache"):
         build = _remember_quick(store, out, snap, state, plan, partners, pages, manifest, new_manifest,
                                 json_pieces, csv_pieces, relisted)
-    # (each partner added or deleted was listed, with a page of its own)
-    added = len(plan.added) - len(plan.deleted) if plan is not None else 0
-    result.listed = summary.get("listed", 0) + added
+    # (each partner added or deleted was listed; the site's files are the new manifest's, a
+    # partner's page or a directory page more or less among them)
+    joined = len(plan.added) - len(plan.deleted) if plan is not None else 0
+    result.listed = summary.get("listed", 0) + joined
     result.review = list(summary.get("review", []))
-    result.files = summary.get("files", 0) + added
-    result.pages = summary.get("pages", 0) + added
+    result.files = len(new_manifest)
+    result.pages = sum(1 for path in new_manifest if path.endswith(".html"))
     result.written = written
     result.ok = True
     cache.save_last(paths, out, state, {**_summary_data(result), "build": build}, new_manifest)

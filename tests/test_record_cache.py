@@ -828,11 +828,13 @@ def test_a_partner_added_or_deleted_is_rebuilt_from_the_listing_state_as_from_no
     page_size = pages.PAGE_SIZE
     monkeypatch.setattr(pages, "PAGE_SIZE", result.listed)  # (the directory's last page is full)
     write_records(content, {"one-more": record("One More")})
-    rebuilt(6, True, "a directory page added (a line in the sitemap)")
+    grown = rebuilt(6, True, "a directory page added (a line in the sitemap)")
     assert (out / "page" / "2" / "index.html").is_file()
+    assert (grown.files, grown.pages) == (result.files + 2, result.pages + 2)  # (its page, page 2)
     (content / "one-more.yaml").unlink()
-    rebuilt(7, True, "that page gone again")
+    shrunk = rebuilt(7, True, "that page gone again")
     assert not (out / "page" / "2").exists()
+    assert (shrunk.listed, shrunk.files, shrunk.pages) == (result.listed, result.files, result.pages)
     monkeypatch.setattr(pages, "PAGE_SIZE", page_size)
 
     # the ordinary way, and right all the same
