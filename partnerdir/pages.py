@@ -107,10 +107,14 @@ class Page:
 
     @property
     def url_path(self) -> str:
-        """The path visitors see: folders end in '/', index.html is implied."""
-        if self.path == "index.html":
-            return ""
-        return self.path.removesuffix("index.html")
+        return url_path(self.path)
+
+
+def url_path(path: str) -> str:
+    """The path visitors see of a site path: folders end in '/', index.html is implied."""
+    if path == "index.html":
+        return ""
+    return path.removesuffix("index.html")
 
 
 @dataclass

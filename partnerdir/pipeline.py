@@ -556,8 +556,7 @@ def _quick_rebuild(paths: Paths, out: Path, as_of: dt.date, base_url: str | None
                     for path, (data, digest) in (relisted.files if relisted is not None else {}).items():
                         new_manifest[path], changed = writer.put(path, data, digest)
                         written += changed
-                    for slug in gone:  # (their pages are deleted as the changes are moved in)
-                        del new_manifest[partner_path(slug)]
+                    # (pages gone, deleted partners' among them, are deleted as the changes move in)
                     for path in relisted.removed if relisted is not None else ():
                         new_manifest.pop(path, None)
                     writer.finish(new_manifest)

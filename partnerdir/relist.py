@@ -214,7 +214,7 @@ class Relisted:
     files: dict[str, tuple[Any, str]]
     state: dict
     layouts: dict
-    removed: list[str] = field(default_factory=list)  # pages the site no longer has
+    removed: list[str] = field(default_factory=list)  # pages the site no longer has (deleted partners')
 
 
 def rebuild(paths, out: Path, rules, as_of: dt.date, site, snap: dict, store, made: list,
@@ -238,6 +238,7 @@ def rebuild(paths, out: Path, rules, as_of: dt.date, site, snap: dict, store, ma
         list_page,
         matching_counts,
         name_order,
+        partner_path,
         view_name_key,
     )
     from .plain_data import codec
@@ -513,7 +514,8 @@ def rebuild(paths, out: Path, rules, as_of: dt.date, site, snap: dict, store, ma
                  "matching": matching, "places": new_places, "by_country": by_country,
                  "ranking": recommend.kept_ranking(by_country), "served_regions": dict(served)}
     return Relisted(collected.files, new_state, new_layouts,
-                    [directory_page(n) for n in range(counts_of_pages[1] + 1, counts_of_pages[0] + 1)])
+                    [*map(partner_path, deleted),
+                     *(directory_page(n) for n in range(counts_of_pages[1] + 1, counts_of_pages[0] + 1))])
 
 
 def _cards_kept(store, snap: dict, slugs: set[str]) -> dict[str, tuple]:
@@ -578,6 +580,7 @@ def _moved_in_sitemap(out: Path, digest: str | None, site, order: list[str], mov
     if it is not laid out so."""
     from xml.sax.saxutils import escape
 
+    from .pages import directory_page, partner_path, url_path
     from .render import sitemap_line
     from .write import content_hash
 
@@ -589,26 +592,26 @@ def _moved_in_sitemap(out: Path, digest: str | None, site, order: list[str], mov
         return None
     lines = blob.split(b"\n")
 
-    def line_at(url_path: str) -> int | None:
-        loc = f"<loc>{escape(site.url(url_path))}</loc>".encode()
+    def line_at(path: str) -> int | None:
+        loc = f"<loc>{escape(site.url(url_path(path)))}</loc>".encode()
         found = [i for i, line in enumerate(lines) if loc in line]
         return found[0] if len(found) == 1 else None
 
     def line_of(slug: str) -> int | None:
-        return line_at(f"partners/{slug}/")
+        return line_at(partner_path(slug))
 
     for number in range(pages[0], pages[1], -1):  # (a directory page gone)
-        at = line_at(f"page/{number}/")
+        at = line_at(directory_page(number))
         if at is None:
             return None
         del lines[at]
     for number in range(pages[0] + 1, pages[1] + 1):  # (a new one, after the one before it)
-        at = line_at(f"page/{number - 1}/" if number > 2 else "")
+        at = line_at(directory_page(number - 1))
         if at is None:
             return None
-        lines.insert(at + 1, sitemap_line(f"page/{number}/", site, as_of).encode())  # type: ignore[arg-type]
+        lines.insert(at + 1, sitemap_line(url_path(directory_page(number)), site, as_of).encode())  # type: ignore[arg-type]
 
-    taken = {slug: sitemap_line(f"partners/{slug}/", site, as_of).encode()  # type: ignore[arg-type]
+    taken = {slug: sitemap_line(url_path(partner_path(slug)), site, as_of).encode()  # type: ignore[arg-type]
              for slug in added}
     for slug in deleted:
         at = line_of(slug)
