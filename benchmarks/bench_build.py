@@ -15,9 +15,13 @@ runs in a fresh Python process, as the `build` command does:
   edit listed  the same with a country served added or removed too: listing pages change
   edit renamed  one listed partner renamed ("Renamed " put before its name, or taken off): it
            moves in the order, past most of its status's partners, and in every list
-  added    a new partner's record added (a listed partner's under another name and file):
-           every directory page changes (each says how many partners are listed)
-  deleted  that record deleted again
+  logo added  a logo file added that no record names yet (an editor adding the newcomer's
+           logo first): no record is checked again, no page changes
+  added    a new partner's record added (a listed partner's under another name and file, with
+           that logo): every directory page changes (each says how many partners are listed)
+  logo replaced  the newcomer's logo file replaced by another picture: its record checked
+           again, the logo copied into the site
+  deleted  that record deleted again (its logo leaves the site)
   edit at once  a description edited and built the moment it is saved, as an editor running
            `build` from their editor does, right after an edit to listed data built the same
            way (`edit listed at once`): the files are then too new for their metadata to vouch
@@ -111,16 +115,28 @@ def edit_name(step: int) -> None:
     os.utime(record, (later, later))
 
 NEWCOMER = "zz-benchmark-newcomer.md"
+LOGO = "logos/zz-benchmark-newcomer.svg"
 
 def add_partner(step: int) -> None:
-    """A new record: a listed partner's, renamed, in a file of its own."""
+    """A new record: a listed partner's, renamed, in a file of its own, naming the logo."""
     import re
     source = listed_record()
-    text = re.sub(r"(?m)^name: .*$", "name: Benchmark Newcomer", source.read_text(encoding="utf-8"), count=1)
+    text = re.sub(r"(?m)^name: .*$", f"name: Benchmark Newcomer\nlogo: {LOGO}",
+                  source.read_text(encoding="utf-8"), count=1)
     record = content / NEWCOMER
     record.write_text(text, encoding="utf-8")
     later = time.time() - 3600 + step
     os.utime(record, (later, later))
+
+def write_logo(step: int) -> None:
+    """The newcomer's logo, in another colour than it had."""
+    logo = content / LOGO
+    logo.parent.mkdir(exist_ok=True)
+    colour = "a06" if logo.is_file() and "0a6" in logo.read_text(encoding="utf-8") else "0a6"
+    logo.write_text('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 10 10"><rect width="10" '
+                    f'height="10" fill="#{colour}"/></svg>', encoding="utf-8")
+    later = time.time() - 3600 + step
+    os.utime(logo, (later, later))
 
 def edit(step: int, listed: bool = False, at_once: bool = False) -> None:
     """A sentence added to the description; with `listed`, a country served added or removed
@@ -183,8 +199,12 @@ if mode == "edit listed":
     edit(2, listed=True)
 if mode == "edit renamed":
     edit_name(8)
+if mode == "logo added":
+    write_logo(10)
 if mode == "added":
     add_partner(9)
+if mode == "logo replaced":
+    write_logo(11)
 if mode == "deleted":
     (content / NEWCOMER).unlink()
 if mode == "edit listed at once":
@@ -288,11 +308,12 @@ def measure_size(project: Path, content: Path, work: Path, args: argparse.Namesp
     """Every measurement of one N, each the median of `args.rounds` (see `measure_rounds`)."""
     out, cache_dir, preview = work / "site", work / "cache", work / "preview"
     rounds = max(1, args.rounds)
-    edits = ("no-op", "edit", "edit evidence", "edit listed", "edit renamed", "added", "deleted",
-             "edit listed at once", "edit at once")
+    edits = ("no-op", "edit", "edit evidence", "edit listed", "edit renamed", "logo added", "added",
+             "logo replaced", "deleted", "edit listed at once", "edit at once")
 
     def cold() -> dict:  # from nothing each time
         (content / "zz-benchmark-newcomer.md").unlink(missing_ok=True)  # (left by a run cut short)
+        (content / "logos" / "zz-benchmark-newcomer.svg").unlink(missing_ok=True)
         shutil.rmtree(out, ignore_errors=True)
         shutil.rmtree(cache_dir, ignore_errors=True)
         return run(project, content, out, cache_dir, "cold", args.search)
@@ -372,7 +393,7 @@ def print_row(row: dict) -> None:
 
 def table(rows: list[dict]) -> str:
     head = ["N", *STAGES, "cold total", "cold CPU", "peak MiB", "no-op", "edit", "edit evidence",
-            "edit listed", "edit renamed", "added", "deleted", "edit at once",
+            "edit listed", "edit renamed", "logo added", "added", "logo replaced", "deleted", "edit at once",
             "cold, warm cache", "serve no-op", "serve edit", "serve edit listed", "site"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in rows:
@@ -381,7 +402,7 @@ def table(rows: list[dict]) -> str:
         site = f"{row['files']:,} files, {row['bytes'] / 2**20:.0f} MiB"
         if row["index"]:
             site += f"; index {row['index'][0]:,} files, {row['index'][1] / 2**20:.1f} MiB"
-        rebuilds = ["–"] * 12
+        rebuilds = ["–"] * 14
         if "no-op" in row:
             def seconds(mode: str, digits: int = 2, row: dict = row) -> str:
                 if mode not in row:
@@ -392,9 +413,9 @@ def table(rows: list[dict]) -> str:
                     shown += f" (search {got['search_ready']:.2f})"
                 return f"{shown} ({got['process_wall']:.2f})" if "process_wall" in got else shown
             rebuilds = [seconds("no-op", 3), seconds("edit"), seconds("edit evidence"),
-                        seconds("edit listed"), seconds("edit renamed"), seconds("added"),
-                        seconds("deleted"), seconds("edit at once"),
-                        seconds("warm cache"),
+                        seconds("edit listed"), seconds("edit renamed"), seconds("logo added"),
+                        seconds("added"), seconds("logo replaced"), seconds("deleted"),
+                        seconds("edit at once"), seconds("warm cache"),
                         seconds("serve no-op", 3), seconds("serve edit"), seconds("serve edit listed")]
         lines.append("| " + " | ".join([
             f"{row['n']:,}", *stages,

@@ -44,7 +44,7 @@ from . import delta
 from .project import Paths
 
 if TYPE_CHECKING:  # the stages load pydantic and more: only builds with work to do need them
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterable
 
     from .award import Award
     from .check import Checked
@@ -144,9 +144,13 @@ class InputState:
     records: dict[str, tuple[int, int, int]]  # record folder entries (top level): path -> metadata
     racy: set[str]  # record files changed so recently that metadata alone cannot vouch for them
     settled: bool  # no input at all changed that recently: the digest can vouch for the inputs
-    logos: str  # digest of the logos folder: validation reads logo files
+    logos: str  # digest of the logos folder's metadata
     rules: str  # digest of programs.yaml's bytes
     templates: str  # digest of the templates and static files' metadata
+    # each file in the logos folder as a record names it ("logos/<file>") -> metadata; those
+    # changed so recently that their metadata cannot vouch for their bytes (see `LogoCheck`)
+    logo_files: dict[str, tuple[int, int, int]] = field(default_factory=dict)
+    racy_logos: frozenset[str] = frozenset()
 
 
 # A file modified this close to the moment its metadata is read may be modified again within the
@@ -189,7 +193,9 @@ def input_state(paths: Paths, as_of: dt.date, base_url: str | None, search: bool
         names, list(map(records.__getitem__, names)), logos, rules, templates, code_version(),
         as_of.isoformat(), base_url, search, str(paths.content), str(paths.templates), os.getcwd(),
     ), 2)).hexdigest()
-    return InputState(digest, records, racy, not recent, logos, rules, templates)
+    logo_files = {"logos/" + path.replace(os.sep, "/"): meta for path, meta in logo_entries}
+    racy_logos = frozenset(path for path, meta in logo_files.items() if meta[1] > now - RACY_NS)
+    return InputState(digest, records, racy, not recent, logos, rules, templates, logo_files, racy_logos)
 
 
 def out_stamp(out: Path) -> list[int] | None:
@@ -303,7 +309,7 @@ def _ignore_cache_folder(cache: Path) -> None:
 class Memo:
     """Reusable results of earlier builds in this process, valid under `record_key`/`render_key`."""
 
-    record_key: str = ""  # rules, logos, as-of date, code: what checking a record depends on
+    record_key: str = ""  # rules, as-of date, code: what checking a record depends on (and its logo)
     render_key: str = ""  # that, and templates, base URL and search: what a partner page depends on
     # record path -> (metadata, partner); slug -> (partner, award);
     # slug -> (partner, (page, card, partners.json entry, partners.csv row, page hash))
@@ -336,10 +342,13 @@ class Memo:
     # the partners of the last check, if it found no problem, in slug order, and each slug's place
     checked: tuple[list, dict[str, int]] | None = None
     review: tuple[frozenset[str], list[str]] | None = None  # (slugs removed, report) of the last build
+    logos: LogoCheck | None = None  # the logos that passed, for the records folder it names
+    # the logos folder's files when the last check ran, if their metadata vouched for them all
+    logo_state: dict[str, tuple] | None = None
 
     def start(self, state: InputState, as_of: dt.date, base_url: str | None, search: bool) -> None:
         """Drop whatever the changed shared inputs make stale."""
-        record_key = repr((state.rules, state.logos, as_of.isoformat(), code_version(), os.getcwd()))
+        record_key = repr((state.rules, as_of.isoformat(), code_version(), os.getcwd()))
         render_key = repr((record_key, state.templates, base_url, search))
         if record_key != self.record_key:
             self.records.clear()
@@ -350,6 +359,7 @@ class Memo:
             self.slug_keys.clear()
             self.stored.clear()
             self.summaries.clear()
+            self.logos = self.logo_state = None
         if record_key != self.record_key or render_key != self.render_key:
             self.seen.clear()
             self.awarded = self.review = self.saved_files = self.checked = None
@@ -422,6 +432,54 @@ def forget_memo(out: Path) -> None:
 # The check and award stages, reusing what the memo holds
 
 
+class LogoCheck:
+    """Whether a partner kept from an earlier check may be reused as far as its logo goes.
+
+    Checking a record reads its logo file (`validate._logo`: its type, its size, an SVG's
+    bytes), yet a partner whose logo passed holds nothing of the file's bytes, so the logos are
+    not part of the key checked partners are kept under: while they were, adding any file to
+    the logos folder had all 10,000 records checked and rendered again (9 s instead of 1 s).
+    Instead each logo that passed is kept with the metadata it had then (`verified`, in
+    logos.bin beside files.bin), and a kept partner is reused only while its logo still has
+    that metadata; otherwise its record is checked again, as if edited. A logo changed in the
+    last moments (`RACY_NS`) is never taken as passed: it may change again unseen.
+    """
+
+    def __init__(self, content: str, verified: dict[str, tuple]) -> None:
+        self.content = content  # the records folder, as logos are named from it
+        self.verified = verified  # logo as records name it -> its metadata when it passed
+
+    def stale_in(self, state: InputState) -> Callable[[str | None], bool]:
+        """Whether a partner with this logo (or None) must be checked again."""
+        verified, files, racy = self.verified, state.logo_files, state.racy_logos
+
+        def stale(logo: str | None) -> bool:
+            if logo is None:
+                return False
+            meta = verified.get(logo)
+            return meta is None or meta != files.get(logo) or logo in racy
+        return stale
+
+    def passed(self, logos: Iterable[str | None], state: InputState) -> None:
+        """These logos passed the check of records read after `state` was taken."""
+        files, racy = state.logo_files, state.racy_logos
+        for logo in logos:
+            if logo is not None and logo not in racy and (meta := files.get(logo)) is not None:
+                self.verified[logo] = meta
+
+    def kept(self, state: InputState) -> dict[str, tuple]:
+        """What to keep on disk: the logos that passed and have not changed since."""
+        files = state.logo_files
+        return {logo: meta for logo, meta in sorted(self.verified.items()) if files.get(logo) == meta}
+
+
+def logo_check(memo: Memo, store, content: Path) -> LogoCheck:
+    if memo.logos is None or memo.logos.content != str(content):
+        verified = store.known_logos(str(content)) if store is not None else {}
+        memo.logos = LogoCheck(str(content), verified)
+    return memo.logos
+
+
 def check_reusing(paths: Paths, as_of: dt.date, memo: Memo, state: InputState) -> Checked:
     """`check.check`, re-reading and re-checking only record files whose metadata changed.
 
@@ -450,8 +508,15 @@ def check_reusing(paths: Paths, as_of: dt.date, memo: Memo, state: InputState) -
     partners: list[Partner] = []
     kept: dict[str, tuple[tuple[int, int, int], object]] = {}
     store = memo.store_for(paths.cache)
+    logos = logo_check(memo, store, paths.content)
+    # Kept partners are reused only with their logos as they passed (`LogoCheck`): all of them
+    # asked when the logos folder changed, or the last check cannot vouch for it.
+    stale_logo = logos.stale_in(state) \
+        if not memo.records or memo.logo_state is None or memo.logo_state != state.logo_files else None
+    memo.logo_state = None  # (until this check is done)
+    fresh: list[Partner] = []  # the partners checked now, not kept
     if not memo.records:
-        names = _from_disk(store, names, state, memo, partners, kept)
+        names = _from_disk(store, names, state, memo, partners, kept, stale_logo)
         files = [Path(name) for name in names]
         if len(files) > 1:
             read_keys: dict[str, str] = {}
@@ -467,17 +532,19 @@ def check_reusing(paths: Paths, as_of: dt.date, memo: Memo, state: InputState) -
                 if partner is not None and key in state.records and key not in state.racy:
                     kept[key] = (state.records[key], partner)
             partners += found
+            fresh += found
             files, names = [], []
     else:
         files = names  # (a Path is made of those read below)
         content_keys(names, state, memo)
-        edited = _check_edited(paths, rules, as_of, memo, state, names) if not problems else None
+        edited = _check_edited(paths, rules, as_of, memo, state, names, stale_logo) if not problems else None
         if edited is not None:
             return edited
     meta_of, hit_of, racy = state.records.get, memo.records.get, state.racy
     for path, key in zip(files, names, strict=True):
         hit = hit_of(key)
-        if hit is not None and hit[0] == meta_of(key) and key not in racy:  # (no metadata: not equal)
+        if hit is not None and hit[0] == meta_of(key) and key not in racy and \
+                (stale_logo is None or not stale_logo(hit[1].logo)):  # (no metadata: not equal)
             partners.append(hit[1])  # type: ignore[arg-type]
             kept[key] = hit
             continue
@@ -492,7 +559,9 @@ def check_reusing(paths: Paths, as_of: dt.date, memo: Memo, state: InputState) -
         if found and meta is not None and key not in state.racy:
             kept[key] = (meta, found[0])
         partners += found
+        fresh += found
     memo.records = kept
+    _logos_checked(memo, logos, fresh, state)
     by_slug: dict[str, Partner] = {}
     for partner in partners:
         first = by_slug.get(partner.slug)
@@ -511,7 +580,7 @@ def check_reusing(paths: Paths, as_of: dt.date, memo: Memo, state: InputState) -
 
 
 def _check_edited(paths: Paths, rules: Rules, as_of: dt.date, memo: Memo, state: InputState,
-                  names: list[str]) -> Checked | None:
+                  names: list[str], stale_logo: Callable[[str | None], bool] | None) -> Checked | None:
     """`check_reusing` for the same record files as the last check, which found no problem,
     a few of them edited: those are read and checked again and put in their partners' places,
     as each file's slug is its name's. None, with the memo as it was, for anything else (a
@@ -530,12 +599,14 @@ def _check_edited(paths: Paths, rules: Rules, as_of: dt.date, memo: Memo, state:
     meta_of, records, racy = state.records.get, memo.records, state.racy
     # (a file too recent to vouch for by its metadata is never kept: it is read on every build)
     stale = [i for i, name in enumerate(names)
-             if (hit := records.get(name)) is None or hit[0] != meta_of(name) or name in racy]
+             if (hit := records.get(name)) is None or hit[0] != meta_of(name) or name in racy
+             or (stale_logo is not None and stale_logo(hit[1].logo))]  # type: ignore[attr-defined]
     if len(stale) > delta.MOST_CHANGED:
         return None
     partners = list(last)
     kept = dict(records)
     keys = {}
+    fresh = []
     for i in stale:
         name = names[i]
         meta = meta_of(name)
@@ -547,6 +618,7 @@ def _check_edited(paths: Paths, rules: Rules, as_of: dt.date, memo: Memo, state:
         if problems or len(found) != 1 or place.get(found[0].slug) is None or found[0].slug != path.stem:
             return None
         partners[place[found[0].slug]] = found[0]
+        fresh.append(found[0])
         keys[name] = (meta, raw.key)
         if meta is not None and name not in racy:
             kept[name] = (meta, found[0])
@@ -557,13 +629,22 @@ def _check_edited(paths: Paths, rules: Rules, as_of: dt.date, memo: Memo, state:
     memo.records = kept
     memo.content_keys.update(keys)  # (the keys of the bytes checked)
     memo.checked = (partners, place)
+    _logos_checked(memo, memo.logos, fresh, state)  # type: ignore[arg-type]
     return Checked(rules, partners, [])
 
 
+def _logos_checked(memo: Memo, logos: LogoCheck, fresh: list, state: InputState) -> None:
+    """The logos of the partners just checked passed; every partner kept now passed with the
+    logos as they are (when none is too recent to vouch for)."""
+    logos.passed((partner.logo for partner in fresh), state)
+    memo.logo_state = state.logo_files if not state.racy_logos else None
+
+
 def _from_disk(store, names: list[str], state: InputState, memo: Memo, partners: list,
-               kept: dict) -> list[str]:
+               kept: dict, stale_logo: Callable[[str | None], bool] | None) -> list[str]:
     """Partners of the record files the on-disk cache holds, added to `partners` and `kept`
-    (and their awards, views and listing digests to the memo); the files still to check."""
+    (and their awards, views and listing digests to the memo); the files still to check: not
+    held, or their logos changed since they passed (`LogoCheck`)."""
     from .record_cache import no_gc
 
     if not memo.content_keys:
@@ -587,6 +668,9 @@ def _from_disk(store, names: list[str], state: InputState, memo: Memo, partners:
                 partner = _adopt(memo, entry, decoders)  # type: ignore[arg-type]
             except Exception:  # not stored, or stored in a shape this code cannot read: check it
                 todo.append(name)
+                continue
+            if stale_logo is not None and stale_logo(partner.logo):
+                todo.append(name)  # (what `_adopt` put in the memo is replaced as it is checked)
                 continue
             partners.append(partner)
             memo.stored[key] = entry
@@ -614,8 +698,8 @@ def _adopt(memo: Memo, entry: tuple[bytes, str, bytes], decoders: tuple) -> Stor
     had checked it: the partner and award are decoded only when something asks for more of
     them (`StoredPartner`)."""
     blob, listed, head = entry
-    slug, source, award_blob, view_data, shallow, summary, removed = marshal.loads(head)
-    partner = StoredPartner(slug, source, blob, decoders[0], shallow)
+    slug, source, award_blob, view_data, shallow, summary, removed, logo = marshal.loads(head)
+    partner = StoredPartner(slug, source, blob, decoders[0], shallow, logo)
     award = StoredAward(award_blob, decoders[1], removed)
     memo.awards[slug] = (partner, award)
     memo.listed[slug] = (partner, award, listed)
@@ -647,9 +731,11 @@ class StoredPartner:
                  "regions_served", "remote_delivery", "expertise", "industries", "languages", "contact",
                  "format")
 
-    def __init__(self, slug: str, source: str, blob: bytes, decode, shallow: bytes | None = None) -> None:
+    def __init__(self, slug: str, source: str, blob: bytes, decode, shallow: bytes | None,
+                 logo: str | None) -> None:
         self.slug = slug
         self.source = source
+        self.logo = logo  # (every build asks it of every partner: `LogoCheck`)
         self._blob = blob
         self._decode = decode
         self._partner = None
@@ -890,7 +976,8 @@ def _entry(partner: Partner, award: Award, rules: Rules, as_of: dt.date, view: o
     # card view and summary, but the award and fields of those the January review removed only.
     return (marshal.dumps(partner_data), listed,
             marshal.dumps((partner.slug, partner.source, marshal.dumps(award_data), view,
-                           marshal.dumps(_shallow_values(partner_data)), summary, bool(award.removed))))
+                           marshal.dumps(_shallow_values(partner_data)), summary, bool(award.removed),
+                           partner.logo)))
 
 
 def _summary(partner: Partner, award: Award, rules: Rules, as_of: dt.date) -> dict | None:
@@ -983,9 +1070,13 @@ def save_checked(memo: Memo, partners: list[Partner], awards: dict[str, Award], 
     memo.saved_files = files
     memo.went_through("save", partners)
 
+    logos = memo.logos.kept(state) if memo.logos is not None else None
+
     def write() -> None:
         store.checked.save(entries)
         store.save_files(files)
+        if logos is not None:
+            store.save_logos(memo.logos.content, logos)  # type: ignore[union-attr]
 
     if later:
         return write

@@ -466,7 +466,8 @@ def _quick_rebuild(paths: Paths, out: Path, as_of: dt.date, base_url: str | None
             memo.start(state, as_of, base_url, search)
             store = memo.store_for(paths.cache)
             snap = snapshot.load(store, out, summary.get("build"))
-            plan = snapshot.plan(snap, state) if snap is not None else None
+            logos = cache.logo_check(memo, store, paths.content)
+            plan = snapshot.plan(snap, state, logos.stale_in(state)) if snap is not None else None
             made = None
             if plan is not None and (plan.changed or plan.deleted):
                 from .rules import know_languages
@@ -484,7 +485,8 @@ def _quick_rebuild(paths: Paths, out: Path, as_of: dt.date, base_url: str | None
             if partners:  # (the compiled templates take 0.15 s to load: not for files only touched)
                 cache.load_compiled(store)
                 pages = _render_changed(paths, partners, rules, as_of, site, search)
-            changes = bool(pages or gone)
+            logo_users, logos_in, logos_out = snapshot.logo_files(snap, plan, partners)
+            changes = bool(pages or gone or logos_in or logos_out)
             new_order = _order_after(snap, plan, partners)
             if new_order is not None:  # (new partners' entries and rows go into their places in the files)
                 patched_in = snapshot.with_listed(snap, new_order,
@@ -528,7 +530,8 @@ def _quick_rebuild(paths: Paths, out: Path, as_of: dt.date, base_url: str | None
         try:
             with _holding(out, last):
                 return _quick_done(paths, out, state, result, summary, snap, store, plan, partners, pages,
-                                   manifest, new_manifest, json_pieces, csv_pieces, 0, clock, None)
+                                   manifest, new_manifest, json_pieces, csv_pieces, 0, clock, None,
+                                   (logos, logo_users))
         except WriteError as e:
             result.problems = [Problem(relative(out), message=str(e))]
             return True
@@ -556,6 +559,11 @@ def _quick_rebuild(paths: Paths, out: Path, as_of: dt.date, base_url: str | None
                     for path, (data, digest) in (relisted.files if relisted is not None else {}).items():
                         new_manifest[path], changed = writer.put(path, data, digest)
                         written += changed
+                    for path in logos_in:  # (checked just now, with the records that name them)
+                        new_manifest[path], changed = writer.put(path, (paths.content / path).read_bytes())
+                        written += changed
+                    for path in logos_out:
+                        new_manifest.pop(path, None)
                     # (pages gone, deleted partners' among them, are deleted as the changes move in)
                     for path in relisted.removed if relisted is not None else ():
                         new_manifest.pop(path, None)
@@ -583,7 +591,7 @@ def _quick_rebuild(paths: Paths, out: Path, as_of: dt.date, base_url: str | None
         stage_name, seconds = result.timings.pop()
         result.timings += [(stage_name, seconds - indexed), ("index", indexed)]
     return _quick_done(paths, out, state, result, summary, snap, store, plan, partners, pages, manifest,
-                       new_manifest, json_pieces, csv_pieces, written, clock, relisted)
+                       new_manifest, json_pieces, csv_pieces, written, clock, relisted, (logos, logo_users))
 
 
 class _PatchingAhead:
@@ -626,11 +634,11 @@ class _PatchingAhead:
 
 def _quick_done(paths: Paths, out: Path, state, result: BuildResult, summary: dict, snap: dict, store, plan,
                 partners: list, pages: dict, manifest: dict, new_manifest: dict, json_pieces: tuple,
-                csv_pieces: tuple, written: int, clock, relisted) -> bool:
+                csv_pieces: tuple, written: int, clock, relisted, logos: tuple) -> bool:
     """The quick rebuild's record cache, snapshot, result and build record."""
     with clock("cache"):
         build = _remember_quick(store, out, snap, state, plan, partners, pages, manifest, new_manifest,
-                                json_pieces, csv_pieces, relisted)
+                                json_pieces, csv_pieces, relisted, logos)
     # (each partner added or deleted was listed; the site's files are the new manifest's, a
     # partner's page or a directory page more or less among them)
     joined = len(plan.added) - len(plan.deleted) if plan is not None else 0
@@ -742,8 +750,9 @@ def _listings_alike(store, old_key: str, entry: tuple, rules) -> bool:
             return False
         decode_partner, decode_view = codec(PartnerType)[1], codec(PartnerView)[1]
         index = _indexes(rules)
-        rows = [_directory_row(StoredPartner(slug, source, b"", decode_partner, shallow), decode_view(view),
-                               index) for slug, source, _, view, shallow, *_ in (before, now)]
+        rows = [_directory_row(StoredPartner(slug, source, b"", decode_partner, shallow, logo),
+                               decode_view(view), index)
+                for slug, source, _, view, shallow, _, _, logo in (before, now)]
         return rows[0] == rows[1]
     except Exception:  # not in the shape expected: the ordinary rebuild
         return False
@@ -765,9 +774,11 @@ def _render_changed(paths: Paths, made: list, rules, as_of: dt.date, site,
 
 
 def _remember_quick(store, out: Path, snap: dict, state, plan, made: list, pages: dict, manifest: dict,
-                    new_manifest: dict, json_pieces: tuple, csv_pieces: tuple, relisted=None) -> str | None:
-    """The record cache and snapshot brought up to date with a quick rebuild; the new build's
-    name, or None (then the next build is an ordinary one)."""
+                    new_manifest: dict, json_pieces: tuple, csv_pieces: tuple, relisted=None,
+                    logos: tuple = (None, None)) -> str | None:
+    """The record cache and snapshot brought up to date with a quick rebuild (and `logos`: the
+    `cache.LogoCheck` and the record files that name each logo now); the new build's name, or
+    None (then the next build is an ordinary one)."""
     from . import snapshot
 
     if made:  # (not for files only touched: with the rules' models, it takes 0.25 s to import)
@@ -808,13 +819,17 @@ def _remember_quick(store, out: Path, snap: dict, state, plan, made: list, pages
         store.open_data.update(open_data, dropped)
         store.save_stats()
         cache.save_compiled(store)
+        check, logo_users = logos
+        if check is not None:  # (the logos of the records checked passed)
+            check.passed((partner.logo for _, partner, _, _ in made), state)
+            store.save_logos(check.content, check.kept(state))
         listing = snap.get("listing")
         if relisted is not None:  # (its listings are not the state's any more: the new one, or none)
             from . import relist
 
             listing = relist.saved(store, out, relisted)
         return snapshot.update(store, out, snap, records, partners, json_pieces, csv_pieces, listing,
-                               _order_after(snap, plan, made), (plan.deleted, gone))
+                               _order_after(snap, plan, made), (plan.deleted, gone), logo_users)
     except Exception:  # a cache that cannot be brought up to date only makes the next build slower
         return None
 

@@ -3,12 +3,14 @@ only the records that changed.
 
 Everything is keyed by content: a record's key is a hash of its path and bytes, and the folder
 it is kept in is named after what checking depends on (`Memo.record_key`: programs.yaml, the
-logos, the as-of date, the code) or, for rendered pieces, what rendering depends on as well
-(`Memo.render_key`). A changed input therefore never meets a stale entry: it looks in another
-folder. Under .cache/records/:
+as-of date, the code; not the logos, see `cache.LogoCheck`) or, for rendered pieces, what
+rendering depends on as well (`Memo.render_key`). A changed input therefore never meets a
+stale entry: it looks in another folder. Under .cache/records/:
 
 * `r-<record key>/files.bin`: each record file's metadata and content key, so unchanged files
   are not even read (files changed in the last two seconds always are, as in `cache`);
+* `r-<record key>/logos.bin`: each logo file that passed the check, with its metadata then: a
+  record kept is reused only while its logo file has it (`cache.LogoCheck`);
 * `r-<record key>/checked-XX.bin`: by content key, the checked partner, its award, its card's
   view and the digest of what listing pages show of it (`plain_data` form, marshal);
 * `p-<render key>/rendered-XX.bin`: by content key, the partner's card and page hash;
@@ -263,6 +265,7 @@ class Store:
         self.rendered = Shelf(self.render_folder, "rendered", render_key)
         self.open_data = Shelf(self.render_folder, "opendata", render_key)
         self.files: dict[str, tuple] | None = None  # path -> (metadata, content key), as on disk
+        self.logos: tuple[str | None, dict[str, tuple]] | None = None  # logos.bin, as on disk
         self.pages = self.render_folder / "pages"
         self.listing_seen: object = None
         self.compiled_seen: dict[str, bytes] | None = None  # templates.bin as last read or written
@@ -281,6 +284,20 @@ class Store:
     def save_files(self, files: dict[str, tuple]) -> None:
         if files != self.files and write(self.record_folder / "files.bin", self.record_key, files):
             self.files = dict(files)
+
+    def known_logos(self, content: str) -> dict[str, tuple]:
+        """Each logo that passed the check of the records folder `content` -> its metadata
+        then (`cache.LogoCheck`)."""
+        if self.logos is None:
+            data = read(self.record_folder / "logos.bin", self.record_key)
+            ok = isinstance(data, tuple) and len(data) == 2 and isinstance(data[1], dict)
+            self.logos = data if ok else (None, {})  # type: ignore[assignment]
+        return dict(self.logos[1]) if self.logos[0] == content else {}
+
+    def save_logos(self, content: str, verified: dict[str, tuple]) -> None:
+        data = (content, verified)
+        if data != self.logos and write(self.record_folder / "logos.bin", self.record_key, data):
+            self.logos = (content, dict(verified))
 
     # --- listing ------------------------------------------------------------------------------
 

@@ -15,7 +15,9 @@ data). For those, a new process needs to know only:
 * the pieces of partners.json and partners.csv (their hashes and lengths, in file order), to
   patch the changed entries into the files where they are and know the files' new hashes;
 * pycountry's language names (`rules.languages`), which it would read all 7,900 ISO 639-3
-  languages to give.
+  languages to give;
+* which record files name each logo, so that a logo file changed has only those records
+  checked again (`cache.LogoCheck`) and only its copy in the site written.
 
 `save` writes that after every build without a search index; `plan` and `apply` use it. The
 snapshot names the build it describes (`build` in the build record's summary), so a snapshot
@@ -39,7 +41,7 @@ from .write import _copy_range
 from .write import joined_hash as _joined
 from .write import piece_hash as _piece_hash
 
-FORMAT = 1
+FORMAT = 2  # (2: the logos' users)
 # More changed records than this go the ordinary way, which checks them on every core.
 MOST_CHANGED = 40
 JSON = "partners.json"
@@ -110,6 +112,7 @@ def save(memo, state, d, site, out: Path, hashes: dict[str, str], pieces: dict |
         return None
     records: dict[str, tuple] = {}
     partners: dict[str, tuple] = {}
+    logos: dict[str, list[str]] = {}
     for name, meta in state.records.items():
         # A file changed in the last moments (`cache.RACY_NS`) may change again without its
         # metadata changing: it is kept without metadata, so that the next build reads it
@@ -137,6 +140,8 @@ def save(memo, state, d, site, out: Path, hashes: dict[str, str], pieces: dict |
             return None
         records[name] = (kept_meta, keyed[1], slug)
         partners[slug] = (keyed[1], listed[2], page, removed)
+        if partner.logo is not None:
+            logos.setdefault(partner.logo, []).append(name)
     order = sorted(d.partners)
     if pieces is not None:
         json_pieces, csv_pieces = pieces[JSON], pieces[CSV]
@@ -156,7 +161,8 @@ def save(memo, state, d, site, out: Path, hashes: dict[str, str], pieces: dict |
         return None
     build = secrets.token_hex(8)
     data = {"format": FORMAT, "build": build, "records": records, "partners": partners, "order": order,
-            "json": json_pieces, "csv": csv_pieces, "languages": languages(), "listing": listing}
+            "json": json_pieces, "csv": csv_pieces, "languages": languages(), "listing": listing,
+            "logos": logos}
     return build if write(_path(store, out), store.render_key, data) else None
 
 
@@ -173,6 +179,7 @@ class Plan:
     suspects: list[str] = field(default_factory=list)  # those whose metadata changed, or is racy
     added: list[str] = field(default_factory=list)  # record files the snapshot's build had not
     deleted: list[str] = field(default_factory=list)  # record files it had that are gone
+    logos: list[str] = field(default_factory=list)  # logos changed since they passed the check
 
 
 def _record_file(name: str) -> bool:
@@ -193,10 +200,12 @@ def _record_file(name: str) -> bool:
         return False
 
 
-def plan(snap: dict, state) -> Plan | None:
+def plan(snap: dict, state, stale_logo) -> Plan | None:
     """Which record files changed, were added or were deleted, if nothing else did (and not
     too many); None when the ordinary rebuild must run (a file that is no record changed, or
-    one added that is not a record file: the ordinary rebuild says what it is)."""
+    one added that is not a record file: the ordinary rebuild says what it is). A record
+    whose logo changed since it passed the check (`stale_logo`) is checked again like a
+    changed one."""
     from .record_cache import content_key
 
     records = snap["records"]
@@ -221,7 +230,44 @@ def plan(snap: dict, state) -> Plan | None:
         if new != key:
             changed.changed.append(name)
             changed.keys[name] = new
+    gone = set(deleted)
+    for logo, names in snap["logos"].items():
+        if stale_logo(logo):
+            changed.logos.append(logo)
+            for name in names:
+                if name not in gone and name not in changed.keys:
+                    changed.changed.append(name)
+                    changed.keys[name] = records[name][1]  # (its bytes as they were)
+    if len(changed.changed) + len(deleted) > MOST_CHANGED:
+        return None
     return changed
+
+
+def logo_files(snap: dict, plan: Plan, made: list) -> tuple[dict[str, list[str]], list[str], list[str]]:
+    """After a quick rebuild that checked the records `made` ([(file, partner, award, cache
+    entry)]): the record files that name each logo; the logos to copy into the site (new in
+    it, or changed); and those to delete from it (no listed partner shows them any more). The
+    site has the logos of the listed partners, as `pages.directory` gives them."""
+    records, partners = snap["records"], snap["partners"]
+    now = {name: (partner.logo, not granted.removed) for name, partner, granted, _ in made}
+    redone = set(now) | set(plan.deleted)
+
+    def listed_then(name: str) -> bool:
+        return not partners[records[name][2]][3]
+
+    def listed_now(name: str) -> bool:
+        return now[name][1] if name in now else listed_then(name)
+
+    users = {logo: [name for name in names if name not in redone] for logo, names in snap["logos"].items()}
+    for name, (logo, _) in now.items():
+        if logo is not None:
+            users.setdefault(logo, []).append(name)
+    users = {logo: sorted(names) for logo, names in sorted(users.items()) if names}
+    before = {logo for logo, names in snap["logos"].items() if any(map(listed_then, names))}
+    after = {logo for logo, names in users.items() if any(map(listed_now, names))}
+    changed = set(plan.logos)
+    copied = sorted(logo for logo in after if logo not in before or logo in changed)
+    return users, copied, sorted(before - after)
 
 
 def patch_file(source: Path, target: Path, pieces: list[tuple[int, int, bytes]]) -> None:
@@ -413,11 +459,12 @@ def _write_segments(source: Path, target: Path, segments: list) -> None:
 
 def update(store, out: Path, snap: dict, records: dict[str, tuple], partners: dict[str, tuple],
            json_pieces: tuple, csv_pieces: tuple, listing: str | None = None,
-           order: list[str] | None = None, deleted: tuple[list[str], list[str]] = ([], [])) -> str | None:
+           order: list[str] | None = None, deleted: tuple[list[str], list[str]] = ([], []),
+           logos: dict[str, list[str]] | None = None) -> str | None:
     """Write the snapshot again with these entries changed (and, with partners added or
     deleted, the listed partners' `order`, and the `deleted` record files and slugs left out),
-    and the name of the listing state (`relist`) that describes its listings; the new build's
-    name."""
+    the name of the listing state (`relist`) that describes its listings, and the record files
+    that name each logo now (`logo_files`); the new build's name."""
     from .record_cache import write
 
     build = secrets.token_hex(8)
@@ -432,4 +479,6 @@ def update(store, out: Path, snap: dict, records: dict[str, tuple], partners: di
     data["json"], data["csv"] = json_pieces, csv_pieces
     if order is not None:
         data["order"] = order
+    if logos is not None:
+        data["logos"] = logos
     return build if write(_path(store, out), store.render_key, data) else None

@@ -14,7 +14,10 @@ A new `build` process after each edit takes the quick rebuilds where it can (`sn
 no listing changes, `relist` when listings change but the partners keep their places) and the
 ordinary one otherwise: the same drawn edits hold all three to the site a cold build makes.
 Two of the partners edited have no record until their first edit adds one; an edit may delete
-a record (and a later one add it again).
+a record (and a later one add it again). Logos change too: a record names a logo file or
+none, and a step may replace a logo file's bytes (with another picture, or with one the check
+refuses) or delete it, which only the records naming it are checked again for
+(`cache.LogoCheck`).
 """
 
 from __future__ import annotations
@@ -56,13 +59,25 @@ EDITS = {
     "industries": st.lists(st.sampled_from(["banking", "healthcare"]), unique=True, max_size=2),
     "deleted": st.just(True),  # (the record deleted: its other fields drawn are not written)
     "remote_delivery": st.booleans(),
+    "logo": st.sampled_from([None, "logos/a.svg", "logos/b.svg"]),
 }
 
-# One step: some partners' fields replaced, saved a while ago or just now.
+# What a step may do to a logo file: another picture, one the check refuses, or none.
+_SVG = '<svg xmlns="http://www.w3.org/2000/svg" width="48" height="48">{}</svg>'
+LOGOS = {
+    "square": _SVG.format('<rect width="48" height="48" fill="#036"/>'),
+    "circle": _SVG.format('<circle cx="24" cy="24" r="20" fill="#603"/>'),
+    "script": _SVG.format("<script>alert(1)</script>"),
+    "gone": None,
+}
+logo_files = st.dictionaries(st.sampled_from(["a.svg", "b.svg"]), st.sampled_from(sorted(LOGOS)), max_size=2)
+
+# One step: some partners' fields replaced and logo files changed, saved a while ago or just now.
 step = st.tuples(
     st.dictionaries(st.sampled_from(SLUGS), st.fixed_dictionaries({}, optional=EDITS),
                     min_size=1, max_size=3),
     st.booleans(),
+    logo_files,
 )
 
 
@@ -70,12 +85,13 @@ step = st.tuples(
 # (a status earned or a new name moves the partner; a head office or region served may make a
 # page appear, which the ordinary rebuild then makes).
 IN_PLACE = ("countries_served", "languages", "expertise", "industries", "remote_delivery", "description",
-            "certifications", "projects", "headquarters", "regions_served", "name", "deleted")
+            "certifications", "projects", "headquarters", "regions_served", "name", "deleted", "logo")
 in_place_step = st.tuples(
     st.dictionaries(st.sampled_from(SLUGS),
                     st.fixed_dictionaries({}, optional={key: EDITS[key] for key in IN_PLACE}),
                     min_size=1, max_size=3),
     st.booleans(),
+    logo_files,
 )
 
 
@@ -83,7 +99,8 @@ def start(anchor: bool = False) -> dict[str, dict]:
     """The directory before the edits; with `anchor`, a partner never edited serves, speaks and
     knows every value the edits draw, so that their pages never appear or go."""
     records = {slug: record(f"Partner {i} Consulting", countries_served=[COUNTRIES[i % 6]],
-                            certifications=certifications(i % 5), joined=dt.date(2025, 3, 1))
+                            certifications=certifications(i % 5), joined=dt.date(2025, 3, 1),
+                            logo="logos/a.svg" if i in (0, 3) else None)
                for i, slug in enumerate(SLUGS[:NEW])}
     if anchor:
         records["anchor"] = record("Anchor Partners", countries_served=COUNTRIES,
@@ -122,10 +139,20 @@ def _rebuilds_match_cold_builds(steps: list, new_processes: bool) -> None:
         shutil.copy(ROOT / "data" / "programs.yaml", root / "programs.yaml")
         records = start(anchor=new_processes)
         write_records(root / "content", records)
+        (root / "content" / "logos").mkdir()
+        (root / "content" / "logos" / "a.svg").write_text(LOGOS["square"], encoding="utf-8")
         settle(root / "content", root / "templates", root / "programs.yaml")
         paths = paths_for(root, root / "preview")
         assert rebuild(paths).ok
-        for number, (changes, just_now) in enumerate(steps, start=1):
+        for number, (changes, just_now, logos) in enumerate(steps, start=1):
+            for name, picture in logos.items():
+                logo = root / "content" / "logos" / name
+                if LOGOS[picture] is None:
+                    logo.unlink(missing_ok=True)
+                    continue
+                logo.write_text(LOGOS[picture], encoding="utf-8")
+                if not just_now:
+                    settle(logo, offset=number)
             for slug, fields in changes.items():
                 if fields.get("deleted"):
                     records.pop(slug, None)

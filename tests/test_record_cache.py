@@ -862,6 +862,77 @@ def test_a_partner_added_or_deleted_is_rebuilt_from_the_listing_state_as_from_no
     rebuilt(13, True, "the first and the last in every order deleted")
 
 
+def test_logo_files_added_replaced_or_refused_check_only_the_records_that_name_them(project, monkeypatch):
+    """Logo files are not part of the key checked records are kept under (`cache.LogoCheck`):
+    a logo file added makes no record be checked again, and one replaced only the records
+    that name it; a new process rebuilds those from the snapshot and the listing state
+    (a partner added with a logo, given one or losing it: `relist`, `snapshot.logo_files`),
+    copying the site's logo files in and deleting them as partners stop showing them, and the
+    ordinary rebuild takes every other record from the cache. A logo the check refuses fails
+    the build with the record's file, line and field, and the site stays as it was. Every
+    site is the one a build from nothing makes."""
+    out, paths, relisted, ordinary, _ = _built_and_watched(project, monkeypatch)
+    content = project / "content"
+    logo = content / "logos" / "omega.svg"
+    svg = ('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 10 10">'
+           '<rect width="10" height="10" fill="#{}"/></svg>')
+    validated = records_validated(monkeypatch)
+
+    def rebuilt(step: int, name: str, way: str, checked: list[str]):
+        settle(content, offset=step)
+        relisted.clear()
+        ordinary.clear()
+        validated.clear()
+        as_new_process()
+        result = build_site(paths, AS_OF, search=False, remember=False)
+        if way == "ordinary":
+            assert ordinary == [1], name
+        else:  # (the snapshot's quick rebuild: no listing changes; or the listing state's)
+            assert (relisted, ordinary) == ([True] if way == "relist" else [], []), name
+        assert validated == checked, name
+        if result.ok:
+            same_as_cold(project, out, f"logo-{step}")
+        return result
+
+    logo.parent.mkdir()
+    logo.write_text(svg.format("0a5"), encoding="utf-8")
+    result = rebuilt(1, "a logo file no record names yet", "snapshot", [])
+    assert result.written == 0
+    newcomer = record("Omega Newcomer", countries_served=["DE"], logo="logos/omega.svg")
+    write_records(content, {"omega-newcomer": newcomer})
+    rebuilt(2, "a partner added with that logo", "relist", ["omega-newcomer"])
+    assert (out / "logos" / "omega.svg").read_text(encoding="utf-8") == svg.format("0a5")
+    logo.write_text(svg.format("a50"), encoding="utf-8")
+    result = rebuilt(3, "the logo file replaced", "snapshot", ["omega-newcomer"])
+    assert result.written == 1  # (the logo: the partner's page and card are the same)
+    assert (out / "logos" / "omega.svg").read_text(encoding="utf-8") == svg.format("a50")
+    logo.write_text(svg.format("a50").replace("<rect", "<script>alert(1)</script><rect"), encoding="utf-8")
+    settle(content, offset=4)
+    as_new_process()
+    result = build_site(paths, AS_OF, search=False, remember=False)
+    assert not result.ok
+    assert [(Path(p.path).name, p.field) for p in result.problems] == [("omega-newcomer.yaml", "logo")]
+    assert "the SVG logo contains scripts" in result.problems[0].message
+    assert (out / "logos" / "omega.svg").read_text(encoding="utf-8") == svg.format("a50")  # (as it was)
+    logo.write_text(svg.format("05a"), encoding="utf-8")
+    rebuilt(5, "the logo fixed (from the snapshot of the last build that made a site)", "snapshot",
+            ["omega-newcomer"])
+    write_records(content, {"omega-newcomer": {**newcomer, "logo": None}})
+    rebuilt(6, "the logo no longer named (its file gone from the site)", "relist", ["omega-newcomer"])
+    assert not (out / "logos" / "omega.svg").exists()
+    write_records(content, {"zeta": record("Zeta Data", body="*Zeta* text.", logo="logos/omega.svg")})
+    rebuilt(7, "another partner given the logo", "relist", ["zeta"])
+    assert (out / "logos" / "omega.svg").read_text(encoding="utf-8") == svg.format("05a")
+    # The ordinary rebuild (here: no snapshot) checks the records naming a replaced logo only.
+    from partnerdir import snapshot
+
+    monkeypatch.setattr(snapshot, "load", lambda *args: None)
+    logo.write_text(svg.format("5a0"), encoding="utf-8")
+    (content / "logos" / "unused.svg").write_text(svg.format("000"), encoding="utf-8")
+    rebuilt(8, "the logo replaced and another added, rebuilt the ordinary way", "ordinary", ["zeta"])
+    assert (out / "logos" / "omega.svg").read_text(encoding="utf-8") == svg.format("5a0")
+
+
 def test_with_search_an_edit_to_listed_data_is_rebuilt_from_the_listing_state_and_indexed(project,
                                                                                          monkeypatch):
     """`python build.py` builds with search: the rebuild from the listing state indexes the
