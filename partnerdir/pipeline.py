@@ -977,7 +977,8 @@ def summary(result: BuildResult) -> str:
                      f"{result.pages} of them pages, left as they were.")
     else:
         lines.append(f"{result.files} files, {result.pages} of them pages; "
-                     f"{result.written} files written, the others were unchanged.")
+                     f"{result.written} file{'s' if result.written != 1 else ''} written, "
+                     "the others were unchanged.")
     if result.index is not None and hasattr(result.index, "text"):
         lines.append(f"Search: {result.index.text()}.")
     stages = ", ".join(f"{name} {seconds:.2f} s" for name, seconds in result.timings)

@@ -457,6 +457,21 @@ def test_build_command_prints_a_summary(tmp_path, capsys):
                      r"write [\d.]+ s(, cache [\d.]+ s)?; total", out)
 
 
+def test_the_summary_counts_one_file_written_as_one(tmp_path):
+    """(A logo replaced is the one file a rebuild writes.)"""
+    import datetime as dt
+
+    from partnerdir.pipeline import BuildResult, summary
+
+    def written(count: int) -> str:
+        result = BuildResult(ok=True, out=tmp_path / "site", as_of=dt.date(2026, 11, 15), files=353,
+                             pages=329, written=count, listed=40)
+        return summary(result).splitlines()[1]
+
+    assert written(1) == "353 files, 329 of them pages; 1 file written, the others were unchanged."
+    assert "; 0 files written," in written(0) and "; 9 files written," in written(9)
+
+
 def test_validation_problems_stop_the_build_and_write_nothing(tmp_path, capsys):
     bad = record("Bad", programs=["premier-certified-integration-partner"], countries_served=["UK"])
     content = write_records(tmp_path / "content", {"good": record("Good"), "bad": bad})
