@@ -515,7 +515,8 @@ def _quick_rebuild(paths: Paths, out: Path, as_of: dt.date, base_url: str | None
                 from . import relist
 
                 ahead = _PatchingAhead(out, patched) if patched else None
-                relisted = relist.rebuild(paths, out, rules, as_of, site, snap, store, partners, plan.keys,
+                shown = [made for made in partners if not made[2].removed]
+                relisted = relist.rebuild(paths, out, rules, as_of, site, snap, store, shown, plan.keys,
                                           manifest, search, gone)
                 if relisted is None:
                     return False
@@ -705,9 +706,9 @@ def _check_changed(paths: Paths, as_of: dt.date, base_url: str | None, snap: dic
         old_key, listed, _, removed = snap["partners"][slug]
         if bool(granted.removed) != removed:
             return None  # it joins or leaves the listing: the ordinary rebuild
-        if entry[1] != listed and (removed or not _listings_alike(store, old_key, entry, rules)):
-            if removed:
-                return None
+        # (a partner the review removed, and still removes, is in no listing, page or file:
+        # only the cache and the snapshot learn of the edit)
+        if entry[1] != listed and not removed and not _listings_alike(store, old_key, entry, rules):
             relisting = True  # what listing pages show changed
         made.append((name, partner, granted, entry))
     if any(partner.slug in gone for _, partner, _, _ in made):

@@ -374,13 +374,16 @@ def damage_snapshot(project: Path, how: str) -> None:
 
 @pytest.mark.parametrize("edit", [
     "listed field", "status", "recommendation", "renamed", "added", "deleted", "problem", "removed at review",
-    "snapshot truncated", "snapshot corrupted", "snapshot garbage", "snapshot missing", "as-of date",
+    "a removed partner's places", "snapshot truncated", "snapshot corrupted", "snapshot garbage",
+    "snapshot missing", "as-of date",
 ])
 def test_edits_the_snapshot_cannot_vouch_for_take_the_ordinary_rebuild(project, monkeypatch, edit):
     """Anything but an edit that leaves every listing as it was is rebuilt the ordinary way,
     unless the listing state can rebuild it (a new recommendation summary, a new status, a
-    partner added or deleted, a record file renamed: see `relist` and the tests of it below),
-    and the site is still exactly the one a build from nothing makes."""
+    partner added or deleted, a record file renamed: see `relist` and the tests of it below)
+    or it is to a partner the January review removed and still removes (no page shows it: the
+    site is left as it was), and the site is still exactly the one a build from nothing
+    makes."""
     out = project / "site"
     paths = paths_for(project, out)
     new_process_build(paths)
@@ -405,6 +408,9 @@ def test_edits_the_snapshot_cannot_vouch_for_take_the_ordinary_rebuild(project, 
         (content / "zeta.md").unlink()
     elif edit == "problem":
         write_records(content, {"zeta": record("Zeta Data", countries_served=["UK"], body=description)})
+    elif edit == "a removed partner's places":  # one the review removed, and still removes: in no listing
+        omega = SMALL["omega-removed"]
+        write_records(content, {"omega-removed": {**omega, "countries_served": ["FR", "BE"]}})
     elif edit == "removed at review":  # joined long enough ago that the January review removes it
         write_records(content, {"zeta": record("Zeta Data", joined=dt.date(2023, 3, 1), body=description)})
     elif edit.startswith("snapshot"):
@@ -424,8 +430,11 @@ def test_edits_the_snapshot_cannot_vouch_for_take_the_ordinary_rebuild(project, 
         cache._MEMOS.clear()
         result = build_site(paths, as_of, search=False, remember=False)
     assert result.ok, [p.text() for p in result.problems]
-    quick = ("recommendation", "status", "added", "deleted", "renamed")  # (renamed: deleted and added)
+    quick = ("recommendation", "status", "added", "deleted", "renamed",  # (renamed: deleted and added)
+             "a removed partner's places")
     assert bool(ordinary) == (edit not in quick), "the ordinary rebuild ran"
+    if edit == "a removed partner's places":
+        assert result.written == 0 and any("omega-removed" in line for line in result.review)
     same_as_cold(project, out, edit, as_of)
     # and it left a snapshot the next edit's quick rebuild can use
     ordinary.clear()
