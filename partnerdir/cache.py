@@ -1070,13 +1070,14 @@ def save_checked(memo: Memo, partners: list[Partner], awards: dict[str, Award], 
     memo.saved_files = files
     memo.went_through("save", partners)
 
-    logos = memo.logos.kept(state) if memo.logos is not None else None
+    check = memo.logos
+    logos = check.kept(state) if check is not None else {}
 
     def write() -> None:
         store.checked.save(entries)
         store.save_files(files)
-        if logos is not None:
-            store.save_logos(memo.logos.content, logos)  # type: ignore[union-attr]
+        if check is not None:
+            store.save_logos(check.content, logos)
 
     if later:
         return write

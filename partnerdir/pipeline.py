@@ -515,7 +515,7 @@ def _quick_rebuild(paths: Paths, out: Path, as_of: dt.date, base_url: str | None
                 from . import relist
 
                 ahead = _PatchingAhead(out, patched) if patched else None
-                shown = [made for made in partners if not made[2].removed]
+                shown = [checked for checked in partners if not checked[2].removed]
                 relisted = relist.rebuild(paths, out, rules, as_of, site, snap, store, shown, plan.keys,
                                           manifest, search, gone)
                 if relisted is None:

@@ -32,16 +32,16 @@ It answers for changed partners that stay listed, for new partners (listed) and 
 partners whose records were deleted (the site's logo files go in and out with them:
 `snapshot.logo_files`), none of them making a facet value appear or disappear (its page
 would appear or go) or changing which regions anybody serves (directory.json's head names
-their countries). A partner of another
-status or name moves in the order, its lists and the sitemap, and every directory page
-between its old and new places is made (0.85-0.95 s at 10,000 partners instead of 2.2 s); a
-new name also moves its entries in directory.json and recommend.json, and the kept ranking's
-places with them (0.6 s instead of 2 s). A new partner is put in its places in all of those
-(its entries between the others', the kept ranking's places after it moved up by one), a
-deleted one taken out of them, and every directory page is made, as each says how many
-partners are listed (0.8-1.0 s instead of 1.2-2.3 s); a directory page added or taken away
-with them gets or loses its line in the sitemap. For anything else, or anything unexpected,
-None, and the ordinary rebuild runs, which is always right.
+their countries). A partner of another status or name moves in the order, its lists and the
+sitemap, and every directory page between its old and new places is made (0.85-0.95 s at
+10,000 partners instead of 2.2 s); a new name also moves its entries in directory.json and
+recommend.json, and the kept ranking's places with them (0.6 s instead of 2 s). A new
+partner is put in its places in all of those (its entries between the others', the kept
+ranking's places after it moved up by one), a deleted one taken out of them, and every
+directory page is made, as each says how many partners are listed (0.8-1.0 s instead of
+1.2-2.3 s); a directory page added or taken away with them gets or loses its line in the
+sitemap. For anything else, or anything unexpected, None, and the ordinary rebuild runs,
+which is always right.
 """
 
 from __future__ import annotations

@@ -174,7 +174,7 @@ def save(memo, state, d, site, out: Path, hashes: dict[str, str], pieces: dict |
 class Plan:
     """The record files that changed since the snapshot's build, and nothing else did."""
 
-    changed: list[str]  # record file paths whose bytes changed
+    changed: list[str]  # record file paths to check again: their bytes changed, or their logo
     keys: dict[str, str] = field(default_factory=dict)  # their new content keys
     suspects: list[str] = field(default_factory=list)  # those whose metadata changed, or is racy
     added: list[str] = field(default_factory=list)  # record files the snapshot's build had not
