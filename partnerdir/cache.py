@@ -76,6 +76,21 @@ def _tree(folder: Path) -> list[tuple[str, tuple[int, int, int]]]:
     return entries
 
 
+def _contents_digest(files: list[tuple[str, Path]]) -> str:
+    """A digest of the files' names and bytes. The templates are keyed by what they hold, not
+    by their metadata as the records folder is: a fresh checkout (CI restoring .cache/) gives
+    every file new metadata, and a key made of it sent every page of every CI build to be
+    rendered again. They are few and small (27 files, 116 KB: under a millisecond)."""
+    digest = hashlib.sha256()
+    for name, path in files:
+        try:
+            data = path.read_bytes()
+        except OSError:
+            data = b"\0unreadable"
+        digest.update(f"{name}\0{len(data)}\0".encode() + data)
+    return digest.hexdigest()
+
+
 _code_version: str | None = None
 
 
@@ -146,7 +161,7 @@ class InputState:
     settled: bool  # no input at all changed that recently: the digest can vouch for the inputs
     logos: str  # digest of the logos folder's metadata
     rules: str  # digest of programs.yaml's bytes
-    templates: str  # digest of the templates and static files' metadata
+    templates: str  # digest of the templates and static files' paths and bytes
     # each file in the logos folder as a record names it ("logos/<file>") -> metadata; those
     # changed so recently that their metadata cannot vouch for their bytes (see `LogoCheck`)
     logo_files: dict[str, tuple[int, int, int]] = field(default_factory=dict)
@@ -176,9 +191,12 @@ def input_state(paths: Paths, as_of: dt.date, base_url: str | None, search: bool
     except OSError:
         rules = ""
     template_entries = _tree(paths.templates)
+    template_files = [(name, paths.templates / name) for name, _ in template_entries]
     if not paths.static.is_relative_to(paths.templates):
-        template_entries += [("static/" + p, m) for p, m in _tree(paths.static)]
-    templates = hashlib.sha256(repr(template_entries).encode()).hexdigest()
+        static = _tree(paths.static)
+        template_entries += [("static/" + name, meta) for name, meta in static]
+        template_files += [("static/" + name, paths.static / name) for name, _ in static]
+    templates = _contents_digest(template_files)
     racy = {path for path, meta in records.items() if meta[1] > now - RACY_NS}
     recent = racy or any(meta[1] > now - RACY_NS for _, meta in logo_entries + template_entries)
     try:
@@ -439,15 +457,29 @@ class LogoCheck:
     bytes), yet a partner whose logo passed holds nothing of the file's bytes, so the logos are
     not part of the key checked partners are kept under: while they were, adding any file to
     the logos folder had all 10,000 records checked and rendered again (9 s instead of 1 s).
-    Instead each logo that passed is kept with the metadata it had then (`verified`, in
-    logos.bin beside files.bin), and a kept partner is reused only while its logo still has
-    that metadata; otherwise its record is checked again, as if edited. A logo changed in the
-    last moments (`RACY_NS`) is never taken as passed: it may change again unseen.
+    Instead each logo that passed is kept with the metadata and the digest of the bytes it had
+    then (`verified`, in logos.bin beside files.bin), and a kept partner is reused only while
+    its logo still has that metadata, or, with new metadata (a fresh checkout in CI), those
+    bytes; otherwise its record is checked again, as if edited. A logo changed in the last
+    moments (`RACY_NS`) is never taken as passed: it may change again unseen. Its bytes are
+    read only when it passes and when its metadata changed, and taken only while the file's
+    metadata is still the one the build started with (a file replaced meanwhile is not the
+    one checked).
     """
 
     def __init__(self, content: str, verified: dict[str, tuple]) -> None:
         self.content = content  # the records folder, as logos are named from it
-        self.verified = verified  # logo as records name it -> its metadata when it passed
+        self.verified = verified  # logo as records name it -> (metadata, digest) when it passed
+
+    def _digest(self, logo: str, meta: tuple) -> str | None:
+        """The digest of the logo's bytes, if the file still has the metadata `meta`."""
+        path = os.path.join(self.content, logo)
+        try:
+            with open(path, "rb") as f:
+                digest = hashlib.sha256(f.read()).hexdigest()
+            return digest if _stat(path) == meta else None
+        except OSError:
+            return None
 
     def stale_in(self, state: InputState) -> Callable[[str | None], bool]:
         """Whether a partner with this logo (or None) must be checked again."""
@@ -456,21 +488,33 @@ class LogoCheck:
         def stale(logo: str | None) -> bool:
             if logo is None:
                 return False
-            meta = verified.get(logo)
-            return meta is None or meta != files.get(logo) or logo in racy
+            known, meta = verified.get(logo), files.get(logo)
+            if known is None or meta is None or logo in racy:
+                return True
+            if known[0] == meta:
+                return False
+            if self._digest(logo, meta) != known[1]:
+                return True
+            verified[logo] = (meta, known[1])  # (the same bytes: a fresh checkout)
+            return False
         return stale
 
     def passed(self, logos: Iterable[str | None], state: InputState) -> None:
         """These logos passed the check of records read after `state` was taken."""
         files, racy = state.logo_files, state.racy_logos
-        for logo in logos:
-            if logo is not None and logo not in racy and (meta := files.get(logo)) is not None:
-                self.verified[logo] = meta
+        for logo in set(logos):
+            if logo is None or logo in racy or (meta := files.get(logo)) is None:
+                continue
+            known = self.verified.get(logo)
+            if known is None or known[0] != meta:
+                digest = self._digest(logo, meta)
+                if digest is not None:
+                    self.verified[logo] = (meta, digest)
 
     def kept(self, state: InputState) -> dict[str, tuple]:
         """What to keep on disk: the logos that passed and have not changed since."""
         files = state.logo_files
-        return {logo: meta for logo, meta in sorted(self.verified.items()) if files.get(logo) == meta}
+        return {logo: known for logo, known in sorted(self.verified.items()) if files.get(logo) == known[0]}
 
 
 def logo_check(memo: Memo, store, content: Path) -> LogoCheck:

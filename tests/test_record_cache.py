@@ -557,6 +557,39 @@ def test_a_site_made_from_the_cache_decodes_no_partner_it_does_not_show_anew(pro
     same_as_cold(project, out, "from the cache")
 
 
+def test_a_fresh_checkout_with_the_cache_restored_renders_nothing_again(project, monkeypatch):
+    """CI checks the repository out afresh and restores .cache/: every record, template and
+    static file has the same bytes as when the cache was saved but new metadata (inode, time).
+    Nothing is checked or rendered again for that: every partner comes from the cache undecoded
+    and every page is linked from it, as when the files were left as they were."""
+    from partnerdir import parallel
+
+    monkeypatch.setattr(parallel, "MIN_PARTNERS", 10**6)  # (a page rendered here decodes its partner)
+    out = project / "site"
+    paths = paths_for(project, out)
+    (project / "content" / "logos").mkdir()
+    shutil.copy(Path(__file__).parent / "fixtures" / "northwind.svg", project / "content" / "logos")
+    write_records(project / "content", {"zeta": record("Zeta Data", body="*Zeta* text.",
+                                                       logo="logos/northwind.svg")})
+    settle(project / "content", offset=20)
+    first = new_process_build(paths)
+    for path in sorted(p for p in project.rglob("*") if p.is_file() and ".cache" not in p.parts
+                       and out not in p.parents):
+        data = path.read_bytes()
+        path.unlink()  # (a new inode, as git's checkout makes)
+        path.write_bytes(data)
+    settle(project / "content", project / "templates", project / "programs.yaml", offset=30)
+    shutil.rmtree(out)
+    validated = records_validated(monkeypatch)
+    again = new_process_build(paths)
+    assert validated == []  # (zeta's logo has new metadata, and the bytes that passed)
+    stored = [partner for _, partner in cache.memo_for(out).records.values()]
+    assert stored and all(isinstance(p, cache.StoredPartner) for p in stored)
+    assert [p.slug for p in stored if p._partner is not None] == []  # (no page rendered again)
+    assert again.files == first.files
+    same_as_cold(project, out, "a fresh checkout")
+
+
 def test_pages_that_cannot_be_linked_from_the_cache_are_written(project, monkeypatch):
     """A cache on another file system (or one that refuses links) costs copying, nothing else."""
     import errno
