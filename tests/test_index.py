@@ -682,6 +682,38 @@ def test_a_new_process_takes_the_kept_indexes_from_the_cache_and_ignores_a_damag
         assert cold.ok and tree(paths.out / "pagefind") == tree(cold.out / "pagefind"), step
 
 
+def test_the_kept_indexes_outlive_pagefind_installed_again(tmp_path, monkeypatch):
+    """CI installs Pagefind afresh for every run: the same binary, with a new modification time
+    and inode. The indexes kept in the restored .cache/ are still taken: only the edited
+    partner's group is indexed again."""
+    binary = tmp_path / "bin" / "pagefind"
+    binary.parent.mkdir()
+    shutil.copy2(index_stage.pagefind_binary(), binary)
+    monkeypatch.setenv("PAGEFIND_BINARY_PATH", str(binary))
+    content, paths = _built_in_groups(tmp_path, monkeypatch, 2)
+    indexed: list[str] = []
+    ran = index_stage._index_one
+
+    async def index_one(jobs, *args):
+        indexed.extend("/".join(output.parts[-2:]) for _, output in jobs)
+        return await ran(jobs, *args)
+
+    monkeypatch.setattr(index_stage, "_index_one", index_one)
+    data = binary.read_bytes()
+    binary.unlink()
+    binary.write_bytes(data)  # (installed again: the same bytes)
+    binary.chmod(0o755)
+    monkeypatch.setattr(index_stage, "_KEPT", {})  # a new process
+    shutil.rmtree(paths.out)
+    edited = record("Cedar Systems", description="Cedar Systems builds integrations, integrations.")
+    write_records(content, {"cedar": edited})
+    settle(content / "cedar.yaml", offset=1)
+    assert build_site(paths, AS_OF, search=True, remember=False).ok
+    assert indexed == ["partners/1"], "cedar's group alone"
+    cold = build_site(project_paths(tmp_path / "cold", content), AS_OF, search=True)
+    assert cold.ok and tree(paths.out / "pagefind") == tree(cold.out / "pagefind")
+
+
 def test_after_an_edit_only_the_edited_index_s_words_are_kept_anew(tmp_path, monkeypatch):
     """The words of each kept partner index are saved beside it once, when Pagefind writes it:
     a new process after an edit writes those of the edited partner's index alone (rewriting all
@@ -1121,7 +1153,7 @@ def test_what_another_pagefind_wrote_is_never_taken_into_an_index(tmp_path, monk
 
     old = kept_folders()
     stamp = index_stage._binary_stamp
-    monkeypatch.setattr(index_stage, "_binary_stamp", lambda binary: [*stamp(binary), "upgraded"])
+    monkeypatch.setattr(index_stage, "_binary_stamp", lambda binary, keep: [*stamp(binary, keep), "upgraded"])
     for step, description in enumerate(["builds integrations.", "builds good integrations."], 1):
         monkeypatch.setattr(index_stage, "_KEPT", {})  # a new process
         write_records(content, {"cedar": record("Cedar Systems", description=f"Cedar Systems {description}")})
