@@ -651,10 +651,8 @@ def _built_in_groups(tmp_path: Path, monkeypatch, per_index: int) -> tuple[Path,
     return content, paths
 
 
-def test_a_new_process_takes_the_kept_indexes_from_the_cache_and_ignores_a_damaged_one(tmp_path, monkeypatch):
-    """CI restores .cache/ and builds after each commit, in a new process and with no site: the
-    partner indexes whose pages did not change are taken from the cache too."""
-    content, paths = _built_in_groups(tmp_path, monkeypatch, 2)
+def _groups_indexed(monkeypatch) -> list[str]:
+    """The groups Pagefind indexes from now on ("partners/1", ...): those not taken as kept."""
     indexed: list[str] = []
     ran = index_stage._index_one
 
@@ -663,6 +661,14 @@ def test_a_new_process_takes_the_kept_indexes_from_the_cache_and_ignores_a_damag
         return await ran(jobs, *args)
 
     monkeypatch.setattr(index_stage, "_index_one", index_one)
+    return indexed
+
+
+def test_a_new_process_takes_the_kept_indexes_from_the_cache_and_ignores_a_damaged_one(tmp_path, monkeypatch):
+    """CI restores .cache/ and builds after each commit, in a new process and with no site: the
+    partner indexes whose pages did not change are taken from the cache too."""
+    content, paths = _built_in_groups(tmp_path, monkeypatch, 2)
+    indexed = _groups_indexed(monkeypatch)
     edits = ["builds integrations, integrations.", "builds good integrations."]
     for step, description in enumerate(edits, 1):
         monkeypatch.setattr(index_stage, "_KEPT", {})  # a new process
@@ -691,14 +697,7 @@ def test_the_kept_indexes_outlive_pagefind_installed_again(tmp_path, monkeypatch
     shutil.copy2(index_stage.pagefind_binary(), binary)
     monkeypatch.setenv("PAGEFIND_BINARY_PATH", str(binary))
     content, paths = _built_in_groups(tmp_path, monkeypatch, 2)
-    indexed: list[str] = []
-    ran = index_stage._index_one
-
-    async def index_one(jobs, *args):
-        indexed.extend("/".join(output.parts[-2:]) for _, output in jobs)
-        return await ran(jobs, *args)
-
-    monkeypatch.setattr(index_stage, "_index_one", index_one)
+    indexed = _groups_indexed(monkeypatch)
     data = binary.read_bytes()
     binary.unlink()
     binary.write_bytes(data)  # (installed again: the same bytes)
