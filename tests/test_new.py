@@ -15,7 +15,12 @@ from partnerdir.new import slug_from_name
 from partnerdir.project import ROOT, Paths
 from partnerdir.source import parse_yaml, split_front_matter
 
-TODAY = dt.datetime.now(dt.UTC).date()
+
+def today() -> dt.date:
+    """The date `new` writes as `joined` (its as-of date by default): asked when it is needed,
+    not once when the tests start, which broke these tests when a run crossed midnight."""
+    return dt.datetime.now(dt.UTC).date()
+
 
 # What a partner types into the empty values of the scaffold.
 FILLED = {
@@ -68,6 +73,7 @@ def test_long_names_are_cut_at_a_word_boundary():
 @pytest.mark.parametrize("fmt", ["yaml", "md"])
 def test_scaffold_validates_once_the_empty_values_are_filled_in(tmp_path, fmt):
     content = tmp_path / "partners"
+    before = today()
     done = run_new("Northwind Integration GmbH", "--format", fmt, "--content", str(content))
     assert done.returncode == 0, done.stderr
     path = content / f"northwind-integration-gmbh.{fmt}"
@@ -86,18 +92,19 @@ def test_scaffold_validates_once_the_empty_values_are_filled_in(tmp_path, fmt):
 
     # As written, check points at every value still to fill in, and nothing else.
     paths = Paths(content=content)
-    unfilled = check(paths, TODAY)
+    unfilled = check(paths, today())
     fields = {p.field.split(".")[-1] for p in unfilled.problems}
     assert fields >= {"website", "programs", "city", "country", "expertise", "languages", "description"}
     assert not unfilled.partners
 
     path.write_text(fill_in(text, fmt), encoding="utf-8")
-    filled = check(paths, TODAY)
+    on = today()
+    filled = check(paths, on)
     assert filled.problems == []
     [partner] = filled.partners
     assert partner.name == "Northwind Integration GmbH" and partner.slug == "northwind-integration-gmbh"
     assert partner.description.strip() == DESCRIPTION
-    assert partner.joined == TODAY
+    assert before <= partner.joined <= on  # (the day it was written)
 
 
 def test_commented_examples_are_valid_evidence_once_uncommented(tmp_path):
@@ -110,7 +117,7 @@ def test_commented_examples_are_valid_evidence_once_uncommented(tmp_path):
         text = text.replace(f"{key}: []\n", f"{key}:\n")
     text = re.sub(r"^#(  +(?:- |  )\w+: )", r"\1", text, flags=re.M)
     path.write_text(text, encoding="utf-8")
-    result = check(Paths(content=content), TODAY)
+    result = check(Paths(content=content), today())
     assert result.problems == []
     [partner] = result.partners
     assert len(partner.certifications) == 1 and len(partner.projects) == 1
