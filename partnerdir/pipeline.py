@@ -479,6 +479,9 @@ def _quick_rebuild(paths: Paths, out: Path, as_of: dt.date, base_url: str | None
         if made is None:
             return False
         partners, rules, site, relisting, gone = made
+        review = _review_after(snap, plan, partners, rules, list(summary.get("review", [])))
+        if review is None:
+            return False
         with clock("render"):
             pages = {}
             relisted = None
@@ -532,7 +535,7 @@ def _quick_rebuild(paths: Paths, out: Path, as_of: dt.date, base_url: str | None
             with _holding(out, last):
                 return _quick_done(paths, out, state, result, summary, snap, store, plan, partners, pages,
                                    manifest, new_manifest, json_pieces, csv_pieces, 0, clock, None,
-                                   (logos, logo_users))
+                                   (logos, logo_users), review)
         except WriteError as e:
             result.problems = [Problem(relative(out), message=str(e))]
             return True
@@ -592,7 +595,8 @@ def _quick_rebuild(paths: Paths, out: Path, as_of: dt.date, base_url: str | None
         stage_name, seconds = result.timings.pop()
         result.timings += [(stage_name, seconds - indexed), ("index", indexed)]
     return _quick_done(paths, out, state, result, summary, snap, store, plan, partners, pages, manifest,
-                       new_manifest, json_pieces, csv_pieces, written, clock, relisted, (logos, logo_users))
+                       new_manifest, json_pieces, csv_pieces, written, clock, relisted, (logos, logo_users),
+                       review)
 
 
 class _PatchingAhead:
@@ -635,16 +639,17 @@ class _PatchingAhead:
 
 def _quick_done(paths: Paths, out: Path, state, result: BuildResult, summary: dict, snap: dict, store, plan,
                 partners: list, pages: dict, manifest: dict, new_manifest: dict, json_pieces: tuple,
-                csv_pieces: tuple, written: int, clock, relisted, logos: tuple) -> bool:
-    """The quick rebuild's record cache, snapshot, result and build record."""
+                csv_pieces: tuple, written: int, clock, relisted, logos: tuple, review: list[str]) -> bool:
+    """The quick rebuild's record cache, snapshot, result (`review`: the January review's
+    report) and build record."""
     with clock("cache"):
         build = _remember_quick(store, out, snap, state, plan, partners, pages, manifest, new_manifest,
                                 json_pieces, csv_pieces, relisted, logos)
-    # (each partner added or deleted was listed; the site's files are the new manifest's, a
-    # partner's page or a directory page more or less among them)
-    joined = len(plan.added) - len(plan.deleted) if plan is not None else 0
-    result.listed = summary.get("listed", 0) + joined
-    result.review = list(summary.get("review", []))
+    # (the site's files are the new manifest's, a partner's page or a directory page more or
+    # less among them)
+    order = _order_after(snap, plan, partners) if plan is not None else None
+    result.listed = len(order) if order is not None else summary.get("listed", 0)
+    result.review = review
     result.files = len(new_manifest)
     result.pages = sum(1 for path in new_manifest if path.endswith(".html"))
     result.written = written
@@ -656,9 +661,11 @@ def _quick_done(paths: Paths, out: Path, state, result: BuildResult, summary: di
 def _check_changed(paths: Paths, as_of: dt.date, base_url: str | None, snap: dict, plan, store=None):
     """The changed and added records checked and awarded: [(file, partner, award, cache
     entry)], the rules, the site, whether any changes what a listing shows (`relist`) and the
-    slugs of the listed partners whose records were deleted; None if any has a problem or a new
-    slug, joins or leaves the listing, or is added with a slug taken or not to be listed, or a
-    record of a partner not listed was deleted."""
+    slugs of the partners that leave the listing (their records deleted, or the January review
+    removes them now); None if any has a problem or a new slug, or is added with a slug
+    taken. A partner the review removed is on no page: its record edited, added or deleted
+    changes only the review's report (`_review_after`); one the review no longer removes joins
+    the listing as a new partner does."""
     from .award import award
     from .load import read_record
     from .problems import Problem, ProblemError
@@ -675,12 +682,15 @@ def _check_changed(paths: Paths, as_of: dt.date, base_url: str | None, snap: dic
     relisting = False
     added = set(plan.added)
     gone = []
-    for name in plan.deleted:  # a listed partner leaves the listing (`relist` takes it out)
+    deleted = set()
+    for name in plan.deleted:
         slug = snap["records"][name][2]
-        if slug not in snap["partners"] or snap["partners"][slug][3]:
-            return None  # (one the January review removed: the review's list changes)
-        gone.append(slug)
-        relisting = True
+        if slug not in snap["partners"]:
+            return None
+        deleted.add(slug)
+        if not snap["partners"][slug][3]:  # a listed partner leaves the listing (`relist` takes it out)
+            gone.append(slug)
+            relisting = True
     for name in plan.changed:
         raw = read_record(Path(name), rules.limits.record_max_bytes)
         if isinstance(raw, Problem):
@@ -689,14 +699,12 @@ def _check_changed(paths: Paths, as_of: dt.date, base_url: str | None, snap: dic
         if problems or len(found) != 1:
             return None
         partner = found[0]
-        if name in added:  # a new partner, listed (`relist` puts it in its places)
+        if name in added:  # a new partner (listed: `relist` puts it in its places)
             if partner.slug in snap["partners"] or any(partner.slug == p.slug for _, p, _, _ in made):
                 return None  # a slug taken: the ordinary rebuild reports it
             granted = award(partner, rules, as_of)
-            if granted.removed:
-                return None
             made.append((name, partner, granted, cache._entry(partner, granted, rules, as_of)))
-            relisting = True
+            relisting = relisting or not granted.removed
             continue
         _, _, slug = snap["records"][name]
         if partner.slug != slug:
@@ -704,24 +712,50 @@ def _check_changed(paths: Paths, as_of: dt.date, base_url: str | None, snap: dic
         granted = award(partner, rules, as_of)
         entry = cache._entry(partner, granted, rules, as_of)
         old_key, listed, _, removed = snap["partners"][slug]
-        if bool(granted.removed) != removed:
-            return None  # it joins or leaves the listing: the ordinary rebuild
+        if bool(granted.removed) != removed:  # it joins the listing or leaves it
+            relisting = True
+            if granted.removed:
+                gone.append(slug)
         # (a partner the review removed, and still removes, is in no listing, page or file:
-        # only the cache and the snapshot learn of the edit)
-        if entry[1] != listed and not removed and not _listings_alike(store, old_key, entry, rules):
+        # only the cache, the snapshot and the review's report learn of the edit)
+        elif entry[1] != listed and not removed and not _listings_alike(store, old_key, entry, rules):
             relisting = True  # what listing pages show changed
         made.append((name, partner, granted, entry))
-    if any(partner.slug in gone for _, partner, _, _ in made):
+    if any(partner.slug in deleted for _, partner, _, _ in made):
         return None  # (a record renamed, its slug kept: the ordinary rebuild)
     return made, rules, site, relisting, gone
 
 
 def _order_after(snap: dict, plan, made: list) -> list[str] | None:
     """The listed partners' slugs in partners.json's order (the slugs') after a quick rebuild
-    that adds or deletes partners (`made` as `_check_changed` gives it); None if it does neither."""
-    gone = {snap["records"][name][2] for name in plan.deleted}
-    added = {partner.slug for name, partner, _, _ in made if name in plan.added}
-    return sorted({*snap["order"], *added} - gone) if added or gone else None
+    that puts partners into the listing or takes them out of it (records added or deleted,
+    partners the January review removes or no longer removes; `made` as `_check_changed`
+    gives it); None if it does neither."""
+    listed = set(snap["order"])
+    now = {partner.slug: not granted.removed for _, partner, granted, _ in made}
+    joining = {slug for slug, shown in now.items() if shown and slug not in listed}
+    leaving = {slug for slug, shown in now.items() if not shown and slug in listed}
+    leaving |= {snap["records"][name][2] for name in plan.deleted} & listed
+    return sorted((listed | joining) - leaving) if joining or leaving else None
+
+
+def _review_after(snap: dict, plan, made: list, rules, lines: list[str]) -> list[str] | None:
+    """The January review's report after a quick rebuild: the last build's lines (one per
+    partner it removed, in slug order), those of the partners checked now made again, those of
+    deleted records gone; None if the last lines are not one per removed partner."""
+    from .award import removals
+
+    removed = sorted(slug for slug, known in snap["partners"].items() if known[3])
+    if len(removed) != len(lines):
+        return None
+    by_slug = dict(zip(removed, lines, strict=True))
+    for name in plan.deleted:
+        by_slug.pop(snap["records"][name][2], None)
+    for _, partner, granted, _ in made:
+        by_slug.pop(partner.slug, None)
+        if granted.removed:
+            by_slug[partner.slug] = removals([partner], {partner.slug: granted})[0].text(rules)
+    return [by_slug[slug] for slug in sorted(by_slug)]
 
 
 def _listings_alike(store, old_key: str, entry: tuple, rules) -> bool:
@@ -795,9 +829,10 @@ def _remember_quick(store, out: Path, snap: dict, state, plan, made: list, pages
             records[name] = (None if name in state.racy else state.records[name], plan.keys.get(name, old[1]),
                              old[2])
         checked, rendered, open_data, dropped = {}, {}, {}, []
-        for name, partner, _, entry in made:
+        for name, partner, granted, entry in made:
             slug = partner.slug
-            old_key, _, _, removed = snap["partners"].get(slug) or (None, None, None, False)
+            old_key = (snap["partners"].get(slug) or (None,))[0]
+            removed = bool(granted.removed)
             key = plan.keys[name]
             if old_key is not None:
                 dropped.append(old_key)

@@ -28,8 +28,9 @@ ranking (`recommend.Resumed`) and reading from recommend.json only the summaries
 At 10,000 partners a country served added takes 0.48 s in the build (two pages made) instead
 of 1.72 s.
 
-It answers for changed partners that stay listed, for new partners (listed) and for listed
-partners whose records were deleted (the site's logo files go in and out with them:
+It answers for changed partners that stay listed, for new partners (listed, or listed again
+as the January review no longer removes them) and for listed partners whose records were
+deleted or whom the review now removes (the site's logo files go in and out with them:
 `snapshot.logo_files`), none of them making a facet value appear or disappear (its page
 would appear or go) or changing which regions anybody serves (directory.json's head names
 their countries). A partner of another status or name moves in the order, its lists and the

@@ -25,7 +25,9 @@ that is not the last build's is never used, and anything unexpected (a slug chan
 problem in a record, listed data changed that `relist` cannot rebuild, a damaged file) makes
 the caller do the ordinary rebuild instead, which is always right. A record added or deleted
 is a partner `relist` puts in its places or takes out of them: its entry and row go in
-between the others' here, or out.
+between the others' here, or out; so is a partner the January review now removes, or no
+longer removes. One it removes and still removes is on no page: an edit to it, or its
+record added or deleted, changes the review's report alone.
 """
 
 from __future__ import annotations

@@ -282,7 +282,8 @@ def ordinary_rebuilds(monkeypatch) -> list[int]:
     return calls
 
 
-def same_as_cold(project: Path, out: Path, name: str, as_of=AS_OF) -> None:
+def same_as_cold(project: Path, out: Path, name: str, as_of=AS_OF):
+    """The site in `out` is the one a build from nothing makes; that build's result."""
     cold_out = project / "cold" / name / "site"
     result = build_site(paths_for(project, cold_out, cold_out.parent / ".cache"), as_of, search=False,
                         remember=False)
@@ -290,6 +291,7 @@ def same_as_cold(project: Path, out: Path, name: str, as_of=AS_OF) -> None:
     warm, cold = tree(out), tree(cold_out)
     assert sorted(warm) == sorted(cold), name
     assert [p for p in warm if warm[p] != cold[p]] == [], name
+    return result
 
 
 def test_edits_that_change_no_listing_are_rebuilt_from_the_snapshot_alone(project, monkeypatch):
@@ -380,10 +382,10 @@ def damage_snapshot(project: Path, how: str) -> None:
 def test_edits_the_snapshot_cannot_vouch_for_take_the_ordinary_rebuild(project, monkeypatch, edit):
     """Anything but an edit that leaves every listing as it was is rebuilt the ordinary way,
     unless the listing state can rebuild it (a new recommendation summary, a new status, a
-    partner added or deleted, a record file renamed: see `relist` and the tests of it below)
-    or it is to a partner the January review removed and still removes (no page shows it: the
-    site is left as it was), and the site is still exactly the one a build from nothing
-    makes."""
+    partner added or deleted or removed by the January review, a record file renamed: see
+    `relist` and the tests of it below) or it is to a partner the review removed and still
+    removes (no page shows it: the site is left as it was), and the site is still exactly the
+    one a build from nothing makes."""
     out = project / "site"
     paths = paths_for(project, out)
     new_process_build(paths)
@@ -431,11 +433,14 @@ def test_edits_the_snapshot_cannot_vouch_for_take_the_ordinary_rebuild(project, 
         result = build_site(paths, as_of, search=False, remember=False)
     assert result.ok, [p.text() for p in result.problems]
     quick = ("recommendation", "status", "added", "deleted", "renamed",  # (renamed: deleted and added)
-             "a removed partner's places")
+             "a removed partner's places", "removed at review")  # (that: zeta leaves the listing)
     assert bool(ordinary) == (edit not in quick), "the ordinary rebuild ran"
     if edit == "a removed partner's places":
         assert result.written == 0 and any("omega-removed" in line for line in result.review)
-    same_as_cold(project, out, edit, as_of)
+    if edit == "removed at review":
+        assert [line.split(": ")[-1].split(" ")[0] for line in result.review] == ["omega-removed", "zeta"]
+    cold = same_as_cold(project, out, edit, as_of)
+    assert (result.listed, result.review) == (cold.listed, cold.review)
     # and it left a snapshot the next edit's quick rebuild can use
     ordinary.clear()
     write_records(content, {"beta-integration": {**SMALL["beta-integration"],
@@ -820,10 +825,12 @@ def test_a_partner_added_or_deleted_is_rebuilt_from_the_listing_state_as_from_no
     sitemap, every list it joins and every directory page (each shows how many partners are
     listed); the site is the one a build from nothing makes. So are two at once (one sorting
     before everybody), the edits to a new partner after it, a record deleted (its page,
-    entries, line and places gone), and a directory page added or taken away with them. A new
-    partner whose slug is taken or whom the January review removes at once, the deleted record
-    of one it removed, or a new file that is no record, is left to the ordinary rebuild, which
-    reports what is wrong."""
+    entries, line and places gone), and a directory page added or taken away with them. A
+    partner the January review removes is on no page: one new and removed at once, or the
+    deleted record of one it removed, changes only the review's report, from the snapshot; a
+    listed partner the review now removes leaves the listing as a deleted one does, and joins
+    it again as a new one when it no longer does. A new partner whose slug is taken, or a new
+    file that is no record, is left to the ordinary rebuild, which reports what is wrong."""
     from partnerdir import pages
 
     out, paths, relisted, ordinary, taken_up = _built_and_watched(project, monkeypatch)
@@ -844,7 +851,8 @@ def test_a_partner_added_or_deleted_is_rebuilt_from_the_listing_state_as_from_no
             assert taken_up == [True], name  # (its places among the candidates: the kept ranking's)
         else:
             assert (relisted, ordinary) == ([False] if relisted else [], [1]), name
-        same_as_cold(project, out, f"added-{step}")
+        cold = same_as_cold(project, out, f"added-{step}")
+        assert (result.listed, result.review) == (cold.listed, cold.review), name
         return result
 
     newcomer = record("Omega Newcomer", countries_served=["DE", "JP"], languages=["en", "ja"],
@@ -888,20 +896,29 @@ def test_a_partner_added_or_deleted_is_rebuilt_from_the_listing_state_as_from_no
     assert not taken.ok and "beta-integration" in " ".join(p.text() for p in taken.problems)
     (content / "beta-integration.md").unlink()
     write_records(content, {"old-timer": record("Old Timer", joined=dt.date(2024, 1, 3))})
-    rebuilt(9, False, "removed by the January review at once")
+    result = rebuilt(9, None, "removed by the January review at once (the review's report only)")
+    assert [line.split(": ")[-1].split(" ")[0] for line in result.review] == ["old-timer", "omega-removed"]
     (content / "old-timer.yaml").unlink()
-    rebuilt(10, False, "that one's record deleted (the review's list changes)")
+    result = rebuilt(10, None, "that one's record deleted (the review's report loses its line)")
+    assert [line.split(": ")[-1].split(" ")[0] for line in result.review] == ["omega-removed"]
+    zeta = {"name": "Zeta Data", "body": "*Zeta* text."}
+    write_records(content, {"zeta": record(**zeta, joined=dt.date(2023, 3, 1))})
+    result = rebuilt(11, True, "a listed partner the review now removes (it leaves the listing)")
+    assert any("zeta" in line for line in result.review) and not (out / "partners" / "zeta").exists()
+    write_records(content, {"zeta": record(**zeta)})
+    result = rebuilt(12, True, "and joins it again")
+    assert not any("zeta" in line for line in result.review) and (out / "partners" / "zeta").is_dir()
     (content / "notes.txt").write_text("not a partner", encoding="utf-8")
-    settle(content, offset=11)
+    settle(content, offset=13)
     as_new_process()
     refused = build_site(paths, AS_OF, search=False, remember=False)
     assert not refused.ok and "notes.txt" in " ".join(p.text() for p in refused.problems)
     (content / "notes.txt").unlink()
     write_records(content, {"zzz-last": record("Last One")})
-    rebuilt(12, True, "and the next one from the listing state again, last in slug order")
+    rebuilt(14, True, "and the next one from the listing state again, last in slug order")
     (content / "aaron-first.yaml").unlink()
     (content / "zzz-last.yaml").unlink()
-    rebuilt(13, True, "the first and the last in every order deleted")
+    rebuilt(15, True, "the first and the last in every order deleted")
 
 
 def test_logo_files_added_replaced_or_refused_check_only_the_records_that_name_them(project, monkeypatch):
