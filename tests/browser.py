@@ -61,7 +61,7 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
         super().end_headers()
 
 
-class _QuietServer(http.server.ThreadingHTTPServer):
+class QuietServer(http.server.ThreadingHTTPServer):
     def handle_error(self, request, client_address):
         # A browser cancelling a request it no longer needs is normal, not a test failure.
         import sys
@@ -75,7 +75,7 @@ class _QuietServer(http.server.ThreadingHTTPServer):
 def serve_folder(folder: Path):
     """Serve a folder on 127.0.0.1; yields the root URL (ending in /)."""
     handler = functools.partial(_QuietHandler, directory=str(folder))
-    server = _QuietServer(("127.0.0.1", free_port()), handler)
+    server = QuietServer(("127.0.0.1", free_port()), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

@@ -25,7 +25,7 @@ from partnerdir.award import award_all
 from partnerdir.check import check
 from partnerdir.pipeline import build_site
 from partnerdir.project import Paths
-from tests.browser import axe_violations, free_port, serve_folder, watch_page
+from tests.browser import QuietServer, axe_violations, free_port, serve_folder, watch_page
 from tests.site_records import parse, project_paths, record, write_records
 from tests.test_index import index_words, indexes, partner_fragments, split_copy
 
@@ -277,8 +277,7 @@ def slow_index_server(folder, delay: float):
                 time.sleep(delay)
             super().do_GET()
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()),
-                                             functools.partial(Slow, directory=str(folder)))
+    server = QuietServer(("127.0.0.1", free_port()), functools.partial(Slow, directory=str(folder)))
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}/"
