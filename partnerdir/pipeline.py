@@ -535,7 +535,7 @@ def _quick_rebuild(paths: Paths, out: Path, as_of: dt.date, base_url: str | None
             with _holding(out, last):
                 return _quick_done(paths, out, state, result, summary, snap, store, plan, partners, pages,
                                    manifest, new_manifest, json_pieces, csv_pieces, 0, clock, None,
-                                   (logos, logo_users), review)
+                                   (logos, logo_users), review, new_order)
         except WriteError as e:
             result.problems = [Problem(relative(out), message=str(e))]
             return True
@@ -596,7 +596,7 @@ def _quick_rebuild(paths: Paths, out: Path, as_of: dt.date, base_url: str | None
         result.timings += [(stage_name, seconds - indexed), ("index", indexed)]
     return _quick_done(paths, out, state, result, summary, snap, store, plan, partners, pages, manifest,
                        new_manifest, json_pieces, csv_pieces, written, clock, relisted, (logos, logo_users),
-                       review)
+                       review, new_order)
 
 
 class _PatchingAhead:
@@ -639,15 +639,16 @@ class _PatchingAhead:
 
 def _quick_done(paths: Paths, out: Path, state, result: BuildResult, summary: dict, snap: dict, store, plan,
                 partners: list, pages: dict, manifest: dict, new_manifest: dict, json_pieces: tuple,
-                csv_pieces: tuple, written: int, clock, relisted, logos: tuple, review: list[str]) -> bool:
+                csv_pieces: tuple, written: int, clock, relisted, logos: tuple, review: list[str],
+                order: list[str] | None) -> bool:
     """The quick rebuild's record cache, snapshot, result (`review`: the January review's
-    report) and build record."""
+    report; `order`: the listed partners', if partners joined or left the listing: `_order_after`)
+    and build record."""
     with clock("cache"):
         build = _remember_quick(store, out, snap, state, plan, partners, pages, manifest, new_manifest,
-                                json_pieces, csv_pieces, relisted, logos)
+                                json_pieces, csv_pieces, relisted, logos, order)
     # (the site's files are the new manifest's, a partner's page or a directory page more or
     # less among them)
-    order = _order_after(snap, plan, partners) if plan is not None else None
     result.listed = len(order) if order is not None else summary.get("listed", 0)
     result.review = review
     result.files = len(new_manifest)
@@ -810,10 +811,10 @@ def _render_changed(paths: Paths, made: list, rules, as_of: dt.date, site,
 
 def _remember_quick(store, out: Path, snap: dict, state, plan, made: list, pages: dict, manifest: dict,
                     new_manifest: dict, json_pieces: tuple, csv_pieces: tuple, relisted=None,
-                    logos: tuple = (None, None)) -> str | None:
+                    logos: tuple = (None, None), order: list[str] | None = None) -> str | None:
     """The record cache and snapshot brought up to date with a quick rebuild (and `logos`: the
-    `cache.LogoCheck` and the record files that name each logo now); the new build's name, or
-    None (then the next build is an ordinary one)."""
+    `cache.LogoCheck` and the record files that name each logo now; `order`: as `_quick_done`);
+    the new build's name, or None (then the next build is an ordinary one)."""
     from . import snapshot
 
     if made:  # (not for files only touched: with the rules' models, it takes 0.25 s to import)
@@ -865,7 +866,7 @@ def _remember_quick(store, out: Path, snap: dict, state, plan, made: list, pages
 
             listing = relist.saved(store, out, relisted)
         return snapshot.update(store, out, snap, records, partners, json_pieces, csv_pieces, listing,
-                               _order_after(snap, plan, made), (plan.deleted, gone), logo_users)
+                               order, (plan.deleted, gone), logo_users)
     except Exception:  # a cache that cannot be brought up to date only makes the next build slower
         return None
 
