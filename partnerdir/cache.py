@@ -27,6 +27,7 @@ build cold and warm after edits to records, programs.yaml and templates and comp
 
 from __future__ import annotations
 
+import ast
 import datetime as dt
 import gc
 import hashlib
@@ -328,6 +329,7 @@ class Memo:
     """Reusable results of earlier builds in this process, valid under `record_key`/`render_key`."""
 
     record_key: str = ""  # rules, as-of date, code: what checking a record depends on (and its logo)
+    record_parts: tuple = ()  # (the record key's parts: see `_earlier_checks`)
     render_key: str = ""  # that, and templates, base URL and search: what a partner page depends on
     # record path -> (metadata, partner); slug -> (partner, award);
     # slug -> (partner, (page, card, partners.json entry, partners.csv row, page hash))
@@ -366,7 +368,8 @@ class Memo:
 
     def start(self, state: InputState, as_of: dt.date, base_url: str | None, search: bool) -> None:
         """Drop whatever the changed shared inputs make stale."""
-        record_key = repr((state.rules, as_of.isoformat(), code_version(), os.getcwd()))
+        self.record_parts = (state.rules, as_of.isoformat(), code_version(), os.getcwd())
+        record_key = repr(self.record_parts)
         render_key = repr((record_key, state.templates, base_url, search))
         if record_key != self.record_key:
             self.records.clear()
@@ -520,6 +523,11 @@ class LogoCheck:
 def logo_check(memo: Memo, store, content: Path) -> LogoCheck:
     if memo.logos is None or memo.logos.content != str(content):
         verified = store.known_logos(str(content)) if store is not None else {}
+        if not verified and store is not None and store.checked.empty():
+            # (a new day's first build: the logos that passed the day before pass today, as
+            # nothing about a logo's check depends on the date; see `_rechecked`)
+            earlier = _earlier_checks(store, memo)
+            verified = earlier.known_logos(str(content)) if earlier is not None else {}
         memo.logos = LogoCheck(str(content), verified)
     return memo.logos
 
@@ -560,7 +568,7 @@ def check_reusing(paths: Paths, as_of: dt.date, memo: Memo, state: InputState) -
     memo.logo_state = None  # (until this check is done)
     fresh: list[Partner] = []  # the partners checked now, not kept
     if not memo.records:
-        names = _from_disk(store, names, state, memo, partners, kept, stale_logo)
+        names = _from_disk(store, names, state, memo, partners, kept, stale_logo, rules, as_of)
         files = [Path(name) for name in names]
         if len(files) > 1:
             read_keys: dict[str, str] = {}
@@ -685,7 +693,8 @@ def _logos_checked(memo: Memo, logos: LogoCheck, fresh: list, state: InputState)
 
 
 def _from_disk(store, names: list[str], state: InputState, memo: Memo, partners: list,
-               kept: dict, stale_logo: Callable[[str | None], bool] | None) -> list[str]:
+               kept: dict, stale_logo: Callable[[str | None], bool] | None, rules: Rules,
+               as_of: dt.date) -> list[str]:
     """Partners of the record files the on-disk cache holds, added to `partners` and `kept`
     (and their awards, views and listing digests to the memo); the files still to check: not
     held, or their logos changed since they passed (`LogoCheck`)."""
@@ -694,6 +703,9 @@ def _from_disk(store, names: list[str], state: InputState, memo: Memo, partners:
     if not memo.content_keys:
         memo.content_keys = {name: (tuple(meta), key) for name, (meta, key) in store.known_files().items()}
     if not memo.content_keys and store.checked.empty():
+        earlier = _earlier_checks(store, memo)
+        if earlier is not None:
+            return _rechecked(earlier, names, state, memo, partners, kept, stale_logo, rules, as_of)
         # Nothing checked before under these keys: every file is read and checked, and its
         # key made from the bytes read then (`check_files`), not by reading it once more first.
         # (A build that read every file in the moment it was written keeps its records with no
@@ -724,6 +736,108 @@ def _from_disk(store, names: list[str], state: InputState, memo: Memo, partners:
         if len(partners) > 1000:
             gc.freeze()  # millions of objects that live as long as the build: never scan them
     return todo
+
+
+def _earlier_checks(store, memo: Memo):
+    """The record cache of the latest earlier as-of date under the same rules and code, if the
+    cache holds one (`record_cache.Store.earlier`).
+
+    Every check that involves the date refuses a date after it (joined, issued, completed, a
+    year of sales), so a record that passed on one day passes on every later one, and the
+    partner it gives holds nothing of the date: only its award, card, summary and listing
+    digest must be made again. A build on the next day (the as-of date defaults to today:
+    CI's first build of the day, an editor's) then rechecks nothing it checked the day before.
+    An earlier store is never used for an earlier as-of date than its own."""
+    rules, as_of, code, cwd = memo.record_parts
+
+    def rank(key: str) -> str | None:
+        try:
+            other = ast.literal_eval(key)
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            return None
+        if not (isinstance(other, tuple) and len(other) == 4 and isinstance(other[1], str)):
+            return None
+        same = other[0] == rules and other[2] == code and other[3] == cwd
+        return other[1] if same and len(other[1]) == len(as_of) and other[1] < as_of else None
+
+    return store.earlier(rank)
+
+
+def _rechecked(earlier, names: list[str], state: InputState, memo: Memo, partners: list, kept: dict,
+               stale_logo: Callable[[str | None], bool] | None, rules: Rules, as_of: dt.date) -> list[str]:
+    """`_from_disk` for a new as-of date: the partners an earlier date's check kept
+    (`_earlier_checks`), each given a new award, card view, summary and cache entry, on every
+    core (a fifth of the CPU of checking it from its file); the files still to check.
+
+    At 10,000 partners the check of a new day's first build took 3.6 s, as on a build from
+    nothing, and takes 2.0 s like this (half of it decoding the partners)."""
+    from . import parallel
+    from .record_cache import no_gc
+
+    memo.content_keys = {name: (tuple(meta), key) for name, (meta, key) in earlier.known_files().items()}
+    content_keys(names, state, memo)  # (files whose metadata changed are read for their keys)
+    keys = {name: key for name, (_, key) in memo.content_keys.items()}
+    with no_gc():
+        entries = earlier.checked.load(keys.values())
+    todo = []
+    found: list[tuple[str, tuple]] = []
+    for name in names:
+        entry = entries.get(keys.get(name, ""))
+        if entry is None or (stale_logo is not None and stale_logo(_logo_of(entry))):
+            todo.append(name)
+        else:
+            found.append((name, entry))
+    spans, start = [], 0
+    count = parallel.workers() if len(found) >= parallel.MIN_PARTNERS else 1
+    for chunk in parallel.chunks(range(len(found)), count * 16):
+        spans.append((start, start + len(chunk)))
+        start += len(chunk)
+
+    def job(span: tuple[int, int]) -> list:  # (workers get positions, not pickled entries)
+        decode = _decoders()[0]
+        made = []
+        for _, (blob, _, _) in found[span[0]:span[1]]:
+            try:
+                data = marshal.loads(blob)
+                partner = decode(data)
+            except Exception:  # stored in a shape this code cannot read: check the file
+                made.append(None)
+                continue
+            made.append(_finished(partner, rules, as_of, (blob, data))[3])
+        return made
+
+    decoders = _decoders()
+    made_by_span: list = [None] * len(spans)
+    with no_gc():
+        for index, made in parallel.fork_share(job, spans, count - 1):
+            made_by_span[index] = made
+        # (in the files' order, as a check from nothing adds them: which of two files giving
+        # one slug comes first decides which the slug problem names)
+        unreadable = set()
+        for (name, _), entry in zip(found, (entry for made in made_by_span for entry in made), strict=True):
+            if entry is None:
+                unreadable.add(name)
+                continue
+            partner = _adopt(memo, entry, decoders)
+            partners.append(partner)
+            memo.stored[keys[name]] = entry
+            meta = state.records.get(name)
+            if meta is not None and name not in state.racy:
+                kept[name] = (meta, partner)
+        if len(partners) > 1000:
+            gc.freeze()
+    if unreadable:
+        unreadable.update(todo)
+        todo = [name for name in names if name in unreadable]
+    return todo
+
+
+def _logo_of(entry: tuple) -> str | None:
+    """A cache entry's logo, read from its head alone (see `_entry`)."""
+    try:
+        return marshal.loads(entry[2])[7]
+    except Exception:  # (its partner is decoded, or found unreadable, with the rest)
+        return None
 
 
 def _decoders() -> tuple:
@@ -1004,21 +1118,23 @@ def encode_new(partners: list[Partner], awards: dict[str, Award], rules: Rules, 
 
 
 def _entry(partner: Partner, award: Award, rules: Rules, as_of: dt.date, view: object = None,
-           summary: dict | None = None) -> tuple[bytes, str, bytes]:
+           summary: dict | None = None,
+           stored: tuple[bytes, tuple] | None = None) -> tuple[bytes, str, bytes]:
     """What the cache keeps of a checked record: the partner in `plain_data` form as one marshal
     blob, the digest of what listings show of it, and as another its slug, file, award, card's
     view, the fields listings read (`StoredPartner`: most builds never need the rest) and its
-    recommendation summary (listed partners only). `view` and `summary` are passed when made."""
+    recommendation summary (listed partners only). `view` and `summary` are passed when made,
+    and `stored`, the partner's blob and its plain data, when it was decoded from one."""
     from .pages import PartnerView, partner_view
     from .plain_data import codec
 
-    partner_data, award_data, listed = _encode(partner, award)
+    partner_data, award_data, listed = _encode(partner, award, stored[1] if stored else None)
     view = None if award.removed else codec(PartnerView)[0](view or partner_view(partner, award, rules))
     if summary is None:
         summary = _summary(partner, award, rules, as_of)
     # The award and the listed fields are blobs of their own: a build reads every partner's
     # card view and summary, but the award and fields of those the January review removed only.
-    return (marshal.dumps(partner_data), listed,
+    return (stored[0] if stored else marshal.dumps(partner_data), listed,
             marshal.dumps((partner.slug, partner.source, marshal.dumps(award_data), view,
                            marshal.dumps(_shallow_values(partner_data)), summary, bool(award.removed),
                            partner.logo)))
@@ -1031,12 +1147,13 @@ def _summary(partner: Partner, award: Award, rules: Rules, as_of: dt.date) -> di
     return None if award.removed else summary(partner, award, rules, as_of)
 
 
-def _encode(partner: Partner, award: Award) -> tuple:
+def _encode(partner: Partner, award: Award, partner_data: tuple | None = None) -> tuple:
     from .award import Award as AwardType
     from .plain_data import codec
     from .validate import Partner as PartnerType
 
-    partner_data = codec(PartnerType)[0](partner)
+    if partner_data is None:
+        partner_data = codec(PartnerType)[0](partner)
     award_data = codec(AwardType)[0](award)
     values = list(partner_data[0])
     values[_description_index()] = None  # listing pages never show it; see listing_key
@@ -1163,16 +1280,18 @@ def _awarding(memo: Memo, rules: Rules, as_of: dt.date):
     return each
 
 
-def _finished(partner: Partner, rules: Rules, as_of: dt.date) -> tuple:
+def _finished(partner: Partner, rules: Rules, as_of: dt.date,
+              stored: tuple[bytes, tuple] | None = None) -> tuple:
     """A checked partner's award, card view (None if the review removed it), recommendation
-    summary and cache entry, as a cold build's check makes them (`_awarding`, `_handing_over`)."""
+    summary and cache entry, as a cold build's check makes them (`_awarding`, `_handing_over`)
+    or a new day's (`_rechecked`, with the blob the partner was decoded from)."""
     from .award import award
     from .pages import partner_view
 
     made = award(partner, rules, as_of)
     view = None if made.removed else partner_view(partner, made, rules)
     summary = _summary(partner, made, rules, as_of)
-    return made, view, summary, _entry(partner, made, rules, as_of, view, summary)
+    return made, view, summary, _entry(partner, made, rules, as_of, view, summary, stored)
 
 
 def award_reusing(partners: list[Partner], rules: Rules, as_of: dt.date, memo: Memo) -> dict[str, Award]:

@@ -136,13 +136,14 @@ def _clear_leftovers(out: Path, keep: Path | None = None) -> None:
 
 
 @contextmanager
-def staged(out: Path, reuse: bool = False) -> Iterator[Path]:
+def staged(out: Path, reuse: bool = False, background: bool = False) -> Iterator[Path]:
     """A fresh folder next to `out`; it replaces `out` when the block ends without an error.
 
     On an error the folder is deleted and `out` is left exactly as it was. Call it while
     holding `locked(out)`. With `reuse`, the folder starts as a copy of `out` made of hard
     links (for `sync_tree` to change only what differs) and the old tree is deleted in the
-    background after the swap: deleting ten thousand pages takes seconds on a slow disk.
+    background after the swap: deleting ten thousand pages takes seconds on a slow disk
+    (`background`: so is the old tree of a folder that starts empty).
     """
     _check_output(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -156,7 +157,7 @@ def staged(out: Path, reuse: bool = False) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         raise
-    swap(stage, out, background=reuse)
+    swap(stage, out, background=reuse or background)
 
 
 @contextmanager
@@ -741,6 +742,11 @@ def sync_tree(folder: Path, files: Mapping[str, bytes],
         hashes[path], changed = writer.put(path, data)
         written += changed
     return hashes, written
+
+
+def remove_behind(folder: Path) -> None:
+    """Delete a folder nothing uses any more without waiting for it, where the platform allows."""
+    _remove(folder, True)
 
 
 def _remove(folder: Path, background: bool) -> None:

@@ -17,7 +17,9 @@ Two of the partners edited have no record until their first edit adds one; an ed
 a record (and a later one add it again). Logos change too: a record names a logo file or
 none, and a step may replace a logo file's bytes (with another picture, or with one the check
 refuses) or delete it, which only the records naming it are checked again for
-(`cache.LogoCheck`).
+(`cache.LogoCheck`). And days pass: a step may build for the next day (its first build, which
+checks no record it checked the day before: `cache._rechecked`) or for one past the January
+review.
 """
 
 from __future__ import annotations
@@ -72,12 +74,17 @@ LOGOS = {
 }
 logo_files = st.dictionaries(st.sampled_from(["a.svg", "b.svg"]), st.sampled_from(sorted(LOGOS)), max_size=2)
 
+# How many days the as-of date moves on before a step's build: none mostly, the next day (the
+# first build of a day), or past the January review, which may remove partners.
+days = st.sampled_from([0, 0, 0, 1, 50])
+
 # One step: some partners' fields replaced and logo files changed, saved a while ago or just now.
 step = st.tuples(
     st.dictionaries(st.sampled_from(SLUGS), st.fixed_dictionaries({}, optional=EDITS),
                     min_size=1, max_size=3),
     st.booleans(),
     logo_files,
+    days,
 )
 
 
@@ -92,6 +99,7 @@ in_place_step = st.tuples(
                     min_size=1, max_size=3),
     st.booleans(),
     logo_files,
+    days,
 )
 
 
@@ -128,10 +136,12 @@ def test_random_edits_each_built_by_a_new_process_rebuild_as_a_cold_build_does(s
 def _rebuilds_match_cold_builds(steps: list, new_processes: bool) -> None:
     in_place = not new_processes
 
+    as_of = AS_OF
+
     def rebuild(paths):
         if new_processes:
             as_new_process()
-        return build_site(paths, AS_OF, search=False, in_place=in_place, remember=in_place)
+        return build_site(paths, as_of, search=False, in_place=in_place, remember=in_place)
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -144,7 +154,8 @@ def _rebuilds_match_cold_builds(steps: list, new_processes: bool) -> None:
         settle(root / "content", root / "templates", root / "programs.yaml")
         paths = paths_for(root, root / "preview")
         assert rebuild(paths).ok
-        for number, (changes, just_now, logos) in enumerate(steps, start=1):
+        for number, (changes, just_now, logos, later) in enumerate(steps, start=1):
+            as_of += dt.timedelta(days=later)
             for name, picture in logos.items():
                 logo = root / "content" / "logos" / name
                 if LOGOS[picture] is None:
@@ -168,7 +179,7 @@ def _rebuilds_match_cold_builds(steps: list, new_processes: bool) -> None:
             warm = rebuild(paths)
             wait_persisted()
             cold_out = root / "cold" / str(number)
-            cold = build_site(paths_for(root, cold_out / "site", cold_out / ".cache"), AS_OF, search=False)
+            cold = build_site(paths_for(root, cold_out / "site", cold_out / ".cache"), as_of, search=False)
             assert warm.ok == cold.ok, (changes, [p.text() for p in warm.problems + cold.problems])
             if not warm.ok:
                 continue

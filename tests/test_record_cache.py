@@ -1373,3 +1373,81 @@ def test_stale_pages_are_deleted_when_the_build_process_ends(project):
     site = {content_hash(data) for data in tree(out).values()}
     stored = {p.name for p in (cache_folder / "records").glob("p-*/pages/*")}
     assert stored and stored <= site
+
+
+def _status_of(out: Path, slug: str) -> str:
+    page = (out / "partners" / slug / "index.html").read_text(encoding="utf-8")
+    return page.split('<span class="badge level-', 1)[1].split('"', 1)[0]
+
+
+def test_a_new_day_checks_no_record_again_and_builds_what_a_build_from_nothing_does(project, monkeypatch):
+    """The as-of date defaults to today, so the first build of each day (CI's, an editor's) has
+    a new one, shown on every page and changing awards. A record that passed on one day passes
+    on every later one (each check of a date refuses a date after the as-of date), so the next
+    day's build checks no record again: each partner only gets its award, card and cache entry
+    anew. Its site is the one a build from nothing makes on that day. A build for an earlier day
+    than the checks kept checks everything again, so a record too new for it is refused."""
+    out = project / "site"
+    paths = paths_for(project, out)
+    day = AS_OF
+    expiring = certifications(2, "EV") + [{**c, "expires": day + dt.timedelta(days=1)}
+                                          for c in certifications(2, "ET")]
+    (project / "content" / "logos").mkdir()
+    shutil.copy(Path(__file__).parent / "fixtures" / "northwind.svg", project / "content" / "logos")
+    write_records(project / "content", {"eta-expiring": record(
+        "Eta Expiring Ltd", headquarters={"city": "Boston", "country": "US"}, countries_served=["US"],
+        joined=dt.date(2021, 7, 1), certifications=expiring, projects=projects(3, country="US"),
+        logo="logos/northwind.svg")})  # (a logo that passed one day passes the next, unread)
+    settle(project / "content", offset=10)
+
+    def build_on(as_of: dt.date):
+        as_new_process()
+        return build_site(paths, as_of, search=False, remember=False)
+
+    assert build_on(day).ok
+    status_before = _status_of(out, "eta-expiring")
+    # The next day: one record edited, and one added that joins that day (refused the day before).
+    write_records(project / "content", {
+        "zeta": record("Zeta Data", body="*Zeta* text, the next day."),
+        "newcomer": record("Newcomer Ltd", joined=day + dt.timedelta(days=1)),
+    })
+    settle(project / "content", offset=20)
+    validated = records_validated(monkeypatch)
+    next_day = build_on(day + dt.timedelta(days=1))
+    assert next_day.ok, [p.text() for p in next_day.problems]
+    assert sorted(validated) == ["newcomer", "zeta"]
+    assert next_day.written == next_day.files  # (every page shows the date)
+    same_as_cold(project, out, "the next day", day + dt.timedelta(days=1))
+
+    validated.clear()
+    later = build_on(day + dt.timedelta(days=2))
+    assert later.ok and validated == []
+    # (two of its engineers' certifications expired the day before)
+    assert (status_before, _status_of(out, "eta-expiring")) == ("silver", "bronze")
+    same_as_cold(project, out, "two days later", day + dt.timedelta(days=2))
+
+    before = tree(out)
+    back = build_on(day)
+    assert not back.ok
+    assert [(Path(p.path).name, p.field) for p in back.problems] == [("newcomer.yaml", "joined")]
+    assert set(validated) == {path.stem for path in (project / "content").iterdir() if path.is_file()}
+    assert len(set(validated)) == 8  # (every record: none taken from a later day's checks)
+    assert tree(out) == before
+
+
+def test_a_new_day_right_after_a_checkout_checks_no_record_again(project, monkeypatch):
+    """Records written moments before a build (a checkout, CI's) cannot be vouched for by their
+    metadata, so that build keeps no file's metadata; the next day's build still finds the
+    checks it made, by the records' bytes."""
+    out = project / "site"
+    paths = paths_for(project, out)
+    for path in (project / "content").iterdir():
+        path.write_bytes(path.read_bytes())  # (just now)
+    as_new_process()
+    assert build_site(paths, AS_OF, search=False, remember=False).ok
+    validated = records_validated(monkeypatch)
+    as_new_process()
+    next_day = AS_OF + dt.timedelta(days=1)
+    assert build_site(paths, next_day, search=False, remember=False).ok
+    assert validated == []
+    same_as_cold(project, out, "the next day", next_day)
