@@ -48,7 +48,7 @@ from partnerdir.pipeline import build_site, wait_persisted
 from partnerdir.project import ROOT, Paths
 from partnerdir.rules import country_name
 from partnerdir.serve import Preview
-from tests.site_records import SMALL, parse, project_paths, record, write_records
+from tests.site_records import SMALL, certifications, parse, project_paths, projects, record, write_records
 from tests.test_incremental import settle
 
 AS_OF = dt.date(2026, 11, 15)
@@ -629,8 +629,9 @@ def test_serve_indexes_again_only_what_a_save_changed_and_gets_what_a_build_from
     # Listing pages (Austria's, the directory's) change, but not the pages the main index
     # holds (program and status pages), nor any word.
     assert indexed[3] == [".pagefind.new/partners/0"], "a country served that another partner serves"
-    # A program page's table of members changes, no word does: no trial pages
-    assert indexed[4] == [".pagefind.new/partners/0", ".pagefind.new"], "headquarters moved"
+    # A program page's table of members changes, but Pagefind leaves the table out (the pages'
+    # search digests: `SearchDigests`), and no word changes: the main index stays
+    assert indexed[4] == [".pagefind.new/partners/0"], "headquarters moved"
     assert len(indexed[5]) == 5 + 3, "a fifth group: every group's bounds moved"
     assert len(indexed[6]) == 4 + 3
     assert indexed[7] == [".pagefind.new/partners/1", *words], "a new word"
@@ -711,6 +712,67 @@ def test_the_kept_indexes_outlive_pagefind_installed_again(tmp_path, monkeypatch
     assert indexed == ["partners/1"], "cedar's group alone"
     cold = build_site(project_paths(tmp_path / "cold", content), AS_OF, search=True)
     assert cold.ok and tree(paths.out / "pagefind") == tree(cold.out / "pagefind")
+
+
+def test_a_new_day_indexes_again_only_what_pagefind_reads_differently(tmp_path, monkeypatch):
+    """Every page shows the as-of date, so the first build of a day changes every page's bytes,
+    but only where Pagefind is told to ignore them: the kept indexes are taken as they are (a
+    new process, CI's, with the site deleted). A partner whose status changed that day (its
+    engineers' certifications expired) has its group indexed again; the index is the one a
+    build from nothing makes that day."""
+    monkeypatch.setattr(index_stage, "PARTNERS_PER_INDEX", 2)
+    day = AS_OF
+    records = {name.lower(): record(f"{name} Systems") for name in NAMES}
+    expiring = [{**held, "expires": day + dt.timedelta(days=5 if i < 2 else 900)}
+                for i, held in enumerate(certifications(4, "FI"))]
+    records["fir"] = record("Fir Systems", certifications=expiring, projects=projects(3))
+    content = write_records(tmp_path / "content", records)
+    settle(content)
+    paths = project_paths(tmp_path, content)
+    assert build_site(paths, day, search=True, remember=False).ok
+    indexed = _groups_indexed(monkeypatch)
+    # (a week later, fir's group, once its status fell; and the main index, whose status pages
+    # list it under its new level)
+    for days, expected in ((1, []), (7, ["partners/2"])):
+        indexed.clear()
+        monkeypatch.setattr(index_stage, "_KEPT", {})  # a new process
+        shutil.rmtree(paths.out)
+        assert build_site(paths, day + dt.timedelta(days=days), search=True, remember=False).ok
+        assert [group for group in indexed if group.startswith("partners/")] == expected, (days, indexed)
+        assert days > 1 or indexed == []
+        cold = build_site(project_paths(tmp_path / f"cold-{days}", content), day + dt.timedelta(days=days),
+                          search=True)
+        assert cold.ok and tree(paths.out / "pagefind") == tree(cold.out / "pagefind")
+
+
+@pytest.mark.parametrize(("page", "searched"), [
+    (b"<p>a <span data-pagefind-ignore>as of <time>2026-11-15</time></span> b</p>", b"<p>a  b</p>"),
+    (b'<div data-pagefind-ignore="all"><div>x</div><div>y</div></div><div>z</div>', b"<div>z</div>"),
+    (b"<p>mentions data-pagefind-ignore in text</p>", None),
+    (b'<img alt="a data-pagefind-ignore b"><p>c</p>', None),
+    (b"<p data-pagefind-ignore>a <pre>b</pre></p><p>c</p>", b"<p>c</p>"),
+    # Pagefind reads filters, metadata and sort keys even inside ignored elements: kept
+    (b'<div hidden data-pagefind-ignore><span data-pagefind-filter="level:gold"></span></div>', None),
+    (b'<div data-pagefind-ignore><p data-pagefind-meta="date">2026</p></div><p data-pagefind-ignore>x</p>',
+     b'<div data-pagefind-ignore><p data-pagefind-meta="date">2026</p></div>'),
+    (b'<p data-pagefind-ignore><img src="logo.svg" alt=""></p>', None),
+])
+def test_what_pagefind_reads_of_a_page_leaves_out_only_what_it_ignores(page, searched):
+    """Two pages with the same search digest give Pagefind the same page to index: only an
+    element marked data-pagefind-ignore is left out, whole, with whatever it nests (a mention
+    of the attribute in text or in an attribute's value is content). (None: nothing left out.)"""
+    assert index_stage.searched(page) == (page if searched is None else searched)
+
+
+@pytest.mark.parametrize("page", [
+    b"<div data-pagefind-ignore><div>never closed</div>",
+    b"<br data-pagefind-ignore><p>a</p>",
+])
+def test_a_page_whose_ignored_parts_are_uncertain_is_digested_whole(page):
+    """An element whose end cannot be found cannot be left out: the digest is then the whole
+    page's."""
+    assert index_stage.searched(page) is None
+    assert index_stage.search_digest(page) != index_stage.search_digest(page + b" ")
 
 
 def test_after_an_edit_only_the_edited_index_s_words_are_kept_anew(tmp_path, monkeypatch):
