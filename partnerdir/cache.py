@@ -787,11 +787,8 @@ def _rechecked(earlier, names: list[str], state: InputState, memo: Memo, partner
             todo.append(name)
         else:
             found.append((name, entry))
-    spans, start = [], 0
     count = parallel.workers() if len(found) >= parallel.MIN_PARTNERS else 1
-    for chunk in parallel.chunks(range(len(found)), count * 16):
-        spans.append((start, start + len(chunk)))
-        start += len(chunk)
+    spans = parallel.spans(len(found), count * 16)
 
     def job(span: tuple[int, int]) -> list:  # (workers get positions, not pickled entries)
         decode = _decoders()[0]
@@ -1102,10 +1099,7 @@ def encode_new(partners: list[Partner], awards: dict[str, Award], rules: Rules, 
         for p in todo:
             if not awards[p.slug].removed and view(p) is None:
                 memo.views[p.slug] = (p, awards[p.slug], partner_view(p, awards[p.slug], rules))
-    spans, start = [], 0
-    for chunk in parallel.chunks(range(len(todo)), count * 16):
-        spans.append((start, start + len(chunk)))
-        start += len(chunk)
+    spans = parallel.spans(len(todo), count * 16)
     with no_gc():
         for index, made in parallel.fork_share(job, spans, count - 1):
             first, end = spans[index]

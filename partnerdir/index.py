@@ -168,16 +168,16 @@ def build_index(folder: Path, directory=None, cancel: threading.Event | None = N
     broken: list[str] = []
     try:
         groups = page_groups(folder, pages)
-        keys = searched = last = None
+        keys = digests = last = None
         if keep is not None and isinstance(pages, Mapping):
             stamp = _binary_stamp(binary, keep)
             last = _KEPT.get(str(keep)) or _Kept.load(keep, stamp)
             # Indexes are kept by what Pagefind reads of their pages, not by the pages' bytes
             # (`SearchDigests`): a new day's pages all show the new date, where it ignores it.
-            searched = SearchDigests(folder, base, pages, last.digests if last is not None else {})
-            searched.fill([path for group in groups[1:] for path in group])
+            digests = SearchDigests(folder, base, pages, last.digests if last is not None else {})
+            digests.fill([path for group in groups[1:] for path in group])
             # (the main index's key is made of the pages it indexes once they are known: `main_key`)
-            keys = [*_group_keys(groups[:1], pages), *_group_keys(groups[1:], searched)]
+            keys = [*_group_keys(groups[:1], pages), *_group_keys(groups[1:], digests)]
             if last is not None and (len(last.keys) != len(keys) or not last.whole()):
                 last = None
         prefill = True
@@ -187,7 +187,7 @@ def build_index(folder: Path, directory=None, cancel: threading.Event | None = N
             jobs = index_jobs(groups, sources, fresh)
             words = PartnerWords(sources / "words")
             given: dict[Path, list[str]] | None = {} if prefill else None
-            made = _index_pages(folder, groups, jobs, words, cancel, last, keys, base, searched, given)
+            made = _index_pages(folder, groups, jobs, words, cancel, last, keys, base, digests, given)
             if given and not all(_drop_unreferenced(output, given[output]) for output in sorted(given)):
                 prefill = False  # (a fragment name Pagefind lengthened: see `_prefill`)
                 continue
@@ -210,11 +210,11 @@ def build_index(folder: Path, directory=None, cancel: threading.Event | None = N
         indexes = [out for _, out in jobs]
         for number in made:
             stable_order(indexes[number])
-        hashes = {path: searched[path] for group in groups[1:] for path in group if path in pages} \
-            if searched is not None else None
+        hashes = {path: digests[path] for group in groups[1:] for path in group if path in pages} \
+            if digests is not None else None
         kept = _keep(keep, keys, indexes, made, words, last, stamp, hashes) if keys is not None else None
-        if kept is not None and searched is not None:
-            kept.digests = searched.made()
+        if kept is not None and digests is not None:
+            kept.digests = digests.made()
         before = _LastIndex(fresh, (base or folder) / SEARCH_FOLDER)
         shard_ids = write_partner_index(fresh, indexes[1:], words,
                                         None if last is None else [None if n + 1 in made else ids

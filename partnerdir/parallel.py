@@ -157,6 +157,12 @@ def chunks(items: Sequence, count: int) -> list[list]:
     return [c for c in out if c]
 
 
+def spans(length: int, count: int) -> list[tuple[int, int]]:
+    """(start, end) of `chunks(range(length), count)`: positions, for workers that take their
+    items from what they were forked with rather than have them pickled."""
+    return [(chunk[0], chunk[-1] + 1) for chunk in chunks(range(length), count)]
+
+
 def fork_imap(job: Callable[[Any], Any], items: Sequence, processes: int):
     """Like fork_map, but yields each result as soon as it and those before it are ready, so
     this process can work on the first results while `processes` workers (one is enough) make
