@@ -728,11 +728,7 @@ def _from_disk(store, names: list[str], state: InputState, memo: Memo, partners:
             if stale_logo is not None and stale_logo(partner.logo):
                 todo.append(name)  # (what `_adopt` put in the memo is replaced as it is checked)
                 continue
-            partners.append(partner)
-            memo.stored[key] = entry
-            meta = state.records.get(name)
-            if meta is not None and name not in state.racy:
-                kept[name] = (meta, partner)
+            _taken(memo, state, partners, kept, name, key, entry, partner)  # type: ignore[arg-type]
         if len(partners) > 1000:
             gc.freeze()  # millions of objects that live as long as the build: never scan them
     return todo
@@ -815,18 +811,24 @@ def _rechecked(earlier, names: list[str], state: InputState, memo: Memo, partner
             if entry is None:
                 unreadable.add(name)
                 continue
-            partner = _adopt(memo, entry, decoders)
-            partners.append(partner)
-            memo.stored[keys[name]] = entry
-            meta = state.records.get(name)
-            if meta is not None and name not in state.racy:
-                kept[name] = (meta, partner)
+            _taken(memo, state, partners, kept, name, keys[name], entry, _adopt(memo, entry, decoders))
         if len(partners) > 1000:
             gc.freeze()
     if unreadable:
         unreadable.update(todo)
         todo = [name for name in names if name in unreadable]
     return todo
+
+
+def _taken(memo: Memo, state: InputState, partners: list, kept: dict, name: str, key: str, entry: tuple,
+           partner: StoredPartner) -> None:
+    """A partner taken from a cache entry (`_adopt`) for the record file `name`: one of this
+    build's, its entry kept under `key`, and its file vouched for by its metadata if it can be."""
+    partners.append(partner)
+    memo.stored[key] = entry
+    meta = state.records.get(name)
+    if meta is not None and name not in state.racy:
+        kept[name] = (meta, partner)
 
 
 def _logo_of(entry: tuple) -> str | None:
